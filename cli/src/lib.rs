@@ -1,0 +1,48 @@
+//! The `kinema` command line.
+//!
+//! ```text
+//! kinema media probe clip.mp4 --json
+//! kinema media ladder clip.mp4 --out ladder/ --renditions 720p,480p,360p
+//! ```
+//!
+//! Errors print as one line on stderr, `kinema: error: ...`, naming the input, and the exit
+//! status is 1 (2 for a malformed command line).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
+
+mod media;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Kinema: a decentralized video network.
+#[derive(Debug, Parser)]
+#[command(name = "kinema", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Media tools: probe, transcode ladders, hardware detection.
+    #[command(subcommand)]
+    Media(media::MediaCommand),
+}
+
+/// Parses the command line, runs it and turns the outcome into an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Media(cmd) => media::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("kinema: error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

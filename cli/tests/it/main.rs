@@ -1,0 +1,151 @@
+//! The `kinema` binary as a user runs it.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kinema(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kinema")).args(args).output().unwrap()
+}
+
+fn corpus(name: &str) -> PathBuf {
+    let dir = std::env::var_os("KINEMA_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
+    dir.join(name)
+}
+
+fn ladder(input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "media".as_ref(),
+        "ladder".as_ref(),
+        input.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    kinema(&args)
+}
+
+/// A failed run: non-zero exit, one line on stderr naming `name`, nothing left in `dir`
+/// but what was there before.
+fn check_failure(output: &Output, name: &str, dir: &Path, before: usize) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("kinema: error: "), "{stderr}");
+    assert!(lines[0].contains(name), "{stderr} does not name {name}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), before, "the failed run left files behind");
+}
+
+#[test]
+fn bad_inputs_fail_with_one_line_and_no_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("inputs");
+    std::fs::create_dir(&inputs).unwrap();
+    std::fs::write(inputs.join("empty.mp4"), b"").unwrap();
+    std::fs::write(inputs.join("readme.txt"), "not a video\n".repeat(50)).unwrap();
+    let bunny = std::fs::read(corpus("bigbuckbunny.mp4")).unwrap();
+    std::fs::write(inputs.join("cut.mp4"), &bunny[..bunny.len() / 2]).unwrap();
+    let tone = inputs.join("tone.m4a");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"])
+        .arg(&tone)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let subdir = inputs.join("a-directory");
+    std::fs::create_dir(&subdir).unwrap();
+
+    let outputs = tmp.path().join("outputs");
+    std::fs::create_dir(&outputs).unwrap();
+    let cases = [
+        ("empty.mp4", "empty"),
+        ("readme.txt", "not a media file"),
+        ("cut.mp4", "truncated"),
+        ("tone.m4a", "no video stream"),
+        ("a-directory", "directory"),
+        ("missing.mp4", "no such file"),
+    ];
+    for (name, reason) in cases {
+        let out = outputs.join(format!("{name}.ladder"));
+        let output = ladder(&inputs.join(name), &out, &[]);
+        check_failure(&output, name, &outputs, 0);
+        assert!(String::from_utf8_lossy(&output.stderr).contains(reason), "{name}: {output:?}");
+    }
+}
+
+#[test]
+fn bad_settings_and_an_occupied_output_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = corpus("carphone_pristine.mp4");
+    let out = tmp.path().join("out");
+    check_failure(&ladder(&clip, &out, &["--renditions", "720x"]), "720x", tmp.path(), 0);
+    check_failure(&ladder(&clip, &out, &["--preset", "warp"]), "warp", tmp.path(), 0);
+    check_failure(
+        &ladder(&clip, &out, &["--segment-seconds", "0"]),
+        "segment-seconds",
+        tmp.path(),
+        0,
+    );
+
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    check_failure(&ladder(&clip, &out, &[]), "out", tmp.path(), 1);
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn probe_prints_text_or_one_json_object() {
+    let clip = corpus("bigbuckbunny.mp4");
+    let text = kinema(&["media".as_ref(), "probe".as_ref(), clip.as_os_str()]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("1280x720") && text.contains("aac 48000 Hz, 6 channels"), "{text}");
+
+    let json = kinema(&["media".as_ref(), "probe".as_ref(), clip.as_os_str(), "--json".as_ref()]);
+    assert!(json.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["video"]["width"], 1280);
+    assert_eq!(value["video"]["frame_rate"], "25/1");
+    assert_eq!(value["video"]["frame_count"], 132);
+    assert_eq!(value["audio"]["channels"], 6);
+}
+
+#[test]
+fn ladder_writes_hls_and_logs_plain_lines_off_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("nested/ladder");
+    let output = ladder(
+        &corpus("bikes.mp4"),
+        &out,
+        &["--renditions", "240p", "--preset", "veryfast", "--workers", "2"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("kinema: 5 segments x 240p"), "{stderr}");
+    assert_eq!(stderr.matches("kinema: transcoded segment").count(), 5, "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("master.m3u8: 1 renditions x 5 segments"), "{stdout}");
+    let manifest: kinema_media::Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest.renditions[0].segments.len(), 5);
+    let master = std::fs::read(out.join("master.m3u8")).unwrap();
+    assert!(matches!(
+        m3u8_rs::parse_playlist_res(&master),
+        Ok(m3u8_rs::Playlist::MasterPlaylist(_))
+    ));
+}
+
+#[test]
+fn hw_reports_every_api() {
+    let output = kinema(&["media".as_ref(), "hw".as_ref(), "--json".as_ref()]);
+    assert!(output.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> =
+        value["accels"].as_array().unwrap().iter().map(|a| a["accel"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cuda", "vaapi", "qsv"]);
+}

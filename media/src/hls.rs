@@ -1,0 +1,326 @@
+//! HLS packaging: `master.m3u8`, one `index.m3u8` per rendition, and `manifest.json`.
+//!
+//! Segments are MPEG-TS files named by their blake3 hash. MPEG-TS rather than fMP4/CMAF because
+//! a Kinema segment is a unit of work, storage, payment and peer-to-peer delivery on its own: a TS
+//! segment decodes with nothing but its own bytes, while a CMAF fragment needs its rendition's
+//! init segment, which independent transcoders would each have to reproduce byte for byte.
+//! Browsers play TS through hls.js, which transmuxes it to fMP4 for Media Source Extensions.
+
+use std::fmt::{self, Write as _};
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ffmpeg::{Ffmpeg, run};
+use crate::plan::Mode;
+use crate::probe::Rational;
+use crate::rendition::Rendition;
+use crate::segment::MezzanineSettings;
+use crate::transcode::EncodeSettings;
+use crate::{Error, Result};
+
+/// Version of the `manifest.json` layout.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// A segment's content address: the blake3 hash of its bytes, written as 64 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct SegmentId(pub blake3::Hash);
+
+impl SegmentId {
+    /// Hashes a file.
+    pub fn of_file(path: &Path) -> Result<(SegmentId, u64)> {
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(&mut file).map_err(|e| Error::io(path, "cannot read", e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len();
+        Ok((SegmentId(hasher.finalize()), len))
+    }
+}
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.to_hex().as_str())
+    }
+}
+
+impl FromStr for SegmentId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        blake3::Hash::from_hex(s).map(SegmentId).map_err(|e| format!("{s:?}: {e}"))
+    }
+}
+
+impl From<SegmentId> for String {
+    fn from(id: SegmentId) -> String {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for SegmentId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Everything a ladder run produced, as written to `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version ([`MANIFEST_VERSION`]).
+    pub version: u32,
+    /// What the source was.
+    pub source: SourceSummary,
+    /// The target segment length in seconds.
+    pub segment_seconds: f64,
+    /// How the source was cut.
+    pub segmenting: Mode,
+    /// The mezzanine encode, when the source was re-encoded before cutting.
+    pub mezzanine: Option<MezzanineSettings>,
+    /// Duration of each segment in seconds; the same for every rendition.
+    pub segment_durations: Vec<f64>,
+    /// The encoder and its settings, enough to re-encode any segment.
+    pub encoder: EncoderSummary,
+    /// The renditions, tallest first.
+    pub renditions: Vec<RenditionManifest>,
+}
+
+/// The source of a ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    /// File name of the source.
+    pub name: String,
+    /// Duration of its video in seconds.
+    pub duration: f64,
+    /// Coded width.
+    pub width: u32,
+    /// Coded height.
+    pub height: u32,
+    /// Nominal frame rate.
+    pub frame_rate: Rational,
+    /// Video codec.
+    pub video_codec: String,
+    /// Audio codec, if the source has audio.
+    pub audio_codec: Option<String>,
+}
+
+/// The encoder of a ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderSummary {
+    /// `ffmpeg -version`'s first line.
+    pub ffmpeg: String,
+    /// The video encoder.
+    pub video: String,
+    /// Its settings.
+    pub settings: EncodeSettings,
+    /// The audio codec of every segment (encoded once from the source, then copied).
+    pub audio: Option<String>,
+    /// Audio bit rate in bits per second.
+    pub audio_bitrate: Option<u32>,
+}
+
+/// One rendition of a ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenditionManifest {
+    /// Size and bit-rate cap.
+    #[serde(flatten)]
+    pub rendition: Rendition,
+    /// Path of its media playlist relative to the output directory.
+    pub playlist: String,
+    /// RFC 6381 codecs string, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: String,
+    /// Peak segment bit rate in bits per second (HLS `BANDWIDTH`).
+    pub bandwidth: u64,
+    /// Average bit rate in bits per second (HLS `AVERAGE-BANDWIDTH`).
+    pub average_bandwidth: u64,
+    /// Frame rate (HLS `FRAME-RATE`).
+    pub frame_rate: f64,
+    /// The segments in playback order.
+    pub segments: Vec<SegmentEntry>,
+}
+
+/// One segment of a rendition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentEntry {
+    /// File name relative to the rendition directory: `<blake3>.ts`.
+    pub file: String,
+    /// blake3 of the file.
+    pub blake3: SegmentId,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Duration in seconds.
+    pub duration: f64,
+}
+
+impl RenditionManifest {
+    /// Builds a rendition's entry from its segments, computing its bit rates.
+    pub fn new(
+        rendition: Rendition,
+        codecs: String,
+        frame_rate: f64,
+        segments: Vec<SegmentEntry>,
+    ) -> Self {
+        let rate = |bytes: u64, seconds: f64| {
+            if seconds > 0.0 { (bytes as f64 * 8.0 / seconds).ceil() as u64 } else { 0 }
+        };
+        let bandwidth = segments.iter().map(|s| rate(s.bytes, s.duration)).max().unwrap_or(0);
+        let total_bytes = segments.iter().map(|s| s.bytes).sum();
+        let total_seconds = segments.iter().map(|s| s.duration).sum();
+        Self {
+            playlist: format!("{}/index.m3u8", rendition.name),
+            rendition,
+            codecs,
+            bandwidth,
+            average_bandwidth: rate(total_bytes, total_seconds),
+            frame_rate,
+            segments,
+        }
+    }
+}
+
+/// The media playlist of one rendition.
+pub fn media_playlist(segments: &[SegmentEntry]) -> String {
+    // RFC 8216 4.3.3.1: every EXTINF rounded to the nearest integer must not exceed it.
+    let target = segments.iter().map(|s| s.duration.round() as u64).max().unwrap_or(1).max(1);
+    let mut text = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+    );
+    for segment in segments {
+        let _ = write!(text, "#EXTINF:{:.6},\n{}\n", segment.duration, segment.file);
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+/// The master playlist listing every rendition.
+pub fn master_playlist(renditions: &[RenditionManifest]) -> String {
+    let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for r in renditions {
+        let _ = write!(
+            text,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},FRAME-RATE={:.3},CODECS=\"{}\"\n{}\n",
+            r.bandwidth,
+            r.average_bandwidth,
+            r.rendition.width,
+            r.rendition.height,
+            r.frame_rate,
+            r.codecs,
+            r.playlist
+        );
+    }
+    text
+}
+
+/// Writes the playlists and `manifest.json` into `dir`.
+pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let put = |path: &Path, text: &[u8]| {
+        std::fs::write(path, text).map_err(|e| Error::io(path, "cannot write", e))
+    };
+    for r in &manifest.renditions {
+        put(&dir.join(&r.playlist), media_playlist(&r.segments).as_bytes())?;
+    }
+    put(&dir.join("master.m3u8"), master_playlist(&manifest.renditions).as_bytes())?;
+    let json = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| Error::io(dir, "cannot encode manifest.json", std::io::Error::other(e)))?;
+    put(&dir.join("manifest.json"), &json)
+}
+
+/// The RFC 6381 codecs string of an H.264 segment (and AAC-LC when it has audio), read from the
+/// segment itself.
+pub fn codecs_of(ff: &Ffmpeg, segment: &Path) -> Result<String> {
+    let out = run(
+        ff.ffprobe()
+            .args(["-of", "csv=p=0", "-show_entries", "stream=codec_type,profile,level"])
+            .arg(segment),
+        || format!("reading the codec of {}", segment.display()),
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut video = None;
+    let mut audio = false;
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        match fields.as_slice() {
+            [profile, "video", level, ..] | ["video", profile, level, ..] => {
+                video = Some(avc1(profile, level.trim().parse().unwrap_or(0)));
+            }
+            [_, "audio", ..] | ["audio", ..] => audio = true,
+            _ => {}
+        }
+    }
+    let video = video.ok_or_else(|| Error::Ffmpeg {
+        what: format!("reading the codec of {}", segment.display()),
+        detail: "no video stream".into(),
+    })?;
+    Ok(if audio { format!("{video},mp4a.40.2") } else { video })
+}
+
+/// `avc1.PPCCLL` for an H.264 profile name and level_idc.
+fn avc1(profile: &str, level: u32) -> String {
+    let (profile_idc, constraints) = match profile {
+        "Constrained Baseline" => (0x42, 0xc0),
+        "Baseline" => (0x42, 0x00),
+        "Main" => (0x4d, 0x40),
+        "High 10" => (0x6e, 0x00),
+        "High 4:2:2" => (0x7a, 0x00),
+        "High 4:4:4 Predictive" => (0xf4, 0x00),
+        _ => (0x64, 0x00),
+    };
+    format!("avc1.{profile_idc:02x}{constraints:02x}{level:02x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u32, bytes: u64, duration: f64) -> SegmentEntry {
+        let hash = blake3::hash(&i.to_le_bytes());
+        SegmentEntry {
+            file: format!("{}.ts", hash.to_hex()),
+            blake3: SegmentId(hash),
+            bytes,
+            duration,
+        }
+    }
+
+    #[test]
+    fn media_playlists_list_exact_durations() {
+        let segments = [entry(0, 1000, 2.0), entry(1, 1000, 2.52), entry(2, 10, 0.4)];
+        let text = media_playlist(&segments);
+        assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
+        assert!(text.contains("#EXTINF:2.520000,\n"));
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(text.matches(".ts\n").count(), 3);
+    }
+
+    #[test]
+    fn bandwidth_is_the_peak_segment_rate() {
+        let r = Rendition { name: "360p".into(), width: 640, height: 360, max_bitrate: 1 };
+        let m = RenditionManifest::new(
+            r,
+            "avc1.64001e".into(),
+            25.0,
+            vec![entry(0, 1000, 2.0), entry(1, 500, 2.0)],
+        );
+        assert_eq!(m.bandwidth, 4000);
+        assert_eq!(m.average_bandwidth, 3000);
+        let master = master_playlist(&[m]);
+        assert!(master.contains("BANDWIDTH=4000,AVERAGE-BANDWIDTH=3000,RESOLUTION=640x360,FRAME-RATE=25.000,CODECS=\"avc1.64001e\"\n360p/index.m3u8\n"), "{master}");
+    }
+
+    #[test]
+    fn codec_strings_follow_rfc6381() {
+        assert_eq!(avc1("High", 31), "avc1.64001f");
+        assert_eq!(avc1("Main", 30), "avc1.4d401e");
+        assert_eq!(avc1("Constrained Baseline", 13), "avc1.42c00d");
+    }
+
+    #[test]
+    fn segment_ids_round_trip_as_hex() {
+        let id = SegmentId(blake3::hash(b"segment"));
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json.len(), 66);
+        assert_eq!(serde_json::from_str::<SegmentId>(&json).unwrap(), id);
+        assert!("xyz".parse::<SegmentId>().is_err());
+    }
+}

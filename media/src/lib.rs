@@ -1,0 +1,52 @@
+//! Kinema's media engine: probe, segment, transcode ladders and package HLS, driving Debian's
+//! `ffmpeg` and `ffprobe` as subprocesses.
+//!
+//! ```no_run
+//! use kinema_media::{Ffmpeg, ladder};
+//!
+//! # fn main() -> kinema_media::Result<()> {
+//! let ff = Ffmpeg::locate()?;
+//! let info = kinema_media::probe(&ff, "clip.mp4".as_ref())?;
+//! println!("{}x{} at {} fps", info.video.width, info.video.height, info.video.frame_rate);
+//!
+//! let manifest = ladder::run(&ff, "clip.mp4".as_ref(), "out".as_ref(), &ladder::Config::default(), &mut |p| {
+//!     eprintln!("{p:?}");
+//! })?;
+//! for r in &manifest.renditions {
+//!     println!("{}: {} segments", r.rendition.name, r.segments.len());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Concepts
+//!
+//! - **Segments** are ~2 s, start on a keyframe and decode on their own; they are the unit of
+//!   transcoding work, storage, payment and delivery. [`plan`] decides where to cut: at the
+//!   source's own keyframes when they allow it (stream copy), otherwise on a 2 s grid in a
+//!   mezzanine re-encode with forced keyframes ([`segment`]).
+//! - **Renditions** ([`rendition`]) are the ladder's rungs (720p, 480p, 360p, 240p by default),
+//!   never above the source, even-sized, in square pixels.
+//! - **Transcoding** ([`transcode`]) encodes one source segment into every rendition in one
+//!   ffmpeg process with a fixed thread count; segments line up across renditions because every
+//!   rendition segment starts with the one keyframe of its segment. The deterministic profile
+//!   makes the bytes reproducible on any machine with the same ffmpeg.
+//! - **Packaging** ([`hls`]) writes HLS playlists over blake3-named MPEG-TS segments and a
+//!   `manifest.json` with every segment's hash.
+//! - **Hardware** ([`hw`]) is detected at run time by opening devices, never assumed.
+
+mod error;
+pub mod ffmpeg;
+pub mod hls;
+pub mod hw;
+pub mod ladder;
+pub mod plan;
+pub mod probe;
+pub mod rendition;
+pub mod segment;
+pub mod transcode;
+
+pub use error::{Error, Result};
+pub use ffmpeg::Ffmpeg;
+pub use hls::{Manifest, SegmentId};
+pub use probe::{MediaInfo, probe};

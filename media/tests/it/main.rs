@@ -1,0 +1,9 @@
+//! Integration tests of the media engine over the real clips in `../shared/corpus/`.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly
+
+mod corpus;
+mod determinism;
+mod hardware;
+mod probe;
+mod support;

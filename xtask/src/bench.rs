@@ -1,0 +1,172 @@
+//! `cargo xtask bench ladder`: the distributed ladder against one plain ffmpeg command.
+//!
+//! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
+//! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its
+//! default threading. Wall time and CPU time (user + system of every child process) are printed
+//! with their ratios.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use kinema_media::Manifest;
+
+use crate::{cargo, corpus, ensure_ffmpeg, target_dir};
+
+struct Options {
+    clips: Vec<PathBuf>,
+    preset: String,
+    runs: usize,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let Some((what, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask bench ladder ...")
+    };
+    if what != "ladder" {
+        bail!("unknown benchmark {what}; there is: ladder");
+    }
+    let mut options = Options { clips: Vec::new(), preset: "medium".into(), runs: 1 };
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let value = it.next().with_context(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--clip" => options.clips.push(PathBuf::from(value)),
+            "--preset" => options.preset = value.clone(),
+            "--runs" => options.runs = value.parse().context("--runs takes a number")?,
+            other => bail!("unknown option {other}"),
+        }
+    }
+    if options.clips.is_empty() {
+        options.clips = vec![corpus("trailer_bbb.mp4"), corpus("bikes.mp4")];
+    }
+    ensure_ffmpeg()?;
+    cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
+    let kinema = target_dir().join("release/kinema");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "ladder benchmark: preset {}, {cores} cores, best of {} run(s)",
+        options.preset, options.runs
+    );
+    println!(
+        "{:<18} {:<9} {:>11} {:>11} {:>7} {:>11} {:>11} {:>7}",
+        "clip", "mode", "kinema wall", "ffmpeg wall", "ratio", "kinema cpu", "ffmpeg cpu", "ratio"
+    );
+    for clip in &options.clips {
+        let work = tempdir()?;
+        let mut best_kinema = (f64::INFINITY, 0.0);
+        let mut best_plain = (f64::INFINITY, 0.0);
+        let mut mode = String::new();
+        for run in 0..options.runs {
+            let out = work.join(format!("kinema{run}"));
+            let mut cmd = Command::new(&kinema);
+            cmd.args(["media", "ladder"]).arg(clip).arg("--out").arg(&out);
+            cmd.args(["--preset", &options.preset]);
+            let k = measure(&mut cmd)
+                .with_context(|| format!("kinema ladder of {}", clip.display()))?;
+            let manifest: Manifest =
+                serde_json::from_slice(&std::fs::read(out.join("manifest.json"))?)?;
+            mode = format!("{:?}", manifest.segmenting).to_lowercase();
+            let plain_dir = work.join(format!("plain{run}"));
+            std::fs::create_dir_all(&plain_dir)?;
+            let p = measure(&mut plain_ladder(clip, &manifest, &plain_dir))
+                .with_context(|| format!("plain ffmpeg ladder of {}", clip.display()))?;
+            if k.0 < best_kinema.0 {
+                best_kinema = k;
+            }
+            if p.0 < best_plain.0 {
+                best_plain = p;
+            }
+            std::fs::remove_dir_all(&out)?;
+            std::fs::remove_dir_all(&plain_dir)?;
+        }
+        let name = clip.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        println!(
+            "{:<18} {:<9} {:>10.2}s {:>10.2}s {:>6.3}x {:>10.2}s {:>10.2}s {:>6.3}x",
+            name,
+            mode,
+            best_kinema.0,
+            best_plain.0,
+            best_kinema.0 / best_plain.0,
+            best_kinema.1,
+            best_plain.1,
+            best_kinema.1 / best_plain.1
+        );
+        std::fs::remove_dir_all(&work)?;
+    }
+    Ok(())
+}
+
+/// One ffmpeg process that decodes the source once and encodes every rendition of `manifest`
+/// with the same x264 settings, keyframes every segment length, into HLS.
+fn plain_ladder(clip: &Path, manifest: &Manifest, dir: &Path) -> Command {
+    let n = manifest.renditions.len();
+    let mut graph = String::from("[0:v]");
+    graph.push_str(&format!("split={n}"));
+    for i in 0..n {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    for (i, r) in manifest.renditions.iter().enumerate() {
+        graph.push_str(&format!(
+            ";[s{i}]scale={}:{}:flags=bicubic,setsar=1[o{i}]",
+            r.rendition.width, r.rendition.height
+        ));
+    }
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"]).arg(clip);
+    cmd.args(["-filter_complex", &graph]);
+    let settings = &manifest.encoder.settings;
+    for (i, r) in manifest.renditions.iter().enumerate() {
+        cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a:0?", "-c:v", "libx264"]);
+        // The same x264 options, with ffmpeg's own threading instead of one thread per process.
+        let x264 = settings.x264_args(&r.rendition);
+        let mut args = x264.iter();
+        while let Some(arg) = args.next() {
+            if arg == "-threads" {
+                args.next();
+            } else {
+                cmd.arg(arg);
+            }
+        }
+        let every = manifest.segment_seconds;
+        cmd.args(["-force_key_frames", &format!("expr:gte(t,n_forced*{every})")]);
+        cmd.args(["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]);
+        cmd.args(["-f", "hls", "-hls_time", &every.to_string(), "-hls_playlist_type", "vod"]);
+        cmd.arg("-hls_segment_filename").arg(dir.join(format!("{i}_%05d.ts")));
+        cmd.arg(dir.join(format!("{i}.m3u8")));
+    }
+    cmd
+}
+
+/// Runs `cmd` and returns its wall time and the CPU time (user + system) of it and every
+/// process it waited for, in seconds.
+fn measure(cmd: &mut Command) -> Result<(f64, f64)> {
+    let before = children_cpu();
+    let start = Instant::now();
+    let output = cmd.output().context("starting the command")?;
+    let wall = start.elapsed().as_secs_f64();
+    if !output.status.success() {
+        bail!("{} ({})", String::from_utf8_lossy(&output.stderr).trim(), output.status);
+    }
+    Ok((wall, children_cpu() - before))
+}
+
+/// User + system CPU seconds of all waited-for descendants so far.
+#[allow(unsafe_code)]
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage writes one rusage struct into the zeroed value we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = target_dir().join(format!("bench-ladder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

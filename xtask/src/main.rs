@@ -1,0 +1,239 @@
+//! Kinema's build automation, plain cargo: `cargo xtask <command>`.
+//!
+//! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg if it is missing, builds `kinema` and
+//!   runs the transcode ladder on a corpus clip.
+//! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy) if missing, then runs
+//!   `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test` over the workspace.
+//! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
+//!   plain ffmpeg command producing the same renditions, printed as ratios.
+//!
+//! Cargo runs with `CARGO_TARGET_DIR` from the environment, or `~/.cache/kinema/target`, so a
+//! fresh clone reuses what an earlier build on the machine compiled.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = args.split_first().map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
+    match command {
+        "demo" => demo(rest),
+        "test" => test(),
+        "bench" => bench::run(rest),
+        _ => bail!(
+            "usage: cargo xtask demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N]"
+        ),
+    }
+}
+
+/// The workspace root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+/// The shared corpus beside the workspace.
+pub(crate) fn corpus(name: &str) -> PathBuf {
+    std::env::var_os("KINEMA_CORPUS")
+        .map_or_else(|| root().join("../shared/corpus"), PathBuf::from)
+        .join(name)
+}
+
+pub(crate) fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| root().join("target"), PathBuf::from);
+    home.join(".cache/kinema/target")
+}
+
+/// Runs cargo in the workspace root with the shared target directory.
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    Command::new(program).arg("-version").output().is_ok_and(|o| o.status.success())
+}
+
+/// Installs Debian's ffmpeg when `ffmpeg` or `ffprobe` is missing.
+pub(crate) fn ensure_ffmpeg() -> Result<()> {
+    if on_path("ffmpeg") && on_path("ffprobe") {
+        return Ok(());
+    }
+    eprintln!("xtask: ffmpeg is missing; installing Debian's ffmpeg");
+    apt_install(&["ffmpeg"])
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let sudo: &[&str] = if root_user { &[] } else { &["sudo"] };
+    let run = |args: &[&str]| -> Result<()> {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.extend_from_slice(args);
+        let status = Command::new(all[0])
+            .args(&all[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .with_context(|| format!("running {}", all.join(" ")))?;
+        if !status.success() {
+            bail!("{} failed ({status}); install {} by hand", all.join(" "), packages.join(" "));
+        }
+        Ok(())
+    };
+    run(&["apt-get", "update", "-qq"])?;
+    let mut install = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    run(&install)
+}
+
+/// Adds rustfmt and clippy when the toolchain lacks them.
+fn ensure_components() -> Result<()> {
+    let has = |sub: &str| {
+        Command::new("cargo").args([sub, "--version"]).output().is_ok_and(|o| o.status.success())
+    };
+    if has("fmt") && has("clippy") {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["component", "add", "rustfmt", "clippy"])
+        .status()
+        .context("running rustup to add rustfmt and clippy")?;
+    if !status.success() {
+        bail!("rustup component add rustfmt clippy failed ({status})");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    ensure_ffmpeg()?;
+    ensure_components()?;
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    cargo_test(&["test", "--workspace", "--locked"])
+}
+
+/// Runs `cargo test`, passing its output through, and closes with the totals of every test
+/// binary on one line.
+fn cargo_test(args: &[&str]) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let mut child = Command::new(cargo)
+        .args(args)
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let stdout = child.stdout.take().context("cargo test has no stdout")?;
+    let mut totals = TestTotals::default();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test output")?;
+        println!("{line}");
+        totals.add(&line);
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!(
+        "xtask: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Sums cargo's `test result: ok. 3 passed; 0 failed; 1 ignored; ...` lines.
+#[derive(Debug, Default, PartialEq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        for part in rest.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next(), words.next()) else { continue };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let mut clip = corpus("trailer_bbb.mp4");
+    let mut out = target_dir().join("demo");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = PathBuf::from(it.next().with_context(|| format!("{arg} needs a value"))?);
+        match arg.as_str() {
+            "--clip" => clip = value,
+            "--out" => out = value,
+            other => bail!("unknown demo option {other}"),
+        }
+    }
+    ensure_ffmpeg()?;
+    cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
+    let stem =
+        clip.file_stem().map_or_else(|| "ladder".into(), |s| s.to_string_lossy().into_owned());
+    let out = out.join(stem);
+    if out.exists() {
+        std::fs::remove_dir_all(&out)
+            .with_context(|| format!("removing the last demo {}", out.display()))?;
+    }
+    let kinema = target_dir().join("release/kinema");
+    let status = Command::new(&kinema)
+        .args(["media", "ladder"])
+        .arg(&clip)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .with_context(|| format!("running {}", kinema.display()))?;
+    if !status.success() {
+        bail!("the ladder of {} failed ({status})", clip.display());
+    }
+    println!("\nplay it:  ffplay {}", out.join("master.m3u8").display());
+    println!("inspect:  {}", out.join("manifest.json").display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn test_result_lines_are_summed() {
+        let mut totals = TestTotals::default();
+        totals.add("test result: ok. 22 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s");
+        totals.add("test result: FAILED. 13 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 116.94s");
+        totals.add("running 3 tests");
+        assert_eq!(totals, TestTotals { passed: 35, failed: 1, ignored: 2 });
+    }
+}
