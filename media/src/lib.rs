@@ -34,15 +34,22 @@
 //! - **Packaging** ([`hls`]) writes HLS playlists over blake3-named MPEG-TS segments and a
 //!   `manifest.json` with every segment's hash.
 //! - **Hardware** ([`hw`]) is detected at run time by opening devices, never assumed.
+//! - **Frames and metrics** ([`decode`], [`frame`], [`scale`], [`metrics`]) are the base of the
+//!   transcode verifier: decoded planes, one fixed reference scaler, PSNR and SSIM that match
+//!   ffmpeg's filters, MS-SSIM and block-wise error maps, all pure Rust on plain planes.
 
+pub mod decode;
 mod error;
 pub mod ffmpeg;
+pub mod frame;
 pub mod hls;
 pub mod hw;
 pub mod ladder;
+pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod rendition;
+pub mod scale;
 pub mod segment;
 pub mod transcode;
 

@@ -5,5 +5,6 @@
 mod corpus;
 mod determinism;
 mod hardware;
+mod metrics;
 mod probe;
 mod support;
