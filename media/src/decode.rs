@@ -34,7 +34,7 @@ pub fn decode(ff: &Ffmpeg, path: &Path, width: usize, height: usize) -> Result<V
             let mut other = Vec::new();
             for line in BufReader::new(stderr).split(b'\n').map_while(std::io::Result::ok) {
                 let text = String::from_utf8_lossy(&line);
-                match showinfo_pts(&text) {
+                match showinfo_frame(&text) {
                     Some(t) => times.push(t),
                     None if text.contains("Parsed_showinfo") => {}
                     None => {
@@ -66,7 +66,11 @@ pub fn decode(ff: &Ffmpeg, path: &Path, width: usize, height: usize) -> Result<V
         let frames = frames
             .iter()
             .zip(&times)
-            .map(|(bytes, &pts)| Frame::from_yuv420p(width, height, pts, bytes))
+            .map(|(bytes, &(pts, size))| {
+                let mut frame = Frame::from_yuv420p(width, height, pts, bytes)?;
+                frame.decoded_size = size.unwrap_or((width, height));
+                Some(frame)
+            })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| Error::Ffmpeg {
                 what: what(),
@@ -82,13 +86,21 @@ pub fn decode(ff: &Ffmpeg, path: &Path, width: usize, height: usize) -> Result<V
     Ok(frames)
 }
 
-/// `pts_time:1.4` from a showinfo line.
-fn showinfo_pts(line: &str) -> Option<f64> {
+/// `pts_time:1.4` and `s:176x144` from a showinfo line.
+fn showinfo_frame(line: &str) -> Option<(f64, Option<(usize, usize)>)> {
     if !line.contains("Parsed_showinfo") {
         return None;
     }
-    let rest = &line[line.find("pts_time:")? + "pts_time:".len()..];
-    rest.split_whitespace().next()?.parse().ok()
+    let field = |name: &str| {
+        let at = line.find(name)? + name.len();
+        line[at..].split_whitespace().next()
+    };
+    let pts = field("pts_time:")?.parse().ok()?;
+    let size = field(" s:").and_then(|s| {
+        let (w, h) = s.split_once('x')?;
+        Some((w.parse().ok()?, h.parse().ok()?))
+    });
+    Some((pts, size))
 }
 
 #[cfg(test)]
@@ -97,9 +109,9 @@ mod tests {
 
     #[test]
     fn showinfo_lines_give_frame_times() {
-        let line = "[Parsed_showinfo_0 @ 0x555d] n:   3 pts:  48000 pts_time:1.4       pos: 48 fmt:yuv420p";
-        assert_eq!(showinfo_pts(line), Some(1.4));
-        assert_eq!(showinfo_pts("[Parsed_showinfo_0 @ 0x1] config in time_base: 1/90000"), None);
-        assert_eq!(showinfo_pts("frame=  10 pts_time:3"), None);
+        let line = "[Parsed_showinfo_0 @ 0x555d] n:   3 pts:  48000 pts_time:1.4       pos: 48 fmt:yuv420p sar:1/1 s:176x144 i:P";
+        assert_eq!(showinfo_frame(line), Some((1.4, Some((176, 144)))));
+        assert_eq!(showinfo_frame("[Parsed_showinfo_0 @ 0x1] config in time_base: 1/90000"), None);
+        assert_eq!(showinfo_frame("frame=  10 pts_time:3"), None);
     }
 }

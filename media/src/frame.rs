@@ -56,6 +56,9 @@ impl Plane {
 pub struct Frame {
     /// Presentation time in seconds, as the decoder reported it.
     pub pts: f64,
+    /// The size the decoder produced before any rescaling to the planes' size: differs from the
+    /// planes when a stream changes resolution part-way.
+    pub decoded_size: (usize, usize),
     /// Y, U, V.
     pub planes: [Plane; 3],
 }
@@ -85,6 +88,7 @@ impl Frame {
         };
         Some(Self {
             pts,
+            decoded_size: (width, height),
             planes: [
                 plane(width, height, 0..luma),
                 plane(cw, ch, luma..luma + chroma),

@@ -52,6 +52,7 @@ pub mod rendition;
 pub mod scale;
 pub mod segment;
 pub mod transcode;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use ffmpeg::Ffmpeg;

@@ -51,6 +51,7 @@ pub fn resize_frame(frame: &Frame, width: usize, height: usize) -> Frame {
     let [y, u, v] = &frame.planes;
     Frame {
         pts: frame.pts,
+        decoded_size: frame.decoded_size,
         planes: [
             resize(y.as_ref(), width, height),
             resize(u.as_ref(), cw, ch),

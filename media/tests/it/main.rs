@@ -8,3 +8,4 @@ mod hardware;
 mod metrics;
 mod probe;
 mod support;
+mod verify;

@@ -1,0 +1,260 @@
+//! The coarse checks on a real source segment and renditions made from it, honest and not.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kinema_media::plan::plan;
+use kinema_media::rendition::Rendition;
+use kinema_media::segment::{MezzanineSettings, Segmenter};
+use kinema_media::transcode::{EncodeSettings, Task, transcode};
+use kinema_media::verify::{Expect, Reason, coarse};
+use kinema_media::{Error, probe};
+
+use crate::support::{corpus, ff};
+
+/// Segment 1 (2 s to 4 s, with 5.1 AAC turned into stereo AAC) of bigbuckbunny.mp4.
+fn source_segment(dir: &Path) -> PathBuf {
+    let info = probe(ff(), &corpus("bigbuckbunny.mp4")).unwrap();
+    let plan = plan(&info.video, 2.0);
+    let mut segmenter =
+        Segmenter::spawn(ff(), &info, &plan, dir, &MezzanineSettings::default(), None).unwrap();
+    let mut paths = Vec::new();
+    while let Some(segment) = segmenter.next_segment() {
+        paths.push(segment.unwrap().path);
+    }
+    segmenter.finish().unwrap();
+    paths.swap_remove(1)
+}
+
+/// A rendition made by ffmpeg from `source` with `args` between the input and the output.
+fn ffmpeg<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    source: &Path,
+    out: &Path,
+    args: &[S],
+) -> PathBuf {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-copyts", "-i"])
+        .arg(source)
+        .args(args)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?}");
+    out.to_owned()
+}
+
+const TS_480P: &[&str] = &[
+    "-map",
+    "0:v",
+    "-map",
+    "0:a",
+    "-s",
+    "854x480",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-c:a",
+    "copy",
+    "-f",
+    "mpegts",
+    "-mpegts_copyts",
+    "1",
+];
+
+fn expect_480p() -> Expect {
+    Expect { width: 854, height: 480, fps: None, audio_copy: true }
+}
+
+fn reasons(source: &Path, rendition: &Path, expect: &Expect) -> Vec<Reason> {
+    coarse(ff(), source, rendition, expect)
+        .unwrap()
+        .findings
+        .into_iter()
+        .map(|f| f.reason)
+        .collect()
+}
+
+#[test]
+fn honest_renditions_pass_and_each_tampering_has_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let source = source_segment(dir);
+
+    let rung = Rendition { name: "480p".into(), width: 854, height: 480, max_bitrate: 1_600_000 };
+    let honest = dir.join("honest.ts");
+    let task = Task { source: &source, outputs: vec![(&rung, honest.clone())] };
+    transcode(
+        ff(),
+        &task,
+        &EncodeSettings { preset: "veryfast".into(), ..Default::default() },
+        None,
+    )
+    .unwrap();
+    assert_eq!(reasons(&source, &honest, &expect_480p()), []);
+    // Another encoder configuration, same job: still honest.
+    let other = ffmpeg(&source, &dir.join("other.ts"), TS_480P);
+    assert_eq!(reasons(&source, &other, &expect_480p()), []);
+
+    let check = |name: &str, args: &[String], expect: Expect, reason: Reason| {
+        let path = ffmpeg(&source, &dir.join(name), args);
+        let found = reasons(&source, &path, &expect);
+        assert!(found.contains(&reason), "{name}: expected {reason}, found {found:?}");
+    };
+    let strings = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
+    let with = |extra: &[&str]| -> Vec<String> { strings(&[extra, TS_480P].concat()) };
+    check(
+        "wrong-size.ts",
+        &strings(TS_480P),
+        Expect { width: 640, height: 360, ..expect_480p() },
+        Reason::Resolution,
+    );
+    check(
+        "mp4.mp4",
+        &strings(&[
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-s",
+            "854x480",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "copy",
+        ]),
+        expect_480p(),
+        Reason::Container,
+    );
+    check(
+        "mpeg4.ts",
+        &strings(&[
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-s",
+            "854x480",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "copy",
+            "-f",
+            "mpegts",
+            "-mpegts_copyts",
+            "1",
+        ]),
+        expect_480p(),
+        Reason::Codec,
+    );
+    check(
+        "dropped.ts",
+        &with(&["-vf", "select='mod(n\\,10)'", "-fps_mode", "passthrough"]),
+        expect_480p(),
+        Reason::FrameCount,
+    );
+    check("shifted.ts", &with(&["-output_ts_offset", "0.02"]), expect_480p(), Reason::Timestamps);
+    check(
+        "reencoded-audio.ts",
+        &strings(&[
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-s",
+            "854x480",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            "mpegts",
+            "-mpegts_copyts",
+            "1",
+        ]),
+        expect_480p(),
+        Reason::AudioNotCopied,
+    );
+    check(
+        "no-audio.ts",
+        &strings(&[
+            "-map",
+            "0:v",
+            "-s",
+            "854x480",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-f",
+            "mpegts",
+            "-mpegts_copyts",
+            "1",
+        ]),
+        expect_480p(),
+        Reason::AudioMissing,
+    );
+    check(
+        "fps.ts",
+        &strings(TS_480P),
+        Expect { fps: Some(30.0), ..expect_480p() },
+        Reason::FrameRate,
+    );
+
+    // The size changes half-way: two encodes of the two halves, one after the other.
+    let first = ffmpeg(
+        &source,
+        &dir.join("a.ts"),
+        &with(&["-vf", "select='lt(n\\,25)'", "-fps_mode", "passthrough"]),
+    );
+    let second = ffmpeg(
+        &source,
+        &dir.join("b.ts"),
+        &[
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-vf",
+            "select='gte(n\\,25)',scale=640:360",
+            "-fps_mode",
+            "passthrough",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "copy",
+            "-f",
+            "mpegts",
+            "-mpegts_copyts",
+            "1",
+        ],
+    );
+    let joined = dir.join("joined.ts");
+    let mut bytes = std::fs::read(first).unwrap();
+    bytes.extend(std::fs::read(second).unwrap());
+    std::fs::write(&joined, bytes).unwrap();
+    let found = reasons(&source, &joined, &expect_480p());
+    assert!(found.contains(&Reason::ResolutionChange), "{found:?}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_verdicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = source_segment(tmp.path());
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "not a segment").unwrap();
+    let missing = tmp.path().join("missing.ts");
+    let e = expect_480p();
+    assert!(matches!(coarse(ff(), &source, &missing, &e), Err(Error::NotFound { .. })));
+    assert!(matches!(coarse(ff(), &text, &source, &e), Err(Error::NotMedia { .. })));
+    let odd = Expect { width: 855, ..e };
+    assert!(matches!(coarse(ff(), &source, &source, &odd), Err(Error::BadSetting { .. })));
+}
