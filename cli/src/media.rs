@@ -11,7 +11,7 @@ use kinema_media::hw::HwChoice;
 use kinema_media::ladder::{self, Progress};
 use kinema_media::segment::MezzanineSettings;
 use kinema_media::transcode::EncodeSettings;
-use kinema_media::{Ffmpeg, MediaInfo, rendition};
+use kinema_media::{Ffmpeg, MediaInfo, rendition, verify};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum MediaCommand {
@@ -25,6 +25,39 @@ pub(crate) enum MediaCommand {
     },
     /// Cut a video into 2 s segments, transcode every rendition and write HLS.
     Ladder(LadderArgs),
+    /// Check that a rendition segment is a good-faith transcode of its source segment.
+    Verify {
+        /// The source segment.
+        #[arg(long)]
+        source: PathBuf,
+        /// The rendition segment.
+        #[arg(long)]
+        rendition: PathBuf,
+        /// The size (and optionally frame rate) the job asked for: <W>x<H>[@<fps>].
+        #[arg(long)]
+        expect: String,
+        /// The job asked for the audio to be copied bit-exact.
+        #[arg(long)]
+        audio_copy: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make honest and tampered renditions from a corpus, calibrate the verifier, report.
+    Eval {
+        /// The corpus directory (the clips of ../shared/corpus).
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Where to write the report (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the thresholds calibrated on every clip.
+        #[arg(long)]
+        thresholds_out: Option<PathBuf>,
+        /// Parallel jobs [default: number of cores].
+        #[arg(long)]
+        workers: Option<usize>,
+    },
     /// Show which hardware decoders and encoders work on this machine.
     Hw {
         /// Print one JSON object instead of text.
@@ -87,6 +120,50 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
             Ok(())
         }
         MediaCommand::Ladder(args) => ladder(&ff, args),
+        MediaCommand::Verify { source, rendition, expect, audio_copy, json } => {
+            let expect = parse_expect(&expect, audio_copy)?;
+            let report = verify::verify(
+                &ff,
+                &source,
+                &rendition,
+                &expect,
+                &verify::Thresholds::calibrated(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                let verdict = match report.verdict {
+                    verify::Verdict::Pass => "pass",
+                    verify::Verdict::Fail => "fail",
+                };
+                println!("{verdict}");
+                for r in &report.reasons {
+                    println!("  {}: {}", r.reason, r.detail);
+                }
+                let s = &report.scores;
+                println!(
+                    "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, worst block >= {:.2} dB",
+                    s.pairs, s.psnr_y, s.psnr_chroma, s.ssim, s.ms_ssim, s.worst_block_psnr
+                );
+            }
+            Ok(())
+        }
+        MediaCommand::Eval { corpus, out, thresholds_out, workers } => {
+            let work = std::env::temp_dir().join(format!("kinema-eval-{}", std::process::id()));
+            std::fs::create_dir_all(&work)?;
+            let workers = workers.unwrap_or_else(|| ladder::Config::default().workers);
+            let report = kinema_media::eval::run(&ff, &corpus, &work, workers, &|line| {
+                eprintln!("kinema: {line}")
+            });
+            let _ = std::fs::remove_dir_all(&work);
+            let report = report?;
+            std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
+            if let Some(path) = thresholds_out {
+                std::fs::write(&path, serde_json::to_vec_pretty(&report.thresholds)?)?;
+            }
+            print_eval(&report);
+            Ok(())
+        }
         MediaCommand::Hw { json } => {
             let caps = kinema_media::hw::detect(&ff)?;
             if json {
@@ -107,6 +184,56 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// `854x480` or `854x480@29.97`.
+fn parse_expect(text: &str, audio_copy: bool) -> Result<verify::Expect> {
+    let bad =
+        || anyhow::anyhow!("--expect {text:?} is not <W>x<H>[@<fps>], e.g. 854x480 or 854x480@25");
+    let (size, fps) = match text.split_once('@') {
+        Some((size, fps)) => (size, Some(fps.parse::<f64>().map_err(|_| bad())?)),
+        None => (text, None),
+    };
+    let (w, h) = size.split_once('x').ok_or_else(bad)?;
+    let expect = verify::Expect {
+        width: w.parse().map_err(|_| bad())?,
+        height: h.parse().map_err(|_| bad())?,
+        fps,
+        audio_copy,
+    };
+    expect.validate()?;
+    Ok(expect)
+}
+
+fn print_eval(report: &kinema_media::eval::Report) {
+    let pct = |(n, k): (usize, usize)| if n == 0 { 0.0 } else { 100.0 * k as f64 / n as f64 };
+    for (i, fold) in report.folds.iter().enumerate() {
+        println!(
+            "fold {}: calibrated on {}; evaluated on {}",
+            i + 1,
+            fold.calibrated_on.join(", "),
+            fold.evaluated_on.join(", ")
+        );
+        println!(
+            "  honest flagged: {}/{} ({:.2} %)   tampered caught: {}/{} ({:.2} %)   ROC AUC {:.4}",
+            fold.honest.1,
+            fold.honest.0,
+            pct(fold.honest),
+            fold.tampered.1,
+            fold.tampered.0,
+            pct(fold.tampered),
+            fold.auc
+        );
+        for (family, n, k) in &fold.families {
+            println!("  {family:<30} {k:>3}/{n:<3} {:>6.1} %", pct((*n, *k)));
+        }
+        for (height, n, k) in &fold.heights {
+            println!(
+                "  tampered at {height:>4}p            {k:>3}/{n:<3} {:>6.1} %",
+                pct((*n, *k))
+            );
         }
     }
 }

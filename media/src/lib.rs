@@ -40,6 +40,8 @@
 
 pub mod decode;
 mod error;
+pub mod eval;
+pub mod features;
 pub mod ffmpeg;
 pub mod frame;
 pub mod hls;

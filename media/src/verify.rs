@@ -1,8 +1,13 @@
 //! Transcode verification: does a rendition segment honestly come from its source segment?
 //!
-//! Built so far: the coarse checks (layer (b) of Kinema's layered verification), each failing
-//! with its own named [`Reason`]. The quality classifier on sampled frame pairs (layer (c)) is
-//! not built yet; [`crate::metrics`] and [`crate::scale`] are its base.
+//! Two layers of Kinema's layered verification:
+//! - (b) coarse checks ([`coarse`]), each failing with its own named [`Reason`];
+//! - (c) a threshold classifier on up to 10 sampled frame pairs ([`crate::features`]), with
+//!   thresholds calibrated on honest renditions ([`Thresholds`], `media/data/thresholds.json`,
+//!   made by `kinema media eval`).
+//!
+//! [`verify`] runs both and explains its verdict: every reason with what was measured, and all
+//! scores.
 
 use std::fmt;
 use std::path::Path;
@@ -10,6 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::decode::decode;
+use crate::features::{self, PairScores};
 use crate::ffmpeg::{Ffmpeg, run};
 use crate::probe::{MediaInfo, probe};
 use crate::{Error, Result};
@@ -72,6 +78,16 @@ pub enum Reason {
     AudioMissing,
     /// The audio is not the source's packets copied bit-exact.
     AudioNotCopied,
+    /// Luma differs from the source more than any honest encode did (PSNR, SSIM or MS-SSIM).
+    Quality,
+    /// Chroma differs from the source more than any honest encode did (grayscale, hue).
+    Colour,
+    /// One region differs far more than the rest (overlay, logo, caption).
+    Overlay,
+    /// Frames match other source frames better than their own (drops, duplicates, stills).
+    Temporal,
+    /// A flipped or rotated source matches better than the upright one.
+    Orientation,
 }
 
 impl fmt::Display for Reason {
@@ -99,6 +115,176 @@ pub struct Coarse {
     pub source: MediaInfo,
     /// The probed rendition segment.
     pub rendition: MediaInfo,
+    /// Every decoded rendition frame.
+    pub frames: Vec<crate::frame::Frame>,
+}
+
+/// Pass or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// A good-faith transcode.
+    Pass,
+    /// Not one, for the reasons given.
+    Fail,
+}
+
+/// Decision thresholds: a segment fails when its worst sampled pair crosses one.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Thresholds {
+    /// Minimum luma PSNR, dB.
+    pub psnr_y: f64,
+    /// Minimum chroma PSNR (the lower of U and V), dB.
+    pub psnr_chroma: f64,
+    /// Minimum luma SSIM.
+    pub ssim: f64,
+    /// Minimum luma MS-SSIM.
+    pub ms_ssim: f64,
+    /// Minimum PSNR of the worst 16x16 luma block, dB.
+    pub worst_block_psnr: f64,
+    /// Maximum gap between the frame's luma PSNR and its worst block's, dB.
+    pub block_gap: f64,
+    /// Maximum gain of a neighbouring source frame over the aligned one, dB (thumbnails).
+    pub offset_gain: f64,
+}
+
+impl Thresholds {
+    /// The thresholds calibrated by `kinema media eval` and kept in the repository.
+    pub fn calibrated() -> Self {
+        // The file is part of the crate and checked by a test; it always parses.
+        serde_json::from_str(include_str!("../data/thresholds.json"))
+            .unwrap_or_else(|e| unreachable!("media/data/thresholds.json: {e}"))
+    }
+}
+
+/// The worst value of each score over the sampled pairs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scores {
+    /// Frame pairs compared.
+    pub pairs: usize,
+    /// Lowest luma PSNR, dB.
+    pub psnr_y: f64,
+    /// Lowest chroma PSNR, dB.
+    pub psnr_chroma: f64,
+    /// Lowest luma SSIM.
+    pub ssim: f64,
+    /// Lowest luma MS-SSIM.
+    pub ms_ssim: f64,
+    /// Lowest worst-block PSNR, dB.
+    pub worst_block_psnr: f64,
+    /// Largest gap between a frame's PSNR and its worst block's, dB.
+    pub block_gap: f64,
+    /// Largest gain of a misaligned source frame, dB.
+    pub offset_gain: f64,
+    /// Every pair.
+    pub per_pair: Vec<PairScores>,
+}
+
+impl Scores {
+    /// Folds the pairs into their worst values.
+    pub fn from_pairs(per_pair: Vec<PairScores>) -> Self {
+        let min =
+            |f: &dyn Fn(&PairScores) -> f64| per_pair.iter().map(f).fold(f64::INFINITY, f64::min);
+        let max = |f: &dyn Fn(&PairScores) -> f64| per_pair.iter().map(f).fold(0.0, f64::max);
+        Self {
+            pairs: per_pair.len(),
+            psnr_y: min(&|p| p.psnr[0]),
+            psnr_chroma: min(&|p| p.psnr[1].min(p.psnr[2])),
+            ssim: min(&|p| p.ssim),
+            ms_ssim: min(&|p| p.ms_ssim),
+            worst_block_psnr: min(&|p| p.worst_block_psnr),
+            block_gap: max(&|p| p.psnr[0] - p.worst_block_psnr),
+            offset_gain: max(&|p| if p.best_offset != 0 { p.offset_gain } else { 0.0 }),
+            per_pair,
+        }
+    }
+
+    /// The quality findings against `t`.
+    pub fn findings(&self, t: &Thresholds) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut check = |bad: bool, reason, detail: String| {
+            if bad {
+                out.push(Finding { reason, detail });
+            }
+        };
+        check(
+            self.psnr_y < t.psnr_y || self.ssim < t.ssim || self.ms_ssim < t.ms_ssim,
+            Reason::Quality,
+            format!(
+                "luma PSNR {:.2} dB (min {:.2}), SSIM {:.4} (min {:.4}), MS-SSIM {:.4} (min {:.4})",
+                self.psnr_y, t.psnr_y, self.ssim, t.ssim, self.ms_ssim, t.ms_ssim
+            ),
+        );
+        check(
+            self.psnr_chroma < t.psnr_chroma,
+            Reason::Colour,
+            format!("chroma PSNR {:.2} dB (min {:.2})", self.psnr_chroma, t.psnr_chroma),
+        );
+        check(
+            self.worst_block_psnr < t.worst_block_psnr || self.block_gap > t.block_gap,
+            Reason::Overlay,
+            format!(
+                "worst 16x16 block {:.2} dB (min {:.2}), {:.2} dB below its frame (max {:.2})",
+                self.worst_block_psnr, t.worst_block_psnr, self.block_gap, t.block_gap
+            ),
+        );
+        check(
+            self.offset_gain > t.offset_gain,
+            Reason::Temporal,
+            format!(
+                "a neighbouring source frame matches {:.2} dB better (max {:.2})",
+                self.offset_gain, t.offset_gain
+            ),
+        );
+        if let Some((o, gain)) =
+            self.per_pair.iter().filter_map(|p| p.orientation).max_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            let name = serde_json::to_value(o)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            check(
+                true,
+                Reason::Orientation,
+                format!("the source turned by {name} matches {gain:.2} dB better"),
+            );
+        }
+        out
+    }
+}
+
+/// A verdict that explains itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Pass or fail.
+    pub verdict: Verdict,
+    /// Why it failed (empty on a pass).
+    pub reasons: Vec<Finding>,
+    /// What was measured.
+    pub scores: Scores,
+}
+
+/// Frame pairs sampled per segment.
+pub const SAMPLES: usize = 10;
+
+/// Verifies `rendition` against `source`: coarse checks, then the classifier on sampled pairs.
+pub fn verify(
+    ff: &Ffmpeg,
+    source: &Path,
+    rendition: &Path,
+    expect: &Expect,
+    thresholds: &Thresholds,
+) -> Result<Report> {
+    let coarse = coarse(ff, source, rendition, expect)?;
+    let mut reasons = coarse.findings;
+    let (sw, sh) = (coarse.source.video.width as usize, coarse.source.video.height as usize);
+    let source_frames = decode(ff, source, sw, sh)?;
+    let samples = features::sample(coarse.frames.len(), SAMPLES);
+    let pairs = features::measure(&source_frames, &coarse.frames, &samples);
+    let scores = Scores::from_pairs(pairs);
+    reasons.extend(scores.findings(thresholds));
+    let verdict = if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail };
+    Ok(Report { verdict, reasons, scores })
 }
 
 /// Runs the coarse checks of `rendition` against `source`.
@@ -165,7 +351,7 @@ pub fn coarse(ff: &Ffmpeg, source: &Path, rendition: &Path, expect: &Expect) -> 
             }
         }
     }
-    Ok(Coarse { findings, source: src, rendition: out })
+    Ok(Coarse { findings, source: src, rendition: out, frames })
 }
 
 /// Presentation times of all frames on the container's own clock (MPEG-TS timestamps survive a

@@ -149,3 +149,96 @@ fn hw_reports_every_api() {
         value["accels"].as_array().unwrap().iter().map(|a| a["accel"].as_str().unwrap()).collect();
     assert_eq!(names, ["cuda", "vaapi", "qsv"]);
 }
+
+#[test]
+fn verify_prints_one_json_verdict_or_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source.ts");
+    let rendition = tmp.path().join("rendition.ts");
+    let run = |args: &[&str], out: &Path| {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let clip = corpus("bigbuckbunny.mp4");
+    let clip = clip.to_str().unwrap();
+    run(
+        &[
+            "-i",
+            clip,
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "16",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-f",
+            "mpegts",
+        ],
+        &source,
+    );
+    let src = source.to_str().unwrap();
+    let honest = [
+        "-copyts",
+        "-i",
+        src,
+        "-map",
+        "0",
+        "-vf",
+        "scale=640:360",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "copy",
+        "-f",
+        "mpegts",
+        "-mpegts_copyts",
+        "1",
+    ];
+    run(&honest, &rendition);
+    let verify = |expect: &str| {
+        kinema(&[
+            "media".as_ref(),
+            "verify".as_ref(),
+            "--source".as_ref(),
+            source.as_os_str(),
+            "--rendition".as_ref(),
+            rendition.as_os_str(),
+            "--expect".as_ref(),
+            expect.as_ref(),
+            "--audio-copy".as_ref(),
+            "--json".as_ref(),
+        ])
+    };
+    let pass = verify("640x360");
+    assert!(pass.status.success(), "{pass:?}");
+    let report: serde_json::Value = serde_json::from_slice(&pass.stdout).unwrap();
+    assert_eq!(report["verdict"], "pass", "{report}");
+    assert!(report["scores"]["psnr_y"].as_f64().unwrap() > 30.0);
+
+    // A verdict either way exits 0; this one fails on size.
+    let fail = verify("854x480");
+    assert!(fail.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&fail.stdout).unwrap();
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(report["reasons"][0]["reason"], "resolution");
+
+    // No verdict can be reached: non-zero exit, one line.
+    let bad = verify("640x");
+    check_failure(&bad, "640x", tmp.path(), 2);
+    std::fs::write(&rendition, b"garbage").unwrap();
+    let unreadable = verify("640x360");
+    check_failure(&unreadable, "rendition.ts", tmp.path(), 2);
+}

@@ -258,3 +258,78 @@ fn bad_inputs_are_errors_not_verdicts() {
     let odd = Expect { width: 855, ..e };
     assert!(matches!(coarse(ff(), &source, &source, &odd), Err(Error::BadSetting { .. })));
 }
+
+/// The classifier with the shipped thresholds: honest encodes pass, each attack fails with the
+/// reason that names it.
+#[test]
+fn the_classifier_passes_honest_work_and_names_each_attack() {
+    use kinema_media::verify::{Thresholds, Verdict, verify};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let source = source_segment(dir);
+    let thresholds = Thresholds::calibrated();
+    let expect = Expect { width: 640, height: 360, fps: None, audio_copy: true };
+    let make = |name: &str, vf: &str, enc: &[&str]| {
+        let mut args =
+            vec!["-map", "0:v", "-map", "0:a", "-c:a", "copy", "-fps_mode", "passthrough"];
+        let chain = format!("{vf}scale=640:360,setsar=1");
+        args.extend(["-vf", &chain]);
+        args.extend(enc);
+        args.extend(["-f", "mpegts", "-mpegts_copyts", "1"]);
+        ffmpeg(&source, &dir.join(name), &args)
+    };
+    let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"];
+
+    for (name, vf, enc) in [
+        ("honest-veryfast.ts", "", &x264[..]),
+        ("honest-slow-crf30.ts", "", &["-c:v", "libx264", "-preset", "slow", "-crf", "30"][..]),
+        ("honest-lanczos.ts", "", &x264[..]),
+    ] {
+        let vf = if name.contains("lanczos") { "scale=640:360:flags=lanczos," } else { vf };
+        let report = verify(ff(), &source, &make(name, vf, enc), &expect, &thresholds).unwrap();
+        assert_eq!(report.verdict, Verdict::Pass, "{name}: {:?}", report.reasons);
+    }
+
+    let attacks: &[(&str, &str, Reason)] = &[
+        (
+            "logo",
+            "drawbox=x=iw*0.74:y=ih*0.04:w=iw*0.22:h=ih*0.22:color=red:t=fill,",
+            Reason::Overlay,
+        ),
+        (
+            "text",
+            "drawtext=text='KINEMA COPY':fontsize=h/10:fontcolor=white:x=w*0.05:y=h*0.8,",
+            Reason::Overlay,
+        ),
+        (
+            "semi",
+            "drawbox=x=iw*0.3:y=ih*0.35:w=iw*0.4:h=ih*0.3:color=white@0.35:t=fill,",
+            Reason::Overlay,
+        ),
+        ("hflip", "hflip,", Reason::Orientation),
+        ("vflip", "vflip,", Reason::Orientation),
+        ("rotate180", "hflip,vflip,", Reason::Orientation),
+        ("rotate90", "transpose=1,", Reason::Orientation),
+        ("grayscale", "hue=s=0,", Reason::Colour),
+        ("hue", "hue=h=60,", Reason::Colour),
+        ("still", "split[x][y];[x][y]freezeframes=first=1:last=1000:replace=0,", Reason::Temporal),
+    ];
+    for (name, vf, reason) in attacks {
+        let report =
+            verify(ff(), &source, &make(&format!("{name}.ts"), vf, &x264), &expect, &thresholds)
+                .unwrap();
+        let found: Vec<Reason> = report.reasons.iter().map(|r| r.reason).collect();
+        assert_eq!(report.verdict, Verdict::Fail, "{name}");
+        assert!(found.contains(reason), "{name}: expected {reason}, found {found:?}");
+    }
+}
+
+#[test]
+fn the_shipped_thresholds_parse_and_are_ordered() {
+    let t = kinema_media::verify::Thresholds::calibrated();
+    assert!(t.ssim > 0.5 && t.ssim < 1.0);
+    assert!(t.ms_ssim > t.ssim - 0.2 && t.ms_ssim < 1.0);
+    assert!(t.worst_block_psnr < t.psnr_y + 20.0 && t.psnr_y > 10.0);
+    assert!(t.block_gap > 0.0 && t.offset_gain > 0.0);
+}
