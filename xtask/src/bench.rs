@@ -1,4 +1,5 @@
 //! `cargo xtask bench ladder`: the distributed ladder against one plain ffmpeg command.
+//! `cargo xtask bench verify`: the verifier's CPU time against the transcode it checks.
 //!
 //! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
 //! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its

@@ -6,6 +6,8 @@
 //!   `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test` over the workspace.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
+//! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
+//!   the CPU time of transcoding it, as ratios.
 //!
 //! Cargo runs with `CARGO_TARGET_DIR` from the environment, or `~/.cache/kinema/target`, so a
 //! fresh clone reuses what an earlier build on the machine compiled.
@@ -27,7 +29,7 @@ fn main() -> Result<()> {
         "test" => test(),
         "bench" => bench::run(rest),
         _ => bail!(
-            "usage: cargo xtask demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N]"
+            "usage: cargo xtask demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N]"
         ),
     }
 }
