@@ -23,11 +23,93 @@ struct Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some((what, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench ladder ...")
+        bail!("usage: cargo xtask bench ladder|verify ...")
     };
-    if what != "ladder" {
-        bail!("unknown benchmark {what}; there is: ladder");
+    match what.as_str() {
+        "ladder" => ladder(rest),
+        "verify" => verify(rest),
+        other => bail!("unknown benchmark {other}; there are: ladder, verify"),
     }
+}
+
+/// `cargo xtask bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p
+/// segment of trailer_bbb.mp4 against the CPU time of transcoding that segment.
+fn verify(args: &[String]) -> Result<()> {
+    let runs = match args {
+        [] => 3,
+        [flag, n] if flag == "--runs" => n.parse().context("--runs takes a number")?,
+        _ => bail!("usage: cargo xtask bench verify [--runs N]"),
+    };
+    ensure_ffmpeg()?;
+    cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
+    let kinema = target_dir().join("release/kinema");
+    let work = tempdir()?;
+    // A ladder keeps no source segments: cut one 2 s segment from the middle of the trailer as
+    // the segmenter does (an ultrafast CRF 16 mezzanine starting on a keyframe, AAC audio).
+    let source = work.join("source.ts");
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-ss", "20", "-i"])
+        .arg(corpus("trailer_bbb.mp4"))
+        .args(["-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16"])
+        .args(["-c:a", "aac", "-ac", "2", "-f", "mpegts"])
+        .arg(&source)
+        .status()
+        .context("running ffmpeg")?;
+    if !status.success() {
+        bail!("cutting the source segment failed ({status})");
+    }
+    let settings = kinema_media::transcode::EncodeSettings::default();
+    let rungs: [(u32, u32, u32); 4] =
+        [(1280, 720, 3_000_000), (854, 480, 1_630_000), (640, 360, 1_060_000), (426, 240, 580_000)];
+    // Like a transcode worker: one process, one decode, every rung with the default settings.
+    let transcode = |rungs: &[(u32, u32, u32)]| -> Result<f64> {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-v", "error", "-y", "-threads", "1", "-copyts", "-i"]).arg(&source);
+        for (i, &(width, height, max_bitrate)) in rungs.iter().enumerate() {
+            let rung = kinema_media::rendition::Rendition {
+                name: format!("{height}p"),
+                width,
+                height,
+                max_bitrate,
+            };
+            cmd.args(["-map", "0:v", "-map", "0:a", "-vf"]);
+            cmd.arg(format!("scale={width}:{height},setsar=1"));
+            cmd.args(["-c:v", "libx264"]).args(settings.x264_args(&rung));
+            cmd.args(["-c:a", "copy", "-f", "mpegts", "-mpegts_copyts", "1"]);
+            cmd.arg(work.join(format!("r{i}.ts")));
+        }
+        Ok(measure(&mut cmd)?.1)
+    };
+    let mut best = [f64::INFINITY; 3];
+    for _ in 0..runs {
+        let ladder = transcode(&rungs)?;
+        let one = transcode(&rungs[..1])?;
+        let mut cmd = Command::new(&kinema);
+        cmd.args(["media", "verify", "--source"]).arg(&source);
+        cmd.arg("--rendition").arg(work.join("r0.ts"));
+        cmd.args(["--expect", "1280x720", "--audio-copy", "--json"]);
+        let verify = measure(&mut cmd)?.1;
+        for (b, v) in best.iter_mut().zip([ladder, one, verify]) {
+            *b = b.min(v);
+        }
+    }
+    let [ladder, one, verify] = best;
+    println!(
+        "verify benchmark: a 2 s 720p segment of trailer_bbb.mp4, best of {runs}, CPU seconds"
+    );
+    println!("  transcode into the 4-rung ladder: {ladder:.3} s");
+    println!("  transcode into 720p alone:        {one:.3} s");
+    println!("  kinema media verify of the 720p:  {verify:.3} s");
+    println!(
+        "  verify / ladder transcode = {:.3}, verify / 720p transcode = {:.3} (target <= 0.05)",
+        verify / ladder,
+        verify / one
+    );
+    std::fs::remove_dir_all(&work)?;
+    Ok(())
+}
+
+fn ladder(rest: &[String]) -> Result<()> {
     let mut options = Options { clips: Vec::new(), preset: "medium".into(), runs: 1 };
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
