@@ -34,9 +34,12 @@
 //! - **Packaging** ([`hls`]) writes HLS playlists over blake3-named MPEG-TS segments and a
 //!   `manifest.json` with every segment's hash.
 //! - **Hardware** ([`hw`]) is detected at run time by opening devices, never assumed.
-//! - **Frames and metrics** ([`decode`], [`frame`], [`scale`], [`metrics`]) are the base of the
-//!   transcode verifier: decoded planes, one fixed reference scaler, PSNR and SSIM that match
-//!   ffmpeg's filters, MS-SSIM and block-wise error maps, all pure Rust on plain planes.
+//! - **Verification** ([`verify`]) decides whether a rendition is a good-faith transcode of its
+//!   source: coarse checks, then thresholds on features of up to 10 sampled frame pairs
+//!   ([`features`]) — PSNR and SSIM that match ffmpeg's filters, MS-SSIM, block-wise error maps,
+//!   temporal alignment, orientation — over decoded planes ([`decode`], [`frame`]) and one fixed
+//!   reference scaler ([`scale`]), all pure Rust on plain planes. [`eval`] calibrates and
+//!   measures it on a corpus.
 
 pub mod decode;
 mod error;
