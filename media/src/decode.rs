@@ -45,37 +45,32 @@ pub fn decode(ff: &Ffmpeg, path: &Path, width: usize, height: usize) -> Result<V
             }
             (times, other)
         });
-        let frame_len = Frame::yuv420p_len(width, height);
-        let mut buffer = vec![0u8; frame_len];
+        // Each picture goes straight into its planes; the times are filled in once the log is
+        // complete.
+        let mut buffer = vec![0u8; Frame::yuv420p_len(width, height)];
         let mut frames = Vec::new();
         loop {
             match stdout.read_exact(&mut buffer) {
-                Ok(()) => frames.push(buffer.clone()),
+                Ok(()) => frames.extend(Frame::from_yuv420p(width, height, 0.0, &buffer)),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(Error::io(path, "reading decoded frames", e)),
             }
         }
         let (times, other) = reader.join().unwrap_or_default();
-        let count = frames.len();
-        if times.len() != count {
+        if times.len() != frames.len() {
             return Err(Error::Ffmpeg {
                 what: what(),
-                detail: format!("{count} frames decoded but {} frame times logged", times.len()),
+                detail: format!(
+                    "{} frames decoded but {} frame times logged",
+                    frames.len(),
+                    times.len()
+                ),
             });
         }
-        let frames = frames
-            .iter()
-            .zip(&times)
-            .map(|(bytes, &(pts, size))| {
-                let mut frame = Frame::from_yuv420p(width, height, pts, bytes)?;
-                frame.decoded_size = size.unwrap_or((width, height));
-                Some(frame)
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::Ffmpeg {
-                what: what(),
-                detail: "a frame has the wrong size".into(),
-            })?;
+        for (frame, &(pts, size)) in frames.iter_mut().zip(&times) {
+            frame.pts = pts;
+            frame.decoded_size = size.unwrap_or((width, height));
+        }
         Ok((frames, other))
     });
     let status = child.wait().map_err(|e| Error::Ffmpeg { what: what(), detail: e.to_string() })?;

@@ -9,19 +9,18 @@
 //! ROC AUC of a suspicion score. Clips with the same content stay on the same side.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::ffmpeg::{Ffmpeg, failure_detail};
+use crate::ffmpeg::{self, Ffmpeg};
 use crate::plan::plan;
 use crate::probe::probe;
 use crate::rendition::plan_renditions;
 use crate::segment::{MezzanineSettings, Segmenter};
-use crate::verify::{Expect, Reason, Scores, Thresholds, coarse};
-use crate::{Error, Result, decode, features};
+use crate::verify::{Expect, Reason, Scores, Thresholds, analyse};
+use crate::{Error, Result};
 
 /// The clips of the shared corpus in two folds; clips with the same content share a fold.
 pub const FOLDS: [&[&str]; 2] = [
@@ -394,39 +393,16 @@ fn start_of(ff: &Ffmpeg, path: &Path) -> Result<f64> {
 
 /// Makes one rendition and measures it as `verify` does.
 fn measure(ff: &Ffmpeg, job: &Job, out: &Path) -> Result<Sample> {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-y", "-copyts"]);
-    cmd.args(&job.pre_inputs);
-    cmd.arg("-i").arg(&job.source);
-    cmd.args(&job.args).arg(out);
-    let made = cmd.output().map_err(|e| Error::Ffmpeg {
-        what: format!("making {}", job.family),
-        detail: e.to_string(),
-    })?;
-    if !made.status.success() {
-        return Err(Error::Ffmpeg {
-            what: format!("making {} of {}", job.family, job.clip),
-            detail: failure_detail(&made.stderr, made.status),
-        });
-    }
+    let what = || format!("making {} of {}", job.family, job.clip);
+    let mut make = ff.ffmpeg();
+    make.args(["-y", "-copyts"]).args(&job.pre_inputs).arg("-i").arg(&job.source);
+    ffmpeg::run(make.args(&job.args).arg(out), what)?;
     if let Some(then) = &job.then {
         let part = out.with_extension("part2.ts");
-        let made = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-copyts", "-i"])
-            .arg(&job.source)
-            .args(then)
-            .arg(&part)
-            .output()
-            .map_err(|e| Error::Ffmpeg {
-                what: format!("making {}", job.family),
-                detail: e.to_string(),
-            })?;
-        if !made.status.success() {
-            return Err(Error::Ffmpeg {
-                what: format!("making {} of {}", job.family, job.clip),
-                detail: failure_detail(&made.stderr, made.status),
-            });
-        }
+        ffmpeg::run(
+            ff.ffmpeg().args(["-y", "-copyts", "-i"]).arg(&job.source).args(then).arg(&part),
+            what,
+        )?;
         let bytes = std::fs::read(&part).map_err(|e| Error::io(&part, "cannot read", e))?;
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -437,11 +413,7 @@ fn measure(ff: &Ffmpeg, job: &Job, out: &Path) -> Result<Sample> {
         let _ = std::fs::remove_file(&part);
     }
     let expect = Expect { width: job.width, height: job.height, fps: None, audio_copy: true };
-    let coarse = coarse(ff, &job.source, out, &expect)?;
-    let info = &coarse.source.video;
-    let source_frames = decode::decode(ff, &job.source, info.width as usize, info.height as usize)?;
-    let samples = features::sample(coarse.frames.len(), crate::verify::SAMPLES);
-    let scores = Scores::from_pairs(features::measure(&source_frames, &coarse.frames, &samples));
+    let (coarse, scores) = analyse(ff, &job.source, out, &expect)?;
     Ok(Sample {
         clip: job.clip.clone(),
         family: job.family.clone(),

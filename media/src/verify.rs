@@ -267,6 +267,21 @@ pub struct Report {
 /// Frame pairs sampled per segment.
 pub const SAMPLES: usize = 10;
 
+/// Everything the verdict is made from: the coarse checks and the scores of the sampled pairs.
+pub fn analyse(
+    ff: &Ffmpeg,
+    source: &Path,
+    rendition: &Path,
+    expect: &Expect,
+) -> Result<(Coarse, Scores)> {
+    let coarse = coarse(ff, source, rendition, expect)?;
+    let (sw, sh) = (coarse.source.video.width as usize, coarse.source.video.height as usize);
+    let source_frames = decode(ff, source, sw, sh)?;
+    let samples = features::sample(coarse.frames.len(), SAMPLES);
+    let scores = Scores::from_pairs(features::measure(&source_frames, &coarse.frames, &samples));
+    Ok((coarse, scores))
+}
+
 /// Verifies `rendition` against `source`: coarse checks, then the classifier on sampled pairs.
 pub fn verify(
     ff: &Ffmpeg,
@@ -275,13 +290,8 @@ pub fn verify(
     expect: &Expect,
     thresholds: &Thresholds,
 ) -> Result<Report> {
-    let coarse = coarse(ff, source, rendition, expect)?;
+    let (coarse, scores) = analyse(ff, source, rendition, expect)?;
     let mut reasons = coarse.findings;
-    let (sw, sh) = (coarse.source.video.width as usize, coarse.source.video.height as usize);
-    let source_frames = decode(ff, source, sw, sh)?;
-    let samples = features::sample(coarse.frames.len(), SAMPLES);
-    let pairs = features::measure(&source_frames, &coarse.frames, &samples);
-    let scores = Scores::from_pairs(pairs);
     reasons.extend(scores.findings(thresholds));
     let verdict = if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail };
     Ok(Report { verdict, reasons, scores })
