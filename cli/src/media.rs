@@ -57,6 +57,10 @@ pub(crate) enum MediaCommand {
         /// Parallel jobs [default: number of cores].
         #[arg(long)]
         workers: Option<usize>,
+        /// Source segments per clip, spread over the clip (each gets every honest variant and
+        /// every attack).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        segments: u32,
     },
     /// Show which hardware decoders and encoders work on this machine.
     Hw {
@@ -142,17 +146,24 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                 }
                 let s = &report.scores;
                 println!(
-                    "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, worst block >= {:.2} dB",
-                    s.pairs, s.psnr_y, s.psnr_chroma, s.ssim, s.ms_ssim, s.worst_block_psnr
+                    "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, edges kept {:.0} %, worst block >= {:.2} dB",
+                    s.pairs,
+                    s.psnr_y,
+                    s.psnr_chroma,
+                    s.ssim,
+                    s.ms_ssim,
+                    s.edge_detail * 100.0,
+                    s.worst_block_psnr
                 );
             }
             Ok(())
         }
-        MediaCommand::Eval { corpus, out, thresholds_out, workers } => {
+        MediaCommand::Eval { corpus, out, thresholds_out, workers, segments } => {
             let work = std::env::temp_dir().join(format!("kinema-eval-{}", std::process::id()));
             std::fs::create_dir_all(&work)?;
             let workers = workers.unwrap_or_else(|| ladder::Config::default().workers);
-            let report = kinema_media::eval::run(&ff, &corpus, &work, workers, &|line| {
+            let options = kinema_media::eval::Options { workers, segments: segments as usize };
+            let report = kinema_media::eval::run(&ff, &corpus, &work, &options, &|line| {
                 eprintln!("kinema: {line}")
             });
             let _ = std::fs::remove_dir_all(&work);

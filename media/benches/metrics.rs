@@ -87,3 +87,11 @@ fn reference_scaler_720p_to_480p(bencher: Bencher<'_, '_>) {
     let (a, _) = pair();
     bencher.bench(|| scale::resize_frame(black_box(a), 854, 480));
 }
+
+#[divan::bench]
+fn edge_detail_luma(bencher: Bencher<'_, '_>) {
+    let (a, b) = pair();
+    bencher.bench(|| {
+        metrics::edge_detail(black_box(a.planes[0].as_ref()), black_box(b.planes[0].as_ref()), 0.05)
+    });
+}

@@ -41,6 +41,9 @@ pub enum Error {
     /// The input's video stream is unusable for another reason (no frames, no size, ...).
     #[error("{}: unusable video stream: {detail}", path.display())]
     BadVideo { path: PathBuf, detail: String },
+    /// A rendition cannot be checked against the source it was given with.
+    #[error("{} cannot be checked against {}: {detail}", rendition.display(), original.display())]
+    NotComparable { original: PathBuf, rendition: PathBuf, detail: String },
     /// A rendition name could not be parsed.
     #[error("rendition {name:?} is not valid: expected a height such as 720p, 480p or 360p")]
     BadRendition { name: String },

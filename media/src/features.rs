@@ -2,21 +2,23 @@
 //!
 //! Rendition frames are paired with the source frames presented at the same time; the source is
 //! brought to the rendition's size by [`crate::scale`]. Per pair: PSNR of each plane, SSIM and
-//! MS-SSIM of luma, the worst 16x16 luma block (overlays, logos, captions), and two probes that
-//! name the tampering when the numbers are bad: which nearby source frame the rendition frame
-//! really matches (drops, duplicates, stills, swaps), and whether a flipped or rotated source
-//! matches better than the upright one.
+//! MS-SSIM of luma, the share of the source's edges kept (blur), the worst 16x16 luma block and
+//! the largest shift of a block's mean (overlays, logos, captions), and two probes on the
+//! frames' luma thumbnails ([`crate::decode::THUMB`]) that name the tampering when the numbers are
+//! bad: which nearby source frame the rendition frame really matches (drops, duplicates, stills,
+//! swaps), and whether a flipped or rotated source matches better than the upright one.
 
 use serde::Serialize;
 
-use crate::frame::{Frame, Plane};
+use crate::decode::Decoded;
+use crate::frame::Plane;
 use crate::metrics;
 use crate::scale::{resize, resize_frame};
 
-/// Side of the luma thumbnails used for temporal alignment.
-const THUMB: (usize, usize) = (32, 18);
 /// How far (in frames) temporal alignment looks either way.
 const SEARCH: isize = 3;
+/// How much better (dB, on thumbnails) a flip or rotation must match to be reported.
+const ORIENTATION_GAIN: f64 = 3.0;
 
 /// A flip or rotation of the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,8 +47,13 @@ pub struct PairScores {
     pub ssim: f64,
     /// MS-SSIM of luma.
     pub ms_ssim: f64,
+    /// Energy of the source's steepest luma edges that the rendition keeps
+    /// ([`metrics::edge_detail`], steepest 5 %): blur flattens them, honest encodes keep them.
+    pub edge_ratio: f64,
     /// PSNR of the worst 16x16 luma block in dB.
     pub worst_block_psnr: f64,
+    /// The largest change of a 16x16 luma block's mean, in levels.
+    pub block_shift: f64,
     /// Offset (in source frames) of the best-matching source frame; 0 when aligned.
     pub best_offset: isize,
     /// How much better (dB, on thumbnails) the best offset matches than offset 0.
@@ -65,21 +72,21 @@ pub fn sample(frames: usize, n: usize) -> Vec<usize> {
     (0..n).map(|i| (i * frames + frames / 2) / n).map(|i| i.min(frames - 1)).collect()
 }
 
-/// Measures the sampled pairs. `source` and `rendition` are all decoded frames of each segment,
-/// in presentation order; frames are paired by index (the coarse checks have made sure the
-/// counts and times agree, or reported why not).
-pub fn measure(source: &[Frame], rendition: &[Frame], samples: &[usize]) -> Vec<PairScores> {
-    if source.is_empty() || rendition.is_empty() {
+/// Measures the sampled pairs. `source` and `rendition` hold every frame's thumbnail and the
+/// pictures at the sampled indices; frames are paired by index (the coarse checks have made sure
+/// the counts and times agree, or reported why not). A pair whose pictures were not kept is
+/// skipped.
+pub fn measure(source: &Decoded, rendition: &Decoded, samples: &[usize]) -> Vec<PairScores> {
+    if source.thumbs.is_empty() {
         return Vec::new();
     }
-    let thumbs: Vec<Plane> = source.iter().map(thumbnail).collect();
-    let (w, h) = (rendition[0].width(), rendition[0].height());
     samples
         .iter()
-        .map(|&j| {
-            let out = &rendition[j];
-            let i = j.min(source.len() - 1);
-            let reference = resize_frame(&source[i], w, h);
+        .filter_map(|&j| {
+            let i = j.min(source.thumbs.len() - 1);
+            let (out, src) = (rendition.picture(j)?, source.picture(i)?);
+            let out_thumb = rendition.thumbs.get(j)?;
+            let reference = resize_frame(src, out.width(), out.height());
             let psnr: [f64; 3] = std::array::from_fn(|p| {
                 cap(metrics::psnr(metrics::mse(
                     reference.planes[p].as_ref(),
@@ -88,17 +95,19 @@ pub fn measure(source: &[Frame], rendition: &[Frame], samples: &[usize]) -> Vec<
             });
             let (ry, oy) = (reference.planes[0].as_ref(), out.planes[0].as_ref());
             let blocks = metrics::block_errors(ry, oy, 16);
-            let (best_offset, offset_gain) = temporal(&thumbs, i, &thumbnail(out));
-            PairScores {
+            let (best_offset, offset_gain) = temporal(&source.thumbs, i, out_thumb);
+            Some(PairScores {
                 frame: j,
                 psnr,
                 ssim: metrics::ssim(ry, oy),
                 ms_ssim: metrics::ms_ssim(ry, oy),
+                edge_ratio: metrics::edge_detail(ry, oy, 0.05),
                 worst_block_psnr: cap(metrics::psnr(blocks.worst())),
+                block_shift: blocks.worst_shift(),
                 best_offset,
                 offset_gain,
-                orientation: orientation(&source[i].planes[0], &out.planes[0], psnr[0]),
-            }
+                orientation: orientation(&source.thumbs[i], out_thumb),
+            })
         })
         .collect()
 }
@@ -107,21 +116,20 @@ fn cap(db: f64) -> f64 {
     db.min(100.0)
 }
 
-fn thumbnail(frame: &Frame) -> Plane {
-    resize(frame.planes[0].as_ref(), THUMB.0, THUMB.1)
+fn thumb_psnr(a: &Plane, b: &Plane) -> f64 {
+    cap(metrics::psnr(metrics::mse(a.as_ref(), b.as_ref())))
 }
 
 /// The source frame near `i` whose thumbnail best matches `out`, and its gain over frame `i`.
 fn temporal(thumbs: &[Plane], i: usize, out: &Plane) -> (isize, f64) {
-    let db = |k: usize| cap(metrics::psnr(metrics::mse(thumbs[k].as_ref(), out.as_ref())));
-    let here = db(i);
+    let here = thumb_psnr(&thumbs[i], out);
     let mut best = (0, here);
     for d in -SEARCH..=SEARCH {
         let k = i as isize + d;
         if d == 0 || k < 0 || k as usize >= thumbs.len() {
             continue;
         }
-        let v = db(k as usize);
+        let v = thumb_psnr(&thumbs[k as usize], out);
         if v > best.1 {
             best = (d, v);
         }
@@ -129,9 +137,11 @@ fn temporal(thumbs: &[Plane], i: usize, out: &Plane) -> (isize, f64) {
     (best.0, best.1 - here)
 }
 
-/// A flip or rotation of the source luma that matches `out` at least 3 dB better than upright.
-fn orientation(source: &Plane, out: &Plane, upright: f64) -> Option<(Orientation, f64)> {
-    let (w, h) = (out.width, out.height);
+/// A flip or rotation of the source thumbnail that matches `out` at least [`ORIENTATION_GAIN`]
+/// better than the upright one. Quarter turns are squeezed back to the frame's shape, as a
+/// rendition of the asked size would have to be.
+fn orientation(source: &Plane, out: &Plane) -> Option<(Orientation, f64)> {
+    let upright = thumb_psnr(source, out);
     let candidates = [
         (Orientation::FlipHorizontal, transform(source, |x, y, w, _| (w - 1 - x, y), false)),
         (Orientation::FlipVertical, transform(source, |x, y, _, h| (x, h - 1 - y), false)),
@@ -143,10 +153,10 @@ fn orientation(source: &Plane, out: &Plane, upright: f64) -> Option<(Orientation
     candidates
         .into_iter()
         .map(|(o, plane)| {
-            let scaled = resize(plane.as_ref(), w, h);
-            (o, cap(metrics::psnr(metrics::mse(scaled.as_ref(), out.as_ref()))) - upright)
+            let shaped = resize(plane.as_ref(), out.width, out.height);
+            (o, thumb_psnr(&shaped, out) - upright)
         })
-        .filter(|(_, gain)| *gain >= 3.0)
+        .filter(|(_, gain)| *gain >= ORIENTATION_GAIN)
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 

@@ -36,8 +36,8 @@
 //! - **Hardware** ([`hw`]) is detected at run time by opening devices, never assumed.
 //! - **Verification** ([`verify`]) decides whether a rendition is a good-faith transcode of its
 //!   source: coarse checks, then thresholds on features of up to 10 sampled frame pairs
-//!   ([`features`]) — PSNR and SSIM that match ffmpeg's filters, MS-SSIM, block-wise error maps,
-//!   temporal alignment, orientation — over decoded planes ([`decode`], [`frame`]) and one fixed
+//!   ([`features`]) — PSNR and SSIM that match ffmpeg's filters, MS-SSIM, detail kept,
+//!   block-wise error maps, temporal alignment, orientation — over decoded planes ([`decode`], [`frame`]) and one fixed
 //!   reference scaler ([`scale`]), all pure Rust on plain planes. [`eval`] calibrates and
 //!   measures it on a corpus.
 

@@ -6,8 +6,9 @@
 //!   every 8x8 window at a 4-sample step, integer statistics, averaged.
 //! - [`ms_ssim`]: multi-scale SSIM (Wang, Simoncelli, Bovik 2003) with the same windows, 5 scales
 //!   halved by 2x2 averaging, the published exponents.
-//! - [`block_errors`]: the mean squared error of every block, for error maps that find what
-//!   a frame average hides (a logo in one corner, a burnt-in caption).
+//! - [`block_errors`]: the mean squared error and mean shift of every block, for error maps that
+//!   find what a frame average hides (a logo in one corner, a burnt-in caption).
+//! - [`edge_detail`]: how much of the source's steepest edges a rendition keeps (blur).
 //!
 //! The loops run over rows as slices with integer accumulators: no allocation per pixel, and the
 //! compiler vectorises the inner loops.
@@ -157,6 +158,51 @@ pub fn ms_ssim(a: PlaneRef<'_>, b: PlaneRef<'_>) -> f64 {
     if used > 0.0 { result.powf(1.0 / used) } else { 1.0 }
 }
 
+/// How much of `reference`'s strongest edges `out` keeps: the gradient energy of `out` over that
+/// of `reference`, both summed where `reference` has its steepest `share` of gradients (at least
+/// a step of 8 levels). Blur flattens exactly those edges; quantization keeps them and loses
+/// texture instead. 1 when `reference` has no such edges.
+pub fn edge_detail(reference: PlaneRef<'_>, out: PlaneRef<'_>, share: f64) -> f64 {
+    assert_same_size(reference, out);
+    let (w, h) = (reference.width, reference.height);
+    if w < 2 || h < 2 {
+        return 1.0;
+    }
+    // |dx| + |dy| of the reference, as a histogram.
+    let mut histogram = [0u32; 511];
+    for y in 0..h - 1 {
+        let (row, next) = (reference.row(y), reference.row(y + 1));
+        for x in 0..w - 1 {
+            histogram[usize::from(row[x].abs_diff(row[x + 1]))
+                + usize::from(row[x].abs_diff(next[x]))] += 1;
+        }
+    }
+    let wanted = ((w - 1) * (h - 1)) as f64 * share.clamp(0.0, 1.0);
+    let mut above = 0.0;
+    let mut threshold = histogram.len();
+    while threshold > 8 && above < wanted {
+        threshold -= 1;
+        above += f64::from(histogram[threshold]);
+    }
+    if above < 16.0 {
+        return 1.0;
+    }
+    let (mut ours, mut theirs) = (0u64, 0u64);
+    for y in 0..h - 1 {
+        let (row, next) = (reference.row(y), reference.row(y + 1));
+        let (orow, onext) = (out.row(y), out.row(y + 1));
+        for x in 0..w - 1 {
+            let (dx, dy) = (row[x].abs_diff(row[x + 1]), row[x].abs_diff(next[x]));
+            if usize::from(dx) + usize::from(dy) >= threshold {
+                let (ox, oy) = (orow[x].abs_diff(orow[x + 1]), orow[x].abs_diff(onext[x]));
+                theirs += u64::from(dx) * u64::from(dx) + u64::from(dy) * u64::from(dy);
+                ours += u64::from(ox) * u64::from(ox) + u64::from(oy) * u64::from(oy);
+            }
+        }
+    }
+    if theirs == 0 { 1.0 } else { ours as f64 / theirs as f64 }
+}
+
 /// 2x2 average, dropping an odd last row or column.
 fn halve(p: PlaneRef<'_>) -> Plane {
     let (w, h) = (p.width / 2, p.height / 2);
@@ -174,34 +220,35 @@ fn halve(p: PlaneRef<'_>) -> Plane {
     Plane { width: w, height: h, data }
 }
 
-/// The MSE of every `block` x `block` tile (partial tiles at the edges included), row by row.
+/// The MSE and the mean difference (`b` − `a`) of every `block` x `block` tile (partial tiles at
+/// the edges included), row by row.
 pub fn block_errors(a: PlaneRef<'_>, b: PlaneRef<'_>, block: usize) -> BlockErrors {
     assert_same_size(a, b);
     let (cols, rows) = (a.width.div_ceil(block), a.height.div_ceil(block));
-    let mut sse = vec![0u64; cols * rows];
+    // Per block: squared error, then the sums of b and of a.
+    let mut sums = vec![[0u64; 3]; cols * rows];
     for y in 0..a.height {
         let (ra, rb) = (a.row(y), b.row(y));
-        let line = &mut sse[(y / block) * cols..(y / block + 1) * cols];
+        let line = &mut sums[(y / block) * cols..(y / block + 1) * cols];
         for (c, cell) in line.iter_mut().enumerate() {
             let x0 = c * block;
             let x1 = (x0 + block).min(a.width);
-            *cell += row_sse(&ra[x0..x1], &rb[x0..x1]);
+            cell[0] += row_sse(&ra[x0..x1], &rb[x0..x1]);
+            cell[1] += rb[x0..x1].iter().map(|&v| u64::from(v)).sum::<u64>();
+            cell[2] += ra[x0..x1].iter().map(|&v| u64::from(v)).sum::<u64>();
         }
     }
-    let mse = sse
-        .iter()
-        .enumerate()
-        .map(|(i, &e)| {
-            let (c, r) = (i % cols, i / cols);
-            let w = (a.width - c * block).min(block);
-            let h = (a.height - r * block).min(block);
-            e as f64 / (w * h) as f64
-        })
-        .collect();
-    BlockErrors { cols, rows, mse }
+    let area = |i: usize| {
+        let (c, r) = (i % cols, i / cols);
+        ((a.width - c * block).min(block) * (a.height - r * block).min(block)) as f64
+    };
+    let mse = sums.iter().enumerate().map(|(i, s)| s[0] as f64 / area(i)).collect();
+    let mean_diff =
+        sums.iter().enumerate().map(|(i, s)| (s[1] as f64 - s[2] as f64) / area(i)).collect();
+    BlockErrors { cols, rows, mse, mean_diff }
 }
 
-/// Per-block mean squared errors.
+/// Per-block errors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockErrors {
     /// Blocks per row.
@@ -210,12 +257,20 @@ pub struct BlockErrors {
     pub rows: usize,
     /// MSE of each block, row by row.
     pub mse: Vec<f64>,
+    /// Mean of the second plane minus mean of the first, per block. An encoder keeps a block's
+    /// mean (its DC) almost exactly even when it loses the detail; an overlay moves it.
+    pub mean_diff: Vec<f64>,
 }
 
 impl BlockErrors {
     /// The largest block MSE.
     pub fn worst(&self) -> f64 {
         self.mse.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// The largest block mean difference, either way.
+    pub fn worst_shift(&self) -> f64 {
+        self.mean_diff.iter().map(|d| d.abs()).fold(0.0, f64::max)
     }
 
     /// The MSE at quantile `q` (0..=1) of the blocks.
@@ -262,6 +317,24 @@ mod tests {
     }
 
     #[test]
+    fn edge_detail_sees_a_softened_edge() {
+        let sharp = plane(32, 32, |x, _| if x < 16 { 20 } else { 220 });
+        let soft = plane(32, 32, |x, _| match x {
+            0..=13 => 20,
+            14 => 70,
+            15 => 120,
+            16 => 170,
+            _ => 220,
+        });
+        assert_eq!(edge_detail(sharp.as_ref(), sharp.as_ref(), 0.05), 1.0);
+        // The one step of 200 becomes steps of 50 around it: a sixteenth of its energy is left.
+        let kept = edge_detail(sharp.as_ref(), soft.as_ref(), 0.05);
+        assert!((kept - 50.0 * 50.0 / (200.0 * 200.0)).abs() < 1e-9, "{kept}");
+        assert_eq!(edge_detail(soft.as_ref(), Plane::filled(32, 32, 0).as_ref(), 0.05), 0.0);
+        assert_eq!(edge_detail(Plane::filled(32, 32, 9).as_ref(), soft.as_ref(), 0.05), 1.0);
+    }
+
+    #[test]
     fn a_constant_offset_has_a_known_psnr() {
         let a = plane(32, 32, |x, y| ((x + y) * 3) as u8);
         let b = plane(32, 32, |x, y| ((x + y) * 3 + 4) as u8);
@@ -289,6 +362,13 @@ mod tests {
         assert_eq!(hot, vec![1]);
         assert_eq!(map.quantile(0.5), 0.0);
         assert!(map.worst() > 1000.0);
+        let shifted: Vec<usize> = (0..16).filter(|&i| map.mean_diff[i] != 0.0).collect();
+        assert_eq!(shifted, vec![1]);
+        let block_mean = (0..16)
+            .flat_map(|y| (16..32).map(move |x| ((x * 5 + y * 3) % 200) as f64))
+            .sum::<f64>()
+            / 256.0;
+        assert!((map.worst_shift() - (255.0 - block_mean)).abs() < 1e-9, "{}", map.worst_shift());
     }
 
     proptest! {

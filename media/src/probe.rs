@@ -2,7 +2,8 @@
 //!
 //! Two ffprobe passes: one reads the container header (format and streams), the other lists every
 //! packet of the chosen video stream in decode order, which gives the exact frame times and
-//! keyframe positions the segmenter plans its cuts on.
+//! keyframe positions the segmenter plans its cuts on. Segments, which are short, are probed in
+//! one pass that lists every packet with its MD5 ([`probe_segment`], for the verifier).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -111,6 +112,12 @@ impl VideoStream {
         if rate.num > 0 && rate.den > 0 { rate.den as f64 / rate.num as f64 } else { 1.0 / 25.0 }
     }
 
+    /// From the first frame's presentation time to the end of the last one.
+    pub fn span(&self) -> f64 {
+        let first = self.packets.iter().map(|p| p.pts).fold(f64::INFINITY, f64::min);
+        if first.is_finite() { self.end_time() - first } else { 0.0 }
+    }
+
     /// Where the last frame ends: its presentation time plus its duration.
     pub fn end_time(&self) -> f64 {
         let last = self.packets.iter().max_by(|a, b| a.pts.total_cmp(&b.pts));
@@ -169,6 +176,27 @@ impl TryFrom<String> for Rational {
 /// Probes `path`: checks it is a readable media file with a decodable video stream and lists
 /// its video packets.
 pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
+    probe_with(ff, path, Listing::Separate).map(|(info, _)| info)
+}
+
+/// Probes a segment in one ffprobe pass: what [`probe`] reports, plus `pts,md5` of every packet
+/// of the first audio stream (what a stream copy must reproduce). Every packet of every stream is
+/// listed, so this is for short files. The codec is not checked against ffmpeg's decoder list
+/// (that costs another process); decoding the segment reports a codec it cannot decode.
+pub fn probe_segment(ff: &Ffmpeg, path: &Path) -> Result<(MediaInfo, Vec<String>)> {
+    probe_with(ff, path, Listing::Inline)
+}
+
+/// Where the packet list comes from.
+#[derive(Clone, Copy, PartialEq)]
+enum Listing {
+    /// A second pass over the video stream alone.
+    Separate,
+    /// The header pass, with every packet and its MD5.
+    Inline,
+}
+
+fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, Vec<String>)> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -183,16 +211,16 @@ pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
         return Err(Error::Empty { path: path.into() });
     }
 
-    let header = ff
-        .ffprobe()
-        .args(["-of", "json", "-show_format", "-show_streams"])
-        .arg(path)
-        .output()
-        .map_err(|e| Error::ToolMissing {
-            tool: "ffprobe",
-            env: "KINEMA_FFPROBE",
-            detail: e.to_string(),
-        })?;
+    let mut command = ff.ffprobe();
+    command.args(["-of", "json", "-show_format", "-show_streams"]);
+    if listing == Listing::Inline {
+        command.args(["-show_packets", "-show_data_hash", "MD5"]);
+    }
+    let header = command.arg(path).output().map_err(|e| Error::ToolMissing {
+        tool: "ffprobe",
+        env: "KINEMA_FFPROBE",
+        detail: e.to_string(),
+    })?;
     if !header.status.success() {
         let detail = failure_detail(&header.stderr, header.status);
         let detail = detail.rsplit_once(": ").map_or(detail.clone(), |(_, d)| d.to_owned());
@@ -240,7 +268,7 @@ pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
     };
     let codec = raw_video.codec_name.clone().unwrap_or_default();
     let unknown = matches!(codec.as_str(), "" | "none" | "unknown");
-    if unknown || !ff.can_decode(&codec)? {
+    if unknown || (listing == Listing::Separate && !ff.can_decode(&codec)?) {
         let tag = raw_video.codec_tag_string.as_deref().unwrap_or("?");
         let codec = if unknown { format!("unknown (FourCC {tag})") } else { codec };
         return Err(Error::UnsupportedCodec { path: path.into(), codec });
@@ -268,7 +296,27 @@ pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
         .and_then(|s| s.parse::<Rational>().ok())
         .filter(|r| r.num > 0 && r.den > 0);
 
-    let packets = video_packets(ff, path, raw_video.index, start_time)?;
+    let packets = match listing {
+        Listing::Separate => video_packets(ff, path, raw_video.index, start_time)?,
+        Listing::Inline => {
+            if String::from_utf8_lossy(&header.stderr).contains("partial file") {
+                return Err(truncated_tail(path));
+            }
+            raw.packets
+                .iter()
+                .filter(|p| p.stream_index == raw_video.index)
+                .filter_map(|p| {
+                    let pts = p.pts_time.as_deref().and_then(parse_f64);
+                    let dts = p.dts_time.as_deref().and_then(parse_f64);
+                    Some(Packet {
+                        pts: pts.or(dts)? - start_time,
+                        duration: p.duration_time.as_deref().and_then(parse_f64),
+                        key: p.flags.starts_with('K'),
+                    })
+                })
+                .collect()
+        }
+    };
     if packets.is_empty() {
         return Err(Error::BadVideo {
             path: path.into(),
@@ -308,14 +356,28 @@ pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
         keyframe_times,
         packets,
     };
-    let audio = raw.streams.iter().find(|s| s.codec_type.as_deref() == Some("audio")).map(|s| {
-        AudioStream {
-            index: s.index,
-            codec: s.codec_name.clone().unwrap_or_default(),
-            sample_rate: s.sample_rate.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0),
-            channels: s.channels.unwrap_or(0),
-            channel_layout: s.channel_layout.clone(),
-        }
+    let raw_audio = raw.streams.iter().find(|s| s.codec_type.as_deref() == Some("audio"));
+    let audio_packets = raw_audio
+        .map(|a| {
+            raw.packets
+                .iter()
+                .filter(|p| p.stream_index == a.index)
+                .map(|p| {
+                    format!(
+                        "{},{}",
+                        p.pts_time.as_deref().unwrap_or("N/A"),
+                        p.data_hash.as_deref().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let audio = raw_audio.map(|s| AudioStream {
+        index: s.index,
+        codec: s.codec_name.clone().unwrap_or_default(),
+        sample_rate: s.sample_rate.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0),
+        channels: s.channels.unwrap_or(0),
+        channel_layout: s.channel_layout.clone(),
     });
     let duration = format
         .duration
@@ -323,7 +385,7 @@ pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
         .and_then(parse_f64)
         .filter(|d| *d > 0.0)
         .unwrap_or_else(|| video.end_time());
-    Ok(MediaInfo {
+    let info = MediaInfo {
         path: path.into(),
         container,
         size: meta.len(),
@@ -333,7 +395,8 @@ pub fn probe(ff: &Ffmpeg, path: &Path) -> Result<MediaInfo> {
         stream_count: raw.streams.len(),
         video,
         audio,
-    })
+    };
+    Ok((info, audio_packets))
 }
 
 /// Lists the packets of video stream `index` in decode order.
@@ -358,12 +421,13 @@ fn video_packets(ff: &Ffmpeg, path: &Path, index: usize, start_time: f64) -> Res
         });
     }
     if stderr.contains("partial file") {
-        return Err(Error::Truncated {
-            path: path.into(),
-            detail: "the last packets are missing".into(),
-        });
+        return Err(truncated_tail(path));
     }
     Ok(parse_packets(&String::from_utf8_lossy(&out.stdout), start_time))
+}
+
+fn truncated_tail(path: &Path) -> Error {
+    Error::Truncated { path: path.into(), detail: "the last packets are missing".into() }
 }
 
 /// Parses ffprobe's `pts_time,dts_time,duration_time,flags` CSV rows. A packet without a
@@ -390,6 +454,19 @@ struct RawProbe {
     #[serde(default)]
     streams: Vec<RawStream>,
     format: Option<RawFormat>,
+    #[serde(default)]
+    packets: Vec<RawPacket>,
+}
+
+#[derive(Deserialize)]
+struct RawPacket {
+    stream_index: usize,
+    pts_time: Option<String>,
+    dts_time: Option<String>,
+    duration_time: Option<String>,
+    #[serde(default)]
+    flags: String,
+    data_hash: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -14,10 +14,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::decode::decode;
+use crate::decode::{FrameInfo, Keep, Request, decode_segments};
 use crate::features::{self, PairScores};
-use crate::ffmpeg::{Ffmpeg, run};
-use crate::probe::{MediaInfo, probe};
+use crate::ffmpeg::Ffmpeg;
+use crate::probe::{MediaInfo, probe_segment};
 use crate::{Error, Result};
 
 /// What the job asked the transcoder for.
@@ -115,8 +115,8 @@ pub struct Coarse {
     pub source: MediaInfo,
     /// The probed rendition segment.
     pub rendition: MediaInfo,
-    /// Every decoded rendition frame.
-    pub frames: Vec<crate::frame::Frame>,
+    /// Time and size of every decoded rendition frame.
+    pub frames: Vec<FrameInfo>,
 }
 
 /// Pass or fail.
@@ -136,14 +136,21 @@ pub struct Thresholds {
     pub psnr_y: f64,
     /// Minimum chroma PSNR (the lower of U and V), dB.
     pub psnr_chroma: f64,
+    /// Maximum amount by which chroma PSNR falls below luma PSNR in a pair, dB. Honest encodes
+    /// keep chroma at least as close as luma (it is smoother, and x264 favours it); grayscale
+    /// and hue attacks do not, whatever the content.
+    pub chroma_deficit: f64,
     /// Minimum luma SSIM.
     pub ssim: f64,
     /// Minimum luma MS-SSIM.
     pub ms_ssim: f64,
+    /// Minimum share of the energy of the source's steepest luma edges the rendition keeps, on
+    /// average over the pairs.
+    pub edge_detail: f64,
     /// Minimum PSNR of the worst 16x16 luma block, dB.
     pub worst_block_psnr: f64,
-    /// Maximum gap between the frame's luma PSNR and its worst block's, dB.
-    pub block_gap: f64,
+    /// Maximum change of a 16x16 luma block's mean, levels.
+    pub block_shift: f64,
     /// Maximum gain of a neighbouring source frame over the aligned one, dB (thumbnails).
     pub offset_gain: f64,
 }
@@ -166,14 +173,21 @@ pub struct Scores {
     pub psnr_y: f64,
     /// Lowest chroma PSNR, dB.
     pub psnr_chroma: f64,
+    /// Largest amount by which chroma PSNR falls below luma PSNR, dB.
+    pub chroma_deficit: f64,
     /// Lowest luma SSIM.
     pub ssim: f64,
     /// Lowest luma MS-SSIM.
     pub ms_ssim: f64,
+    /// Share of the source's edge energy kept, averaged over the pairs (one frame's edges vary
+    /// with its type and quantizer far more than a blur varies over a segment).
+    pub edge_detail: f64,
     /// Lowest worst-block PSNR, dB.
     pub worst_block_psnr: f64,
     /// Largest gap between a frame's PSNR and its worst block's, dB.
     pub block_gap: f64,
+    /// Largest change of a 16x16 luma block's mean, levels.
+    pub block_shift: f64,
     /// Largest gain of a misaligned source frame, dB.
     pub offset_gain: f64,
     /// Every pair.
@@ -185,15 +199,24 @@ impl Scores {
     pub fn from_pairs(per_pair: Vec<PairScores>) -> Self {
         let min =
             |f: &dyn Fn(&PairScores) -> f64| per_pair.iter().map(f).fold(f64::INFINITY, f64::min);
-        let max = |f: &dyn Fn(&PairScores) -> f64| per_pair.iter().map(f).fold(0.0, f64::max);
+        let max = |f: &dyn Fn(&PairScores) -> f64| {
+            per_pair.iter().map(f).fold(f64::NEG_INFINITY, f64::max)
+        };
         Self {
             pairs: per_pair.len(),
             psnr_y: min(&|p| p.psnr[0]),
             psnr_chroma: min(&|p| p.psnr[1].min(p.psnr[2])),
+            chroma_deficit: max(&|p| p.psnr[0] - p.psnr[1].min(p.psnr[2])),
             ssim: min(&|p| p.ssim),
             ms_ssim: min(&|p| p.ms_ssim),
+            edge_detail: if per_pair.is_empty() {
+                f64::INFINITY
+            } else {
+                per_pair.iter().map(|p| p.edge_ratio).sum::<f64>() / per_pair.len() as f64
+            },
             worst_block_psnr: min(&|p| p.worst_block_psnr),
             block_gap: max(&|p| p.psnr[0] - p.worst_block_psnr),
+            block_shift: max(&|p| p.block_shift),
             offset_gain: max(&|p| if p.best_offset != 0 { p.offset_gain } else { 0.0 }),
             per_pair,
         }
@@ -216,16 +239,33 @@ impl Scores {
             ),
         );
         check(
-            self.psnr_chroma < t.psnr_chroma,
-            Reason::Colour,
-            format!("chroma PSNR {:.2} dB (min {:.2})", self.psnr_chroma, t.psnr_chroma),
+            self.edge_detail < t.edge_detail,
+            Reason::Quality,
+            format!(
+                "keeps {:.0} % of the energy of the source's edges (min {:.0} %): blurred",
+                self.edge_detail * 100.0,
+                t.edge_detail * 100.0
+            ),
         );
         check(
-            self.worst_block_psnr < t.worst_block_psnr || self.block_gap > t.block_gap,
+            self.psnr_chroma < t.psnr_chroma || self.chroma_deficit > t.chroma_deficit,
+            Reason::Colour,
+            format!(
+                "chroma PSNR {:.2} dB (min {:.2}), {:.2} dB below luma (max {:.2})",
+                self.psnr_chroma, t.psnr_chroma, self.chroma_deficit, t.chroma_deficit
+            ),
+        );
+        check(
+            self.worst_block_psnr < t.worst_block_psnr || self.block_shift > t.block_shift,
             Reason::Overlay,
             format!(
-                "worst 16x16 block {:.2} dB (min {:.2}), {:.2} dB below its frame (max {:.2})",
-                self.worst_block_psnr, t.worst_block_psnr, self.block_gap, t.block_gap
+                "a 16x16 block's mean moved by {:.1} levels (max {:.1}); worst block {:.2} dB \
+                 (min {:.2}), {:.2} dB below its frame",
+                self.block_shift,
+                t.block_shift,
+                self.worst_block_psnr,
+                t.worst_block_psnr,
+                self.block_gap
             ),
         );
         check(
@@ -274,12 +314,7 @@ pub fn analyse(
     rendition: &Path,
     expect: &Expect,
 ) -> Result<(Coarse, Scores)> {
-    let coarse = coarse(ff, source, rendition, expect)?;
-    let (sw, sh) = (coarse.source.video.width as usize, coarse.source.video.height as usize);
-    let source_frames = decode(ff, source, sw, sh)?;
-    let samples = features::sample(coarse.frames.len(), SAMPLES);
-    let scores = Scores::from_pairs(features::measure(&source_frames, &coarse.frames, &samples));
-    Ok((coarse, scores))
+    inspect(ff, source, rendition, expect, SAMPLES)
 }
 
 /// Verifies `rendition` against `source`: coarse checks, then the classifier on sampled pairs.
@@ -297,11 +332,65 @@ pub fn verify(
     Ok(Report { verdict, reasons, scores })
 }
 
-/// Runs the coarse checks of `rendition` against `source`.
+/// Runs the coarse checks of `rendition` against `source` alone.
 pub fn coarse(ff: &Ffmpeg, source: &Path, rendition: &Path, expect: &Expect) -> Result<Coarse> {
+    Ok(inspect(ff, source, rendition, expect, 0)?.0)
+}
+
+/// Three processes: one ffprobe per segment (streams and every packet with its MD5), then one
+/// ffmpeg that decodes both, keeping whole only the `samples` pictures the features compare.
+fn inspect(
+    ff: &Ffmpeg,
+    source: &Path,
+    rendition: &Path,
+    expect: &Expect,
+    samples: usize,
+) -> Result<(Coarse, Scores)> {
     expect.validate()?;
-    let src = probe(ff, source)?;
-    let out = probe(ff, rendition)?;
+    let (src, src_audio) = probe_segment(ff, source)?;
+    let (out, out_audio) = probe_segment(ff, rendition)?;
+    // Dropped, added or foreign frames get a verdict, and any two segments of a plan are within
+    // a factor of 3 of each other ([S/2, 3S/2]); four times longer or shorter is not a segment
+    // of this job at all (a whole video, a wrong file).
+    let (a, b) = (src.video.span(), out.video.span());
+    if a / b > 4.0 || b / a > 4.0 {
+        return Err(Error::NotComparable {
+            original: source.into(),
+            rendition: rendition.into(),
+            detail: format!("it lasts {b:.2} s, the source {a:.2} s: not a rendition of it"),
+        });
+    }
+    let picks = features::sample(out.video.frame_count as usize, samples);
+    let last = (src.video.frame_count as usize).saturating_sub(1);
+    let src_picks: Vec<usize> = picks.iter().map(|&j| j.min(last)).collect();
+    let request = |path, info: &MediaInfo, picks| Request {
+        path,
+        width: info.video.width as usize,
+        height: info.video.height as usize,
+        keep: Keep::Only(picks),
+    };
+    let mut decoded = decode_segments(
+        ff,
+        &[request(source, &src, &src_picks), request(rendition, &out, &picks)],
+    )?;
+    let (Some(out_decoded), Some(src_decoded)) = (decoded.pop(), decoded.pop()) else {
+        unreachable!("decode_segments answers every request")
+    };
+    let findings =
+        coarse_findings(&src, &out, &out_decoded.frames, [&src_audio, &out_audio], expect);
+    let scores = Scores::from_pairs(features::measure(&src_decoded, &out_decoded, &picks));
+    Ok((Coarse { findings, source: src, rendition: out, frames: out_decoded.frames }, scores))
+}
+
+/// The coarse checks on what the probes and the decoder reported; `audio` holds `pts,md5` of
+/// the source's and the rendition's audio packets.
+fn coarse_findings(
+    src: &MediaInfo,
+    out: &MediaInfo,
+    frames: &[FrameInfo],
+    [src_audio, out_audio]: [&[String]; 2],
+    expect: &Expect,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut fail = |reason, detail: String| findings.push(Finding { reason, detail });
 
@@ -315,17 +404,16 @@ pub fn coarse(ff: &Ffmpeg, source: &Path, rendition: &Path, expect: &Expect) -> 
     if (w, h) != (expect.width, expect.height) {
         fail(Reason::Resolution, format!("{w}x{h}, expected {}x{}", expect.width, expect.height));
     }
-    let frames = decode(ff, rendition, w as usize, h as usize)?;
-    if let Some(other) = frames.iter().find(|f| f.decoded_size != (w as usize, h as usize)) {
-        let (ow, oh) = other.decoded_size;
+    if let Some(other) = frames.iter().find(|f| f.size != (w as usize, h as usize)) {
+        let (ow, oh) = other.size;
         fail(
             Reason::ResolutionChange,
             format!("{w}x{h} at the start, {ow}x{oh} at {:.3} s", other.pts),
         );
     }
 
-    let src_times = absolute_times(&src);
-    let out_times = absolute_times(&out);
+    let src_times = absolute_times(src);
+    let out_times = absolute_times(out);
     let interval = src.video.frame_interval();
     if let Some(fps) = expect.fps {
         let declared = out.video.frame_rate.as_f64();
@@ -346,22 +434,19 @@ pub fn coarse(ff: &Ffmpeg, source: &Path, rendition: &Path, expect: &Expect) -> 
     if expect.audio_copy && src.audio.is_some() {
         if out.audio.is_none() {
             fail(Reason::AudioMissing, "the source segment has audio, the rendition none".into());
-        } else {
-            let (a, b) = (audio_packets(ff, source)?, audio_packets(ff, rendition)?);
-            if a != b {
-                let same = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-                fail(
-                    Reason::AudioNotCopied,
-                    format!(
-                        "{} audio packets, {} in the source, the first {same} identical",
-                        b.len(),
-                        a.len()
-                    ),
-                );
-            }
+        } else if src_audio != out_audio {
+            let same = src_audio.iter().zip(out_audio).take_while(|(x, y)| x == y).count();
+            fail(
+                Reason::AudioNotCopied,
+                format!(
+                    "{} audio packets, {} in the source, the first {same} identical",
+                    out_audio.len(),
+                    src_audio.len()
+                ),
+            );
         }
     }
-    Ok(Coarse { findings, source: src, rendition: out, frames })
+    findings
 }
 
 /// Presentation times of all frames on the container's own clock (MPEG-TS timestamps survive a
@@ -392,18 +477,6 @@ fn misaligned(src: &[f64], out: &[f64], interval: f64, one_to_one: bool) -> Opti
             near > tolerance
         })
         .map(|t| format!("a frame at {t:.3} s matches no source frame time"))
-}
-
-/// `pts,md5` of every packet of the first audio stream.
-fn audio_packets(ff: &Ffmpeg, path: &Path) -> Result<Vec<String>> {
-    let out = run(
-        ff.ffprobe()
-            .args(["-select_streams", "a:0", "-show_data_hash", "MD5", "-of", "csv=p=0"])
-            .args(["-show_entries", "packet=pts,data_hash"])
-            .arg(path),
-        || format!("reading the audio packets of {}", path.display()),
-    )?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
 }
 
 #[cfg(test)]

@@ -257,6 +257,26 @@ fn bad_inputs_are_errors_not_verdicts() {
     assert!(matches!(coarse(ff(), &text, &source, &e), Err(Error::NotMedia { .. })));
     let odd = Expect { width: 855, ..e };
     assert!(matches!(coarse(ff(), &source, &source, &odd), Err(Error::BadSetting { .. })));
+
+    // The stream tables of a segment and (about) one picture; a rendition five times the
+    // source's length.
+    let empty = tmp.path().join("no-frames.ts");
+    std::fs::write(&empty, &std::fs::read(&source).unwrap()[..4 * 188]).unwrap();
+    let err = coarse(ff(), &source, &empty, &e).unwrap_err();
+    assert!(err.to_string().contains("no-frames.ts"), "{err}");
+    let long = tmp.path().join("long.ts");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-stream_loop", "4", "-i"])
+        .arg(&source)
+        .args(["-map", "0:v", "-s", "854x480", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-f", "mpegts"])
+        .arg(&long)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = coarse(ff(), &source, &long, &e).unwrap_err();
+    assert!(matches!(err, Error::NotComparable { .. }), "{err}");
+    assert!(err.to_string().contains("long.ts"), "{err}");
 }
 
 /// The classifier with the shipped thresholds: honest encodes pass, each attack fails with the
@@ -314,6 +334,13 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         ("grayscale", "hue=s=0,", Reason::Colour),
         ("hue", "hue=h=60,", Reason::Colour),
         ("still", "split[x][y];[x][y]freezeframes=first=1:last=1000:replace=0,", Reason::Temporal),
+        (
+            "duplicate",
+            "split[x][y];[x][y]freezeframes=first=16:last=32:replace=15,",
+            Reason::Temporal,
+        ),
+        ("blur", "gblur=sigma=3,", Reason::Quality),
+        ("black", "drawbox=color=black:t=fill:enable='between(n,16,32)',", Reason::Quality),
     ];
     for (name, vf, reason) in attacks {
         let report =
@@ -331,5 +358,6 @@ fn the_shipped_thresholds_parse_and_are_ordered() {
     assert!(t.ssim > 0.5 && t.ssim < 1.0);
     assert!(t.ms_ssim > t.ssim - 0.2 && t.ms_ssim < 1.0);
     assert!(t.worst_block_psnr < t.psnr_y + 20.0 && t.psnr_y > 10.0);
-    assert!(t.block_gap > 0.0 && t.offset_gain > 0.0);
+    assert!(t.block_shift > 0.0 && t.offset_gain > 0.0 && t.chroma_deficit > 0.0);
+    assert!(t.edge_detail > 0.0 && t.edge_detail < 1.0);
 }
