@@ -1,5 +1,59 @@
-//! Kinema's chain: types, JMT state over blake3, the wasm contract host (wasmtime + fuel)
-//! and the consensus adapter.
+//! Kinema's chain.
 //!
-//! Nothing is built here yet: this crate is the place the chain grows in (see
-//! `ARCHITECTURE.md`). It deliberately exports nothing until it holds working code.
+//! So far this crate holds the types every node, the relay and the browser light node share,
+//! with their one canonical encoding, and the checks a light client makes:
+//!
+//! - [`Address`], [`Hash`], [`PublicKey`], [`Signature`]: fixed-size ids, printed as lowercase
+//!   hex ([`ids`]);
+//! - [`crypto::SecretKey`]: ed25519 keys, domain-separated signatures, key files;
+//! - [`tx`]: [`tx::Account`], [`tx::Tx`] (transfer, stake, unstake, contract call, evidence),
+//!   [`tx::SignedTx`], double-sign [`tx::Evidence`];
+//! - [`block`]: [`block::Header`], [`block::Block`], [`block::ValidatorSet`], votes and
+//!   [`block::Certificate`] (precommits from more than 2/3 of the power).
+//!
+//! ```
+//! use kinema_chain::crypto::SecretKey;
+//! use kinema_chain::tx::{Call, Tx};
+//!
+//! let key = SecretKey::from_seed([7; 32]);
+//! let tx = Tx {
+//!     chain_id: "kinema-devnet".into(),
+//!     signer: key.public(),
+//!     nonce: 0,
+//!     fee: 1_000,
+//!     call: Call::Transfer { to: SecretKey::from_seed([8; 32]).address(), amount: 5 },
+//! };
+//! let signed = tx.sign(&key);
+//! assert!(signed.check_signature().is_ok());
+//! let bytes = kinema_chain::encode(&signed);
+//! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
+//! ```
+//!
+//! The state (a Jellyfish Merkle Tree over blake3), the wasm contract host, consensus, the
+//! mempool and the RPC are not built yet.
+//!
+//! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
+//! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and
+//! decoding refuses trailing bytes, so `decode(encode(x)) == x` and `encode(decode(b)) == b`.
+//! The `jmt` crate the state will use speaks borsh too.
+
+pub mod block;
+pub mod crypto;
+mod error;
+pub mod ids;
+pub mod tx;
+
+pub use error::Error;
+pub use ids::{Address, Hash, PublicKey, Signature};
+
+/// The canonical encoding of `value`.
+pub fn encode<T: borsh::BorshSerialize>(value: &T) -> Vec<u8> {
+    // Writing into a Vec cannot fail.
+    borsh::to_vec(value).unwrap_or_default()
+}
+
+/// Decodes the canonical encoding of a `T`; all of `bytes` must be used.
+pub fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, Error> {
+    borsh::from_slice(bytes)
+        .map_err(|e| Error::BadEncoding { what: std::any::type_name::<T>(), why: e.to_string() })
+}

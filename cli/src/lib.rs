@@ -3,6 +3,7 @@
 //! ```text
 //! kinema media probe clip.mp4 --json
 //! kinema media ladder clip.mp4 --out ladder/ --renditions 720p,480p,360p
+//! kinema wallet new --out me.key
 //! ```
 //!
 //! Errors print as one line on stderr, `kinema: error: ...`, naming the input, and the exit
@@ -11,6 +12,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 mod media;
+mod wallet;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,9 @@ enum Command {
     /// Media tools: probe, transcode ladders, hardware detection.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Keys: create one, show its address.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -36,6 +41,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Media(cmd) => media::run(cmd),
+        Command::Wallet(cmd) => wallet::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

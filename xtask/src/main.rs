@@ -2,8 +2,9 @@
 //!
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg if it is missing, builds `kinema` and
 //!   runs the transcode ladder on a corpus clip.
-//! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy) if missing, then runs
-//!   `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test` over the workspace.
+//! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target) if
+//!   missing, then runs `cargo fmt --check`, `cargo clippy -D warnings` (the workspace, and
+//!   kinema-chain for `wasm32-unknown-unknown`) and `cargo test` over the workspace.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
@@ -125,11 +126,36 @@ fn ensure_components() -> Result<()> {
     Ok(())
 }
 
+/// Adds the `wasm32-unknown-unknown` standard library when it is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup to list the installed targets")?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l == WASM) {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM])
+        .status()
+        .context("running rustup to add the wasm32 target")?;
+    if !status.success() {
+        bail!("rustup target add {WASM} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The browser's target.
+const WASM: &str = "wasm32-unknown-unknown";
+
 fn test() -> Result<()> {
     ensure_ffmpeg()?;
     ensure_components()?;
+    ensure_wasm_target()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    // What the browser light node will link must keep building for the browser.
+    cargo(&["clippy", "-p", "kinema-chain", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
     cargo_test(&["test", "--workspace", "--locked"])
 }
 

@@ -242,3 +242,32 @@ fn verify_prints_one_json_verdict_or_a_one_line_error() {
     let unreadable = verify("640x360");
     check_failure(&unreadable, "rendition.ts", tmp.path(), 2);
 }
+
+#[test]
+fn wallet_new_writes_a_private_key_file_once_and_prints_its_address() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("me.key");
+    let out = kinema(&["wallet".as_ref(), "new".as_ref(), "--out".as_ref(), key.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let address = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(address.len(), 40);
+    assert!(address.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let shown = kinema(&["wallet".as_ref(), "address".as_ref(), key.as_os_str()]);
+    assert_eq!(String::from_utf8(shown.stdout).unwrap().trim(), address);
+
+    // Never overwritten; a file that is not a key is refused by name.
+    let before = std::fs::read(&key).unwrap();
+    let again = kinema(&["wallet".as_ref(), "new".as_ref(), "--out".as_ref(), key.as_os_str()]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8(again.stderr).unwrap();
+    assert!(err.starts_with("kinema: error: ") && err.contains("me.key"), "{err}");
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    let junk = tmp.path().join("junk.key");
+    std::fs::write(&junk, "hello").unwrap();
+    let bad = kinema(&["wallet".as_ref(), "address".as_ref(), junk.as_os_str()]);
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert!(err.contains("junk.key") && err.contains("not a Kinema key file"), "{err}");
+}

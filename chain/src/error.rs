@@ -1,0 +1,33 @@
+//! The chain's error type.
+
+use crate::{Address, PublicKey};
+
+/// What can go wrong with chain data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hex id could not be parsed.
+    #[error("{text:?} is not a valid {what}: {why}")]
+    BadHex { what: &'static str, text: String, why: String },
+    /// Bytes are not the canonical encoding of the expected type.
+    #[error("not a valid {what} encoding: {why}")]
+    BadEncoding { what: &'static str, why: String },
+    /// A public key is not a valid ed25519 point.
+    #[error("public key {key} is not a valid ed25519 key")]
+    BadPublicKey { key: PublicKey },
+    /// A signature does not verify.
+    #[error("the signature of {signer} does not verify")]
+    BadSignature { signer: Address },
+    /// A key file is malformed.
+    #[error("not a Kinema key file: {why}")]
+    BadKeyFile { why: String },
+    /// A validator set is malformed.
+    #[error("invalid validator set: {why}")]
+    BadValidatorSet { why: String },
+    /// A certificate does not finalize the header it is checked against.
+    #[error("the certificate for height {height} is invalid: {why}")]
+    BadCertificate { height: u64, why: String },
+    /// Misbehaviour evidence does not prove anything.
+    #[error("invalid evidence: {why}")]
+    BadEvidence { why: String },
+}

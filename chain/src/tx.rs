@@ -1,0 +1,185 @@
+//! Accounts and signed transactions.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::block::SignedVote;
+use crate::crypto::{Domain, SecretKey};
+use crate::{Address, Error, Hash, PublicKey, Signature};
+
+/// An account's state.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Account {
+    /// Transactions sent so far; the next one must carry this nonce.
+    pub nonce: u64,
+    /// Spendable balance.
+    pub balance: u64,
+    /// Bonded stake (validator weight, slashable).
+    pub stake: u64,
+    /// Stake on its way back to the balance.
+    pub unbonding: Vec<Unbonding>,
+}
+
+/// Stake that becomes balance again at a height.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Unbonding {
+    /// How much.
+    pub amount: u64,
+    /// The first height at which it is released.
+    pub release_height: u64,
+}
+
+/// What a transaction does.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Move `amount` from the signer's balance to `to`.
+    Transfer {
+        /// Receiver.
+        to: Address,
+        /// Amount.
+        amount: u64,
+    },
+    /// Bond `amount` of the signer's balance as stake.
+    Stake {
+        /// Amount.
+        amount: u64,
+    },
+    /// Start unbonding `amount` of the signer's stake.
+    Unstake {
+        /// Amount.
+        amount: u64,
+    },
+    /// Call `method` of a contract with borsh-encoded `args`.
+    Contract {
+        /// The contract's address.
+        contract: Address,
+        /// Exported method name.
+        method: String,
+        /// Arguments, encoded as the contract expects.
+        args: Vec<u8>,
+    },
+    /// Report misbehaviour for slashing.
+    Evidence(Box<Evidence>),
+}
+
+/// Proof that a validator misbehaved.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// Two votes by one validator for different blocks at the same height, round and step.
+    DoubleSign {
+        /// One vote.
+        first: SignedVote,
+        /// The conflicting vote.
+        second: SignedVote,
+    },
+}
+
+impl Evidence {
+    /// The validator it accuses, once the evidence is checked: both signatures valid, same
+    /// validator, same chain, height, round and kind, different blocks.
+    pub fn offender(&self) -> Result<Address, Error> {
+        match self {
+            Evidence::DoubleSign { first, second } => {
+                let (a, b) = (&first.vote, &second.vote);
+                let bad = |why: &str| Error::BadEvidence { why: why.to_owned() };
+                if first.validator != second.validator {
+                    return Err(bad("the votes are by different validators"));
+                }
+                if (&a.chain_id, a.height, a.round, a.kind)
+                    != (&b.chain_id, b.height, b.round, b.kind)
+                {
+                    return Err(bad("the votes are for different steps"));
+                }
+                if a.block == b.block {
+                    return Err(bad("the votes agree"));
+                }
+                first.check()?;
+                second.check()?;
+                Ok(Address::of(&first.validator))
+            }
+        }
+    }
+}
+
+/// An unsigned transaction.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Tx {
+    /// The chain it is for (a signature never carries over to another chain).
+    pub chain_id: String,
+    /// Who signs and pays.
+    pub signer: PublicKey,
+    /// The signer's account nonce.
+    pub nonce: u64,
+    /// The most the signer pays in fuel.
+    pub fee: u64,
+    /// What it does.
+    pub call: Call,
+}
+
+impl Tx {
+    /// Signs it with `key` (whose public key should be [`Tx::signer`]).
+    pub fn sign(self, key: &SecretKey) -> SignedTx {
+        let signature = key.sign(Domain::Tx, &crate::encode(&self));
+        SignedTx { tx: self, signature }
+    }
+}
+
+/// A transaction with its signature.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SignedTx {
+    /// The transaction.
+    pub tx: Tx,
+    /// The signer's signature over its canonical encoding.
+    pub signature: Signature,
+}
+
+impl SignedTx {
+    /// The sender's address.
+    pub fn sender(&self) -> Address {
+        Address::of(&self.tx.signer)
+    }
+
+    /// Its hash: what names it in blocks, mempools and receipts.
+    pub fn hash(&self) -> Hash {
+        Hash::of("kinema 2026 tx", &crate::encode(self))
+    }
+
+    /// Checks the signature.
+    pub fn check_signature(&self) -> Result<(), Error> {
+        self.tx.signer.verify(Domain::Tx, &crate::encode(&self.tx), &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(key: &SecretKey, chain: &str) -> Tx {
+        Tx {
+            chain_id: chain.into(),
+            signer: key.public(),
+            nonce: 0,
+            fee: 10,
+            call: Call::Transfer { to: Address([1; 20]), amount: 5 },
+        }
+    }
+
+    #[test]
+    fn a_signed_transaction_checks_and_a_changed_one_does_not() {
+        let key = SecretKey::from_seed([3; 32]);
+        let signed = transfer(&key, "kinema-devnet").sign(&key);
+        assert!(signed.check_signature().is_ok());
+        assert_eq!(signed.sender(), key.address());
+        let mut changed = signed.clone();
+        changed.tx.call = Call::Transfer { to: Address([1; 20]), amount: 500 };
+        assert!(changed.check_signature().is_err());
+        let mut other_chain = signed.clone();
+        other_chain.tx.chain_id = "kinema-main".into();
+        assert!(other_chain.check_signature().is_err());
+        assert_ne!(signed.hash(), changed.hash());
+    }
+}

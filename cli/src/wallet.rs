@@ -1,0 +1,57 @@
+//! `kinema wallet`: keys.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use kinema_chain::crypto::SecretKey;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Create a key, write it to a new file (readable by its owner only) and print its address.
+    New {
+        /// The key file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the address of a key file.
+    Address {
+        /// The key file.
+        key: PathBuf,
+    },
+}
+
+pub(crate) fn run(command: WalletCommand) -> Result<()> {
+    match command {
+        WalletCommand::New { out } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed)
+                .map_err(|e| anyhow::anyhow!("drawing a key from the system's randomness: {e}"))?;
+            let key = SecretKey::from_seed(seed);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .with_context(|| format!("{}: cannot create the key file", out.display()))?;
+            file.write_all(key.to_key_file().as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("{}: cannot write the key file", out.display()))?;
+            println!("{}", key.address());
+            Ok(())
+        }
+        WalletCommand::Address { key } => {
+            println!("{}", load_key(&key)?.address());
+            Ok(())
+        }
+    }
+}
+
+/// Reads a key file.
+pub(crate) fn load_key(path: &std::path::Path) -> Result<SecretKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the key file", path.display()))?;
+    SecretKey::from_key_file(&text).with_context(|| format!("{}", path.display()))
+}
