@@ -12,7 +12,7 @@ use crate::{Address, Error, Hash, PublicKey, Signature};
 pub struct Header {
     /// The chain it belongs to.
     pub chain_id: String,
-    /// Height, 1 for the first block.
+    /// Height; the genesis block is 0.
     pub height: u64,
     /// Hash of the previous header ([`Hash::ZERO`] for the first).
     pub parent: Hash,

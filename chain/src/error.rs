@@ -30,4 +30,10 @@ pub enum Error {
     /// Misbehaviour evidence does not prove anything.
     #[error("invalid evidence: {why}")]
     BadEvidence { why: String },
+    /// A state proof does not hold under the root it is checked against.
+    #[error("the state proof does not hold: {why}")]
+    BadProof { why: String },
+    /// The store failed or refused an operation.
+    #[error("chain store: {what}: {detail}")]
+    Store { what: &'static str, detail: String },
 }

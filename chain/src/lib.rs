@@ -9,7 +9,12 @@
 //! - [`tx`]: [`tx::Account`], [`tx::Tx`] (transfer, stake, unstake, contract call, evidence),
 //!   [`tx::SignedTx`], double-sign [`tx::Evidence`];
 //! - [`block`]: [`block::Header`], [`block::Block`], [`block::ValidatorSet`], votes and
-//!   [`block::Certificate`] (precommits from more than 2/3 of the power).
+//!   [`block::Certificate`] (precommits from more than 2/3 of the power);
+//! - [`state`]: the Jellyfish Merkle Tree over blake3 that commits to the state, and
+//!   [`state::Proof`], which shows what a key holds (or that it holds nothing) under a header's
+//!   state root;
+//! - [`store`] (native only): blocks and the tree in one redb database, each block committed
+//!   atomically and durably with its state.
 //!
 //! ```
 //! use kinema_chain::crypto::SecretKey;
@@ -29,18 +34,21 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! The state (a Jellyfish Merkle Tree over blake3), the wasm contract host, consensus, the
-//! mempool and the RPC are not built yet.
+//! Not built yet: executing transactions (the system contracts and their wasmtime host),
+//! consensus, the mempool and the RPC.
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and
 //! decoding refuses trailing bytes, so `decode(encode(x)) == x` and `encode(decode(b)) == b`.
-//! The `jmt` crate the state will use speaks borsh too.
+//! The `jmt` crate speaks borsh too.
 
 pub mod block;
 pub mod crypto;
 mod error;
 pub mod ids;
+pub mod state;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod store;
 pub mod tx;
 
 pub use error::Error;

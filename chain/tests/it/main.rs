@@ -1,7 +1,9 @@
 //! kinema-chain: canonical encodings pinned by snapshots, round trips, and the checks a light
 //! client makes on certificates and evidence.
 
-#![allow(clippy::unwrap_used)] // a test fails loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly
+
+mod store;
 
 use kinema_chain::block::{
     Block, Certificate, CommitSignature, Header, Validator, ValidatorSet, Vote, VoteKind, tx_root,

@@ -1,0 +1,242 @@
+//! The node's crash-safe store: blocks and the state tree in one redb database.
+//!
+//! A block and the tree nodes and values its transactions produced are written in one redb
+//! transaction, committed durably (fsync) before [`Store::commit`] returns, so a node killed at
+//! any moment reopens at the last block it committed, with exactly that block's state. Heights
+//! are the tree's versions; the genesis block is height 0.
+
+use std::path::Path;
+
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use redb::{Database, TableDefinition};
+
+use crate::block::Block;
+use crate::state::{Blake3, Proof, account_key, key_hash};
+use crate::tx::Account;
+use crate::{Address, Error, Hash};
+
+/// Tree nodes: borsh `NodeKey` → borsh `Node`.
+const NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("nodes");
+/// Values: key hash ‖ big-endian version → borsh `Option<Vec<u8>>` (`None`: deleted).
+const VALUES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("values");
+/// Blocks by height.
+const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+/// The head.
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+
+/// The last committed block.
+#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct Head {
+    /// Its height.
+    pub height: u64,
+    /// Its header's hash.
+    pub block: Hash,
+    /// The state root after it.
+    pub state_root: Hash,
+}
+
+/// State changes whose root is known, waiting for their block.
+#[derive(Debug)]
+pub struct Pending {
+    height: u64,
+    root: Hash,
+    batch: TreeUpdateBatch,
+}
+
+impl Pending {
+    /// The state root the block's header must carry.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// The height the changes belong to.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+}
+
+/// Blocks and state on disk.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+fn store_error(what: &'static str) -> impl Fn(String) -> Error {
+    move |detail| Error::Store { what, detail }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it when it does not exist.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let open = |e: String| Error::Store {
+            what: "opening the chain store",
+            detail: format!("{}: {e}", path.display()),
+        };
+        let db = Database::create(path).map_err(|e| open(e.to_string()))?;
+        let txn = db.begin_write().map_err(|e| open(e.to_string()))?;
+        for table in [NODES, VALUES] {
+            txn.open_table(table).map_err(|e| open(e.to_string()))?;
+        }
+        txn.open_table(META).map_err(|e| open(e.to_string()))?;
+        txn.open_table(BLOCKS).map_err(|e| open(e.to_string()))?;
+        txn.commit().map_err(|e| open(e.to_string()))?;
+        Ok(Self { db })
+    }
+
+    /// The last committed block, or `None` before genesis.
+    pub fn head(&self) -> Result<Option<Head>, Error> {
+        let err = store_error("reading the head");
+        let txn = self.db.begin_read().map_err(|e| err(e.to_string()))?;
+        let meta = txn.open_table(META).map_err(|e| err(e.to_string()))?;
+        let Some(bytes) = meta.get("head").map_err(|e| err(e.to_string()))? else {
+            return Ok(None);
+        };
+        crate::decode(bytes.value()).map(Some)
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, Error> {
+        let err = store_error("reading a block");
+        let txn = self.db.begin_read().map_err(|e| err(e.to_string()))?;
+        let blocks = txn.open_table(BLOCKS).map_err(|e| err(e.to_string()))?;
+        let Some(bytes) = blocks.get(height).map_err(|e| err(e.to_string()))? else {
+            return Ok(None);
+        };
+        crate::decode(bytes.value()).map(Some)
+    }
+
+    /// What `key` holds after the block at `height`, with its proof against that block's state
+    /// root.
+    pub fn get_with_proof(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> Result<(Option<Vec<u8>>, Proof), Error> {
+        let reader = Reader { db: &self.db };
+        let tree = JellyfishMerkleTree::<_, Blake3>::new(&reader);
+        let (value, proof) = tree
+            .get_with_proof(key_hash(key), height)
+            .map_err(|e| Error::Store { what: "reading the state", detail: e.to_string() })?;
+        Ok((value, Proof(proof)))
+    }
+
+    /// `address`'s account after the block at `height`, with its proof.
+    pub fn account(
+        &self,
+        address: &Address,
+        height: u64,
+    ) -> Result<(Option<Account>, Proof), Error> {
+        let (value, proof) = self.get_with_proof(&account_key(address), height)?;
+        let account = value.as_deref().map(crate::decode::<Account>).transpose()?;
+        Ok((account, proof))
+    }
+
+    /// The state root after `changes` (`None` deletes a key) on top of the head, for the block
+    /// at the next height (0 before genesis). Nothing is written.
+    pub fn prepare(&self, changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<Pending, Error> {
+        let height = self.head()?.map_or(0, |h| h.height + 1);
+        let reader = Reader { db: &self.db };
+        let tree = JellyfishMerkleTree::<_, Blake3>::new(&reader);
+        let set = changes.into_iter().map(|(k, v)| (key_hash(&k), v));
+        let (root, batch) = tree
+            .put_value_set(set, height)
+            .map_err(|e| Error::Store { what: "updating the state tree", detail: e.to_string() })?;
+        Ok(Pending { height, root: Hash(root.0), batch })
+    }
+
+    /// Writes `block` and its prepared state changes in one durable transaction; the head moves
+    /// to it. The block must sit on the head and carry the prepared root.
+    pub fn commit(&self, pending: Pending, block: &Block) -> Result<Head, Error> {
+        let header = &block.header;
+        let expected = self.head()?.map_or((0, Hash::ZERO), |h| (h.height + 1, h.block));
+        if (header.height, header.parent) != expected || pending.height != header.height {
+            return Err(Error::Store {
+                what: "committing a block",
+                detail: format!(
+                    "block {} with parent {} does not follow the head (next height {}, parent {})",
+                    header.height, header.parent, expected.0, expected.1
+                ),
+            });
+        }
+        if header.state_root != pending.root {
+            return Err(Error::Store {
+                what: "committing a block",
+                detail: format!(
+                    "its state root {} is not the prepared {}",
+                    header.state_root, pending.root
+                ),
+            });
+        }
+        let head = Head { height: header.height, block: header.hash(), state_root: pending.root };
+        let err = store_error("committing a block");
+        let e = |x: redb::Error| err(x.to_string());
+        let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
+        {
+            let mut nodes = txn.open_table(NODES).map_err(|x| e(x.into()))?;
+            for (key, node) in pending.batch.node_batch.nodes() {
+                nodes
+                    .insert(crate::encode(key).as_slice(), crate::encode(node).as_slice())
+                    .map_err(|x| e(x.into()))?;
+            }
+            let mut values = txn.open_table(VALUES).map_err(|x| e(x.into()))?;
+            for ((version, key), value) in pending.batch.node_batch.values() {
+                values
+                    .insert(value_key(*key, *version).as_slice(), crate::encode(value).as_slice())
+                    .map_err(|x| e(x.into()))?;
+            }
+            let mut blocks = txn.open_table(BLOCKS).map_err(|x| e(x.into()))?;
+            blocks
+                .insert(header.height, crate::encode(block).as_slice())
+                .map_err(|x| e(x.into()))?;
+            let mut meta = txn.open_table(META).map_err(|x| e(x.into()))?;
+            meta.insert("head", crate::encode(&head).as_slice()).map_err(|x| e(x.into()))?;
+        }
+        txn.commit().map_err(|x| e(x.into()))?;
+        Ok(head)
+    }
+}
+
+fn value_key(key: KeyHash, version: Version) -> [u8; 40] {
+    let mut out = [0; 40];
+    out[..32].copy_from_slice(&key.0);
+    out[32..].copy_from_slice(&version.to_be_bytes());
+    out
+}
+
+/// The tree's view of the committed data.
+struct Reader<'a> {
+    db: &'a Database,
+}
+
+impl TreeReader for Reader<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let txn = self.db.begin_read()?;
+        let nodes = txn.open_table(NODES)?;
+        let node = nodes.get(crate::encode(node_key).as_slice())?;
+        Ok(match node {
+            Some(bytes) => Some(borsh::from_slice(bytes.value())?),
+            None => None,
+        })
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let txn = self.db.begin_read()?;
+        let values = txn.open_table(VALUES)?;
+        let (low, high) = (value_key(key_hash, 0), value_key(key_hash, max_version));
+        let newest = values.range(low.as_slice()..=high.as_slice())?.next_back().transpose()?;
+        Ok(match newest {
+            Some((_, bytes)) => borsh::from_slice::<Option<OwnedValue>>(bytes.value())?,
+            None => None,
+        })
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's chunked restore asks for this; Kinema's store never restores that way.
+        anyhow::bail!("the chain store does not support restoring the tree from chunks")
+    }
+}
