@@ -33,6 +33,9 @@ pub enum Error {
     /// A state proof does not hold under the root it is checked against.
     #[error("the state proof does not hold: {why}")]
     BadProof { why: String },
+    /// The contract host could not be set up or run.
+    #[error("contract host: {what}: {detail}")]
+    Contract { what: &'static str, detail: String },
     /// The store failed or refused an operation.
     #[error("chain store: {what}: {detail}")]
     Store { what: &'static str, detail: String },

@@ -14,7 +14,12 @@
 //!   [`state::Proof`], which shows what a key holds (or that it holds nothing) under a header's
 //!   state root;
 //! - [`store`] (native only): blocks and the tree in one redb database, each block committed
-//!   atomically and durably with its state.
+//!   atomically and durably with its state;
+//! - [`host`] (native only): the contract host — wasmtime with fuel metering and a
+//!   deterministic configuration, running the system contracts of `contracts-wasm/`, which this
+//!   crate's build script compiles for wasm32 and embeds;
+//! - [`execute`] (native only): the checks a transaction must pass (signature, chain, nonce,
+//!   fee) and its execution through the contracts, the fee charged in fuel.
 //!
 //! ```
 //! use kinema_chain::crypto::SecretKey;
@@ -34,8 +39,8 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! Not built yet: executing transactions (the system contracts and their wasmtime host),
-//! consensus, the mempool and the RPC.
+//! Not built yet: consensus (Malachite), the mempool around [`execute::Executor::check`],
+//! slashing, deployed (non-system) contracts and the RPC.
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and
@@ -45,6 +50,10 @@
 pub mod block;
 pub mod crypto;
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod execute;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod host;
 pub mod ids;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]

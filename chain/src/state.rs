@@ -36,11 +36,9 @@ pub fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash::with::<Blake3>(key)
 }
 
-/// Where `address`'s [`Account`] lives.
+/// Where `address`'s [`Account`] lives (the accounts contract's key).
 pub fn account_key(address: &Address) -> Vec<u8> {
-    let mut key = b"account/".to_vec();
-    key.extend_from_slice(&address.0);
-    key
+    kinema_contracts::accounts::key(&address.0)
 }
 
 /// Proof of what a key holds (or that it holds nothing) under a state root.

@@ -106,6 +106,14 @@ impl Store {
         crate::decode(bytes.value()).map(Some)
     }
 
+    /// What `key` holds after the block at `height`.
+    pub fn get(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>, Error> {
+        let reader = Reader { db: &self.db };
+        JellyfishMerkleTree::<_, Blake3>::new(&reader)
+            .get(key_hash(key), height)
+            .map_err(|e| Error::Store { what: "reading the state", detail: e.to_string() })
+    }
+
     /// What `key` holds after the block at `height`, with its proof against that block's state
     /// root.
     pub fn get_with_proof(

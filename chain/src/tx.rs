@@ -7,29 +7,7 @@ use crate::block::SignedVote;
 use crate::crypto::{Domain, SecretKey};
 use crate::{Address, Error, Hash, PublicKey, Signature};
 
-/// An account's state.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
-pub struct Account {
-    /// Transactions sent so far; the next one must carry this nonce.
-    pub nonce: u64,
-    /// Spendable balance.
-    pub balance: u64,
-    /// Bonded stake (validator weight, slashable).
-    pub stake: u64,
-    /// Stake on its way back to the balance.
-    pub unbonding: Vec<Unbonding>,
-}
-
-/// Stake that becomes balance again at a height.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Unbonding {
-    /// How much.
-    pub amount: u64,
-    /// The first height at which it is released.
-    pub release_height: u64,
-}
+pub use kinema_contracts::accounts::{Account, Unbonding};
 
 /// What a transaction does.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

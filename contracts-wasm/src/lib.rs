@@ -1,4 +1,71 @@
-//! Kinema's system contracts (accounts and staking, transcode jobs, storage deals, tickets,
-//! registry, search bounties), compiled to `wasm32-unknown-unknown`.
+//! Kinema's system contracts, compiled to `wasm32-unknown-unknown` and run by the chain's
+//! wasmtime host with fuel metering.
 //!
-//! Nothing is built here yet: see `ARCHITECTURE.md`.
+//! So far: the accounts contract ([`accounts`]): transfers, staking and unstaking with an
+//! unbonding period. The logic is written against [`Host`], the contract's whole view of the
+//! world; on wasm32 [`abi`] implements it with the host's imports and exports one function per
+//! method (feature `contract`, which the chain's build turns on for the module it embeds);
+//! natively any Rust value can (tests, the native-speed comparison).
+//!
+//! The ABI (imports from module `kinema`, all pointers into the module's exported `memory`):
+//!
+//! | import | meaning |
+//! |---|---|
+//! | `input_len() -> i32`, `input_read(ptr)` | the call's borsh-encoded arguments |
+//! | `caller(ptr)` | the 20-byte address that signed the transaction |
+//! | `height() -> i64` | the height of the block being executed |
+//! | `storage_read(key, key_len, out, cap) -> i32` | value length (copies up to `cap` bytes), -1 when absent |
+//! | `storage_write(key, key_len, value, value_len)`, `storage_remove(key, key_len)` | state changes |
+//! | `emit(ptr, len)` | an event |
+//! | `output(ptr, len)` | why the call refused (with return value 1) |
+//! | `blake3(ptr, len, out)` | 32-byte hash |
+//! | `ed25519_verify(key, msg, msg_len, sig) -> i32` | 1 when the signature verifies |
+//!
+//! An exported method takes nothing and returns 0 (done) or 1 (refused, reason in `output`); a
+//! refused or trapping call changes nothing but the fee.
+
+#[cfg(all(target_arch = "wasm32", feature = "contract"))]
+mod abi;
+pub mod accounts;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+/// A 20-byte account address.
+pub type Address = [u8; 20];
+
+/// What a contract sees of the chain.
+pub trait Host {
+    /// The value under `key`.
+    fn read(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// Sets `key` to `value`.
+    fn write(&mut self, key: &[u8], value: &[u8]);
+    /// Removes `key`.
+    fn remove(&mut self, key: &[u8]);
+    /// Who signed the transaction.
+    fn caller(&self) -> Address;
+    /// The height of the block being executed.
+    fn height(&self) -> u64;
+    /// Records an event.
+    fn emit(&mut self, event: &[u8]);
+}
+
+/// Why a call refused; the host reports it with the failed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+/// Reads a borsh value from the host's storage; a value that does not decode is treated as
+/// corrupt state and refused.
+pub fn read_value<T: BorshDeserialize>(host: &impl Host, key: &[u8]) -> Result<Option<T>, Refusal> {
+    host.read(key)
+        .map(|bytes| {
+            borsh::from_slice(&bytes).map_err(|e| Refusal(format!("corrupt state value: {e}")))
+        })
+        .transpose()
+}
+
+/// Writes a borsh value to the host's storage.
+pub fn write_value<T: BorshSerialize>(host: &mut impl Host, key: &[u8], value: &T) {
+    // Serialising into a Vec cannot fail.
+    let bytes = borsh::to_vec(value).unwrap_or_default();
+    host.write(key, &bytes);
+}

@@ -4,7 +4,8 @@
 //!   runs the transcode ladder on a corpus clip.
 //! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target) if
 //!   missing, then runs `cargo fmt --check`, `cargo clippy -D warnings` (the workspace, and
-//!   kinema-chain for `wasm32-unknown-unknown`) and `cargo test` over the workspace.
+//!   kinema-chain and the contracts for `wasm32-unknown-unknown`) and `cargo test` over the
+//!   workspace.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
@@ -154,8 +155,22 @@ fn test() -> Result<()> {
     ensure_wasm_target()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
-    // What the browser light node will link must keep building for the browser.
+    // What the browser light node will link must keep building for the browser, and the
+    // contracts must pass the lints as the module the chain runs.
     cargo(&["clippy", "-p", "kinema-chain", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "-p",
+        "kinema-contracts",
+        "--features",
+        "contract",
+        "--target",
+        WASM,
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo_test(&["test", "--workspace", "--locked"])
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly
 
+mod execute;
+mod host;
 mod store;
 
 use kinema_chain::block::{

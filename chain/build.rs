@@ -1,0 +1,64 @@
+//! Builds the system contracts (`contracts-wasm/`) for `wasm32-unknown-unknown`, so the chain
+//! always embeds and runs the current contract code.
+//!
+//! A nested cargo builds them into this package's `OUT_DIR` (its own target directory, so it
+//! never waits on the outer build's lock) with the workspace's `Cargo.lock`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const WASM: &str = "wasm32-unknown-unknown";
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let contracts = manifest.join("../contracts-wasm");
+    println!("cargo:rerun-if-changed={}", contracts.join("src").display());
+    println!("cargo:rerun-if-changed={}", contracts.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", manifest.join("../Cargo.lock").display());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let target_dir = out.join("contracts-target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args(["build", "--locked", "--release", "--lib", "-p", "kinema-contracts"])
+        .args(["--features", "contract"])
+        .args(["--target", WASM])
+        .args(["--config", "profile.release.debug=false", "--config", "profile.release.strip=true"])
+        .arg("--manifest-path")
+        .arg(manifest.join("../Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // What the outer build set for itself is not for the contracts.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        command.env_remove(var);
+    }
+    let status = command.status();
+    let built = target_dir.join(WASM).join("release/kinema_contracts.wasm");
+    match status {
+        Ok(s) if s.success() && built.is_file() => {}
+        Ok(s) => fail(&format!("cargo exited with {s}")),
+        Err(e) => fail(&e.to_string()),
+    }
+    if let Err(e) = std::fs::copy(&built, out.join("kinema_contracts.wasm")) {
+        fail(&format!("copying {}: {e}", built.display()));
+    }
+}
+
+fn fail(detail: &str) -> ! {
+    #[allow(clippy::print_stderr)] // a build script reports on stderr
+    {
+        eprintln!(
+            "building the system contracts for {WASM} failed ({detail}); is the target installed? \
+             rustup target add {WASM}"
+        );
+    }
+    std::process::exit(1)
+}

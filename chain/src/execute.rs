@@ -1,0 +1,221 @@
+//! Executing transactions: the checks every transaction must pass, then its call in the
+//! contract host, with the fee charged in fuel.
+//!
+//! A transaction that fails a check ([`Rejection`]: signature, chain, nonce, fee) is not
+//! executable and never enters a block. One that passes is executed: its signer pays the whole
+//! fee up front and its nonce advances; its call runs with the fee as its fuel; the fuel it did
+//! not burn is refunded. Whatever the call does — succeed, refuse, trap, run out of fuel — the
+//! block goes on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kinema_contracts::accounts::TransferArgs;
+
+use crate::host::{self, Failure, Host, StateView};
+use crate::state::account_key;
+use crate::store::Store;
+use crate::tx::{Account, Call, SignedTx};
+use crate::{Address, Error, Hash};
+
+/// Why a transaction cannot be executed at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Its signature does not verify.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// It is for another chain.
+    #[error("it is for chain {found:?}, this is {expected:?}")]
+    WrongChain {
+        /// This chain.
+        expected: String,
+        /// The transaction's.
+        found: String,
+    },
+    /// Its nonce is not the account's next one.
+    #[error("nonce {found}, the account's next is {expected}")]
+    WrongNonce {
+        /// The account's next nonce.
+        expected: u64,
+        /// The transaction's.
+        found: u64,
+    },
+    /// The signer cannot pay the fee.
+    #[error("fee {fee} exceeds the balance {balance}")]
+    CannotPayFee {
+        /// The fee offered.
+        fee: u64,
+        /// The signer's balance.
+        balance: u64,
+    },
+    /// The fee is below what even a rejected call costs.
+    #[error("fee {fee} is below the minimum {minimum}")]
+    FeeTooLow {
+        /// The fee offered.
+        fee: u64,
+        /// The minimum.
+        minimum: u64,
+    },
+    /// What it asks for is not something this chain does yet.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The least fee a transaction may offer: enough fuel to load an account and refuse.
+pub const MIN_FEE: u64 = 1_000;
+
+/// What executing a transaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The transaction.
+    pub tx: Hash,
+    /// Done, or why not.
+    pub result: Result<(), Failure>,
+    /// Fee charged (the fuel burnt).
+    pub fee: u64,
+    /// Events emitted.
+    pub events: Vec<Vec<u8>>,
+}
+
+/// The state a block executes against: the store at its head, plus the block's own changes.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    store: Option<Arc<Store>>,
+    base: Option<u64>,
+    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Overlay {
+    /// The state after the block at `base` in `store` (`None`: before genesis).
+    pub fn new(store: Option<Arc<Store>>, base: Option<u64>) -> Self {
+        Self { store, base, changes: BTreeMap::new() }
+    }
+
+    /// The changes so far, to hand to [`Store::prepare`].
+    pub fn into_changes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.changes.into_iter().collect()
+    }
+
+    /// Sets `key`.
+    pub fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.changes.insert(key, value);
+    }
+
+    /// `address`'s account (the default for one that does not exist).
+    pub fn account(&self, address: &Address) -> Result<Account, Error> {
+        self.get(&account_key(address))?
+            .map(|bytes| crate::decode::<Account>(&bytes))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    fn set_account(&mut self, address: &Address, account: &Account) {
+        self.set(account_key(address), Some(crate::encode(account)));
+    }
+}
+
+impl StateView for Overlay {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(value) = self.changes.get(key) {
+            return Ok(value.clone());
+        }
+        match (&self.store, self.base) {
+            (Some(store), Some(base)) => store.get(key, base),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Runs transactions for one chain.
+#[derive(Debug)]
+pub struct Executor {
+    chain_id: String,
+    host: Host<Overlay>,
+}
+
+impl Executor {
+    /// An executor for `chain_id` with the system contracts loaded.
+    pub fn new(chain_id: &str) -> Result<Self, Error> {
+        Ok(Self { chain_id: chain_id.to_owned(), host: Host::new()? })
+    }
+
+    /// The checks a transaction must pass to be executable on `state`: what a mempool runs on
+    /// admission and a block's executor again in order.
+    pub fn check(&self, state: &Overlay, tx: &SignedTx) -> Result<Result<(), Rejection>, Error> {
+        if tx.tx.chain_id != self.chain_id {
+            return Ok(Err(Rejection::WrongChain {
+                expected: self.chain_id.clone(),
+                found: tx.tx.chain_id.clone(),
+            }));
+        }
+        if tx.check_signature().is_err() {
+            return Ok(Err(Rejection::BadSignature));
+        }
+        if tx.tx.fee < MIN_FEE {
+            return Ok(Err(Rejection::FeeTooLow { fee: tx.tx.fee, minimum: MIN_FEE }));
+        }
+        let account = state.account(&tx.sender())?;
+        if tx.tx.nonce != account.nonce {
+            return Ok(Err(Rejection::WrongNonce { expected: account.nonce, found: tx.tx.nonce }));
+        }
+        if account.balance < tx.tx.fee {
+            return Ok(Err(Rejection::CannotPayFee { fee: tx.tx.fee, balance: account.balance }));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Executes `tx` on `state` at `height`: the checks, then the call. `state` comes back with
+    /// the transaction's effects (none but the fee and nonce when the call failed).
+    pub fn execute(
+        &self,
+        state: Overlay,
+        tx: &SignedTx,
+        height: u64,
+    ) -> Result<(Result<Receipt, Rejection>, Overlay), Error> {
+        let mut state = state;
+        if let Err(rejection) = self.check(&state, tx)? {
+            return Ok((Err(rejection), state));
+        }
+        let (contract, method, args) = match &tx.tx.call {
+            Call::Transfer { to, amount } => {
+                ("accounts", "transfer", crate::encode(&TransferArgs { to: to.0, amount: *amount }))
+            }
+            Call::Stake { amount } => ("accounts", "stake", crate::encode(amount)),
+            Call::Unstake { amount } => ("accounts", "unstake", crate::encode(amount)),
+            Call::Contract { .. } => {
+                let why = "calls to deployed contracts are not supported yet: only the system \
+                           contracts exist";
+                return Ok((Err(Rejection::Unsupported(why.into())), state));
+            }
+            Call::Evidence(_) => {
+                let why = "misbehaviour evidence is not processed yet (slashing is not built)";
+                return Ok((Err(Rejection::Unsupported(why.into())), state));
+            }
+        };
+        // The whole fee up front, the nonce advanced.
+        let sender = tx.sender();
+        let mut account = state.account(&sender)?;
+        account.balance -= tx.tx.fee;
+        account.nonce += 1;
+        state.set_account(&sender, &account);
+
+        let call =
+            host::Call { contract, method, args: &args, caller: sender, height, fuel: tx.tx.fee };
+        let (outcome, mut state) = self.host.call(state, &call)?;
+        for (key, value) in outcome.writes {
+            state.set(key, value);
+        }
+        // The unburnt fuel back.
+        let mut account = state.account(&sender)?;
+        account.balance = account.balance.saturating_add(tx.tx.fee - outcome.fuel_used);
+        state.set_account(&sender, &account);
+        let receipt = Receipt {
+            tx: tx.hash(),
+            result: outcome.result,
+            fee: outcome.fuel_used,
+            events: outcome.events,
+        };
+        Ok((Ok(receipt), state))
+    }
+}

@@ -1,0 +1,356 @@
+//! The contract host: wasm modules run by wasmtime with fuel metering.
+//!
+//! Fuel is the fee unit: every wasm instruction costs fuel, host calls cost fuel by the bytes they
+//! move, and a call that runs out stops there. The engine is configured for determinism — NaNs
+//! canonicalized, no threads, no relaxed SIMD, bounded memory (16 MiB, growth past it traps) and
+//! stack — and links only the `kinema` imports listed in `kinema_contracts`'s docs, so a module
+//! that imports anything else is refused when it is loaded. Modules are compiled once and
+//! pre-linked ([`wasmtime::InstancePre`]); each call gets a fresh instance.
+//!
+//! A call never changes state directly: it returns its writes, which the caller applies only when
+//! the call succeeded. A refusal, a trap (`unreachable`, a panic, an out-of-bounds access, the
+//! memory limit) or running out of fuel all end the call the same way: no writes, the fuel spent
+//! so far charged.
+
+use std::collections::{BTreeMap, HashMap};
+
+use wasmtime::{
+    Caller, Config, Engine, Extern, InstancePre, Linker, Module, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
+};
+
+use crate::{Address, Error};
+
+/// The system contracts, built from `contracts-wasm/` with this crate.
+pub const SYSTEM_CONTRACTS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/kinema_contracts.wasm"));
+
+/// Memory a contract instance may have.
+pub const MAX_MEMORY: usize = 16 << 20;
+
+/// Fuel charged per byte a host call moves, on top of [`HOST_CALL_FUEL`].
+const BYTE_FUEL: u64 = 2;
+/// Fuel charged per host call.
+const HOST_CALL_FUEL: u64 = 100;
+
+/// Read access to the state a call runs against.
+pub trait StateView: Send + 'static {
+    /// The value under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+}
+
+impl StateView for BTreeMap<Vec<u8>, Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(BTreeMap::get(self, key).cloned())
+    }
+}
+
+/// One contract call.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// The contract.
+    pub contract: &'a str,
+    /// The exported method.
+    pub method: &'a str,
+    /// Its borsh-encoded arguments.
+    pub args: &'a [u8],
+    /// Who signed the transaction.
+    pub caller: Address,
+    /// Height of the block being executed.
+    pub height: u64,
+    /// The most fuel it may burn.
+    pub fuel: u64,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The contract refused, saying why.
+    Refused(String),
+    /// It ran out of fuel.
+    OutOfFuel,
+    /// It trapped.
+    Trap(String),
+    /// No such contract or method.
+    NoSuchMethod(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(why) => write!(f, "refused: {why}"),
+            Failure::OutOfFuel => f.write_str("out of fuel"),
+            Failure::Trap(what) => write!(f, "trapped: {what}"),
+            Failure::NoSuchMethod(what) => write!(f, "no such method: {what}"),
+        }
+    }
+}
+
+/// What a call did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Done, or why not.
+    pub result: Result<(), Failure>,
+    /// Fuel burnt (charged whatever the result).
+    pub fuel_used: u64,
+    /// State changes (`None`: removed); empty unless the call succeeded.
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Events emitted; empty unless the call succeeded.
+    pub events: Vec<Vec<u8>>,
+}
+
+/// Per-call data the host functions see.
+struct Context<V> {
+    view: V,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    events: Vec<Vec<u8>>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    caller: Address,
+    height: u64,
+    limits: StoreLimits,
+    /// A state read that failed below the contract (a store error, not the contract's fault).
+    fault: Option<Error>,
+}
+
+/// Compiled contracts, ready to call.
+pub struct Host<V: StateView> {
+    engine: Engine,
+    linker: Linker<Context<V>>,
+    contracts: HashMap<String, InstancePre<Context<V>>>,
+}
+
+impl<V: StateView> std::fmt::Debug for Host<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.contracts.keys().collect();
+        names.sort();
+        f.debug_struct("Host").field("contracts", &names).finish()
+    }
+}
+
+fn host_error(what: &'static str) -> impl Fn(wasmtime::Error) -> Error {
+    move |e| Error::Contract { what, detail: format!("{e:#}") }
+}
+
+impl<V: StateView> Host<V> {
+    /// A host with the system contracts loaded as `accounts`.
+    pub fn new() -> Result<Self, Error> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .cranelift_nan_canonicalization(true)
+            .wasm_relaxed_simd(false)
+            .max_wasm_stack(512 << 10);
+        // Threads need wasmtime's `threads` feature, which Kinema does not build.
+        let engine = Engine::new(&config).map_err(host_error("configuring wasmtime"))?;
+        let mut linker = Linker::new(&engine);
+        define_imports(&mut linker).map_err(host_error("defining the host functions"))?;
+        let mut host = Self { engine, linker, contracts: HashMap::new() };
+        host.load("accounts", SYSTEM_CONTRACTS)?;
+        Ok(host)
+    }
+
+    /// Compiles `wasm` (binary, or text when it starts with `(`) and makes it callable as
+    /// `name`. A module that imports anything the host does not offer is refused here.
+    pub fn load(&mut self, name: &str, wasm: &[u8]) -> Result<(), Error> {
+        let module = Module::new(&self.engine, wasm).map_err(host_error("compiling a contract"))?;
+        let pre = self.linker.instantiate_pre(&module).map_err(host_error("linking a contract"))?;
+        self.contracts.insert(name.to_owned(), pre);
+        Ok(())
+    }
+
+    /// Runs `call` against `view`, which is handed back with the outcome.
+    pub fn call(&self, view: V, call: &Call<'_>) -> Result<(Outcome, V), Error> {
+        let context = Context {
+            view,
+            writes: BTreeMap::new(),
+            events: Vec::new(),
+            input: call.args.to_vec(),
+            output: Vec::new(),
+            caller: call.caller,
+            height: call.height,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MAX_MEMORY)
+                .instances(1)
+                .tables(4)
+                .memories(1)
+                .trap_on_grow_failure(true)
+                .build(),
+            fault: None,
+        };
+        let mut store = Store::new(&self.engine, context);
+        store.limiter(|c| &mut c.limits);
+        store.set_fuel(call.fuel).map_err(host_error("setting fuel"))?;
+        let result = self.run(&mut store, call);
+        let fuel_used = call.fuel - store.get_fuel().unwrap_or(0);
+        let mut context = store.into_data();
+        if let Some(fault) = context.fault.take() {
+            return Err(fault);
+        }
+        let (writes, events) = if result.is_ok() {
+            (std::mem::take(&mut context.writes), std::mem::take(&mut context.events))
+        } else {
+            (BTreeMap::new(), Vec::new())
+        };
+        Ok((Outcome { result, fuel_used, writes, events }, context.view))
+    }
+
+    fn run(&self, store: &mut Store<Context<V>>, call: &Call<'_>) -> Result<(), Failure> {
+        let missing = || Failure::NoSuchMethod(format!("{}.{}", call.contract, call.method));
+        let pre = self.contracts.get(call.contract).ok_or_else(missing)?;
+        let instance = pre.instantiate(&mut *store).map_err(classify)?;
+        let method =
+            instance.get_typed_func::<(), i32>(&mut *store, call.method).map_err(|_| missing())?;
+        match method.call(&mut *store, ()).map_err(classify)? {
+            0 => Ok(()),
+            _ => Err(Failure::Refused(String::from_utf8_lossy(&store.data().output).into_owned())),
+        }
+    }
+}
+
+fn classify(e: wasmtime::Error) -> Failure {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Failure::OutOfFuel,
+        Some(trap) => Failure::Trap(trap.to_string()),
+        None => Failure::Trap(format!("{e:#}")),
+    }
+}
+
+/// Charges a host call's fuel: [`HOST_CALL_FUEL`] plus [`BYTE_FUEL`] per byte moved.
+fn charge<V>(caller: &mut Caller<'_, Context<V>>, bytes: usize) -> wasmtime::Result<()> {
+    let cost = HOST_CALL_FUEL + BYTE_FUEL * bytes as u64;
+    let left = caller.get_fuel()?;
+    if left < cost {
+        caller.set_fuel(0)?;
+        return Err(Trap::OutOfFuel.into());
+    }
+    caller.set_fuel(left - cost)
+}
+
+fn memory<V>(caller: &mut Caller<'_, Context<V>>) -> wasmtime::Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => Err(wasmtime::Error::msg("the contract exports no memory")),
+    }
+}
+
+fn read_bytes<V>(
+    caller: &mut Caller<'_, Context<V>>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<Vec<u8>> {
+    let len = usize::try_from(len).map_err(|_| wasmtime::Error::msg("negative length"))?;
+    let mut buf = vec![0u8; len];
+    memory(caller)?.read(&*caller, ptr as u32 as usize, &mut buf)?;
+    Ok(buf)
+}
+
+fn write_bytes<V>(
+    caller: &mut Caller<'_, Context<V>>,
+    ptr: i32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
+    memory(caller)?.write(&mut *caller, ptr as u32 as usize, bytes)?;
+    Ok(())
+}
+
+fn define_imports<V: StateView>(linker: &mut Linker<Context<V>>) -> wasmtime::Result<()> {
+    const M: &str = "kinema";
+    linker.func_wrap(M, "input_len", |c: Caller<'_, Context<V>>| c.data().input.len() as i32)?;
+    linker.func_wrap(M, "input_read", |mut c: Caller<'_, Context<V>>, ptr: i32| {
+        let input = c.data().input.clone();
+        charge(&mut c, input.len())?;
+        write_bytes(&mut c, ptr, &input)
+    })?;
+    linker.func_wrap(M, "caller", |mut c: Caller<'_, Context<V>>, ptr: i32| {
+        let who = c.data().caller;
+        write_bytes(&mut c, ptr, &who.0)
+    })?;
+    linker.func_wrap(M, "height", |c: Caller<'_, Context<V>>| c.data().height as i64)?;
+    linker.func_wrap(
+        M,
+        "storage_read",
+        |mut c: Caller<'_, Context<V>>, key: i32, key_len: i32, out: i32, cap: i32| {
+            let key = read_bytes(&mut c, key, key_len)?;
+            let value = match c.data().writes.get(&key) {
+                Some(written) => written.clone(),
+                None => match c.data().view.get(&key) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        c.data_mut().fault = Some(e);
+                        return Err(wasmtime::Error::msg("the state could not be read"));
+                    }
+                },
+            };
+            let Some(value) = value else {
+                charge(&mut c, key.len())?;
+                return Ok(-1);
+            };
+            charge(&mut c, key.len() + value.len())?;
+            let cap = usize::try_from(cap).unwrap_or(0);
+            write_bytes(&mut c, out, &value[..value.len().min(cap)])?;
+            Ok(value.len() as i32)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "storage_write",
+        |mut c: Caller<'_, Context<V>>, key: i32, key_len: i32, value: i32, value_len: i32| {
+            let key = read_bytes(&mut c, key, key_len)?;
+            let value = read_bytes(&mut c, value, value_len)?;
+            charge(&mut c, 4 * (key.len() + value.len()))?;
+            c.data_mut().writes.insert(key, Some(value));
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "storage_remove",
+        |mut c: Caller<'_, Context<V>>, key: i32, key_len: i32| {
+            let key = read_bytes(&mut c, key, key_len)?;
+            charge(&mut c, 4 * key.len())?;
+            c.data_mut().writes.insert(key, None);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(M, "emit", |mut c: Caller<'_, Context<V>>, ptr: i32, len: i32| {
+        let event = read_bytes(&mut c, ptr, len)?;
+        charge(&mut c, event.len())?;
+        c.data_mut().events.push(event);
+        Ok(())
+    })?;
+    linker.func_wrap(M, "output", |mut c: Caller<'_, Context<V>>, ptr: i32, len: i32| {
+        let text = read_bytes(&mut c, ptr, len)?;
+        charge(&mut c, text.len())?;
+        c.data_mut().output = text;
+        Ok(())
+    })?;
+    linker.func_wrap(
+        M,
+        "blake3",
+        |mut c: Caller<'_, Context<V>>, ptr: i32, len: i32, out: i32| {
+            let bytes = read_bytes(&mut c, ptr, len)?;
+            charge(&mut c, bytes.len())?;
+            write_bytes(&mut c, out, blake3::hash(&bytes).as_bytes())
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "ed25519_verify",
+        |mut c: Caller<'_, Context<V>>, key: i32, msg: i32, msg_len: i32, sig: i32| {
+            let key = read_bytes(&mut c, key, 32)?;
+            let msg = read_bytes(&mut c, msg, msg_len)?;
+            let sig = read_bytes(&mut c, sig, 64)?;
+            // A signature check costs about as much as hashing 25 KB.
+            charge(&mut c, 25_000 + msg.len())?;
+            let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(key), <[u8; 64]>::try_from(sig)) else {
+                return Ok(0);
+            };
+            let ok = ed25519_dalek::VerifyingKey::from_bytes(&key)
+                .map(|k| k.verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok())
+                .unwrap_or(false);
+            Ok(i32::from(ok))
+        },
+    )?;
+    Ok(())
+}

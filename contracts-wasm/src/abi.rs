@@ -1,0 +1,116 @@
+//! The wasm32 boundary: the host's imports and one export per contract method.
+//!
+//! The only unsafe code of the contracts: calling imported functions and exporting unmangled
+//! symbols. Every pointer handed to the host points into a live Rust buffer of the stated
+//! length.
+
+#![allow(unsafe_code)]
+
+use crate::accounts::{self, TransferArgs};
+use crate::{Address, Host, Refusal};
+
+#[link(wasm_import_module = "kinema")]
+unsafe extern "C" {
+    fn input_len() -> i32;
+    fn input_read(ptr: *mut u8);
+    fn caller(ptr: *mut u8);
+    fn height() -> i64;
+    fn storage_read(key: *const u8, key_len: i32, out: *mut u8, cap: i32) -> i32;
+    fn storage_write(key: *const u8, key_len: i32, value: *const u8, value_len: i32);
+    fn storage_remove(key: *const u8, key_len: i32);
+    fn emit(ptr: *const u8, len: i32);
+    fn output(ptr: *const u8, len: i32);
+}
+
+/// The host, seen through its imports.
+struct Imports;
+
+impl Host for Imports {
+    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 256];
+        // SAFETY: key and buf are live buffers of the lengths passed.
+        let len = unsafe {
+            storage_read(key.as_ptr(), key.len() as i32, buf.as_mut_ptr(), buf.len() as i32)
+        };
+        if len < 0 {
+            return None;
+        }
+        if len as usize > buf.len() {
+            buf.resize(len as usize, 0);
+            // SAFETY: as above, with the buffer grown to the value's length.
+            unsafe {
+                storage_read(key.as_ptr(), key.len() as i32, buf.as_mut_ptr(), buf.len() as i32)
+            };
+        }
+        buf.truncate(len as usize);
+        Some(buf)
+    }
+
+    fn write(&mut self, key: &[u8], value: &[u8]) {
+        // SAFETY: key and value are live buffers of the lengths passed.
+        unsafe { storage_write(key.as_ptr(), key.len() as i32, value.as_ptr(), value.len() as i32) }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        // SAFETY: key is a live buffer of the length passed.
+        unsafe { storage_remove(key.as_ptr(), key.len() as i32) }
+    }
+
+    fn caller(&self) -> Address {
+        let mut out = [0u8; 20];
+        // SAFETY: out has the 20 bytes the host writes.
+        unsafe { caller(out.as_mut_ptr()) };
+        out
+    }
+
+    fn height(&self) -> u64 {
+        // SAFETY: no arguments.
+        unsafe { height() as u64 }
+    }
+
+    fn emit(&mut self, event: &[u8]) {
+        // SAFETY: event is a live buffer of the length passed.
+        unsafe { emit(event.as_ptr(), event.len() as i32) }
+    }
+}
+
+fn input() -> Vec<u8> {
+    // SAFETY: no arguments; then a buffer of exactly the announced length.
+    let len = unsafe { input_len() }.max(0) as usize;
+    let mut buf = vec![0u8; len];
+    unsafe { input_read(buf.as_mut_ptr()) };
+    buf
+}
+
+fn finish(result: Result<(), Refusal>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(Refusal(reason)) => {
+            // SAFETY: reason is a live buffer of the length passed.
+            unsafe { output(reason.as_ptr(), reason.len() as i32) };
+            1
+        }
+    }
+}
+
+fn args<T: borsh::BorshDeserialize>() -> Result<T, Refusal> {
+    borsh::from_slice(&input()).map_err(|e| Refusal(format!("bad arguments: {e}")))
+}
+
+/// `transfer(TransferArgs)`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn transfer() -> i32 {
+    finish(args::<TransferArgs>().and_then(|a| accounts::transfer(&mut Imports, &a)))
+}
+
+/// `stake(u64)`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn stake() -> i32 {
+    finish(args::<u64>().and_then(|a| accounts::stake(&mut Imports, a)))
+}
+
+/// `unstake(u64)`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn unstake() -> i32 {
+    finish(args::<u64>().and_then(|a| accounts::unstake(&mut Imports, a)))
+}

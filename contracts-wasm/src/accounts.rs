@@ -1,0 +1,187 @@
+//! Accounts: balances, transfers, stake and unbonding.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::{Address, Host, Refusal, read_value, write_value};
+
+/// Blocks between unstaking and getting the stake back as balance.
+pub const UNBONDING_PERIOD: u64 = 100;
+
+/// An account's state, stored under [`key`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Account {
+    /// Transactions sent so far; the next one must carry this nonce.
+    pub nonce: u64,
+    /// Spendable balance.
+    pub balance: u64,
+    /// Bonded stake (validator weight, slashable).
+    pub stake: u64,
+    /// Stake on its way back to the balance.
+    pub unbonding: Vec<Unbonding>,
+}
+
+/// Stake that becomes balance again at a height.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Unbonding {
+    /// How much.
+    pub amount: u64,
+    /// The first height at which it is released.
+    pub release_height: u64,
+}
+
+/// Where `address`'s account lives: `account/` followed by the 20 address bytes.
+pub fn key(address: &Address) -> Vec<u8> {
+    let mut key = b"account/".to_vec();
+    key.extend_from_slice(address);
+    key
+}
+
+/// Arguments of [`transfer`].
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TransferArgs {
+    /// Receiver.
+    pub to: Address,
+    /// Amount.
+    pub amount: u64,
+}
+
+/// The caller's account with matured unbonding entries paid back into its balance.
+fn load(host: &impl Host, address: &Address) -> Result<Account, Refusal> {
+    let mut account: Account = read_value(host, &key(address))?.unwrap_or_default();
+    let now = host.height();
+    let (due, pending): (Vec<Unbonding>, Vec<Unbonding>) =
+        account.unbonding.into_iter().partition(|u| u.release_height <= now);
+    account.unbonding = pending;
+    for u in due {
+        account.balance = account.balance.saturating_add(u.amount);
+    }
+    Ok(account)
+}
+
+fn store(host: &mut impl Host, address: &Address, account: &Account) {
+    write_value(host, &key(address), account);
+}
+
+/// Moves `amount` from the caller's balance to `to`.
+pub fn transfer(host: &mut impl Host, args: &TransferArgs) -> Result<(), Refusal> {
+    let from = host.caller();
+    let mut sender = load(host, &from)?;
+    if sender.balance < args.amount {
+        return Err(Refusal(format!(
+            "balance {} is less than the {} to transfer",
+            sender.balance, args.amount
+        )));
+    }
+    if from == args.to {
+        store(host, &from, &sender);
+        return Ok(());
+    }
+    let mut receiver = load(host, &args.to)?;
+    let Some(credited) = receiver.balance.checked_add(args.amount) else {
+        return Err(Refusal("the receiver's balance would overflow".into()));
+    };
+    sender.balance -= args.amount;
+    receiver.balance = credited;
+    store(host, &from, &sender);
+    store(host, &args.to, &receiver);
+    host.emit(&borsh::to_vec(&(b"transfer", from, args.to, args.amount)).unwrap_or_default());
+    Ok(())
+}
+
+/// Bonds `amount` of the caller's balance as stake.
+pub fn stake(host: &mut impl Host, amount: u64) -> Result<(), Refusal> {
+    let who = host.caller();
+    let mut account = load(host, &who)?;
+    if account.balance < amount {
+        return Err(Refusal(format!(
+            "balance {} is less than the {amount} to stake",
+            account.balance
+        )));
+    }
+    account.balance -= amount;
+    account.stake = account.stake.saturating_add(amount);
+    store(host, &who, &account);
+    Ok(())
+}
+
+/// Starts unbonding `amount` of the caller's stake; it returns to the balance
+/// [`UNBONDING_PERIOD`] blocks later.
+pub fn unstake(host: &mut impl Host, amount: u64) -> Result<(), Refusal> {
+    let who = host.caller();
+    let mut account = load(host, &who)?;
+    if account.stake < amount {
+        return Err(Refusal(format!(
+            "stake {} is less than the {amount} to unstake",
+            account.stake
+        )));
+    }
+    account.stake -= amount;
+    let release_height = host.height().saturating_add(UNBONDING_PERIOD);
+    account.unbonding.push(Unbonding { amount, release_height });
+    store(host, &who, &account);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Memory {
+        state: BTreeMap<Vec<u8>, Vec<u8>>,
+        caller: Address,
+        height: u64,
+        events: usize,
+    }
+
+    impl Host for Memory {
+        fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.state.get(key).cloned()
+        }
+        fn write(&mut self, key: &[u8], value: &[u8]) {
+            self.state.insert(key.to_vec(), value.to_vec());
+        }
+        fn remove(&mut self, key: &[u8]) {
+            self.state.remove(key);
+        }
+        fn caller(&self) -> Address {
+            self.caller
+        }
+        fn height(&self) -> u64 {
+            self.height
+        }
+        fn emit(&mut self, _event: &[u8]) {
+            self.events += 1;
+        }
+    }
+
+    fn balance(host: &Memory, who: Address) -> Account {
+        read_value(host, &key(&who)).unwrap().unwrap_or_default()
+    }
+
+    #[test]
+    fn transfers_stake_and_unbonding_move_value_and_refuse_overdrafts() {
+        let (alice, bob) = ([1; 20], [2; 20]);
+        let mut host = Memory { caller: alice, height: 10, ..Default::default() };
+        store(&mut host, &alice, &Account { balance: 100, ..Default::default() });
+        transfer(&mut host, &TransferArgs { to: bob, amount: 30 }).unwrap();
+        assert_eq!((balance(&host, alice).balance, balance(&host, bob).balance), (70, 30));
+        assert_eq!(host.events, 1);
+        let over = transfer(&mut host, &TransferArgs { to: bob, amount: 71 }).unwrap_err();
+        assert!(over.0.contains("balance 70 is less than the 71"), "{over:?}");
+
+        stake(&mut host, 50).unwrap();
+        assert!(stake(&mut host, 21).is_err());
+        unstake(&mut host, 20).unwrap();
+        let a = balance(&host, alice);
+        assert_eq!((a.balance, a.stake, a.unbonding.len()), (20, 30, 1));
+        host.height = 10 + UNBONDING_PERIOD;
+        stake(&mut host, 0).unwrap(); // any call pays matured unbonding back
+        let a = balance(&host, alice);
+        assert_eq!((a.balance, a.stake, a.unbonding.len()), (40, 30, 0));
+    }
+}
