@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use kinema_media::Manifest;
 
-use crate::{cargo, corpus, ensure_ffmpeg, target_dir};
+use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, target_dir};
 
 struct Options {
     clips: Vec<PathBuf>,
@@ -41,6 +41,7 @@ fn verify(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask bench verify [--runs N]"),
     };
     ensure_ffmpeg()?;
+    ensure_wasm_target()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
     let work = tempdir()?;
@@ -136,6 +137,7 @@ fn ladder(rest: &[String]) -> Result<()> {
         options.clips = vec![corpus("trailer_bbb.mp4"), corpus("bikes.mp4")];
     }
     ensure_ffmpeg()?;
+    ensure_wasm_target()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -1,7 +1,8 @@
 //! Kinema's build automation, plain cargo: `cargo xtask <command>`.
 //!
-//! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg if it is missing, builds `kinema` and
-//!   runs the transcode ladder on a corpus clip.
+//! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
+//!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
+//!   corpus clip.
 //! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target) if
 //!   missing, then runs `cargo fmt --check`, `cargo clippy -D warnings` (the workspace, and
 //!   kinema-chain and the contracts for `wasm32-unknown-unknown`) and `cargo test` over the
@@ -128,7 +129,7 @@ fn ensure_components() -> Result<()> {
 }
 
 /// Adds the `wasm32-unknown-unknown` standard library when it is missing.
-fn ensure_wasm_target() -> Result<()> {
+pub(crate) fn ensure_wasm_target() -> Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -243,6 +244,7 @@ fn demo(args: &[String]) -> Result<()> {
         }
     }
     ensure_ffmpeg()?;
+    ensure_wasm_target()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let stem =
         clip.file_stem().map_or_else(|| "ladder".into(), |s| s.to_string_lossy().into_owned());
