@@ -1,0 +1,91 @@
+//! Transaction throughput on one node: `cargo bench -p kinema-chain --bench execute`.
+//!
+//! - `transfer`: checking and executing one signed transfer through the accounts contract in
+//!   wasmtime (signature, nonce, fee, the call, the refund), against a state in memory;
+//! - `block_of_1000_transfers`: the same for 1,000 transfers from 100 senders, then the state
+//!   tree update and the durable commit of the block to the store.
+//!
+//! Transfers per second = 1 / `transfer`, or 1,000 / `block_of_1000_transfers`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use divan::{Bencher, black_box};
+use kinema_chain::block::{Block, Header, tx_root};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::execute::{Executor, Overlay};
+use kinema_chain::state::account_key;
+use kinema_chain::store::Store;
+use kinema_chain::tx::{Account, Call, SignedTx, Tx};
+use kinema_chain::{Hash, encode};
+
+fn main() {
+    divan::main();
+}
+
+const CHAIN: &str = "kinema-bench";
+
+fn senders(n: u8) -> Vec<SecretKey> {
+    (0..n).map(|i| SecretKey::from_seed([i; 32])).collect()
+}
+
+fn funded(keys: &[SecretKey], store: Option<Arc<Store>>, base: Option<u64>) -> Overlay {
+    let mut state = Overlay::new(store, base);
+    for k in keys {
+        let account = Account { balance: u64::MAX / 4, ..Default::default() };
+        state.set(account_key(&k.address()), Some(encode(&account)));
+    }
+    state
+}
+
+fn transfer(from: &SecretKey, nonce: u64) -> SignedTx {
+    let to = SecretKey::from_seed([200; 32]).address();
+    let call = Call::Transfer { to, amount: 1 };
+    Tx { chain_id: CHAIN.into(), signer: from.public(), nonce, fee: 1_000_000, call }.sign(from)
+}
+
+#[divan::bench]
+fn transfer_one(bencher: Bencher<'_, '_>) {
+    let ex = Executor::new(CHAIN).unwrap();
+    let keys = senders(1);
+    let tx = transfer(&keys[0], 0);
+    bencher
+        .with_inputs(|| funded(&keys, None, None))
+        .bench_values(|state| ex.execute(state, black_box(&tx), 1).unwrap());
+}
+
+#[divan::bench(sample_count = 10)]
+fn block_of_1000_transfers(bencher: Bencher<'_, '_>) {
+    let ex = Executor::new(CHAIN).unwrap();
+    let keys = senders(100);
+    let txs: Vec<SignedTx> =
+        (0..1000).map(|i| transfer(&keys[i % 100], (i / 100) as u64)).collect();
+    bencher
+        .with_inputs(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Arc::new(Store::open(&dir.path().join("chain.redb")).unwrap());
+            (dir, store)
+        })
+        .bench_values(|(dir, store)| {
+            let mut state = funded(&keys, Some(store.clone()), None);
+            for tx in &txs {
+                let (receipt, next) = ex.execute(state, tx, 0).unwrap();
+                assert!(receipt.unwrap().result.is_ok());
+                state = next;
+            }
+            let pending = store.prepare(state.into_changes()).unwrap();
+            let header = Header {
+                chain_id: CHAIN.into(),
+                height: 0,
+                parent: Hash::ZERO,
+                time_ms: 0,
+                proposer: keys[0].address(),
+                state_root: pending.root(),
+                tx_root: tx_root(&txs),
+                validator_set_hash: Hash::ZERO,
+            };
+            store.commit(pending, &Block { header, txs: txs.clone() }).unwrap();
+            drop(dir);
+        });
+}
