@@ -5,7 +5,11 @@
 //! - `block_of_1000_transfers`: the same for 1,000 transfers from 100 senders, then the state
 //!   tree update and the durable commit of the block to the store.
 //!
-//! Transfers per second = 1 / `transfer`, or 1,000 / `block_of_1000_transfers`.
+//! - `contract_transfer_native` / `contract_transfer_wasm`: the accounts contract's transfer
+//!   alone, compiled natively against a state in memory, and run in wasmtime with fuel (a fresh
+//!   instance, the host calls, the metering).
+//!
+//! Transfers per second = 1 / `transfer_one`, or 1,000 / `block_of_1000_transfers`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -88,4 +92,62 @@ fn block_of_1000_transfers(bencher: Bencher<'_, '_>) {
             store.commit(pending, &Block { header, txs: txs.clone() }).unwrap();
             drop(dir);
         });
+}
+
+/// The accounts contract's transfer compiled natively, against a state in memory.
+#[divan::bench]
+fn contract_transfer_native(bencher: Bencher<'_, '_>) {
+    struct Memory {
+        state: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    }
+    impl kinema_contracts::Host for Memory {
+        fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.state.get(key).cloned()
+        }
+        fn write(&mut self, key: &[u8], value: &[u8]) {
+            self.state.insert(key.to_vec(), value.to_vec());
+        }
+        fn remove(&mut self, key: &[u8]) {
+            self.state.remove(key);
+        }
+        fn caller(&self) -> [u8; 20] {
+            [1; 20]
+        }
+        fn height(&self) -> u64 {
+            1
+        }
+        fn emit(&mut self, _event: &[u8]) {}
+    }
+    let args = kinema_contracts::accounts::TransferArgs { to: [2; 20], amount: 1 };
+    bencher.with_inputs(|| Memory { state: contract_state() }).bench_local_values(|mut host| {
+        kinema_contracts::accounts::transfer(&mut host, black_box(&args)).unwrap();
+        host
+    });
+}
+
+/// The same transfer in wasmtime with fuel: a fresh instance, the host calls, the metering.
+#[divan::bench]
+fn contract_transfer_wasm(bencher: Bencher<'_, '_>) {
+    use kinema_chain::host::{Call, Host};
+    type View = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
+    let host = Host::<View>::new().unwrap();
+    let args = encode(&kinema_contracts::accounts::TransferArgs { to: [2; 20], amount: 1 });
+    let call = Call {
+        contract: "accounts",
+        method: "transfer",
+        args: &args,
+        caller: kinema_chain::Address([1; 20]),
+        height: 1,
+        fuel: 10_000_000,
+    };
+    bencher.with_inputs(contract_state).bench_values(|view| {
+        let (outcome, view) = host.call(view, black_box(&call)).unwrap();
+        assert!(outcome.result.is_ok());
+        view
+    });
+}
+
+fn contract_state() -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let account = Account { balance: 1_000_000, ..Default::default() };
+    [(kinema_contracts::accounts::key(&[1; 20]), encode(&account))].into_iter().collect()
 }

@@ -5,7 +5,8 @@
 //! canonicalized, no threads, no relaxed SIMD, bounded memory (16 MiB, growth past it traps) and
 //! stack — and links only the `kinema` imports listed in `kinema_contracts`'s docs, so a module
 //! that imports anything else is refused when it is loaded. Modules are compiled once and
-//! pre-linked ([`wasmtime::InstancePre`]); each call gets a fresh instance.
+//! pre-linked ([`wasmtime::InstancePre`]); each call gets a fresh instance from a pool of
+//! pre-reserved slots.
 //!
 //! A call never changes state directly: it returns its writes, which the caller applies only when
 //! the call succeeded. A refusal, a trap (`unreachable`, a panic, an out-of-bounds access, the
@@ -15,8 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use wasmtime::{
-    Caller, Config, Engine, Extern, InstancePre, Linker, Module, Store, StoreLimits,
-    StoreLimitsBuilder, Trap,
+    Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap,
 };
 
 use crate::{Address, Error};
@@ -27,6 +28,9 @@ pub const SYSTEM_CONTRACTS: &[u8] =
 
 /// Memory a contract instance may have.
 pub const MAX_MEMORY: usize = 16 << 20;
+
+/// Instances that can be alive at once (one per call in flight).
+const POOL: u32 = 64;
 
 /// Fuel charged per byte a host call moves, on top of [`HOST_CALL_FUEL`].
 const BYTE_FUEL: u64 = 2;
@@ -142,6 +146,13 @@ impl<V: StateView> Host<V> {
             .wasm_relaxed_simd(false)
             .max_wasm_stack(512 << 10);
         // Threads need wasmtime's `threads` feature, which Kinema does not build.
+        // Instances come from a pool of pre-reserved slots: a call then costs no mmap.
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(POOL)
+            .total_memories(POOL)
+            .total_tables(POOL)
+            .max_memory_size(MAX_MEMORY);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(host_error("configuring wasmtime"))?;
         let mut linker = Linker::new(&engine);
         define_imports(&mut linker).map_err(host_error("defining the host functions"))?;
