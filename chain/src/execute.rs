@@ -140,29 +140,40 @@ impl Executor {
         Ok(Self { chain_id: chain_id.to_owned(), host: Host::new()? })
     }
 
-    /// The checks a transaction must pass to be executable on `state`: what a mempool runs on
-    /// admission and a block's executor again in order.
+    /// The checks a transaction must pass to be executable on `state`; a block's executor runs
+    /// them on every transaction in order.
     pub fn check(&self, state: &Overlay, tx: &SignedTx) -> Result<Result<(), Rejection>, Error> {
+        let account = state.account(&tx.sender())?;
+        Ok(self.check_after(tx, account.nonce, account.balance))
+    }
+
+    /// The same checks for a transaction queued behind others of its sender: its nonce must be
+    /// `next_nonce` and its fee within `balance` (what is left after the queued fees).
+    pub fn check_after(
+        &self,
+        tx: &SignedTx,
+        next_nonce: u64,
+        balance: u64,
+    ) -> Result<(), Rejection> {
         if tx.tx.chain_id != self.chain_id {
-            return Ok(Err(Rejection::WrongChain {
+            return Err(Rejection::WrongChain {
                 expected: self.chain_id.clone(),
                 found: tx.tx.chain_id.clone(),
-            }));
+            });
         }
         if tx.check_signature().is_err() {
-            return Ok(Err(Rejection::BadSignature));
+            return Err(Rejection::BadSignature);
         }
         if tx.tx.fee < MIN_FEE {
-            return Ok(Err(Rejection::FeeTooLow { fee: tx.tx.fee, minimum: MIN_FEE }));
+            return Err(Rejection::FeeTooLow { fee: tx.tx.fee, minimum: MIN_FEE });
         }
-        let account = state.account(&tx.sender())?;
-        if tx.tx.nonce != account.nonce {
-            return Ok(Err(Rejection::WrongNonce { expected: account.nonce, found: tx.tx.nonce }));
+        if tx.tx.nonce != next_nonce {
+            return Err(Rejection::WrongNonce { expected: next_nonce, found: tx.tx.nonce });
         }
-        if account.balance < tx.tx.fee {
-            return Ok(Err(Rejection::CannotPayFee { fee: tx.tx.fee, balance: account.balance }));
+        if balance < tx.tx.fee {
+            return Err(Rejection::CannotPayFee { fee: tx.tx.fee, balance });
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// Executes `tx` on `state` at `height`: the checks, then the call. `state` comes back with

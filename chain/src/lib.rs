@@ -19,7 +19,9 @@
 //!   deterministic configuration, running the system contracts of `contracts-wasm/`, which this
 //!   crate's build script compiles for wasm32 and embeds;
 //! - [`execute`] (native only): the checks a transaction must pass (signature, chain, nonce,
-//!   fee) and its execution through the contracts, the fee charged in fuel.
+//!   fee) and its execution through the contracts, the fee charged in fuel;
+//! - [`mempool`] (native only): bounded admission with those checks counted past each sender's
+//!   queued transactions, every refusal with its reason.
 //!
 //! ```
 //! use kinema_chain::crypto::SecretKey;
@@ -39,8 +41,7 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! Not built yet: consensus (Malachite), the mempool around [`execute::Executor::check`],
-//! slashing, deployed (non-system) contracts and the RPC.
+//! Not built yet: consensus (Malachite), slashing, deployed (non-system) contracts and the RPC.
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and
@@ -55,6 +56,8 @@ pub mod execute;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod host;
 pub mod ids;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mempool;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod store;

@@ -5,6 +5,7 @@
 
 mod execute;
 mod host;
+mod mempool;
 mod store;
 
 use kinema_chain::block::{

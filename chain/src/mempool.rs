@@ -1,0 +1,143 @@
+//! The mempool: signed transactions waiting for a block, admitted only when they would be
+//! executable after the sender's transactions already waiting.
+//!
+//! Admission decodes the bytes (refusing anything that is not exactly one canonical
+//! [`SignedTx`]), then runs the executor's checks with the sender's next nonce and remaining
+//! balance counted past its queued transactions. Every refusal says why ([`Refusal`]). The pool
+//! is bounded; [`Mempool::take`] hands out transactions in nonce order per sender, taking from
+//! senders in turn; [`Mempool::prune`] drops what a committed block made stale.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::execute::{Executor, Overlay, Rejection};
+use crate::tx::SignedTx;
+use crate::{Address, Error, Hash};
+
+/// Why the mempool did not take a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The bytes are not a signed transaction.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// It would not be executable.
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    /// It is already waiting.
+    #[error("transaction {0} is already in the mempool")]
+    Duplicate(Hash),
+    /// The pool is full.
+    #[error("the mempool is full ({0} transactions)")]
+    Full(usize),
+}
+
+/// Transactions waiting for a block.
+#[derive(Debug)]
+pub struct Mempool {
+    capacity: usize,
+    /// Per sender, its queued transactions by nonce (consecutive from its account's nonce).
+    queues: BTreeMap<Address, BTreeMap<u64, SignedTx>>,
+    hashes: HashSet<Hash>,
+}
+
+impl Mempool {
+    /// An empty pool holding at most `capacity` transactions.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, queues: BTreeMap::new(), hashes: HashSet::new() }
+    }
+
+    /// Transactions waiting.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// Decodes and admits a transaction received as bytes.
+    pub fn add_bytes(
+        &mut self,
+        executor: &Executor,
+        state: &Overlay,
+        bytes: &[u8],
+    ) -> Result<Result<Hash, Refusal>, Error> {
+        match crate::decode::<SignedTx>(bytes) {
+            Ok(tx) => self.add(executor, state, tx),
+            Err(e) => Ok(Err(Refusal::Malformed(e.to_string()))),
+        }
+    }
+
+    /// Admits `tx` if it would be executable on `state` after its sender's queued transactions.
+    pub fn add(
+        &mut self,
+        executor: &Executor,
+        state: &Overlay,
+        tx: SignedTx,
+    ) -> Result<Result<Hash, Refusal>, Error> {
+        let hash = tx.hash();
+        if self.hashes.contains(&hash) {
+            return Ok(Err(Refusal::Duplicate(hash)));
+        }
+        if self.len() >= self.capacity {
+            return Ok(Err(Refusal::Full(self.capacity)));
+        }
+        let sender = tx.sender();
+        let account = state.account(&sender)?;
+        let queued = self.queues.get(&sender);
+        let next_nonce = account.nonce + queued.map_or(0, |q| q.len() as u64);
+        let queued_fees: u64 = queued.map_or(0, |q| q.values().map(|t| t.tx.fee).sum());
+        let balance = account.balance.saturating_sub(queued_fees);
+        if let Err(rejection) = executor.check_after(&tx, next_nonce, balance) {
+            return Ok(Err(rejection.into()));
+        }
+        self.hashes.insert(hash);
+        self.queues.entry(sender).or_default().insert(tx.tx.nonce, tx);
+        Ok(Ok(hash))
+    }
+
+    /// Up to `max` transactions for a block, each sender's in nonce order, senders in turn.
+    /// They stay in the pool until [`Mempool::prune`] sees them committed.
+    pub fn take(&self, max: usize) -> Vec<SignedTx> {
+        let mut cursors: Vec<_> = self.queues.values().map(|q| q.values()).collect();
+        let mut out = Vec::with_capacity(max.min(self.len()));
+        while out.len() < max {
+            let before = out.len();
+            for cursor in &mut cursors {
+                if out.len() == max {
+                    break;
+                }
+                if let Some(tx) = cursor.next() {
+                    out.push(tx.clone());
+                }
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Drops every transaction whose nonce `state` (the state after a committed block) has
+    /// used.
+    pub fn prune(&mut self, state: &Overlay) -> Result<(), Error> {
+        let mut emptied = Vec::new();
+        for (sender, queue) in &mut self.queues {
+            let next = state.account(sender)?.nonce;
+            let stale: Vec<u64> = queue.range(..next).map(|(n, _)| *n).collect();
+            for nonce in stale {
+                if let Some(tx) = queue.remove(&nonce) {
+                    self.hashes.remove(&tx.hash());
+                }
+            }
+            if queue.is_empty() {
+                emptied.push(*sender);
+            }
+        }
+        for sender in emptied {
+            self.queues.remove(&sender);
+        }
+        Ok(())
+    }
+}
