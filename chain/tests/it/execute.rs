@@ -12,21 +12,7 @@ use kinema_chain::store::Store;
 use kinema_chain::tx::{Account, Call, SignedTx, Tx};
 use kinema_chain::{Address, Hash, encode};
 
-const CHAIN: &str = "kinema-test";
-const FEE: u64 = 1_000_000;
-
-fn key(seed: u8) -> SecretKey {
-    SecretKey::from_seed([seed; 32])
-}
-
-fn funded(accounts: &[(&SecretKey, u64)]) -> Overlay {
-    let mut state = Overlay::new(None, None);
-    for (k, balance) in accounts {
-        let account = Account { balance: *balance, ..Default::default() };
-        state.set(account_key(&k.address()), Some(encode(&account)));
-    }
-    state
-}
+use crate::support::{CHAIN, FEE, funded, key};
 
 fn tx(from: &SecretKey, nonce: u64, fee: u64, call: Call) -> SignedTx {
     Tx { chain_id: CHAIN.into(), signer: from.public(), nonce, fee, call }.sign(from)

@@ -7,6 +7,7 @@ mod execute;
 mod host;
 mod mempool;
 mod store;
+mod support;
 
 use kinema_chain::block::{
     Block, Certificate, CommitSignature, Header, Validator, ValidatorSet, Vote, VoteKind, tx_root,

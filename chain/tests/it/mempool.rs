@@ -1,27 +1,12 @@
 //! The mempool: what it admits, what it refuses and why, and what it hands to a block.
 
 use kinema_chain::crypto::SecretKey;
-use kinema_chain::execute::{Executor, Overlay, Rejection};
+use kinema_chain::execute::{Executor, Rejection};
 use kinema_chain::mempool::{Mempool, Refusal};
-use kinema_chain::state::account_key;
-use kinema_chain::tx::{Account, Call, SignedTx, Tx};
+use kinema_chain::tx::{Call, SignedTx, Tx};
 use kinema_chain::{Address, encode};
 
-const CHAIN: &str = "kinema-test";
-const FEE: u64 = 1_000_000;
-
-fn key(seed: u8) -> SecretKey {
-    SecretKey::from_seed([seed; 32])
-}
-
-fn state(accounts: &[(&SecretKey, u64)]) -> Overlay {
-    let mut state = Overlay::new(None, None);
-    for (k, balance) in accounts {
-        let account = Account { balance: *balance, ..Default::default() };
-        state.set(account_key(&k.address()), Some(encode(&account)));
-    }
-    state
-}
+use crate::support::{CHAIN, FEE, funded, key};
 
 fn pay(from: &SecretKey, nonce: u64, to: Address) -> SignedTx {
     let call = Call::Transfer { to, amount: 1 };
@@ -32,7 +17,7 @@ fn pay(from: &SecretKey, nonce: u64, to: Address) -> SignedTx {
 fn every_refusal_names_its_reason() {
     let ex = Executor::new(CHAIN).unwrap();
     let (alice, poor, bob) = (key(1), key(2), key(3));
-    let state = state(&[(&alice, 2 * FEE + 10), (&poor, FEE - 1)]);
+    let state = funded(&[(&alice, 2 * FEE + 10), (&poor, FEE - 1)]);
     let mut pool = Mempool::new(100);
     let mut add = |tx: SignedTx| pool.add(&ex, &state, tx).unwrap();
 
@@ -74,7 +59,7 @@ fn every_refusal_names_its_reason() {
 fn it_is_bounded_takes_senders_in_turn_and_forgets_what_was_committed() {
     let ex = Executor::new(CHAIN).unwrap();
     let (alice, carol, bob) = (key(1), key(4), key(3));
-    let mut state = state(&[(&alice, 100 * FEE), (&carol, 100 * FEE)]);
+    let mut state = funded(&[(&alice, 100 * FEE), (&carol, 100 * FEE)]);
     let mut pool = Mempool::new(5);
     for n in 0..3 {
         assert!(pool.add(&ex, &state, pay(&alice, n, bob.address())).unwrap().is_ok());
