@@ -21,7 +21,9 @@
 //! - [`execute`] (native only): the checks a transaction must pass (signature, chain, nonce,
 //!   fee) and its execution through the contracts, the fee charged in fuel;
 //! - [`mempool`] (native only): bounded admission with those checks counted past each sender's
-//!   queued transactions, every refusal with its reason.
+//!   queued transactions, every refusal with its reason;
+//! - [`app`] (native only): what consensus will drive — propose a block from the mempool,
+//!   validate another node's block by re-executing it, commit a decided block.
 //!
 //! ```
 //! use kinema_chain::crypto::SecretKey;
@@ -48,6 +50,8 @@
 //! decoding refuses trailing bytes, so `decode(encode(x)) == x` and `encode(decode(b)) == b`.
 //! The `jmt` crate speaks borsh too.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod app;
 pub mod block;
 pub mod crypto;
 mod error;

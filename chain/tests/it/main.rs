@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly
 
+mod app;
 mod execute;
 mod host;
 mod mempool;

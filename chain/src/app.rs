@@ -1,0 +1,235 @@
+//! The application a consensus engine drives: propose a block from the mempool, validate a
+//! block someone else proposed by re-executing it, commit a decided block.
+//!
+//! Consensus itself (Malachite) is not built yet; this is the part of a node it calls. Every
+//! node that validates and commits the same blocks reaches the same state root at every height.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::block::{Block, Header, ValidatorSet, tx_root};
+use crate::execute::{Executor, Overlay, Receipt};
+use crate::mempool::{Mempool, Refusal};
+use crate::state::account_key;
+use crate::store::{Head, Pending, Store};
+use crate::tx::Account;
+use crate::{Address, Error, Hash};
+
+/// The chain's first state.
+#[derive(Debug, Clone)]
+pub struct Genesis {
+    /// The chain id.
+    pub chain_id: String,
+    /// Genesis time, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// Funded accounts.
+    pub balances: Vec<(Address, u64)>,
+    /// The validators (their hash goes into every header).
+    pub validators: ValidatorSet,
+}
+
+/// Why a proposed block is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// It does not extend the head.
+    #[error("block {height} does not extend the head: {why}")]
+    NotNext {
+        /// Its height.
+        height: u64,
+        /// What does not match.
+        why: String,
+    },
+    /// A transaction in it is not executable.
+    #[error("transaction {index} is not executable: {why}")]
+    Transaction {
+        /// Its position.
+        index: usize,
+        /// The executor's reason.
+        why: String,
+    },
+    /// Its header does not commit to what executing it gives.
+    #[error("its {field} is {found}, executing it gives {expected}")]
+    Mismatch {
+        /// `state_root`, `tx_root` or `validator_set_hash`.
+        field: &'static str,
+        /// What executing gives.
+        expected: Hash,
+        /// What the header says.
+        found: Hash,
+    },
+}
+
+/// A block ready to be committed, with what executing it did.
+#[derive(Debug)]
+pub struct Executed {
+    /// The block.
+    pub block: Block,
+    /// One receipt per transaction.
+    pub receipts: Vec<Receipt>,
+    pending: Pending,
+}
+
+/// A node's chain application.
+#[derive(Debug)]
+pub struct App {
+    chain_id: String,
+    validator_set_hash: Hash,
+    store: Arc<Store>,
+    executor: Executor,
+    mempool: Mempool,
+}
+
+impl App {
+    /// Opens the chain stored at `path`; a new store starts from `genesis`.
+    pub fn open(path: &Path, genesis: &Genesis, mempool_capacity: usize) -> Result<Self, Error> {
+        let store = Arc::new(Store::open(path)?);
+        let app = Self {
+            chain_id: genesis.chain_id.clone(),
+            validator_set_hash: genesis.validators.hash(),
+            executor: Executor::new(&genesis.chain_id)?,
+            mempool: Mempool::new(mempool_capacity),
+            store,
+        };
+        if app.store.head()?.is_none() {
+            let mut state = Overlay::new(None, None);
+            for (address, balance) in &genesis.balances {
+                let account = Account { balance: *balance, ..Default::default() };
+                state.set(account_key(address), Some(crate::encode(&account)));
+            }
+            let pending = app.store.prepare(state.into_changes())?;
+            let header = Header {
+                chain_id: genesis.chain_id.clone(),
+                height: 0,
+                parent: Hash::ZERO,
+                time_ms: genesis.time_ms,
+                proposer: Address([0; 20]),
+                state_root: pending.root(),
+                tx_root: tx_root(&[]),
+                validator_set_hash: app.validator_set_hash,
+            };
+            app.store.commit(pending, &Block { header, txs: Vec::new() })?;
+        }
+        Ok(app)
+    }
+
+    /// The last committed block.
+    pub fn head(&self) -> Result<Head, Error> {
+        self.store.head()?.ok_or(Error::Store {
+            what: "reading the head",
+            detail: "the store has no genesis block".into(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The state after the head.
+    fn head_state(&self) -> Result<(Head, Overlay), Error> {
+        let head = self.head()?;
+        let state = Overlay::new(Some(self.store.clone()), Some(head.height));
+        Ok((head, state))
+    }
+
+    /// Admits a transaction received as bytes into the mempool.
+    pub fn submit(&mut self, bytes: &[u8]) -> Result<Result<Hash, Refusal>, Error> {
+        let (_, state) = self.head_state()?;
+        self.mempool.add_bytes(&self.executor, &state, bytes)
+    }
+
+    /// Transactions waiting.
+    pub fn pending_transactions(&self) -> usize {
+        self.mempool.len()
+    }
+
+    /// A block on the head with up to `max_txs` mempool transactions (those no longer
+    /// executable are left out), proposed by `proposer` at `time_ms`.
+    pub fn propose(
+        &self,
+        proposer: Address,
+        time_ms: u64,
+        max_txs: usize,
+    ) -> Result<Executed, Error> {
+        let (head, mut state) = self.head_state()?;
+        let height = head.height + 1;
+        let mut txs = Vec::new();
+        let mut receipts = Vec::new();
+        for tx in self.mempool.take(max_txs) {
+            let (receipt, next) = self.executor.execute(state, &tx, height)?;
+            state = next;
+            if let Ok(receipt) = receipt {
+                txs.push(tx);
+                receipts.push(receipt);
+            }
+        }
+        let pending = self.store.prepare(state.into_changes())?;
+        let header = Header {
+            chain_id: self.chain_id.clone(),
+            height,
+            parent: head.block,
+            time_ms,
+            proposer,
+            state_root: pending.root(),
+            tx_root: tx_root(&txs),
+            validator_set_hash: self.validator_set_hash,
+        };
+        Ok(Executed { block: Block { header, txs }, receipts, pending })
+    }
+
+    /// Re-executes a block someone proposed and checks that its header commits to the result.
+    pub fn validate(&self, block: Block) -> Result<Result<Executed, Invalid>, Error> {
+        let (head, mut state) = self.head_state()?;
+        let header = &block.header;
+        let not_next = |why: String| Ok(Err(Invalid::NotNext { height: header.height, why }));
+        if header.height != head.height + 1 || header.parent != head.block {
+            return not_next(format!("the head is block {} ({})", head.height, head.block));
+        }
+        if header.chain_id != self.chain_id {
+            return not_next(format!("it is for chain {:?}", header.chain_id));
+        }
+        let mismatch = |field, expected: Hash, found: Hash| {
+            Ok(Err(Invalid::Mismatch { field, expected, found }))
+        };
+        if header.validator_set_hash != self.validator_set_hash {
+            return mismatch(
+                "validator_set_hash",
+                self.validator_set_hash,
+                header.validator_set_hash,
+            );
+        }
+        let root = tx_root(&block.txs);
+        if header.tx_root != root {
+            return mismatch("tx_root", root, header.tx_root);
+        }
+        let mut receipts = Vec::with_capacity(block.txs.len());
+        for (index, tx) in block.txs.iter().enumerate() {
+            let (receipt, next) = self.executor.execute(state, tx, header.height)?;
+            state = next;
+            match receipt {
+                Ok(r) => receipts.push(r),
+                Err(e) => return Ok(Err(Invalid::Transaction { index, why: e.to_string() })),
+            }
+        }
+        let pending = self.store.prepare(state.into_changes())?;
+        if pending.root() != header.state_root {
+            return mismatch("state_root", pending.root(), header.state_root);
+        }
+        Ok(Ok(Executed { block, receipts, pending }))
+    }
+
+    /// Commits a decided block and drops its transactions from the mempool.
+    pub fn commit(&mut self, executed: Executed) -> Result<Head, Error> {
+        let head = self.store.commit(executed.pending, &executed.block)?;
+        let (_, state) = self.head_state()?;
+        self.mempool.prune(&state)?;
+        Ok(head)
+    }
+
+    /// `address`'s account at the head.
+    pub fn account(&self, address: &Address) -> Result<Account, Error> {
+        let (_, state) = self.head_state()?;
+        state.account(address)
+    }
+}

@@ -1,0 +1,103 @@
+//! Nodes that propose, validate and commit the same blocks: invalid blocks refused with their
+//! reason, and the same state root on every node at every height.
+
+use kinema_chain::app::{App, Genesis, Invalid};
+use kinema_chain::block::{Validator, ValidatorSet};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::tx::{Call, SignedTx, Tx};
+use kinema_chain::{Hash, encode};
+use proptest::prelude::*;
+
+use crate::support::{CHAIN, FEE, key};
+
+fn genesis(funded: &[&SecretKey]) -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        time_ms: 1_795_000_000_000,
+        balances: funded.iter().map(|k| (k.address(), 50 * FEE)).collect(),
+        validators: ValidatorSet::new(vec![Validator { public_key: key(90).public(), power: 1 }])
+            .unwrap(),
+    }
+}
+
+fn transfer(from: &SecretKey, nonce: u64, to: &SecretKey, amount: u64) -> SignedTx {
+    let call = Call::Transfer { to: to.address(), amount };
+    Tx { chain_id: CHAIN.into(), signer: from.public(), nonce, fee: FEE, call }.sign(from)
+}
+
+#[test]
+fn a_proposed_block_is_validated_and_committed_by_another_node() {
+    let (alice, bob) = (key(1), key(2));
+    let g = genesis(&[&alice]);
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = App::open(&dirs.0.path().join("chain.redb"), &g, 100).unwrap();
+    let mut b = App::open(&dirs.1.path().join("chain.redb"), &g, 100).unwrap();
+    assert_eq!(a.head().unwrap(), b.head().unwrap());
+
+    for n in 0..3 {
+        assert!(a.submit(&encode(&transfer(&alice, n, &bob, 10))).unwrap().is_ok());
+    }
+    let proposal = a.propose(alice.address(), 1_795_000_001_000, 10).unwrap();
+    assert_eq!(proposal.block.txs.len(), 3);
+    let block = proposal.block.clone();
+
+    // Tampered copies are refused with their reason.
+    let refuse = |block| b.validate(block).unwrap().unwrap_err();
+    let mut root = block.clone();
+    root.header.state_root = Hash([1; 32]);
+    assert!(matches!(refuse(root), Invalid::Mismatch { field: "state_root", .. }));
+    let mut txs = block.clone();
+    txs.txs.pop();
+    assert!(matches!(refuse(txs), Invalid::Mismatch { field: "tx_root", .. }));
+    let mut forged = block.clone();
+    forged.txs[1].tx.fee += 1;
+    forged.header.tx_root = kinema_chain::block::tx_root(&forged.txs);
+    let err = refuse(forged);
+    assert_eq!(err.to_string(), "transaction 1 is not executable: the signature does not verify");
+    let mut orphan = block.clone();
+    orphan.header.parent = Hash([2; 32]);
+    assert!(matches!(refuse(orphan), Invalid::NotNext { .. }));
+
+    let validated = b.validate(block).unwrap().unwrap();
+    let (ha, hb) = (a.commit(proposal).unwrap(), b.commit(validated).unwrap());
+    assert_eq!(ha, hb);
+    assert_eq!(a.pending_transactions(), 0);
+    assert_eq!(b.account(&bob.address()).unwrap().balance, 30);
+    let (account, proof) = b.store().account(&bob.address(), hb.height).unwrap();
+    proof.verify_account(hb.state_root, &bob.address(), account.as_ref()).unwrap();
+}
+
+/// A transaction the property test throws at a node: sender, receiver, amount, and how far its
+/// nonce is off.
+fn arb_tx() -> impl Strategy<Value = (u8, u8, u64, i8)> {
+    (0u8..4, 0u8..5, 0u64..30_000_000, prop_oneof![8 => Just(0i8), 1 => -1i8..=2])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn every_node_has_the_same_state_root_at_every_height(
+        blocks in proptest::collection::vec(proptest::collection::vec(arb_tx(), 0..8), 1..5),
+    ) {
+        let keys: Vec<SecretKey> = (1..=5).map(key).collect();
+        let g = genesis(&keys[..4].iter().collect::<Vec<_>>());
+        let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut a = App::open(&dirs[0].path().join("chain.redb"), &g, 1_000).unwrap();
+        let mut b = App::open(&dirs[1].path().join("chain.redb"), &g, 1_000).unwrap();
+        let mut nonces = [0u64; 4];
+        for (i, txs) in blocks.iter().enumerate() {
+            for &(from, to, amount, off) in txs {
+                let nonce = (nonces[from as usize] as i64 + off as i64).max(0) as u64;
+                let tx = transfer(&keys[from as usize], nonce, &keys[to as usize], amount);
+                if a.submit(&encode(&tx)).unwrap().is_ok() {
+                    nonces[from as usize] += 1;
+                }
+            }
+            let proposal = a.propose(keys[0].address(), 1_795_000_000_000 + i as u64, 100).unwrap();
+            let validated = b.validate(proposal.block.clone()).unwrap().unwrap();
+            let (ha, hb) = (a.commit(proposal).unwrap(), b.commit(validated).unwrap());
+            prop_assert_eq!(ha, hb);
+        }
+    }
+}
