@@ -3,10 +3,11 @@
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
 //!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
 //!   corpus clip.
-//! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target) if
-//!   missing, then runs `cargo fmt --check`, `cargo clippy -D warnings` (the workspace, and
-//!   kinema-chain and the contracts for `wasm32-unknown-unknown`) and `cargo test` over the
-//!   workspace.
+//! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target, Node,
+//!   wasm-bindgen-cli at the Cargo.lock version) if missing, then runs `cargo fmt --check`,
+//!   `cargo clippy -D warnings` (the workspace, and kinema-chain and the contracts for
+//!   `wasm32-unknown-unknown`), `cargo test` over the workspace, and the light-client tests in
+//!   wasm32 under Node.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
@@ -150,10 +151,49 @@ pub(crate) fn ensure_wasm_target() -> Result<()> {
 /// The browser's target.
 const WASM: &str = "wasm32-unknown-unknown";
 
+/// Installs Node (Debian's) and the wasm-bindgen test runner at the version in Cargo.lock when
+/// missing: the light-client tests run in wasm32 under Node.
+fn ensure_wasm_test_runner() -> Result<()> {
+    if !on_path("node") {
+        eprintln!("xtask: node is missing; installing Debian's nodejs");
+        apt_install(&["nodejs"])?;
+    }
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("reading Cargo.lock")?;
+    let version = lock
+        .split("[[package]]")
+        .find_map(|p| {
+            let mut lines = p.lines().map(str::trim);
+            let name = lines.find(|l| l.starts_with("name = "))?;
+            if name != "name = \"wasm-bindgen\"" {
+                return None;
+            }
+            let version = lines.find(|l| l.starts_with("version = "))?;
+            Some(version.trim_start_matches("version = ").trim_matches('"').to_owned())
+        })
+        .context("Cargo.lock has no wasm-bindgen")?;
+    let installed = Command::new("wasm-bindgen-test-runner")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&version));
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: installing wasm-bindgen-cli {version} (the version in Cargo.lock)");
+    let status = Command::new("cargo")
+        .args(["install", "wasm-bindgen-cli", "--locked", "--version", &version])
+        .status()
+        .context("running cargo install wasm-bindgen-cli")?;
+    if !status.success() {
+        bail!("cargo install wasm-bindgen-cli --version {version} failed ({status})");
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     ensure_ffmpeg()?;
     ensure_components()?;
     ensure_wasm_target()?;
+    ensure_wasm_test_runner()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     // What the browser light node will link must keep building for the browser, and the
@@ -172,12 +212,21 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    cargo_test(&["test", "--workspace", "--locked"])
+    let mut totals = cargo_test(&["test", "--workspace", "--locked"], &[])?;
+    // The light client's checks again, in wasm32 under Node, as the browser will run them.
+    let runner = [("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")];
+    let wasm = ["test", "-p", "kinema-chain", "--test", "light", "--target", WASM, "--locked"];
+    totals.add_totals(&cargo_test(&wasm, &runner)?);
+    println!(
+        "xtask: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    Ok(())
 }
 
-/// Runs `cargo test`, passing its output through, and closes with the totals of every test
-/// binary on one line.
-fn cargo_test(args: &[&str]) -> Result<()> {
+/// Runs `cargo test` with `env`, passing its output through, and sums the results of every
+/// test binary.
+fn cargo_test(args: &[&str], env: &[(&str, &str)]) -> Result<TestTotals> {
     use std::io::{BufRead, BufReader};
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("xtask: cargo {}", args.join(" "));
@@ -185,6 +234,7 @@ fn cargo_test(args: &[&str]) -> Result<()> {
         .args(args)
         .current_dir(root())
         .env("CARGO_TARGET_DIR", target_dir())
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("running cargo test")?;
@@ -196,14 +246,14 @@ fn cargo_test(args: &[&str]) -> Result<()> {
         totals.add(&line);
     }
     let status = child.wait().context("waiting for cargo test")?;
-    println!(
-        "xtask: {} passed, {} failed, {} skipped",
-        totals.passed, totals.failed, totals.ignored
-    );
     if !status.success() {
+        println!(
+            "xtask: {} passed, {} failed, {} skipped",
+            totals.passed, totals.failed, totals.ignored
+        );
         bail!("cargo {} failed ({status})", args.join(" "));
     }
-    Ok(())
+    Ok(totals)
 }
 
 /// Sums cargo's `test result: ok. 3 passed; 0 failed; 1 ignored; ...` lines.
@@ -215,6 +265,12 @@ struct TestTotals {
 }
 
 impl TestTotals {
+    fn add_totals(&mut self, other: &TestTotals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+    }
+
     fn add(&mut self, line: &str) {
         let Some(rest) = line.strip_prefix("test result: ") else { return };
         for part in rest.split(['.', ';']) {
