@@ -6,16 +6,21 @@
 //! fee up front and its nonce advances; its call runs with the fee as its fuel; the fuel it did
 //! not burn is refunded. Whatever the call does — succeed, refuse, trap, run out of fuel — the
 //! block goes on.
+//!
+//! Double-sign evidence is checked (both votes signed by the same validator, same step, different
+//! blocks, this chain) and makes the chain — caller [`SYSTEM`], which no transaction can be —
+//! call the accounts contract's `slash`, burning [`DOUBLE_SIGN_SLASH_BPS`] of the offender's
+//! bonded and unbonding stake; the offence is recorded so it is punished once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kinema_contracts::accounts::TransferArgs;
+use kinema_contracts::accounts::{DOUBLE_SIGN_SLASH_BPS, SYSTEM, SlashArgs, TransferArgs};
 
 use crate::host::{self, Failure, Host, StateView};
 use crate::state::account_key;
 use crate::store::Store;
-use crate::tx::{Account, Call, SignedTx};
+use crate::tx::{Account, Call, Evidence, SignedTx};
 use crate::{Address, Error, Hash};
 
 /// Why a transaction cannot be executed at all.
@@ -57,6 +62,12 @@ pub enum Rejection {
         /// The minimum.
         minimum: u64,
     },
+    /// Its misbehaviour evidence proves nothing.
+    #[error("{0}")]
+    BadEvidence(String),
+    /// Its evidence was already used.
+    #[error("this misbehaviour of {0} was already punished")]
+    DuplicateEvidence(Address),
     /// What it asks for is not something this chain does yet.
     #[error("{0}")]
     Unsupported(String),
@@ -173,6 +184,14 @@ impl Executor {
         if balance < tx.tx.fee {
             return Err(Rejection::CannotPayFee { fee: tx.tx.fee, balance });
         }
+        if let Call::Evidence(evidence) = &tx.tx.call {
+            let Evidence::DoubleSign { first, .. } = &**evidence;
+            if first.vote.chain_id != self.chain_id {
+                let why = format!("the votes are for chain {:?}", first.vote.chain_id);
+                return Err(Rejection::BadEvidence(why));
+            }
+            evidence.offender().map_err(|e| Rejection::BadEvidence(e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -188,34 +207,48 @@ impl Executor {
         if let Err(rejection) = self.check(&state, tx)? {
             return Ok((Err(rejection), state));
         }
+        let sender = tx.sender();
+        let mut caller = sender;
+        let mut record = None;
         let (contract, method, args) = match &tx.tx.call {
             Call::Transfer { to, amount } => {
                 ("accounts", "transfer", crate::encode(&TransferArgs { to: to.0, amount: *amount }))
             }
             Call::Stake { amount } => ("accounts", "stake", crate::encode(amount)),
             Call::Unstake { amount } => ("accounts", "unstake", crate::encode(amount)),
+            Call::Evidence(evidence) => {
+                // Checked above; one punishment per offence (validator, height, round, step).
+                let offender = evidence.offender().map_err(|e| Error::BadEvidence {
+                    why: format!("evidence checked a moment ago no longer holds: {e}"),
+                })?;
+                let key = evidence_key(evidence);
+                if state.get(&key)?.is_some() {
+                    return Ok((Err(Rejection::DuplicateEvidence(offender)), state));
+                }
+                record = Some(key);
+                caller = Address(SYSTEM);
+                let args = SlashArgs { offender: offender.0, bps: DOUBLE_SIGN_SLASH_BPS };
+                ("accounts", "slash", crate::encode(&args))
+            }
             Call::Contract { .. } => {
                 let why = "calls to deployed contracts are not supported yet: only the system \
                            contracts exist";
                 return Ok((Err(Rejection::Unsupported(why.into())), state));
             }
-            Call::Evidence(_) => {
-                let why = "misbehaviour evidence is not processed yet (slashing is not built)";
-                return Ok((Err(Rejection::Unsupported(why.into())), state));
-            }
         };
         // The whole fee up front, the nonce advanced.
-        let sender = tx.sender();
         let mut account = state.account(&sender)?;
         account.balance -= tx.tx.fee;
         account.nonce += 1;
         state.set_account(&sender, &account);
 
-        let call =
-            host::Call { contract, method, args: &args, caller: sender, height, fuel: tx.tx.fee };
+        let call = host::Call { contract, method, args: &args, caller, height, fuel: tx.tx.fee };
         let (outcome, mut state) = self.host.call(state, &call)?;
         for (key, value) in outcome.writes {
             state.set(key, value);
+        }
+        if let (Ok(()), Some(key)) = (&outcome.result, record) {
+            state.set(key, Some(vec![1]));
         }
         // The unburnt fuel back.
         let mut account = state.account(&sender)?;
@@ -229,4 +262,14 @@ impl Executor {
         };
         Ok((Ok(receipt), state))
     }
+}
+
+/// Where the chain records that an offence was punished: validator, height, round and step.
+fn evidence_key(evidence: &Evidence) -> Vec<u8> {
+    let Evidence::DoubleSign { first, .. } = evidence;
+    let vote = &first.vote;
+    let mut key = b"evidence/".to_vec();
+    key.extend_from_slice(&Address::of(&first.validator).0);
+    key.extend_from_slice(&crate::encode(&(vote.height, vote.round, vote.kind)));
+    key
 }

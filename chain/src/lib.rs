@@ -19,7 +19,8 @@
 //!   deterministic configuration, running the system contracts of `contracts-wasm/`, which this
 //!   crate's build script compiles for wasm32 and embeds;
 //! - [`execute`] (native only): the checks a transaction must pass (signature, chain, nonce,
-//!   fee) and its execution through the contracts, the fee charged in fuel;
+//!   fee, evidence) and its execution through the contracts, the fee charged in fuel; double-sign
+//!   evidence slashes the offender's stake once;
 //! - [`mempool`] (native only): bounded admission with those checks counted past each sender's
 //!   queued transactions, every refusal with its reason;
 //! - [`app`] (native only): what consensus will drive — propose a block from the mempool,
@@ -43,7 +44,8 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! Not built yet: consensus (Malachite), slashing, deployed (non-system) contracts and the RPC.
+//! Not built yet: consensus (Malachite) and validator-set epochs, deployed (non-system)
+//! contracts and the RPC.
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and

@@ -6,7 +6,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::accounts::{self, TransferArgs};
+use crate::accounts::{self, SlashArgs, TransferArgs};
 use crate::{Address, Host, Refusal};
 
 #[link(wasm_import_module = "kinema")]
@@ -113,4 +113,10 @@ pub(crate) extern "C" fn stake() -> i32 {
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn unstake() -> i32 {
     finish(args::<u64>().and_then(|a| accounts::unstake(&mut Imports, a)))
+}
+
+/// `slash(SlashArgs)`, for the chain only.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn slash() -> i32 {
+    finish(args::<SlashArgs>().and_then(|a| accounts::slash(&mut Imports, &a)))
 }

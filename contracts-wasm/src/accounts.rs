@@ -38,6 +38,22 @@ pub fn key(address: &Address) -> Vec<u8> {
     key
 }
 
+/// The caller the chain itself uses for what no account may do (slashing): an address no key
+/// hashes to in practice, all zeros.
+pub const SYSTEM: Address = [0; 20];
+
+/// Share of a double-signer's bonded and unbonding stake that is burnt, in basis points.
+pub const DOUBLE_SIGN_SLASH_BPS: u64 = 500;
+
+/// Arguments of [`slash`].
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SlashArgs {
+    /// Who misbehaved.
+    pub offender: Address,
+    /// Share of its stake to burn, in basis points (1/10,000).
+    pub bps: u64,
+}
+
 /// Arguments of [`transfer`].
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct TransferArgs {
@@ -124,6 +140,29 @@ pub fn unstake(host: &mut impl Host, amount: u64) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Burns `args.bps` of the offender's stake, unbonding stake included (it was bonded when the
+/// offence happened). Only the chain ([`SYSTEM`]) may call it.
+pub fn slash(host: &mut impl Host, args: &SlashArgs) -> Result<(), Refusal> {
+    if host.caller() != SYSTEM {
+        return Err(Refusal("only the chain itself may slash".into()));
+    }
+    if args.bps > 10_000 {
+        return Err(Refusal(format!("cannot slash {} basis points of a stake", args.bps)));
+    }
+    let mut account = load(host, &args.offender)?;
+    let cut = |amount: u64| (u128::from(amount) * u128::from(args.bps) / 10_000) as u64;
+    let mut burnt = cut(account.stake);
+    account.stake -= burnt;
+    for u in &mut account.unbonding {
+        let c = cut(u.amount);
+        u.amount -= c;
+        burnt += c;
+    }
+    store(host, &args.offender, &account);
+    host.emit(&borsh::to_vec(&(b"slash", args.offender, burnt)).unwrap_or_default());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -183,5 +222,20 @@ mod tests {
         stake(&mut host, 0).unwrap(); // any call pays matured unbonding back
         let a = balance(&host, alice);
         assert_eq!((a.balance, a.stake, a.unbonding.len()), (40, 30, 0));
+    }
+
+    #[test]
+    fn only_the_chain_slashes_and_unbonding_stake_is_not_spared() {
+        let offender = [7; 20];
+        let mut host = Memory { caller: offender, height: 1, ..Default::default() };
+        let unbonding = vec![Unbonding { amount: 1_000, release_height: 50 }];
+        store(&mut host, &offender, &Account { stake: 10_000, unbonding, ..Default::default() });
+        let args = SlashArgs { offender, bps: DOUBLE_SIGN_SLASH_BPS };
+        assert!(slash(&mut host, &args).unwrap_err().0.contains("only the chain"));
+        host.caller = SYSTEM;
+        slash(&mut host, &args).unwrap();
+        let a = balance(&host, offender);
+        assert_eq!((a.stake, a.unbonding[0].amount), (9_500, 950));
+        assert!(slash(&mut host, &SlashArgs { offender, bps: 10_001 }).is_err());
     }
 }

@@ -75,13 +75,13 @@ fn inexecutable_transactions_are_rejected_with_their_reason() {
     );
     let cheap = tx(&alice, 0, 10, Call::Stake { amount: 1 });
     assert!(matches!(reject(&cheap), Rejection::FeeTooLow { .. }));
-    let evidence_free = tx(
+    let deployed = tx(
         &alice,
         0,
         FEE,
         Call::Contract { contract: bob.address(), method: "x".into(), args: vec![] },
     );
-    assert!(matches!(reject_exec(&ex, &state, &evidence_free), Rejection::Unsupported(_)));
+    assert!(matches!(reject_exec(&ex, &state, &deployed), Rejection::Unsupported(_)));
     // A rejected transaction leaves the state as it was.
     let (rejected, after) = ex.execute(state.clone(), &forged, 1).unwrap();
     assert!(rejected.is_err());
@@ -191,4 +191,47 @@ fn staking_and_unstaking_run_through_the_contract_and_blocks_commit_their_state(
     let (bob_account, proof) = store.account(&bob.address(), head.height).unwrap();
     assert_eq!(bob_account.as_ref().map(|b| b.balance), Some(10));
     proof.verify_account(head.state_root, &bob.address(), bob_account.as_ref()).unwrap();
+}
+
+#[test]
+fn a_double_signing_validator_is_slashed_once() {
+    use kinema_chain::block::{Vote, VoteKind};
+    use kinema_chain::tx::Evidence;
+
+    let ex = Executor::new(CHAIN).unwrap();
+    let (reporter, validator) = (key(1), key(8));
+    let mut state = funded(&[(&reporter, 10 * FEE)]);
+    let bonded = Account { stake: 10_000, ..Default::default() };
+    state.set(account_key(&validator.address()), Some(encode(&bonded)));
+    let vote = |chain: &str, block: &[u8]| Vote {
+        chain_id: chain.into(),
+        height: 40,
+        round: 0,
+        kind: VoteKind::Precommit,
+        block: Some(Hash::of("test block", block)),
+    };
+    let report = |nonce, first: Vote, second: Vote| {
+        let evidence =
+            Evidence::DoubleSign { first: first.sign(&validator), second: second.sign(&validator) };
+        tx(&reporter, nonce, FEE, Call::Evidence(Box::new(evidence)))
+    };
+
+    let proof = report(0, vote(CHAIN, b"a"), vote(CHAIN, b"b"));
+    let (slashed, state) = run(&ex, state, &proof);
+    assert_eq!(slashed.result, Ok(()));
+    assert_eq!(account(&state, &validator).stake, 9_500);
+    assert_eq!(slashed.events.len(), 1);
+
+    // The same offence again, votes that agree, votes from another chain.
+    let again = report(1, vote(CHAIN, b"b"), vote(CHAIN, b"a"));
+    assert_eq!(reject_exec(&ex, &state, &again), Rejection::DuplicateEvidence(validator.address()));
+    let agree = report(1, vote(CHAIN, b"a"), vote(CHAIN, b"a"));
+    assert!(
+        matches!(reject_exec(&ex, &state, &agree), Rejection::BadEvidence(ref w) if w.contains("agree"))
+    );
+    let other = report(1, vote("kinema-other", b"a"), vote("kinema-other", b"b"));
+    assert!(
+        matches!(reject_exec(&ex, &state, &other), Rejection::BadEvidence(ref w) if w.contains("kinema-other"))
+    );
+    assert_eq!(account(&state, &validator).stake, 9_500);
 }
