@@ -156,6 +156,26 @@ impl ValidatorSet {
     pub fn hash(&self) -> Hash {
         Hash::of("kinema 2026 validator set", &crate::encode(self))
     }
+
+    /// The proposer for `height` and `round`: drawn with probability proportional to power from
+    /// `seed` (the hash of a finalized block, which no one could choose), so every node picks the
+    /// same one and no one can predict it before the seed is final.
+    pub fn proposer(&self, seed: Hash, height: u64, round: u32) -> &Validator {
+        let draw = Hash::of("kinema 2026 proposer", &crate::encode(&(seed, height, round)));
+        // 128 bits of the draw modulo the total: the bias is below 2^-64 for any real stake.
+        let mut low = [0u8; 16];
+        low.copy_from_slice(&draw.0[..16]);
+        let mut target = u128::from_le_bytes(low) % self.total_power();
+        for v in &self.validators {
+            let power = u128::from(v.power);
+            if target < power {
+                return v;
+            }
+            target -= power;
+        }
+        // The draw is below the total, so the walk always ends inside the list.
+        &self.validators[self.validators.len() - 1]
+    }
 }
 
 /// Prevote or precommit.
@@ -320,5 +340,29 @@ mod tests {
         assert!(crate::decode::<ValidatorSet>(&crate::encode(&vec![v(3, 0)])).is_err());
         let json = serde_json::to_string(&vec![v(1, 5), v(1, 6)]).unwrap();
         assert!(serde_json::from_str::<ValidatorSet>(&json).is_err());
+    }
+
+    #[test]
+    fn proposers_are_drawn_by_power_and_agree_everywhere() {
+        let v = |seed, power| Validator {
+            public_key: SecretKey::from_seed([seed; 32]).public(),
+            power,
+        };
+        let set = ValidatorSet::new(vec![v(1, 10), v(2, 20), v(3, 30), v(4, 40)]).unwrap();
+        let seed = Hash::of("test seed", b"finalized block");
+        assert_eq!(set.proposer(seed, 9, 0), set.proposer(seed, 9, 0));
+        let mut counts = std::collections::HashMap::new();
+        for height in 0..20_000 {
+            *counts.entry(set.proposer(seed, height, 0).power).or_insert(0u32) += 1;
+        }
+        // Each validator's share within 1.5 points of its 10/20/30/40 %.
+        for (power, count) in counts {
+            let share = f64::from(count) / 200.0;
+            assert!((share - power as f64).abs() < 1.5, "power {power}: {share:.2} %");
+        }
+        // Another seed, another order of proposers.
+        let other = Hash::of("test seed", b"another block");
+        let differs = (0..20).any(|h| set.proposer(seed, h, 0) != set.proposer(other, h, 0));
+        assert!(differs);
     }
 }
