@@ -184,6 +184,11 @@ impl Executor {
         if balance < tx.tx.fee {
             return Err(Rejection::CannotPayFee { fee: tx.tx.fee, balance });
         }
+        if let Call::Contract { .. } = &tx.tx.call {
+            let why = "calls to deployed contracts are not supported yet: only the system \
+                       contracts exist";
+            return Err(Rejection::Unsupported(why.into()));
+        }
         if let Call::Evidence(evidence) = &tx.tx.call {
             let Evidence::DoubleSign { first, .. } = &**evidence;
             if first.vote.chain_id != self.chain_id {
@@ -231,9 +236,7 @@ impl Executor {
                 ("accounts", "slash", crate::encode(&args))
             }
             Call::Contract { .. } => {
-                let why = "calls to deployed contracts are not supported yet: only the system \
-                           contracts exist";
-                return Ok((Err(Rejection::Unsupported(why.into())), state));
+                unreachable!("check_after refuses calls to deployed contracts")
             }
         };
         // The whole fee up front, the nonce advanced.
