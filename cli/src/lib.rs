@@ -11,6 +11,21 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
+/// `println!` that ends the process quietly when the reader has gone away (`kinema ... | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("kinema: error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod media;
 mod wallet;
 

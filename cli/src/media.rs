@@ -117,7 +117,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
         MediaCommand::Probe { file, json } => {
             let info = kinema_media::probe(&ff, &file)?;
             if json {
-                println!("{}", serde_json::to_string(&info)?);
+                say!("{}", serde_json::to_string(&info)?);
             } else {
                 print_info(&info);
             }
@@ -134,18 +134,18 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                 &verify::Thresholds::calibrated(),
             )?;
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                say!("{}", serde_json::to_string(&report)?);
             } else {
                 let verdict = match report.verdict {
                     verify::Verdict::Pass => "pass",
                     verify::Verdict::Fail => "fail",
                 };
-                println!("{verdict}");
+                say!("{verdict}");
                 for r in &report.reasons {
-                    println!("  {}: {}", r.reason, r.detail);
+                    say!("  {}: {}", r.reason, r.detail);
                 }
                 let s = &report.scores;
-                println!(
+                say!(
                     "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, edges kept {:.0} %, worst block >= {:.2} dB",
                     s.pairs,
                     s.psnr_y,
@@ -178,7 +178,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
         MediaCommand::Hw { json } => {
             let caps = kinema_media::hw::detect(&ff)?;
             if json {
-                println!("{}", serde_json::to_string(&caps)?);
+                say!("{}", serde_json::to_string(&caps)?);
             } else {
                 for a in &caps.accels {
                     let device = match (&a.device_error, a.device) {
@@ -191,7 +191,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                         (true, false) => "built in, not usable here",
                         (false, _) => "not built in",
                     };
-                    println!("{:<6} decode: {device}; encoder {}: {encoder}", a.accel, a.encoder);
+                    say!("{:<6} decode: {device}; encoder {}: {encoder}", a.accel, a.encoder);
                 }
             }
             Ok(())
@@ -221,13 +221,13 @@ fn parse_expect(text: &str, audio_copy: bool) -> Result<verify::Expect> {
 fn print_eval(report: &kinema_media::eval::Report) {
     let pct = |(n, k): (usize, usize)| if n == 0 { 0.0 } else { 100.0 * k as f64 / n as f64 };
     for (i, fold) in report.folds.iter().enumerate() {
-        println!(
+        say!(
             "fold {}: calibrated on {}; evaluated on {}",
             i + 1,
             fold.calibrated_on.join(", "),
             fold.evaluated_on.join(", ")
         );
-        println!(
+        say!(
             "  honest flagged: {}/{} ({:.2} %)   tampered caught: {}/{} ({:.2} %)   ROC AUC {:.4}",
             fold.honest.1,
             fold.honest.0,
@@ -238,24 +238,21 @@ fn print_eval(report: &kinema_media::eval::Report) {
             fold.auc
         );
         for (family, n, k) in &fold.families {
-            println!("  {family:<30} {k:>3}/{n:<3} {:>6.1} %", pct((*n, *k)));
+            say!("  {family:<30} {k:>3}/{n:<3} {:>6.1} %", pct((*n, *k)));
         }
         for (height, n, k) in &fold.heights {
-            println!(
-                "  tampered at {height:>4}p            {k:>3}/{n:<3} {:>6.1} %",
-                pct((*n, *k))
-            );
+            say!("  tampered at {height:>4}p            {k:>3}/{n:<3} {:>6.1} %", pct((*n, *k)));
         }
     }
 }
 
 fn print_info(info: &MediaInfo) {
     let v = &info.video;
-    println!("file:      {}", info.path.display());
-    println!("container: {}", info.container);
-    println!("size:      {} bytes", info.size);
-    println!("duration:  {:.3} s", info.duration);
-    println!(
+    say!("file:      {}", info.path.display());
+    say!("container: {}", info.container);
+    say!("size:      {} bytes", info.size);
+    say!("duration:  {:.3} s", info.duration);
+    say!(
         "video:     {}{} {}x{} (SAR {}), {} fps, {} frames, {} keyframes{}",
         v.codec,
         v.profile.as_deref().map(|p| format!(" ({p})")).unwrap_or_default(),
@@ -268,14 +265,14 @@ fn print_info(info: &MediaInfo) {
         v.pixel_format.as_deref().map(|p| format!(", {p}")).unwrap_or_default(),
     );
     match &info.audio {
-        Some(a) => println!(
+        Some(a) => say!(
             "audio:     {} {} Hz, {} channels{}",
             a.codec,
             a.sample_rate,
             a.channels,
             a.channel_layout.as_deref().map(|l| format!(" ({l})")).unwrap_or_default()
         ),
-        None => println!("audio:     none"),
+        None => say!("audio:     none"),
     }
 }
 
@@ -297,7 +294,7 @@ fn ladder(ff: &Ffmpeg, args: LadderArgs) -> Result<()> {
     let mut reporter = Reporter::new(std::io::stderr().is_terminal());
     let manifest = ladder::run(ff, &args.input, &args.out, &config, &mut |p| reporter.report(p))?;
     reporter.finish();
-    println!(
+    say!(
         "{}: {} renditions x {} segments ({}), {:.2} s",
         args.out.join("master.m3u8").display(),
         manifest.renditions.len(),
@@ -309,7 +306,7 @@ fn ladder(ff: &Ffmpeg, args: LadderArgs) -> Result<()> {
         manifest.source.duration,
     );
     for r in &manifest.renditions {
-        println!(
+        say!(
             "  {:>6} {:>4}x{:<4} {:>6} kb/s peak {:>6} kb/s avg  {}",
             r.rendition.name,
             r.rendition.width,

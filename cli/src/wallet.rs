@@ -39,11 +39,11 @@ pub(crate) fn run(command: WalletCommand) -> Result<()> {
             file.write_all(key.to_key_file().as_bytes())
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("{}: cannot write the key file", out.display()))?;
-            println!("{}", key.address());
+            say!("{}", key.address());
             Ok(())
         }
         WalletCommand::Address { key } => {
-            println!("{}", load_key(&key)?.address());
+            say!("{}", load_key(&key)?.address());
             Ok(())
         }
     }
