@@ -97,29 +97,14 @@ fn block_of_1000_transfers(bencher: Bencher<'_, '_>) {
 /// The accounts contract's transfer compiled natively, against a state in memory.
 #[divan::bench]
 fn contract_transfer_native(bencher: Bencher<'_, '_>) {
-    struct Memory {
-        state: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
-    }
-    impl kinema_contracts::Host for Memory {
-        fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
-            self.state.get(key).cloned()
-        }
-        fn write(&mut self, key: &[u8], value: &[u8]) {
-            self.state.insert(key.to_vec(), value.to_vec());
-        }
-        fn remove(&mut self, key: &[u8]) {
-            self.state.remove(key);
-        }
-        fn caller(&self) -> [u8; 20] {
-            [1; 20]
-        }
-        fn height(&self) -> u64 {
-            1
-        }
-        fn emit(&mut self, _event: &[u8]) {}
-    }
     let args = kinema_contracts::accounts::TransferArgs { to: [2; 20], amount: 1 };
-    bencher.with_inputs(|| Memory { state: contract_state() }).bench_local_values(|mut host| {
+    let host = || kinema_contracts::MemoryHost {
+        state: contract_state(),
+        caller: [1; 20],
+        height: 1,
+        events: Vec::new(),
+    };
+    bencher.with_inputs(host).bench_local_values(|mut host| {
         kinema_contracts::accounts::transfer(&mut host, black_box(&args)).unwrap();
         host
     });

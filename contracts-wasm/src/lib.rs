@@ -49,6 +49,46 @@ pub trait Host {
     fn emit(&mut self, event: &[u8]);
 }
 
+/// A host over a map in memory: the contracts run natively against it (tests, the
+/// native-speed comparison).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryHost {
+    /// The state.
+    pub state: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Who calls.
+    pub caller: Address,
+    /// The block height.
+    pub height: u64,
+    /// Events emitted.
+    pub events: Vec<Vec<u8>>,
+}
+
+impl Host for MemoryHost {
+    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.state.get(key).cloned()
+    }
+
+    fn write(&mut self, key: &[u8], value: &[u8]) {
+        self.state.insert(key.to_vec(), value.to_vec());
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        self.state.remove(key);
+    }
+
+    fn caller(&self) -> Address {
+        self.caller
+    }
+
+    fn height(&self) -> u64 {
+        self.height
+    }
+
+    fn emit(&mut self, event: &[u8]) {
+        self.events.push(event.to_vec());
+    }
+}
+
 /// Why a call refused; the host reports it with the failed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
