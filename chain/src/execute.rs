@@ -209,10 +209,11 @@ impl Executor {
         height: u64,
     ) -> Result<(Result<Receipt, Rejection>, Overlay), Error> {
         let mut state = state;
-        if let Err(rejection) = self.check(&state, tx)? {
+        let sender = tx.sender();
+        let mut account = state.account(&sender)?;
+        if let Err(rejection) = self.check_after(tx, account.nonce, account.balance) {
             return Ok((Err(rejection), state));
         }
-        let sender = tx.sender();
         let mut caller = sender;
         let mut record = None;
         let (contract, method, args) = match &tx.tx.call {
@@ -240,7 +241,6 @@ impl Executor {
             }
         };
         // The whole fee up front, the nonce advanced.
-        let mut account = state.account(&sender)?;
         account.balance -= tx.tx.fee;
         account.nonce += 1;
         state.set_account(&sender, &account);

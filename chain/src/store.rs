@@ -9,7 +9,7 @@ use std::path::Path;
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadOnlyTable, TableDefinition};
 
 use crate::block::Block;
 use crate::state::{Blake3, Proof, account_key, key_hash};
@@ -62,34 +62,38 @@ pub struct Store {
     db: Database,
 }
 
-fn store_error(what: &'static str) -> impl Fn(String) -> Error {
-    move |detail| Error::Store { what, detail }
+/// Turns a redb or tree error into a store error saying what was being done.
+fn failed<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Error {
+    move |e| Error::Store { what, detail: e.to_string() }
 }
 
 impl Store {
     /// Opens the store at `path`, creating it when it does not exist.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let open = |e: String| Error::Store {
+        let create = || -> anyhow::Result<Database> {
+            let db = Database::create(path)?;
+            let txn = db.begin_write()?;
+            for table in [NODES, VALUES] {
+                txn.open_table(table)?;
+            }
+            txn.open_table(META)?;
+            txn.open_table(BLOCKS)?;
+            txn.commit()?;
+            Ok(db)
+        };
+        let db = create().map_err(|e| Error::Store {
             what: "opening the chain store",
             detail: format!("{}: {e}", path.display()),
-        };
-        let db = Database::create(path).map_err(|e| open(e.to_string()))?;
-        let txn = db.begin_write().map_err(|e| open(e.to_string()))?;
-        for table in [NODES, VALUES] {
-            txn.open_table(table).map_err(|e| open(e.to_string()))?;
-        }
-        txn.open_table(META).map_err(|e| open(e.to_string()))?;
-        txn.open_table(BLOCKS).map_err(|e| open(e.to_string()))?;
-        txn.commit().map_err(|e| open(e.to_string()))?;
+        })?;
         Ok(Self { db })
     }
 
     /// The last committed block, or `None` before genesis.
     pub fn head(&self) -> Result<Option<Head>, Error> {
-        let err = store_error("reading the head");
-        let txn = self.db.begin_read().map_err(|e| err(e.to_string()))?;
-        let meta = txn.open_table(META).map_err(|e| err(e.to_string()))?;
-        let Some(bytes) = meta.get("head").map_err(|e| err(e.to_string()))? else {
+        let what = "reading the head";
+        let txn = self.db.begin_read().map_err(failed(what))?;
+        let meta = txn.open_table(META).map_err(failed(what))?;
+        let Some(bytes) = meta.get("head").map_err(failed(what))? else {
             return Ok(None);
         };
         crate::decode(bytes.value()).map(Some)
@@ -97,10 +101,10 @@ impl Store {
 
     /// The block at `height`.
     pub fn block(&self, height: u64) -> Result<Option<Block>, Error> {
-        let err = store_error("reading a block");
-        let txn = self.db.begin_read().map_err(|e| err(e.to_string()))?;
-        let blocks = txn.open_table(BLOCKS).map_err(|e| err(e.to_string()))?;
-        let Some(bytes) = blocks.get(height).map_err(|e| err(e.to_string()))? else {
+        let what = "reading a block";
+        let txn = self.db.begin_read().map_err(failed(what))?;
+        let blocks = txn.open_table(BLOCKS).map_err(failed(what))?;
+        let Some(bytes) = blocks.get(height).map_err(failed(what))? else {
             return Ok(None);
         };
         crate::decode(bytes.value()).map(Some)
@@ -108,10 +112,10 @@ impl Store {
 
     /// What `key` holds after the block at `height`.
     pub fn get(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>, Error> {
-        let reader = Reader { db: &self.db };
+        let reader = self.reader("reading the state")?;
         JellyfishMerkleTree::<_, Blake3>::new(&reader)
             .get(key_hash(key), height)
-            .map_err(|e| Error::Store { what: "reading the state", detail: e.to_string() })
+            .map_err(failed("reading the state"))
     }
 
     /// What `key` holds after the block at `height`, with its proof against that block's state
@@ -121,11 +125,10 @@ impl Store {
         key: &[u8],
         height: u64,
     ) -> Result<(Option<Vec<u8>>, Proof), Error> {
-        let reader = Reader { db: &self.db };
+        let reader = self.reader("reading the state")?;
         let tree = JellyfishMerkleTree::<_, Blake3>::new(&reader);
-        let (value, proof) = tree
-            .get_with_proof(key_hash(key), height)
-            .map_err(|e| Error::Store { what: "reading the state", detail: e.to_string() })?;
+        let (value, proof) =
+            tree.get_with_proof(key_hash(key), height).map_err(failed("reading the state"))?;
         Ok((value, Proof(proof)))
     }
 
@@ -144,12 +147,11 @@ impl Store {
     /// at the next height (0 before genesis). Nothing is written.
     pub fn prepare(&self, changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<Pending, Error> {
         let height = self.head()?.map_or(0, |h| h.height + 1);
-        let reader = Reader { db: &self.db };
+        let reader = self.reader("updating the state tree")?;
         let tree = JellyfishMerkleTree::<_, Blake3>::new(&reader);
         let set = changes.into_iter().map(|(k, v)| (key_hash(&k), v));
-        let (root, batch) = tree
-            .put_value_set(set, height)
-            .map_err(|e| Error::Store { what: "updating the state tree", detail: e.to_string() })?;
+        let (root, batch) =
+            tree.put_value_set(set, height).map_err(failed("updating the state tree"))?;
         Ok(Pending { height, root: Hash(root.0), batch })
     }
 
@@ -177,31 +179,36 @@ impl Store {
             });
         }
         let head = Head { height: header.height, block: header.hash(), state_root: pending.root };
-        let err = store_error("committing a block");
-        let e = |x: redb::Error| err(x.to_string());
-        let txn = self.db.begin_write().map_err(|x| e(x.into()))?;
-        {
-            let mut nodes = txn.open_table(NODES).map_err(|x| e(x.into()))?;
-            for (key, node) in pending.batch.node_batch.nodes() {
-                nodes
-                    .insert(crate::encode(key).as_slice(), crate::encode(node).as_slice())
-                    .map_err(|x| e(x.into()))?;
+        let write = || -> anyhow::Result<()> {
+            let txn = self.db.begin_write()?;
+            {
+                let mut nodes = txn.open_table(NODES)?;
+                for (key, node) in pending.batch.node_batch.nodes() {
+                    nodes.insert(crate::encode(key).as_slice(), crate::encode(node).as_slice())?;
+                }
+                let mut values = txn.open_table(VALUES)?;
+                for ((version, key), value) in pending.batch.node_batch.values() {
+                    let key = value_key(*key, *version);
+                    values.insert(key.as_slice(), crate::encode(value).as_slice())?;
+                }
+                txn.open_table(BLOCKS)?.insert(header.height, crate::encode(block).as_slice())?;
+                txn.open_table(META)?.insert("head", crate::encode(&head).as_slice())?;
             }
-            let mut values = txn.open_table(VALUES).map_err(|x| e(x.into()))?;
-            for ((version, key), value) in pending.batch.node_batch.values() {
-                values
-                    .insert(value_key(*key, *version).as_slice(), crate::encode(value).as_slice())
-                    .map_err(|x| e(x.into()))?;
-            }
-            let mut blocks = txn.open_table(BLOCKS).map_err(|x| e(x.into()))?;
-            blocks
-                .insert(header.height, crate::encode(block).as_slice())
-                .map_err(|x| e(x.into()))?;
-            let mut meta = txn.open_table(META).map_err(|x| e(x.into()))?;
-            meta.insert("head", crate::encode(&head).as_slice()).map_err(|x| e(x.into()))?;
-        }
-        txn.commit().map_err(|x| e(x.into()))?;
+            txn.commit()?;
+            Ok(())
+        };
+        write().map_err(failed("committing a block"))?;
         Ok(head)
+    }
+
+    /// The tree's view of the committed data: one read transaction, so one consistent snapshot,
+    /// for a whole tree operation.
+    fn reader(&self, what: &'static str) -> Result<Reader, Error> {
+        let open = || -> anyhow::Result<Reader> {
+            let txn = self.db.begin_read()?;
+            Ok(Reader { nodes: txn.open_table(NODES)?, values: txn.open_table(VALUES)? })
+        };
+        open().map_err(failed(what))
     }
 }
 
@@ -212,16 +219,15 @@ fn value_key(key: KeyHash, version: Version) -> [u8; 40] {
     out
 }
 
-/// The tree's view of the committed data.
-struct Reader<'a> {
-    db: &'a Database,
+/// The tree's view of the committed data ([`Store::reader`]).
+struct Reader {
+    nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    values: ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
-impl TreeReader for Reader<'_> {
+impl TreeReader for Reader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let txn = self.db.begin_read()?;
-        let nodes = txn.open_table(NODES)?;
-        let node = nodes.get(crate::encode(node_key).as_slice())?;
+        let node = self.nodes.get(crate::encode(node_key).as_slice())?;
         Ok(match node {
             Some(bytes) => Some(borsh::from_slice(bytes.value())?),
             None => None,
@@ -233,10 +239,9 @@ impl TreeReader for Reader<'_> {
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let txn = self.db.begin_read()?;
-        let values = txn.open_table(VALUES)?;
         let (low, high) = (value_key(key_hash, 0), value_key(key_hash, max_version));
-        let newest = values.range(low.as_slice()..=high.as_slice())?.next_back().transpose()?;
+        let newest =
+            self.values.range(low.as_slice()..=high.as_slice())?.next_back().transpose()?;
         Ok(match newest {
             Some((_, bytes)) => borsh::from_slice::<Option<OwnedValue>>(bytes.value())?,
             None => None,

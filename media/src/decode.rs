@@ -82,8 +82,8 @@ pub fn decode_segments(ff: &Ffmpeg, requests: &[Request<'_>]) -> Result<Vec<Deco
         let names: Vec<String> = requests.iter().map(|r| r.path.display().to_string()).collect();
         format!("decoding {}", names.join(" and "))
     };
-    let spawn_error = |e: std::io::Error| Error::Ffmpeg { what: what(), detail: e.to_string() };
-    let dir = tempfile::Builder::new().prefix("kinema-decode").tempdir().map_err(spawn_error)?;
+    let io_error = |e: std::io::Error| Error::Ffmpeg { what: what(), detail: e.to_string() };
+    let dir = tempfile::Builder::new().prefix("kinema-decode").tempdir().map_err(io_error)?;
 
     let mut command = ff.ffmpeg();
     command.args(["-loglevel", "info", "-filter_complex_threads", "1"]);
@@ -127,10 +127,10 @@ pub fn decode_segments(ff: &Ffmpeg, requests: &[Request<'_>]) -> Result<Vec<Deco
     // The log goes to a file: showinfo writes a few lines per frame, and a pipe would wake this
     // process for each of them.
     let log_path = dir.path().join("log");
-    let log = std::fs::File::create(&log_path).map_err(spawn_error)?;
-    let mut child = command.stdout(Stdio::null()).stderr(log).spawn().map_err(spawn_error)?;
-    let status = child.wait().map_err(spawn_error)?;
-    let log = std::fs::read(&log_path).map_err(spawn_error)?;
+    let log = std::fs::File::create(&log_path).map_err(io_error)?;
+    let mut child = command.stdout(Stdio::null()).stderr(log).spawn().map_err(io_error)?;
+    let status = child.wait().map_err(io_error)?;
+    let log = std::fs::read(&log_path).map_err(io_error)?;
     let mut infos: Vec<Vec<FrameInfo>> = vec![Vec::new(); requests.len()];
     let mut other = Vec::new();
     for line in log.split(|&b| b == b'\n') {
