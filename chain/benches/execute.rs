@@ -89,7 +89,7 @@ fn block_of_1000_transfers(bencher: Bencher<'_, '_>) {
                 tx_root: tx_root(&txs),
                 validator_set_hash: Hash::ZERO,
             };
-            store.commit(pending, &Block { header, txs: txs.clone() }).unwrap();
+            store.commit(pending, &Block { header, txs: txs.clone() }, None).unwrap();
             drop(dir);
         });
 }

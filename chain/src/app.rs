@@ -1,18 +1,19 @@
 //! The application a consensus engine drives: propose a block from the mempool, validate a
 //! block someone else proposed by re-executing it, commit a decided block.
 //!
-//! Consensus itself (Malachite) is not built yet; this is the part of a node it calls. Every
-//! node that validates and commits the same blocks reaches the same state root at every height.
+//! [`crate::consensus`] calls it. Every node that validates and commits the same blocks reaches
+//! the same state root at every height.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::block::{Block, Header, ValidatorSet, tx_root};
+use crate::block::{Block, Certificate, Header, ValidatorSet, tx_root};
+use crate::crypto::SecretKey;
 use crate::execute::{Executor, Overlay, Receipt};
 use crate::mempool::{Mempool, Refusal};
 use crate::state::account_key;
 use crate::store::{Head, Pending, Store};
-use crate::tx::Account;
+use crate::tx::{Account, Call, SignedTx, Tx, VerifiedTx};
 use crate::{Address, Error, Hash};
 
 /// The chain's first state.
@@ -24,7 +25,8 @@ pub struct Genesis {
     pub time_ms: u64,
     /// Funded accounts.
     pub balances: Vec<(Address, u64)>,
-    /// The validators (their hash goes into every header).
+    /// The validators (their hash goes into every header); each one's account starts with its
+    /// power as stake.
     pub validators: ValidatorSet,
 }
 
@@ -74,6 +76,7 @@ pub struct Executed {
 #[derive(Debug)]
 pub struct App {
     chain_id: String,
+    validators: ValidatorSet,
     validator_set_hash: Hash,
     store: Arc<Store>,
     executor: Executor,
@@ -86,16 +89,23 @@ impl App {
         let store = Arc::new(Store::open(path)?);
         let app = Self {
             chain_id: genesis.chain_id.clone(),
+            validators: genesis.validators.clone(),
             validator_set_hash: genesis.validators.hash(),
             executor: Executor::new(&genesis.chain_id)?,
             mempool: Mempool::new(mempool_capacity),
             store,
         };
         if app.store.head()?.is_none() {
-            let mut state = Overlay::new(None, None);
+            let mut accounts = std::collections::BTreeMap::<Address, Account>::new();
             for (address, balance) in &genesis.balances {
-                let account = Account { balance: *balance, ..Default::default() };
-                state.set(account_key(address), Some(crate::encode(&account)));
+                accounts.entry(*address).or_default().balance += balance;
+            }
+            for v in genesis.validators.validators() {
+                accounts.entry(Address::of(&v.public_key)).or_default().stake += v.power;
+            }
+            let mut state = Overlay::new(None, None);
+            for (address, account) in &accounts {
+                state.set(account_key(address), Some(crate::encode(account)));
             }
             let pending = app.store.prepare(state.into_changes())?;
             let header = Header {
@@ -108,7 +118,7 @@ impl App {
                 tx_root: tx_root(&[]),
                 validator_set_hash: app.validator_set_hash,
             };
-            app.store.commit(pending, &Block { header, txs: Vec::new() })?;
+            app.store.commit(pending, &Block { header, txs: Vec::new() }, None)?;
         }
         Ok(app)
     }
@@ -126,6 +136,16 @@ impl App {
         &self.store
     }
 
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The validators.
+    pub fn validators(&self) -> &ValidatorSet {
+        &self.validators
+    }
+
     /// The state after the head.
     fn head_state(&self) -> Result<(Head, Overlay), Error> {
         let head = self.head()?;
@@ -137,6 +157,29 @@ impl App {
     pub fn submit(&mut self, bytes: &[u8]) -> Result<Result<Hash, Refusal>, Error> {
         let (_, state) = self.head_state()?;
         self.mempool.add_bytes(&self.executor, &state, bytes)
+    }
+
+    /// Admits a transaction whose signature was checked (off the consensus thread) into the
+    /// mempool.
+    pub fn submit_verified(&mut self, tx: VerifiedTx) -> Result<Result<Hash, Refusal>, Error> {
+        let (_, state) = self.head_state()?;
+        self.mempool.add_verified(&self.executor, &state, tx)
+    }
+
+    /// Signs `call` with `key` at the sender's next nonce (past what it has queued) and admits
+    /// it into the mempool.
+    pub fn submit_call(
+        &mut self,
+        key: &SecretKey,
+        call: Call,
+        fee: u64,
+    ) -> Result<Result<SignedTx, Refusal>, Error> {
+        let (_, state) = self.head_state()?;
+        let address = key.address();
+        let nonce = state.account(&address)?.nonce + self.mempool.queued(&address);
+        let tx = Tx { chain_id: self.chain_id.clone(), signer: key.public(), nonce, fee, call };
+        let signed = tx.sign(key);
+        Ok(self.mempool.add(&self.executor, &state, signed.clone())?.map(|_| signed))
     }
 
     /// Transactions waiting.
@@ -157,10 +200,10 @@ impl App {
         let mut txs = Vec::new();
         let mut receipts = Vec::new();
         for tx in self.mempool.take(max_txs) {
-            let (receipt, next) = self.executor.execute(state, &tx, height)?;
+            let (receipt, next) = self.executor.execute_verified(state, &tx, height)?;
             state = next;
             if let Ok(receipt) = receipt {
-                txs.push(tx);
+                txs.push(tx.into_inner());
                 receipts.push(receipt);
             }
         }
@@ -219,9 +262,14 @@ impl App {
         Ok(Ok(Executed { block, receipts, pending }))
     }
 
-    /// Commits a decided block and drops its transactions from the mempool.
-    pub fn commit(&mut self, executed: Executed) -> Result<Head, Error> {
-        let head = self.store.commit(executed.pending, &executed.block)?;
+    /// Commits a decided block with the certificate that finalized it and drops its
+    /// transactions from the mempool.
+    pub fn commit(
+        &mut self,
+        executed: Executed,
+        certificate: Option<&Certificate>,
+    ) -> Result<Head, Error> {
+        let head = self.store.commit(executed.pending, &executed.block, certificate)?;
         let (_, state) = self.head_state()?;
         self.mempool.prune(&state)?;
         Ok(head)

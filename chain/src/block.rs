@@ -161,20 +161,25 @@ impl ValidatorSet {
     /// `seed` (the hash of a finalized block, which no one could choose), so every node picks the
     /// same one and no one can predict it before the seed is final.
     pub fn proposer(&self, seed: Hash, height: u64, round: u32) -> &Validator {
+        &self.validators[self.proposer_index(seed, height, round)]
+    }
+
+    /// The position of [`ValidatorSet::proposer`] in [`ValidatorSet::validators`].
+    pub fn proposer_index(&self, seed: Hash, height: u64, round: u32) -> usize {
         let draw = Hash::of("kinema 2026 proposer", &crate::encode(&(seed, height, round)));
         // 128 bits of the draw modulo the total: the bias is below 2^-64 for any real stake.
         let mut low = [0u8; 16];
         low.copy_from_slice(&draw.0[..16]);
         let mut target = u128::from_le_bytes(low) % self.total_power();
-        for v in &self.validators {
+        for (index, v) in self.validators.iter().enumerate() {
             let power = u128::from(v.power);
             if target < power {
-                return v;
+                return index;
             }
             target -= power;
         }
         // The draw is below the total, so the walk always ends inside the list.
-        &self.validators[self.validators.len() - 1]
+        self.validators.len() - 1
     }
 }
 

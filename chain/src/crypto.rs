@@ -17,6 +17,8 @@ pub enum Domain {
     Tx,
     /// A consensus vote.
     Vote,
+    /// A consensus proposal.
+    Proposal,
 }
 
 impl Domain {
@@ -24,6 +26,7 @@ impl Domain {
         match self {
             Domain::Tx => b"kinema/tx/v1",
             Domain::Vote => b"kinema/vote/v1",
+            Domain::Proposal => b"kinema/proposal/v1",
         }
     }
 }

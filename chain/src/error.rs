@@ -36,6 +36,12 @@ pub enum Error {
     /// The contract host could not be set up or run.
     #[error("contract host: {what}: {detail}")]
     Contract { what: &'static str, detail: String },
+    /// Consensus cannot go on.
+    #[error("consensus: {why}")]
+    Consensus { why: String },
+    /// A node's runtime failed (a socket, a task).
+    #[error("node: {what}: {detail}")]
+    Node { what: &'static str, detail: String },
     /// The store failed or refused an operation.
     #[error("chain store: {what}: {detail}")]
     Store { what: &'static str, detail: String },

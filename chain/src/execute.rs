@@ -20,7 +20,7 @@ use kinema_contracts::accounts::{DOUBLE_SIGN_SLASH_BPS, SYSTEM, SlashArgs, Trans
 use crate::host::{self, Failure, Host, StateView};
 use crate::state::account_key;
 use crate::store::Store;
-use crate::tx::{Account, Call, Evidence, SignedTx};
+use crate::tx::{Account, Call, Evidence, SignedTx, VerifiedTx};
 use crate::{Address, Error, Hash};
 
 /// Why a transaction cannot be executed at all.
@@ -61,6 +61,14 @@ pub enum Rejection {
         fee: u64,
         /// The minimum.
         minimum: u64,
+    },
+    /// The signer cannot pay the fee and what the call moves.
+    #[error("it needs {needed} (fee and amount), the balance is {balance}")]
+    Underfunded {
+        /// Fee plus amount.
+        needed: u64,
+        /// The signer's balance.
+        balance: u64,
     },
     /// Its misbehaviour evidence proves nothing.
     #[error("{0}")]
@@ -159,12 +167,23 @@ impl Executor {
     }
 
     /// The same checks for a transaction queued behind others of its sender: its nonce must be
-    /// `next_nonce` and its fee within `balance` (what is left after the queued fees).
+    /// `next_nonce` and its fee and amount within `balance` (what is left after the queued
+    /// transactions' fees and amounts).
     pub fn check_after(
         &self,
         tx: &SignedTx,
         next_nonce: u64,
         balance: u64,
+    ) -> Result<(), Rejection> {
+        self.check_with(tx, next_nonce, balance, true)
+    }
+
+    fn check_with(
+        &self,
+        tx: &SignedTx,
+        next_nonce: u64,
+        balance: u64,
+        check_signature: bool,
     ) -> Result<(), Rejection> {
         if tx.tx.chain_id != self.chain_id {
             return Err(Rejection::WrongChain {
@@ -172,7 +191,7 @@ impl Executor {
                 found: tx.tx.chain_id.clone(),
             });
         }
-        if tx.check_signature().is_err() {
+        if check_signature && tx.check_signature().is_err() {
             return Err(Rejection::BadSignature);
         }
         if tx.tx.fee < MIN_FEE {
@@ -183,6 +202,9 @@ impl Executor {
         }
         if balance < tx.tx.fee {
             return Err(Rejection::CannotPayFee { fee: tx.tx.fee, balance });
+        }
+        if balance < tx.tx.cost() {
+            return Err(Rejection::Underfunded { needed: tx.tx.cost(), balance });
         }
         if let Call::Contract { .. } = &tx.tx.call {
             let why = "calls to deployed contracts are not supported yet: only the system \
@@ -200,6 +222,24 @@ impl Executor {
         Ok(())
     }
 
+    /// [`Executor::check_after`], and for evidence that the offence is not punished yet on
+    /// `state`: what a transaction queued behind others of its sender must pass.
+    pub fn check_queued(
+        &self,
+        state: &Overlay,
+        tx: &VerifiedTx,
+        next_nonce: u64,
+        balance: u64,
+    ) -> Result<Result<(), Rejection>, Error> {
+        if let Err(rejection) = self.check_with(tx, next_nonce, balance, false) {
+            return Ok(Err(rejection));
+        }
+        match punished(state, tx)? {
+            Some(offender) => Ok(Err(Rejection::DuplicateEvidence(offender))),
+            None => Ok(Ok(())),
+        }
+    }
+
     /// Executes `tx` on `state` at `height`: the checks, then the call. `state` comes back with
     /// the transaction's effects (none but the fee and nonce when the call failed).
     pub fn execute(
@@ -208,10 +248,31 @@ impl Executor {
         tx: &SignedTx,
         height: u64,
     ) -> Result<(Result<Receipt, Rejection>, Overlay), Error> {
+        self.execute_with(state, tx, height, true)
+    }
+
+    /// [`Executor::execute`] for a transaction whose signature was checked on admission.
+    pub fn execute_verified(
+        &self,
+        state: Overlay,
+        tx: &VerifiedTx,
+        height: u64,
+    ) -> Result<(Result<Receipt, Rejection>, Overlay), Error> {
+        self.execute_with(state, tx, height, false)
+    }
+
+    fn execute_with(
+        &self,
+        state: Overlay,
+        tx: &SignedTx,
+        height: u64,
+        check_signature: bool,
+    ) -> Result<(Result<Receipt, Rejection>, Overlay), Error> {
         let mut state = state;
         let sender = tx.sender();
         let mut account = state.account(&sender)?;
-        if let Err(rejection) = self.check_after(tx, account.nonce, account.balance) {
+        if let Err(rejection) = self.check_with(tx, account.nonce, account.balance, check_signature)
+        {
             return Ok((Err(rejection), state));
         }
         let mut caller = sender;
@@ -265,6 +326,20 @@ impl Executor {
         };
         Ok((Ok(receipt), state))
     }
+}
+
+/// For evidence whose offence `state` records as punished already, the offender.
+pub(crate) fn punished(state: &Overlay, tx: &SignedTx) -> Result<Option<Address>, Error> {
+    let Call::Evidence(evidence) = &tx.tx.call else {
+        return Ok(None);
+    };
+    if state.get(&evidence_key(evidence))?.is_none() {
+        return Ok(None);
+    }
+    let offender = evidence.offender().map_err(|e| Error::BadEvidence {
+        why: format!("evidence admitted earlier no longer holds: {e}"),
+    })?;
+    Ok(Some(offender))
 }
 
 /// Where the chain records that an offence was punished: validator, height, round and step.

@@ -23,8 +23,11 @@
 //!   evidence slashes the offender's stake once;
 //! - [`mempool`] (native only): bounded admission with those checks counted past each sender's
 //!   queued transactions, every refusal with its reason;
-//! - [`app`] (native only): what consensus will drive — propose a block from the mempool,
-//!   validate another node's block by re-executing it, commit a decided block.
+//! - [`app`] (native only): what consensus drives — propose a block from the mempool,
+//!   validate another node's block by re-executing it, commit a decided block;
+//! - [`consensus`] (native only): Malachite's Tendermint core behind Kinema's small
+//!   [`consensus::Engine`] trait, the tokio runner and the in-process network;
+//! - [`rpc`] (native only): the JSON-over-HTTP RPC and its OpenAPI document.
 //!
 //! ```
 //! use kinema_chain::crypto::SecretKey;
@@ -44,8 +47,9 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! Not built yet: consensus (Malachite) and validator-set epochs, deployed (non-system)
-//! contracts and the RPC.
+//! Not built yet: validator-set epochs (the genesis set decides every height), deployed
+//! (non-system) contracts, and a network between machines (validators talk over an in-process
+//! hub).
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and
@@ -55,6 +59,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod app;
 pub mod block;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod consensus;
 pub mod crypto;
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
@@ -64,6 +70,8 @@ pub mod host;
 pub mod ids;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mempool;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod rpc;
 pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod store;

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::execute::{Executor, Overlay, Rejection};
-use crate::tx::SignedTx;
+use crate::tx::{SignedTx, VerifiedTx};
 use crate::{Address, Error, Hash};
 
 /// Why the mempool did not take a transaction.
@@ -36,7 +36,7 @@ pub enum Refusal {
 pub struct Mempool {
     capacity: usize,
     /// Per sender, its queued transactions by nonce (consecutive from its account's nonce).
-    queues: BTreeMap<Address, BTreeMap<u64, SignedTx>>,
+    queues: BTreeMap<Address, BTreeMap<u64, VerifiedTx>>,
     hashes: HashSet<Hash>,
 }
 
@@ -56,6 +56,11 @@ impl Mempool {
         self.hashes.is_empty()
     }
 
+    /// How many of `sender`'s transactions wait.
+    pub fn queued(&self, sender: &Address) -> u64 {
+        self.queues.get(sender).map_or(0, |q| q.len() as u64)
+    }
+
     /// Decodes and admits a transaction received as bytes.
     pub fn add_bytes(
         &mut self,
@@ -69,7 +74,8 @@ impl Mempool {
         }
     }
 
-    /// Admits `tx` if it would be executable on `state` after its sender's queued transactions.
+    /// Admits `tx` if its signature verifies and it would be executable on `state` after its
+    /// sender's queued transactions.
     pub fn add(
         &mut self,
         executor: &Executor,
@@ -80,16 +86,33 @@ impl Mempool {
         if self.hashes.contains(&hash) {
             return Ok(Err(Refusal::Duplicate(hash)));
         }
+        match VerifiedTx::new(tx) {
+            Ok(tx) => self.add_verified(executor, state, tx),
+            Err(_) => Ok(Err(Refusal::Rejected(Rejection::BadSignature))),
+        }
+    }
+
+    /// [`Mempool::add`] for a transaction whose signature was checked already.
+    pub fn add_verified(
+        &mut self,
+        executor: &Executor,
+        state: &Overlay,
+        tx: VerifiedTx,
+    ) -> Result<Result<Hash, Refusal>, Error> {
+        let hash = tx.hash();
+        if self.hashes.contains(&hash) {
+            return Ok(Err(Refusal::Duplicate(hash)));
+        }
         if self.len() >= self.capacity {
             return Ok(Err(Refusal::Full(self.capacity)));
         }
         let sender = tx.sender();
         let account = state.account(&sender)?;
+        let next_nonce = account.nonce + self.queued(&sender);
         let queued = self.queues.get(&sender);
-        let next_nonce = account.nonce + queued.map_or(0, |q| q.len() as u64);
-        let queued_fees: u64 = queued.map_or(0, |q| q.values().map(|t| t.tx.fee).sum());
-        let balance = account.balance.saturating_sub(queued_fees);
-        if let Err(rejection) = executor.check_after(&tx, next_nonce, balance) {
+        let queued_costs: u64 = queued.map_or(0, |q| q.values().map(|t| t.tx.cost()).sum());
+        let balance = account.balance.saturating_sub(queued_costs);
+        if let Err(rejection) = executor.check_queued(state, &tx, next_nonce, balance)? {
             return Ok(Err(rejection.into()));
         }
         self.hashes.insert(hash);
@@ -99,7 +122,7 @@ impl Mempool {
 
     /// Up to `max` transactions for a block, each sender's in nonce order, senders in turn.
     /// They stay in the pool until [`Mempool::prune`] sees them committed.
-    pub fn take(&self, max: usize) -> Vec<SignedTx> {
+    pub fn take(&self, max: usize) -> Vec<VerifiedTx> {
         let mut cursors: Vec<_> = self.queues.values().map(|q| q.values()).collect();
         let mut out = Vec::with_capacity(max.min(self.len()));
         while out.len() < max {
@@ -120,13 +143,29 @@ impl Mempool {
     }
 
     /// Drops every transaction whose nonce `state` (the state after a committed block) has
-    /// used.
+    /// used, and re-checks the rest in nonce order: from the first that is no longer executable
+    /// (evidence another validator's report already punished, a fee the balance no longer
+    /// covers) a sender's queue is dropped, since nothing behind a nonce gap can execute.
     pub fn prune(&mut self, state: &Overlay) -> Result<(), Error> {
         let mut emptied = Vec::new();
         for (sender, queue) in &mut self.queues {
-            let next = state.account(sender)?.nonce;
-            let stale: Vec<u64> = queue.range(..next).map(|(n, _)| *n).collect();
-            for nonce in stale {
+            let account = state.account(sender)?;
+            let mut keep = account.nonce;
+            let mut balance = account.balance;
+            for (nonce, tx) in queue.range(account.nonce..) {
+                // Signatures and the rest were checked on admission and cannot change.
+                let ok = *nonce == keep
+                    && balance >= tx.tx.cost()
+                    && crate::execute::punished(state, tx)?.is_none();
+                if !ok {
+                    break;
+                }
+                balance -= tx.tx.cost();
+                keep += 1;
+            }
+            let dropped: Vec<u64> =
+                queue.keys().copied().filter(|n| *n < account.nonce || *n >= keep).collect();
+            for nonce in dropped {
                 if let Some(tx) = queue.remove(&nonce) {
                     self.hashes.remove(&tx.hash());
                 }

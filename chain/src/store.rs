@@ -4,14 +4,18 @@
 //! transaction, committed durably (fsync) before [`Store::commit`] returns, so a node killed at
 //! any moment reopens at the last block it committed, with exactly that block's state. Heights
 //! are the tree's versions; the genesis block is height 0.
+//!
+//! Beside them: each block's commit [`Certificate`] (written with the block), and the consensus
+//! write-ahead log of the height being decided, so a validator that restarts mid-height replays
+//! what it saw and signed instead of signing something else.
 
 use std::path::Path;
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
-use redb::{Database, ReadOnlyTable, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
 
-use crate::block::Block;
+use crate::block::{Block, Certificate};
 use crate::state::{Blake3, Proof, account_key, key_hash};
 use crate::tx::Account;
 use crate::{Address, Error, Hash};
@@ -22,6 +26,10 @@ const NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("nodes");
 const VALUES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("values");
 /// Blocks by height.
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+/// Commit certificates by height.
+const CERTIFICATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("certificates");
+/// The consensus write-ahead log: height, sequence → entry.
+const WAL: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("wal");
 /// The head.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 
@@ -77,7 +85,10 @@ impl Store {
                 txn.open_table(table)?;
             }
             txn.open_table(META)?;
-            txn.open_table(BLOCKS)?;
+            for table in [BLOCKS, CERTIFICATES] {
+                txn.open_table(table)?;
+            }
+            txn.open_table(WAL)?;
             txn.commit()?;
             Ok(db)
         };
@@ -108,6 +119,49 @@ impl Store {
             return Ok(None);
         };
         crate::decode(bytes.value()).map(Some)
+    }
+
+    /// The certificate that finalized the block at `height` (none for genesis).
+    pub fn certificate(&self, height: u64) -> Result<Option<Certificate>, Error> {
+        let what = "reading a certificate";
+        let txn = self.db.begin_read().map_err(failed(what))?;
+        let certificates = txn.open_table(CERTIFICATES).map_err(failed(what))?;
+        let Some(bytes) = certificates.get(height).map_err(failed(what))? else {
+            return Ok(None);
+        };
+        crate::decode(bytes.value()).map(Some)
+    }
+
+    /// Appends `entry` to the write-ahead log of `height`, durably.
+    pub fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), Error> {
+        let write = || -> anyhow::Result<()> {
+            let txn = self.db.begin_write()?;
+            {
+                let mut wal = txn.open_table(WAL)?;
+                let next = match wal.range((height, 0)..=(height, u64::MAX))?.next_back() {
+                    Some(last) => last?.0.value().1 + 1,
+                    None => 0,
+                };
+                wal.insert((height, next), entry)?;
+            }
+            txn.commit()?;
+            Ok(())
+        };
+        write().map_err(failed("appending to the write-ahead log"))
+    }
+
+    /// The write-ahead log of `height`, in order.
+    pub fn wal(&self, height: u64) -> Result<Vec<Vec<u8>>, Error> {
+        let read = || -> anyhow::Result<Vec<Vec<u8>>> {
+            let txn = self.db.begin_read()?;
+            let wal = txn.open_table(WAL)?;
+            let mut out = Vec::new();
+            for entry in wal.range((height, 0)..=(height, u64::MAX))? {
+                out.push(entry?.1.value().to_vec());
+            }
+            Ok(out)
+        };
+        read().map_err(failed("reading the write-ahead log"))
     }
 
     /// What `key` holds after the block at `height`.
@@ -155,9 +209,15 @@ impl Store {
         Ok(Pending { height, root: Hash(root.0), batch })
     }
 
-    /// Writes `block` and its prepared state changes in one durable transaction; the head moves
-    /// to it. The block must sit on the head and carry the prepared root.
-    pub fn commit(&self, pending: Pending, block: &Block) -> Result<Head, Error> {
+    /// Writes `block`, its certificate and its prepared state changes in one durable
+    /// transaction, and drops the write-ahead log below the next height; the head moves to it.
+    /// The block must sit on the head and carry the prepared root.
+    pub fn commit(
+        &self,
+        pending: Pending,
+        block: &Block,
+        certificate: Option<&Certificate>,
+    ) -> Result<Head, Error> {
         let header = &block.header;
         let expected = self.head()?.map_or((0, Hash::ZERO), |h| (h.height + 1, h.block));
         if (header.height, header.parent) != expected || pending.height != header.height {
@@ -192,6 +252,12 @@ impl Store {
                     values.insert(key.as_slice(), crate::encode(value).as_slice())?;
                 }
                 txn.open_table(BLOCKS)?.insert(header.height, crate::encode(block).as_slice())?;
+                if let Some(certificate) = certificate {
+                    let bytes = crate::encode(certificate);
+                    txn.open_table(CERTIFICATES)?.insert(header.height, bytes.as_slice())?;
+                }
+                let mut wal = txn.open_table(WAL)?;
+                wal.retain_in(..=(header.height, u64::MAX), |_, _| false)?;
                 txn.open_table(META)?.insert("head", crate::encode(&head).as_slice())?;
             }
             txn.commit()?;

@@ -99,6 +99,16 @@ pub struct Tx {
 }
 
 impl Tx {
+    /// What it takes from the signer's balance at most: the fee, and what a transfer sends or
+    /// a stake locks.
+    pub fn cost(&self) -> u64 {
+        let moved = match &self.call {
+            Call::Transfer { amount, .. } | Call::Stake { amount } => *amount,
+            Call::Unstake { .. } | Call::Contract { .. } | Call::Evidence(_) => 0,
+        };
+        self.fee.saturating_add(moved)
+    }
+
     /// Signs it with `key` (whose public key should be [`Tx::signer`]).
     pub fn sign(self, key: &SecretKey) -> SignedTx {
         let signature = key.sign(Domain::Tx, &crate::encode(&self));
@@ -113,6 +123,32 @@ pub struct SignedTx {
     pub tx: Tx,
     /// The signer's signature over its canonical encoding.
     pub signature: Signature,
+}
+
+/// A signed transaction whose signature has been checked (only [`VerifiedTx::new`] makes one),
+/// so that the node checks it once: on admission, not again when its block is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedTx(SignedTx);
+
+impl VerifiedTx {
+    /// `tx`, once its signature verifies.
+    pub fn new(tx: SignedTx) -> Result<Self, Error> {
+        tx.check_signature()?;
+        Ok(Self(tx))
+    }
+
+    /// The transaction.
+    pub fn into_inner(self) -> SignedTx {
+        self.0
+    }
+}
+
+impl std::ops::Deref for VerifiedTx {
+    type Target = SignedTx;
+
+    fn deref(&self) -> &SignedTx {
+        &self.0
+    }
 }
 
 impl SignedTx {

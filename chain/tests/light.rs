@@ -108,7 +108,7 @@ fn the_fixture_is_what_the_store_makes() {
         tx_root: Hash::ZERO,
         validator_set_hash: Hash::ZERO,
     };
-    let head = store.commit(pending, &Block { header, txs: Vec::new() }).unwrap();
+    let head = store.commit(pending, &Block { header, txs: Vec::new() }, None).unwrap();
     let entries = [key(2).address(), key(9).address()]
         .into_iter()
         .map(|a| {

@@ -59,7 +59,7 @@ fn a_proposed_block_is_validated_and_committed_by_another_node() {
     assert!(matches!(refuse(orphan), Invalid::NotNext { .. }));
 
     let validated = b.validate(block).unwrap().unwrap();
-    let (ha, hb) = (a.commit(proposal).unwrap(), b.commit(validated).unwrap());
+    let (ha, hb) = (a.commit(proposal, None).unwrap(), b.commit(validated, None).unwrap());
     assert_eq!(ha, hb);
     assert_eq!(a.pending_transactions(), 0);
     assert_eq!(b.account(&bob.address()).unwrap().balance, 30);
@@ -96,7 +96,7 @@ proptest! {
             }
             let proposal = a.propose(keys[0].address(), 1_795_000_000_000 + i as u64, 100).unwrap();
             let validated = b.validate(proposal.block.clone()).unwrap().unwrap();
-            let (ha, hb) = (a.commit(proposal).unwrap(), b.commit(validated).unwrap());
+            let (ha, hb) = (a.commit(proposal, None).unwrap(), b.commit(validated, None).unwrap());
             prop_assert_eq!(ha, hb);
         }
     }

@@ -101,8 +101,11 @@ fn failed_calls_charge_their_fuel_and_the_next_transaction_goes_on() {
     let ex = Executor::new(CHAIN).unwrap();
     let (alice, bob) = (key(1), key(2));
     let state = funded(&[(&alice, 5_000_000)]);
-    // An overdraft: refused, fee charged, nonce used.
-    let (refused, state) = run(&ex, state, &pay(&alice, 0, bob.address(), 50_000_000));
+    // An overdraft is not executable at all: the balance must cover fee and amount.
+    let overdraft = reject_exec(&ex, &state, &pay(&alice, 0, bob.address(), 50_000_000));
+    assert_eq!(overdraft, Rejection::Underfunded { needed: 50_000_000 + FEE, balance: 5_000_000 });
+    // Unstaking what is not staked: the contract refuses, the fee is charged, the nonce used.
+    let (refused, state) = run(&ex, state, &tx(&alice, 0, FEE, Call::Unstake { amount: 9 }));
     assert!(matches!(refused.result, Err(Failure::Refused(ref why)) if why.contains("less than")));
     let a = account(&state, &alice);
     assert_eq!((a.balance, a.nonce), (5_000_000 - refused.fee, 1));
@@ -130,10 +133,10 @@ fn a_double_spend_resolves_to_exactly_one_transfer() {
     let (first, state) = run(&ex, start.clone(), &to_bob);
     assert_eq!(first.result, Ok(()));
     assert!(matches!(reject_exec(&ex, &state, &to_carol), Rejection::WrongNonce { .. }));
-    // Two nonces, money for one: the second is refused by the contract.
+    // Two nonces, money for one: the second is not executable.
     let (_, state) = run(&ex, start, &to_carol);
-    let (second, state) = run(&ex, state, &pay(&alice, 1, bob.address(), FEE));
-    assert!(matches!(second.result, Err(Failure::Refused(_))), "{second:?}");
+    let second = reject_exec(&ex, &state, &pay(&alice, 1, bob.address(), FEE));
+    assert!(matches!(second, Rejection::Underfunded { .. }), "{second:?}");
     assert_eq!((account(&state, &bob).balance, account(&state, &carol).balance), (0, FEE));
 }
 
@@ -168,7 +171,7 @@ fn staking_and_unstaking_run_through_the_contract_and_blocks_commit_their_state(
             tx_root: tx_root(&txs),
             validator_set_hash: Hash::ZERO,
         };
-        store.commit(pending, &Block { header, txs }).unwrap();
+        store.commit(pending, &Block { header, txs }, None).unwrap();
         height += 1;
         receipts
     };

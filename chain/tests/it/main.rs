@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly
 
 mod app;
+mod consensus;
 mod execute;
 mod host;
 mod mempool;
+mod rpc;
 mod store;
 mod support;
 

@@ -40,7 +40,8 @@ fn every_refusal_names_its_reason() {
         Err(Refusal::Rejected(Rejection::CannotPayFee { fee: FEE, balance: FEE - 1 }))
     );
 
-    // Queued transactions count: the next nonce follows them, their fees are spoken for.
+    // Queued transactions count: the next nonce follows them, their fees and amounts are
+    // spoken for.
     let first = pay(&alice, 0, bob.address());
     assert!(add(first.clone()).is_ok());
     assert_eq!(add(first.clone()), Err(Refusal::Duplicate(first.hash())));
@@ -49,9 +50,24 @@ fn every_refusal_names_its_reason() {
         add(pay(&alice, 3, bob.address())),
         Err(Refusal::Rejected(Rejection::WrongNonce { expected: 2, found: 3 }))
     );
+    // Two queued payments of 1 leave 8: not enough for a third fee.
     let third = add(pay(&alice, 2, bob.address())).unwrap_err();
-    assert_eq!(third, Refusal::Rejected(Rejection::CannotPayFee { fee: FEE, balance: 10 }));
-    assert_eq!(third.to_string(), "fee 1000000 exceeds the balance 10");
+    assert_eq!(third, Refusal::Rejected(Rejection::CannotPayFee { fee: FEE, balance: 8 }));
+    assert_eq!(third.to_string(), "fee 1000000 exceeds the balance 8");
+    // Enough for the fee, not for the fee and the amount.
+    let big = Tx {
+        chain_id: CHAIN.into(),
+        signer: bob.public(),
+        nonce: 0,
+        fee: FEE,
+        call: Call::Transfer { to: alice.address(), amount: 11 },
+    };
+    let rich = funded(&[(&bob, FEE + 10)]);
+    let underfunded = Mempool::new(1).add(&ex, &rich, big.sign(&bob)).unwrap().unwrap_err();
+    assert_eq!(
+        underfunded.to_string(),
+        "it needs 1000011 (fee and amount), the balance is 1000010"
+    );
     assert_eq!(pool.len(), 2);
 }
 

@@ -41,7 +41,7 @@ fn commit(store: &Store, changes: Vec<(Address, Option<Account>)>) -> Head {
         tx_root: Hash::ZERO,
         validator_set_hash: Hash::ZERO,
     };
-    store.commit(pending, &Block { header, txs: Vec::new() }).unwrap()
+    store.commit(pending, &Block { header, txs: Vec::new() }, None).unwrap()
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn a_block_must_follow_the_head_and_carry_the_prepared_root() {
         || store.prepare(vec![(account_key(&address(1)), Some(encode(&account(2))))]).unwrap();
     let refuse = |header: Header| {
         let pending = prepare();
-        let err = store.commit(pending, &Block { header, txs: Vec::new() }).unwrap_err();
+        let err = store.commit(pending, &Block { header, txs: Vec::new() }, None).unwrap_err();
         err.to_string()
     };
     let root = prepare().root();

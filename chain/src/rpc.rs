@@ -1,0 +1,353 @@
+//! A node's RPC: JSON over HTTP (axum), described by the OpenAPI document it serves at
+//! `/api/v1/openapi.json`.
+//!
+//! - `GET /api/v1/status`: heights, the head's hash and state root, the validators;
+//! - `GET /api/v1/accounts/{address}`: an account at the head, with its state proof;
+//! - `GET /api/v1/blocks/{height}`: a committed block and its certificate;
+//! - `POST /api/v1/txs` with `{"tx": "<hex of the signed transaction's canonical bytes>"}`:
+//!   admits it into the mempool (and gossips it) or says why not.
+//!
+//! Every error is a 4xx or 5xx status with `{"error": "<what is wrong>"}`.
+
+use std::str::FromStr;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::block::{Block, Certificate, ValidatorSet};
+use crate::consensus::node::NodeClient;
+use crate::tx::{SignedTx, Unbonding};
+use crate::{Address, Error, Hash};
+
+/// Request bodies larger than this are refused (413).
+pub const MAX_BODY: usize = 1 << 20;
+
+#[derive(Clone)]
+struct Rpc {
+    node: NodeClient,
+    chain_id: String,
+    validators: ValidatorSet,
+}
+
+/// The RPC of `node`, whose chain is `chain_id` with `validators`.
+pub fn router(node: NodeClient, chain_id: &str, validators: ValidatorSet) -> Router {
+    let rpc = Rpc { node, chain_id: chain_id.to_owned(), validators };
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/accounts/{address}", get(account))
+        .route("/api/v1/blocks/{height}", get(block))
+        .route("/api/v1/txs", post(submit))
+        .route("/api/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(rpc)
+}
+
+/// An error answer: a status and what is wrong.
+#[derive(Debug)]
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+type Answer<T> = Result<Json<T>, Failure>;
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// The chain.
+    pub chain_id: String,
+    /// The last committed block; with BFT finality it is final.
+    pub height: u64,
+    /// The last finalized block (the same as `height`).
+    pub finalized_height: u64,
+    /// Its header hash.
+    pub block: Hash,
+    /// The state root after it.
+    pub state_root: Hash,
+    /// The height being decided and its round.
+    pub consensus_height: u64,
+    /// The round.
+    pub round: u32,
+    /// The validator this node runs.
+    pub node: Address,
+    /// Transactions in its mempool.
+    pub pending_transactions: usize,
+    /// The validators and their power.
+    pub validators: Vec<ValidatorReply>,
+}
+
+/// A validator in [`StatusReply`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ValidatorReply {
+    /// Its address.
+    pub address: Address,
+    /// Its voting power.
+    pub power: u64,
+}
+
+async fn status(State(rpc): State<Rpc>) -> Answer<StatusReply> {
+    let status = rpc.node.status().await?;
+    let validators = rpc
+        .validators
+        .validators()
+        .iter()
+        .map(|v| ValidatorReply { address: Address::of(&v.public_key), power: v.power })
+        .collect();
+    Ok(Json(StatusReply {
+        chain_id: rpc.chain_id.clone(),
+        height: status.height,
+        finalized_height: status.height,
+        block: status.block,
+        state_root: status.state_root,
+        consensus_height: status.consensus_height,
+        round: status.round,
+        node: status.address,
+        pending_transactions: status.pending_transactions,
+        validators,
+    }))
+}
+
+/// `GET /api/v1/accounts/{address}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountReply {
+    /// The account.
+    pub address: Address,
+    /// The height read.
+    pub height: u64,
+    /// The state root at that height, which `proof` is against.
+    pub state_root: Hash,
+    /// Whether the account exists (an account never funded reads as zeros, and its proof is
+    /// one of exclusion).
+    pub exists: bool,
+    /// Spendable balance.
+    pub balance: u64,
+    /// The next transaction's nonce.
+    pub nonce: u64,
+    /// Staked.
+    pub stake: u64,
+    /// Unstaked, waiting for release.
+    pub unbonding: Vec<Unbonding>,
+    /// Hex of the canonical encoding of the state proof (inclusion, or exclusion for an
+    /// account that does not exist yet).
+    pub proof: String,
+}
+
+async fn account(State(rpc): State<Rpc>, Path(address): Path<String>) -> Answer<AccountReply> {
+    let address =
+        Address::from_str(&address).map_err(|e| Failure(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let store = rpc.node.store();
+    let head = store.head()?.ok_or_else(|| Error::Store {
+        what: "reading the head",
+        detail: "the store has no genesis block".into(),
+    })?;
+    let (account, proof) = store.account(&address, head.height)?;
+    let exists = account.is_some();
+    let account = account.unwrap_or_default();
+    Ok(Json(AccountReply {
+        address,
+        height: head.height,
+        state_root: head.state_root,
+        exists,
+        balance: account.balance,
+        nonce: account.nonce,
+        stake: account.stake,
+        unbonding: account.unbonding,
+        proof: hex::encode(crate::encode(&proof)),
+    }))
+}
+
+/// `GET /api/v1/blocks/{height}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlockReply {
+    /// The block.
+    pub block: Block,
+    /// Its certificate (none for genesis).
+    pub certificate: Option<Certificate>,
+}
+
+async fn block(State(rpc): State<Rpc>, Path(height): Path<String>) -> Answer<BlockReply> {
+    let height: u64 = height.parse().map_err(|_| {
+        Failure(StatusCode::BAD_REQUEST, format!("{height:?} is not a block height"))
+    })?;
+    let store = rpc.node.store();
+    let Some(block) = store.block(height)? else {
+        return Err(Failure(StatusCode::NOT_FOUND, format!("no block at height {height} yet")));
+    };
+    Ok(Json(BlockReply { block, certificate: store.certificate(height)? }))
+}
+
+/// `POST /api/v1/txs` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// Hex of the signed transaction's canonical encoding.
+    pub tx: String,
+}
+
+/// `POST /api/v1/txs` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubmitReply {
+    /// The transaction's hash.
+    pub hash: Hash,
+    /// Its sender.
+    pub sender: Address,
+    /// Its nonce: it is committed once the sender's account nonce is past it.
+    pub nonce: u64,
+}
+
+async fn submit(
+    State(rpc): State<Rpc>,
+    body: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
+) -> Answer<SubmitReply> {
+    let Json(request) = body.map_err(|e| Failure(e.status(), e.body_text()))?;
+    let bytes = hex::decode(request.tx.trim_start_matches("0x"))
+        .map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("\"tx\" is not hex: {e}")))?;
+    let refused = |why: String| Failure(StatusCode::UNPROCESSABLE_ENTITY, why);
+    let tx = crate::decode::<SignedTx>(&bytes)
+        .map_err(|e| refused(format!("malformed transaction: {e}")))?;
+    let hash = rpc.node.submit(bytes).await?.map_err(|refusal| refused(refusal.to_string()))?;
+    Ok(Json(SubmitReply { hash, sender: tx.sender(), nonce: tx.tx.nonce }))
+}
+
+async fn not_found() -> Failure {
+    Failure(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/openapi.json".into())
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 document of the RPC.
+pub fn openapi_document() -> Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let errors = |codes: &[&str]| -> Value {
+        let mut map = serde_json::Map::new();
+        for code in codes {
+            map.insert(
+                (*code).to_owned(),
+                json!({
+                    "description": "what is wrong",
+                    "content": { "application/json": { "schema": error } },
+                }),
+            );
+        }
+        Value::Object(map)
+    };
+    let ok = |schema: &str, more: Value| -> Value {
+        let mut responses = json!({
+            "200": {
+                "description": "OK",
+                "content": { "application/json": {
+                    "schema": { "$ref": format!("#/components/schemas/{schema}") }
+                } },
+            }
+        });
+        if let (Some(r), Value::Object(more)) = (responses.as_object_mut(), more) {
+            r.extend(more);
+        }
+        responses
+    };
+    let hex = |what: &str| json!({ "type": "string", "pattern": "^(0x)?[0-9a-fA-F]+$", "description": what });
+    let int = json!({ "type": "integer", "format": "int64", "minimum": 0 });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Kinema chain RPC",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "A Kinema validator's view of the chain. Addresses are 40 hex \
+                characters, hashes 64; a 0x prefix is accepted on input."
+        },
+        "paths": {
+            "/api/v1/status": { "get": {
+                "operationId": "status",
+                "summary": "Heights, head, state root and validators",
+                "responses": ok("Status", errors(&["500"])),
+            } },
+            "/api/v1/accounts/{address}": { "get": {
+                "operationId": "account",
+                "summary": "An account at the head, with its state proof",
+                "parameters": [{ "name": "address", "in": "path", "required": true,
+                    "schema": hex("the account's address") }],
+                "responses": ok("Account", errors(&["400", "500"])),
+            } },
+            "/api/v1/blocks/{height}": { "get": {
+                "operationId": "block",
+                "summary": "A committed block and its certificate",
+                "parameters": [{ "name": "height", "in": "path", "required": true,
+                    "schema": int }],
+                "responses": ok("Block", errors(&["400", "404", "500"])),
+            } },
+            "/api/v1/txs": { "post": {
+                "operationId": "submit",
+                "summary": "Submit a signed transaction",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/SubmitRequest" } } } },
+                "responses": ok("SubmitReply", errors(&["400", "413", "415", "422", "500"])),
+            } },
+            "/api/v1/openapi.json": { "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": { "200": { "description": "OpenAPI 3.1",
+                    "content": { "application/json": { "schema": { "type": "object" } } } } },
+            } },
+        },
+        "components": { "schemas": {
+            "Error": { "type": "object", "required": ["error"],
+                "properties": { "error": { "type": "string" } } },
+            "Validator": { "type": "object", "required": ["address", "power"],
+                "properties": { "address": hex("address"), "power": int } },
+            "Status": { "type": "object",
+                "required": ["chain_id", "height", "finalized_height", "block", "state_root",
+                    "consensus_height", "round", "node", "pending_transactions", "validators"],
+                "properties": {
+                    "chain_id": { "type": "string" },
+                    "height": int, "finalized_height": int,
+                    "block": hex("the head's header hash"),
+                    "state_root": hex("the state root after the head"),
+                    "consensus_height": int,
+                    "round": { "type": "integer", "minimum": 0 },
+                    "node": hex("the validator this node runs"),
+                    "pending_transactions": int,
+                    "validators": { "type": "array",
+                        "items": { "$ref": "#/components/schemas/Validator" } },
+                } },
+            "Account": { "type": "object",
+                "required": ["address", "height", "state_root", "exists", "balance", "nonce",
+                    "stake", "unbonding", "proof"],
+                "properties": {
+                    "address": hex("address"), "height": int, "state_root": hex("state root"),
+                    "exists": { "type": "boolean" },
+                    "balance": int, "nonce": int, "stake": int,
+                    "unbonding": { "type": "array", "items": { "type": "object",
+                        "required": ["amount", "release_height"],
+                        "properties": { "amount": int, "release_height": int } } },
+                    "proof": hex("canonical encoding of the state proof"),
+                } },
+            "Block": { "type": "object", "required": ["block"],
+                "properties": {
+                    "block": { "type": "object", "description": "header and transactions" },
+                    "certificate": { "type": ["object", "null"],
+                        "description": "precommits of more than 2/3 of the power" },
+                } },
+            "SubmitRequest": { "type": "object", "required": ["tx"],
+                "properties": { "tx": hex("the signed transaction's canonical encoding") } },
+            "SubmitReply": { "type": "object", "required": ["hash", "sender", "nonce"],
+                "properties": { "hash": hex("transaction hash"), "sender": hex("address"),
+                    "nonce": int } },
+        } },
+    })
+}

@@ -1,0 +1,228 @@
+//! Validators deciding blocks with Malachite over an in-process network: they finalize, agree
+//! on every state root, survive a crash, catch up, slash a double-signer, and let a double
+//! spend through once.
+
+use std::time::Duration;
+
+use kinema_chain::app::{App, Genesis};
+use kinema_chain::block::{Validator, ValidatorSet};
+use kinema_chain::consensus::context::{Ctx, Height, Vote};
+use kinema_chain::consensus::node::{Hub, NodeHandle, Transport};
+use kinema_chain::consensus::{Config, MalachiteEngine, Message};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::tx::{Account, Call, Tx};
+use kinema_chain::{Address, Hash, encode};
+use malachitebft_core_consensus::SignedConsensusMsg;
+use malachitebft_core_types::{NilOrVal, Round, VoteType};
+use tempfile::TempDir;
+
+use crate::support::{CHAIN, FEE, key};
+
+/// Whole tests wait at most this long for what they expect.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+struct Net {
+    dir: TempDir,
+    hub: Hub,
+    genesis: Genesis,
+    keys: Vec<SecretKey>,
+    nodes: Vec<Option<NodeHandle>>,
+}
+
+impl Net {
+    /// `n` validators of power 100 each (none started) and a funded account, key(1).
+    fn new(n: u8) -> Self {
+        let keys: Vec<SecretKey> = (0..n).map(|i| key(100 + i)).collect();
+        let validators = ValidatorSet::new(
+            keys.iter().map(|k| Validator { public_key: k.public(), power: 100 }).collect(),
+        )
+        .unwrap();
+        let mut balances: Vec<(Address, u64)> =
+            keys.iter().map(|k| (k.address(), 100 * FEE)).collect();
+        balances.push((key(1).address(), 1_000 * FEE));
+        let genesis = Genesis { chain_id: CHAIN.into(), time_ms: 0, balances, validators };
+        let nodes = (0..n).map(|_| None).collect();
+        Self { dir: tempfile::tempdir().unwrap(), hub: Hub::new(), genesis, keys, nodes }
+    }
+
+    fn start(&mut self, i: usize) {
+        let path = self.dir.path().join(format!("validator-{i}.redb"));
+        let app = App::open(&path, &self.genesis, 10_000).unwrap();
+        let store = app.store().clone();
+        let mut config = Config::new(self.keys[i].clone());
+        config.empty_block_interval = Duration::from_millis(50);
+        config.step_timeout = Duration::from_millis(500);
+        let engine = MalachiteEngine::new(app, config).unwrap();
+        self.nodes[i] = Some(NodeHandle::spawn(engine, self.hub.join(), store).unwrap());
+    }
+
+    fn node(&self, i: usize) -> &NodeHandle {
+        self.nodes[i].as_ref().expect("node is running")
+    }
+
+    fn running(&self) -> impl Iterator<Item = &NodeHandle> {
+        self.nodes.iter().flatten()
+    }
+
+    async fn wait_all(&self, height: u64) {
+        for node in self.running() {
+            tokio::time::timeout(PATIENCE, node.wait_for(height))
+                .await
+                .unwrap_or_else(|_| panic!("no block {height} within {PATIENCE:?}"))
+                .unwrap();
+        }
+    }
+
+    fn account(&self, i: usize, address: &Address) -> Account {
+        let store = self.node(i).store();
+        let head = store.head().unwrap().unwrap();
+        store.account(address, head.height).unwrap().0.unwrap_or_default()
+    }
+
+    /// Every running node holds the same blocks up to `height`, each with a certificate
+    /// that verifies.
+    fn assert_agree(&self, height: u64) {
+        let first = self.running().next().unwrap().store();
+        for h in 1..=height {
+            let block = first.block(h).unwrap().unwrap();
+            for node in self.running() {
+                let other = node.store().block(h).unwrap().unwrap();
+                assert_eq!(other.header, block.header, "height {h}");
+                let certificate = node.store().certificate(h).unwrap().unwrap();
+                certificate.verify(&block.header, &self.genesis.validators).unwrap();
+            }
+        }
+    }
+}
+
+fn transfer(from: &SecretKey, nonce: u64, to: Address, amount: u64) -> Vec<u8> {
+    let call = Call::Transfer { to, amount };
+    encode(&Tx { chain_id: CHAIN.into(), signer: from.public(), nonce, fee: FEE, call }.sign(from))
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen in {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_finalize_blocks_and_agree_on_every_state_root() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.start(i);
+    }
+    net.wait_all(2).await;
+    let to = key(2).address();
+    let hash = net.node(0).submit(transfer(&key(1), 0, to, 777)).await.unwrap().unwrap();
+    assert_ne!(hash, Hash::ZERO);
+    until("the transfer reaching every validator", || {
+        (0..4).all(|i| net.account(i, &to).balance == 777)
+    })
+    .await;
+    let height = net.node(0).store().head().unwrap().unwrap().height;
+    net.wait_all(height).await;
+    net.assert_agree(height);
+    // Proposers are drawn by stake: with equal stakes, more than one proposed.
+    let store = net.node(1).store();
+    let proposers: std::collections::BTreeSet<Address> =
+        (1..=height).map(|h| store.block(h).unwrap().unwrap().header.proposer).collect();
+    assert!(proposers.len() > 1 || height < 4, "{proposers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_validator_restarts_and_catches_up() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.start(i);
+    }
+    net.wait_all(2).await;
+    net.nodes[3].take().unwrap().stop().await.unwrap();
+    let before = net.node(0).store().head().unwrap().unwrap().height;
+    // Three of four (75 % of the stake) go on without it.
+    net.wait_all(before + 4).await;
+    let to = key(3).address();
+    net.node(1).submit(transfer(&key(1), 0, to, 5)).await.unwrap().unwrap();
+    until("a transfer without validator 3", || net.account(0, &to).balance == 5).await;
+
+    net.start(3);
+    let target = net.node(0).store().head().unwrap().unwrap().height + 2;
+    net.wait_all(target).await;
+    net.assert_agree(target);
+    assert_eq!(net.account(3, &to).balance, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_signing_validator_is_slashed() {
+    // Validator 3 does not run honestly: it signs two prevotes for every coming height.
+    let mut net = Net::new(4);
+    for i in 0..3 {
+        net.start(i);
+    }
+    net.wait_all(1).await;
+    let cheat = net.keys[3].clone();
+    let ctx = Ctx::new(CHAIN);
+    let mut link = net.hub.join();
+    let now = net.node(0).store().head().unwrap().unwrap().height;
+    for height in now + 1..now + 4 {
+        for block in [b"one", b"two"] {
+            let vote = Vote {
+                height: Height(height),
+                round: Round::new(0),
+                kind: VoteType::Prevote,
+                block: NilOrVal::Val(Hash::of("a block that does not exist", block)),
+                validator: cheat.address(),
+            };
+            let signed = ctx.sign_vote(vote, &cheat);
+            link.broadcast(encode(&Message::Consensus(SignedConsensusMsg::Vote(signed))));
+        }
+    }
+    until("the double-signer losing stake", || {
+        (0..3).all(|i| net.account(i, &cheat.address()).stake < 100)
+    })
+    .await;
+    // 5 % per offence, once per offence (each of up to three heights is one): several
+    // validators report each one, the chain punishes it once.
+    let height = net.node(0).store().head().unwrap().unwrap().height;
+    net.wait_all(height + 4).await;
+    let stake = net.account(0, &cheat.address()).stake;
+    assert!((85..=95).contains(&stake), "stake {stake} after at most three offences");
+    net.assert_agree(height + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_spend_resolves_to_exactly_one_transfer() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.start(i);
+    }
+    net.wait_all(1).await;
+    // Two transfers of (nearly) everything key(1) has, with the same nonce, to two validators.
+    let spender = key(1);
+    let all = net.account(0, &spender.address()).balance - FEE;
+    let (a, b) = (key(4).address(), key(5).address());
+    // Submitted at once to two validators; whichever mempool hears of the other first refuses
+    // the second (its nonce is taken), otherwise both wait in different mempools.
+    let (first, second) = tokio::join!(
+        net.node(0).submit(transfer(&spender, 0, a, all)),
+        net.node(2).submit(transfer(&spender, 0, b, all)),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert!(first.is_ok() || second.is_ok(), "{first:?} {second:?}");
+    for refused in [&first, &second].into_iter().filter_map(|r| r.as_ref().err()) {
+        let why = refused.to_string();
+        assert!(why.contains("nonce") || why.contains("balance"), "{why}");
+    }
+    until("one of the transfers committing", || net.account(0, &spender.address()).nonce == 1)
+        .await;
+    let height = net.node(0).store().head().unwrap().unwrap().height + 2;
+    net.wait_all(height).await;
+    for i in 0..4 {
+        let (got_a, got_b) = (net.account(i, &a).balance, net.account(i, &b).balance);
+        assert_eq!(got_a + got_b, all, "validator {i}: {got_a} + {got_b}");
+        assert!(got_a == 0 || got_b == 0, "validator {i}: both transfers went through");
+    }
+    net.assert_agree(height);
+}
