@@ -4,6 +4,9 @@
 //! kinema media probe clip.mp4 --json
 //! kinema media ladder clip.mp4 --out ladder/ --renditions 720p,480p,360p
 //! kinema wallet new --out me.key
+//! kinema chain devnet --validators 4 --data-dir devnet/
+//! kinema chain status --rpc http://127.0.0.1:26650 --json
+//! kinema tx transfer --rpc http://127.0.0.1:26650 --key devnet/faucet.key --to <address> --amount 5 --wait
 //! ```
 //!
 //! Errors print as one line on stderr, `kinema: error: ...`, naming the input, and the exit
@@ -26,6 +29,8 @@ macro_rules! say {
     }};
 }
 
+mod chain;
+mod devnet;
 mod media;
 mod wallet;
 
@@ -49,6 +54,12 @@ enum Command {
     /// Keys: create one, show its address.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// The chain: run a local devnet, read a validator's status and accounts.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// Sign and submit transactions.
+    #[command(subcommand)]
+    Tx(chain::TxCommand),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -57,6 +68,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Media(cmd) => media::run(cmd),
         Command::Wallet(cmd) => wallet::run(cmd),
+        Command::Chain(cmd) => chain::run(cmd),
+        Command::Tx(cmd) => chain::run_tx(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,8 @@
 //! Kinema's build automation, plain cargo: `cargo xtask <command>`.
 //!
+//! - `devnet [kinema chain devnet options]`: installs the wasm32 target if missing, builds
+//!   `kinema` and runs `kinema chain devnet` (4 validators, data in `<target>/devnet` unless
+//!   `--data-dir` says otherwise) until interrupted.
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
 //!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
 //!   corpus clip.
@@ -29,11 +32,12 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, rest) = args.split_first().map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
     match command {
+        "devnet" => devnet(rest),
         "demo" => demo(rest),
         "test" => test(),
         "bench" => bench::run(rest),
         _ => bail!(
-            "usage: cargo xtask demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N]"
+            "usage: cargo xtask devnet [--validators N] [--data-dir DIR] [--rpc-port P] | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N]"
         ),
     }
 }
@@ -285,6 +289,22 @@ impl TestTotals {
             }
         }
     }
+}
+
+fn devnet(args: &[String]) -> Result<()> {
+    ensure_wasm_target()?;
+    cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
+    let kinema = target_dir().join("release/kinema");
+    let mut command = Command::new(&kinema);
+    command.args(["chain", "devnet"]).args(args);
+    if !args.iter().any(|a| a == "--data-dir") {
+        command.arg("--data-dir").arg(target_dir().join("devnet"));
+    }
+    let status = command.status().with_context(|| format!("running {}", kinema.display()))?;
+    if !status.success() {
+        bail!("kinema chain devnet ended with {status}");
+    }
+    Ok(())
 }
 
 fn demo(args: &[String]) -> Result<()> {

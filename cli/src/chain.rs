@@ -1,0 +1,309 @@
+//! `kinema chain` (devnet, status, balance) and `kinema tx` (transfer, stake): the chain from
+//! the command line, through a validator's RPC.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use kinema_chain::rpc::{AccountReply, StatusReply, SubmitReply, SubmitRequest};
+use kinema_chain::tx::{Call, Tx};
+use kinema_chain::{Address, encode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::devnet::{self, Devnet};
+use crate::wallet::load_key;
+
+/// The fee `kinema tx` offers by default; what the call does not burn comes back.
+const DEFAULT_FEE: u64 = 1_000_000;
+/// How long `--wait` waits for a transaction to be committed.
+const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Run N validators on this machine until interrupted (resumes from --data-dir).
+    Devnet {
+        /// How many validators.
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        /// Where their keys and stores live; the funded key is written to <dir>/faucet.key.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Validator i serves its RPC on 127.0.0.1:<rpc-port + i>.
+        #[arg(long, default_value_t = 26650)]
+        rpc_port: u16,
+        /// Seconds between blocks when no transaction waits.
+        #[arg(long, default_value_t = 1.0)]
+        empty_block_interval: f64,
+    },
+    /// A validator's view: heights, state root, validators.
+    Status {
+        /// The validator's RPC, e.g. http://127.0.0.1:26650.
+        #[arg(long)]
+        rpc: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An account's balance, nonce and stake.
+    Balance {
+        /// The validator's RPC.
+        #[arg(long)]
+        rpc: String,
+        /// The account (40 hex characters, 0x allowed).
+        address: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TxCommand {
+    /// Send coins.
+    Transfer {
+        #[command(flatten)]
+        common: TxOptions,
+        /// The recipient (40 hex characters, 0x allowed).
+        #[arg(long)]
+        to: String,
+        /// How much.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Lock coins as stake.
+    Stake {
+        #[command(flatten)]
+        common: TxOptions,
+        /// How much.
+        #[arg(long)]
+        amount: u64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TxOptions {
+    /// The validator's RPC.
+    #[arg(long)]
+    rpc: String,
+    /// The signer's key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// The most fuel the call may burn; the rest is refunded.
+    #[arg(long, default_value_t = DEFAULT_FEE)]
+    fee: u64,
+    /// Wait until the transaction is committed.
+    #[arg(long)]
+    wait: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A validator's RPC.
+struct Rpc {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Rpc {
+    fn new(base: &str) -> Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            bail!("--rpc {base:?}: expected an http:// URL such as http://127.0.0.1:26650");
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Ok(Self { base, agent })
+    }
+
+    fn answer<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T> {
+        let mut response = response.with_context(|| format!("{url}: no answer"))?;
+        let status = response.status();
+        let body: serde_json::Value =
+            response.body_mut().read_json().with_context(|| format!("{url}: not JSON"))?;
+        if !status.is_success() {
+            let why = body.get("error").and_then(|e| e.as_str()).unwrap_or("no reason given");
+            bail!("{url}: {status}: {why}");
+        }
+        serde_json::from_value(body).with_context(|| format!("{url}: unexpected answer"))
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let response = self.agent.get(&url).call();
+        self.answer(&url, response)
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let response = self.agent.post(&url).send_json(body);
+        self.answer(&url, response)
+    }
+
+    fn status(&self) -> Result<StatusReply> {
+        self.get("/api/v1/status")
+    }
+
+    fn account(&self, address: &Address) -> Result<AccountReply> {
+        self.get(&format!("/api/v1/accounts/{address}"))
+    }
+}
+
+fn parse_address(text: &str, what: &str) -> Result<Address> {
+    text.parse().with_context(|| format!("{what} {text:?}"))
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    say!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+pub(crate) fn run(command: ChainCommand) -> Result<()> {
+    match command {
+        ChainCommand::Devnet { validators, data_dir, rpc_port, empty_block_interval } => {
+            if !(empty_block_interval > 0.0 && empty_block_interval <= 3600.0) {
+                bail!(
+                    "--empty-block-interval {empty_block_interval}: expected 0 < seconds <= 3600"
+                );
+            }
+            let options = devnet::Options {
+                validators,
+                data_dir,
+                rpc_port,
+                empty_block_interval: Duration::from_secs_f64(empty_block_interval),
+            };
+            run_devnet(&options)
+        }
+        ChainCommand::Status { rpc, json } => {
+            let status = Rpc::new(&rpc)?.status()?;
+            if json {
+                return print_json(&status);
+            }
+            say!("chain      {}", status.chain_id);
+            say!("height     {} (final)", status.height);
+            say!("block      {}", status.block);
+            say!("state root {}", status.state_root);
+            say!("deciding   height {} round {}", status.consensus_height, status.round);
+            say!("mempool    {} transactions", status.pending_transactions);
+            say!("validators {}", status.validators.len());
+            for v in &status.validators {
+                say!("  {}  power {}", v.address, v.power);
+            }
+            Ok(())
+        }
+        ChainCommand::Balance { rpc, address, json } => {
+            let address = parse_address(&address, "address")?;
+            let account = Rpc::new(&rpc)?.account(&address)?;
+            if json {
+                return print_json(&account);
+            }
+            say!("address {}", account.address);
+            say!("balance {}", account.balance);
+            say!("stake   {}", account.stake);
+            say!("nonce   {}", account.nonce);
+            say!("height  {}", account.height);
+            Ok(())
+        }
+    }
+}
+
+fn run_devnet(options: &devnet::Options) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut devnet = Devnet::start(options).await?;
+        say!(
+            "devnet: {} validators of chain {}, data in {}",
+            devnet.rpc().len(),
+            devnet::CHAIN_ID,
+            options.data_dir.display()
+        );
+        for (i, (rpc, address)) in devnet.rpc().iter().zip(devnet.addresses()).enumerate() {
+            say!("  validator {i}  {address}  rpc http://{rpc}");
+        }
+        say!(
+            "faucet: {} ({}, balance {} at genesis)",
+            options.data_dir.join("faucet.key").display(),
+            devnet.faucet(),
+            devnet::FAUCET_BALANCE
+        );
+        say!("Ctrl-C stops it; run the same command again to resume.");
+        let mut head = devnet.nodes()[0].head();
+        let mut last_print = Instant::now();
+        let outcome = loop {
+            tokio::select! {
+                signal = tokio::signal::ctrl_c() => break signal.context("waiting for Ctrl-C"),
+                failed = devnet.failed() => break failed.and(Err(anyhow::anyhow!("a validator stopped"))),
+                changed = head.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    if last_print.elapsed() >= Duration::from_secs(10) {
+                        let h = head.borrow().clone();
+                        say!("height {}  state root {}", h.height, h.state_root);
+                        last_print = Instant::now();
+                    }
+                }
+            }
+        };
+        devnet.stop().await?;
+        outcome
+    })
+}
+
+pub(crate) fn run_tx(command: TxCommand) -> Result<()> {
+    let (common, call) = match command {
+        TxCommand::Transfer { common, to, amount } => {
+            let to = parse_address(&to, "--to")?;
+            (common, Call::Transfer { to, amount })
+        }
+        TxCommand::Stake { common, amount } => (common, Call::Stake { amount }),
+    };
+    let key = load_key(&common.key)?;
+    let rpc = Rpc::new(&common.rpc)?;
+    let chain_id = rpc.status()?.chain_id;
+    let nonce = rpc.account(&key.address())?.nonce;
+    let tx = Tx { chain_id, signer: key.public(), nonce, fee: common.fee, call }.sign(&key);
+    let request = SubmitRequest { tx: hex::encode(encode(&tx)) };
+    let reply: SubmitReply = rpc.post("/api/v1/txs", &request)?;
+    let mut height = None;
+    if common.wait {
+        let started = Instant::now();
+        loop {
+            let account = rpc.account(&reply.sender)?;
+            if account.nonce > reply.nonce {
+                height = Some(account.height);
+                break;
+            }
+            if started.elapsed() > WAIT {
+                bail!("transaction {} not committed after {WAIT:?}", reply.hash);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    if common.json {
+        let mut out = serde_json::json!({
+            "hash": reply.hash, "sender": reply.sender, "nonce": reply.nonce,
+        });
+        if let Some(h) = height {
+            out["height"] = h.into();
+        }
+        return print_json(&out);
+    }
+    match height {
+        Some(h) => say!("{} committed by height {h}", reply.hash),
+        None => say!("{} submitted", reply.hash),
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! A local chain: N validators in one process, talking over an in-process hub, each with its
+//! own store and its RPC on 127.0.0.1.
+//!
+//! `<dir>/devnet.json` records the chain (id, genesis time, validator count); each validator's
+//! key and store live in `<dir>/validator-<i>/`; `<dir>/faucet.key` holds the funded key.
+//! Started again on the same directory it resumes from the stores.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use kinema_chain::app::{App, Genesis};
+use kinema_chain::block::{Validator, ValidatorSet};
+use kinema_chain::consensus::node::{Hub, NodeHandle};
+use kinema_chain::consensus::{Config, MalachiteEngine};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::{Address, rpc};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::wallet::{load_key, new_key, write_key};
+
+/// The devnet's chain id.
+pub(crate) const CHAIN_ID: &str = "kinema-devnet";
+/// What the faucet starts with.
+pub(crate) const FAUCET_BALANCE: u64 = 1_000_000_000_000_000;
+/// What each validator starts with (to pay for reporting misbehaviour).
+const VALIDATOR_BALANCE: u64 = 1_000_000_000_000;
+/// Each validator's stake, so its voting power.
+const VALIDATOR_STAKE: u64 = 1_000_000;
+
+/// What a devnet directory records about its chain.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    chain_id: String,
+    genesis_time_ms: u64,
+    validators: usize,
+    faucet: Address,
+}
+
+/// How to run a devnet.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) validators: usize,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) rpc_port: u16,
+    /// An empty block at most this often.
+    pub(crate) empty_block_interval: Duration,
+}
+
+/// A running devnet.
+pub(crate) struct Devnet {
+    nodes: Vec<NodeHandle>,
+    servers: Vec<JoinHandle<()>>,
+    rpc: Vec<SocketAddr>,
+    addresses: Vec<Address>,
+    faucet: Address,
+}
+
+fn validator_dir(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("validator-{i}"))
+}
+
+/// The key at `path`; a new one written there when there is none (a start interrupted
+/// before its manifest was written left some keys behind).
+fn load_or_create_key(path: &Path) -> Result<SecretKey> {
+    if path.exists() {
+        return load_key(path);
+    }
+    let key = new_key()?;
+    write_key(path, &key)?;
+    Ok(key)
+}
+
+/// Creates the devnet's keys and manifest in `dir`, or reads them back.
+fn prepare(dir: &Path, validators: usize) -> Result<(Manifest, Vec<SecretKey>)> {
+    let manifest_path = dir.join("devnet.json");
+    if manifest_path.exists() {
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("{}: cannot read", manifest_path.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a devnet manifest", manifest_path.display()))?;
+        if manifest.validators != validators {
+            bail!(
+                "{}: this devnet has {} validators, not {validators}; use another --data-dir \
+                 for another size",
+                dir.display(),
+                manifest.validators
+            );
+        }
+        let keys = (0..validators)
+            .map(|i| load_key(&validator_dir(dir, i).join("key.json")))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok((manifest, keys));
+    }
+    if validators == 0 {
+        bail!("--validators must be at least 1");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let faucet_path = dir.join("faucet.key");
+    let faucet = load_or_create_key(&faucet_path)?;
+    let mut keys = Vec::with_capacity(validators);
+    for i in 0..validators {
+        let vdir = validator_dir(dir, i);
+        std::fs::create_dir_all(&vdir)
+            .with_context(|| format!("{}: cannot create", vdir.display()))?;
+        keys.push(load_or_create_key(&vdir.join("key.json"))?);
+    }
+    let genesis_time_ms =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let manifest = Manifest {
+        chain_id: CHAIN_ID.into(),
+        genesis_time_ms,
+        validators,
+        faucet: faucet.address(),
+    };
+    // Written last and atomically: a directory without it is started over.
+    let tmp = dir.join(".devnet.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)? + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &manifest_path))
+        .with_context(|| format!("{}: cannot write", manifest_path.display()))?;
+    Ok((manifest, keys))
+}
+
+impl Devnet {
+    /// Starts (or resumes) the devnet in `options.data_dir`.
+    pub(crate) async fn start(options: &Options) -> Result<Self> {
+        let dir = &options.data_dir;
+        let (manifest, keys) = prepare(dir, options.validators)?;
+        let set = ValidatorSet::new(
+            keys.iter()
+                .map(|k| Validator { public_key: k.public(), power: VALIDATOR_STAKE })
+                .collect(),
+        )?;
+        let mut balances: Vec<(Address, u64)> =
+            keys.iter().map(|k| (k.address(), VALIDATOR_BALANCE)).collect();
+        balances.push((manifest.faucet, FAUCET_BALANCE));
+        let genesis = Genesis {
+            chain_id: manifest.chain_id.clone(),
+            time_ms: manifest.genesis_time_ms,
+            balances,
+            validators: set.clone(),
+        };
+        let hub = Hub::new();
+        let mut devnet = Devnet {
+            nodes: Vec::new(),
+            servers: Vec::new(),
+            rpc: Vec::new(),
+            addresses: keys.iter().map(SecretKey::address).collect(),
+            faucet: manifest.faucet,
+        };
+        for (i, key) in keys.into_iter().enumerate() {
+            let port = u16::try_from(usize::from(options.rpc_port) + i)
+                .context("--rpc-port plus the validator count goes past port 65535")?;
+            let at = SocketAddr::from(([127, 0, 0, 1], port));
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("validator {i}: cannot listen on {at} for its RPC"))?;
+            let path = validator_dir(dir, i).join("chain.redb");
+            let app = App::open(&path, &genesis, 100_000)
+                .with_context(|| format!("validator {i}: {}", path.display()))?;
+            let store = app.store().clone();
+            let mut config = Config::new(key);
+            config.empty_block_interval = options.empty_block_interval;
+            let engine = MalachiteEngine::new(app, config)?;
+            let node = NodeHandle::spawn(engine, hub.join(), store)?;
+            let router = rpc::router(node.client(), &genesis.chain_id, set.clone());
+            devnet.servers.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::warn!("RPC on {at} stopped: {e}");
+                }
+            }));
+            devnet.rpc.push(at);
+            devnet.nodes.push(node);
+        }
+        Ok(devnet)
+    }
+
+    /// Each validator's RPC address.
+    pub(crate) fn rpc(&self) -> &[SocketAddr] {
+        &self.rpc
+    }
+
+    /// Each validator's address.
+    pub(crate) fn addresses(&self) -> &[Address] {
+        &self.addresses
+    }
+
+    /// The faucet's address.
+    pub(crate) fn faucet(&self) -> Address {
+        self.faucet
+    }
+
+    /// The validators' nodes.
+    pub(crate) fn nodes(&self) -> &[NodeHandle] {
+        &self.nodes
+    }
+
+    /// Waits until a validator stops by itself (an error stopped it) and returns its error.
+    pub(crate) async fn failed(&mut self) -> Result<()> {
+        loop {
+            if let Some(i) = self.nodes.iter().position(NodeHandle::is_finished) {
+                let result = self.nodes[i].join().await;
+                return result.with_context(|| format!("validator {i}"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops every validator and RPC server.
+    pub(crate) async fn stop(self) -> Result<()> {
+        for server in &self.servers {
+            server.abort();
+        }
+        for (i, node) in self.nodes.into_iter().enumerate() {
+            node.stop().await.with_context(|| format!("validator {i}"))?;
+        }
+        Ok(())
+    }
+}
