@@ -53,7 +53,13 @@ async fn network(
     let mut balances: Vec<(Address, u64)> =
         funded.iter().map(|k| (k.address(), u64::MAX / 1024)).collect();
     balances.extend(keys.iter().map(|k| (k.address(), 1_000 * FEE)));
-    let genesis = Genesis { chain_id: CHAIN.into(), time_ms: 0, balances, validators: set.clone() };
+    let genesis = Genesis {
+        chain_id: CHAIN.into(),
+        time_ms: 0,
+        balances,
+        validators: set,
+        epoch_length: 1000,
+    };
     let hub = Hub::new();
     let (mut nodes, mut rpcs) = (Vec::new(), Vec::new());
     for (i, k) in keys.into_iter().enumerate() {
@@ -65,7 +71,7 @@ async fn network(
         let node = NodeHandle::spawn(engine, hub.join(), store).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         rpcs.push(listener.local_addr().unwrap());
-        let router = rpc::router(node.client(), CHAIN, set.clone());
+        let router = rpc::router(node.client(), CHAIN);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         nodes.push(node);
     }

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use crate::block::{Block, Certificate, Header, ValidatorSet, tx_root};
 use crate::crypto::SecretKey;
 use crate::execute::{Executor, Overlay, Receipt};
+use crate::host::StateView;
 use crate::mempool::{Mempool, Refusal};
 use crate::state::account_key;
 use crate::store::{Head, Pending, Store};
 use crate::tx::{Account, Call, SignedTx, Tx, VerifiedTx};
-use crate::{Address, Error, Hash};
+use crate::{Address, Error, Hash, PublicKey, epoch};
 
 /// The chain's first state.
 #[derive(Debug, Clone)]
@@ -25,9 +26,11 @@ pub struct Genesis {
     pub time_ms: u64,
     /// Funded accounts.
     pub balances: Vec<(Address, u64)>,
-    /// The validators (their hash goes into every header); each one's account starts with its
-    /// power as stake.
+    /// The validators of the first epoch (their hash goes into its headers); each one's
+    /// account starts with its power as stake.
     pub validators: ValidatorSet,
+    /// Blocks per epoch: the validator set changes every this many blocks.
+    pub epoch_length: u64,
 }
 
 /// Why a proposed block is not acceptable.
@@ -76,8 +79,7 @@ pub struct Executed {
 #[derive(Debug)]
 pub struct App {
     chain_id: String,
-    validators: ValidatorSet,
-    validator_set_hash: Hash,
+    epoch_length: u64,
     store: Arc<Store>,
     executor: Executor,
     mempool: Mempool,
@@ -89,8 +91,7 @@ impl App {
         let store = Arc::new(Store::open(path)?);
         let app = Self {
             chain_id: genesis.chain_id.clone(),
-            validators: genesis.validators.clone(),
-            validator_set_hash: genesis.validators.hash(),
+            epoch_length: genesis.epoch_length.max(1),
             executor: Executor::new(&genesis.chain_id)?,
             mempool: Mempool::new(mempool_capacity),
             store,
@@ -107,6 +108,17 @@ impl App {
             for (address, account) in &accounts {
                 state.set(account_key(address), Some(crate::encode(account)));
             }
+            let mut stakers: Vec<(Address, PublicKey)> = genesis
+                .validators
+                .validators()
+                .iter()
+                .map(|v| (Address::of(&v.public_key), v.public_key))
+                .collect();
+            stakers.sort();
+            state.set(epoch::STAKERS_KEY.to_vec(), Some(crate::encode(&stakers)));
+            state.set(epoch::validator_set_key(0), Some(crate::encode(&genesis.validators)));
+            let length = crate::encode(&app.epoch_length);
+            state.set(epoch::EPOCH_LENGTH_KEY.to_vec(), Some(length));
             let pending = app.store.prepare(state.into_changes())?;
             let header = Header {
                 chain_id: genesis.chain_id.clone(),
@@ -116,7 +128,7 @@ impl App {
                 proposer: Address([0; 20]),
                 state_root: pending.root(),
                 tx_root: tx_root(&[]),
-                validator_set_hash: app.validator_set_hash,
+                validator_set_hash: genesis.validators.hash(),
             };
             app.store.commit(pending, &Block { header, txs: Vec::new() }, None)?;
         }
@@ -141,9 +153,34 @@ impl App {
         &self.chain_id
     }
 
-    /// The validators.
-    pub fn validators(&self) -> &ValidatorSet {
-        &self.validators
+    /// The validators of the epoch of block `height` (at most the head's next).
+    pub fn validators_at(&self, height: u64) -> Result<ValidatorSet, Error> {
+        self.store.validators_at(height)
+    }
+
+    /// Blocks per epoch.
+    pub fn epoch_length(&self) -> u64 {
+        self.epoch_length
+    }
+
+    /// At the last block of an epoch, writes the next epoch's validator set into `state`.
+    fn close_epoch(
+        &self,
+        height: u64,
+        current: &ValidatorSet,
+        state: &mut Overlay,
+    ) -> Result<(), Error> {
+        if !epoch::is_last_of_epoch(height, self.epoch_length) {
+            return Ok(());
+        }
+        let stakers: Vec<(Address, PublicKey)> = match state.get(epoch::STAKERS_KEY)? {
+            Some(bytes) => crate::decode(&bytes)?,
+            None => Vec::new(),
+        };
+        let next = epoch::next_set(&stakers, |a| Ok(state.account(a)?.stake), current)?;
+        let key = epoch::validator_set_key(epoch::epoch_of(height, self.epoch_length) + 1);
+        state.set(key, Some(crate::encode(&next)));
+        Ok(())
     }
 
     /// The state after the head.
@@ -197,6 +234,7 @@ impl App {
     ) -> Result<Executed, Error> {
         let (head, mut state) = self.head_state()?;
         let height = head.height + 1;
+        let validators = self.validators_at(height)?;
         let mut txs = Vec::new();
         let mut receipts = Vec::new();
         for tx in self.mempool.take(max_txs) {
@@ -207,6 +245,7 @@ impl App {
                 receipts.push(receipt);
             }
         }
+        self.close_epoch(height, &validators, &mut state)?;
         let pending = self.store.prepare(state.into_changes())?;
         let header = Header {
             chain_id: self.chain_id.clone(),
@@ -216,7 +255,7 @@ impl App {
             proposer,
             state_root: pending.root(),
             tx_root: tx_root(&txs),
-            validator_set_hash: self.validator_set_hash,
+            validator_set_hash: validators.hash(),
         };
         Ok(Executed { block: Block { header, txs }, receipts, pending })
     }
@@ -235,12 +274,9 @@ impl App {
         let mismatch = |field, expected: Hash, found: Hash| {
             Ok(Err(Invalid::Mismatch { field, expected, found }))
         };
-        if header.validator_set_hash != self.validator_set_hash {
-            return mismatch(
-                "validator_set_hash",
-                self.validator_set_hash,
-                header.validator_set_hash,
-            );
+        let validators = self.validators_at(header.height)?;
+        if header.validator_set_hash != validators.hash() {
+            return mismatch("validator_set_hash", validators.hash(), header.validator_set_hash);
         }
         let root = tx_root(&block.txs);
         if header.tx_root != root {
@@ -255,6 +291,7 @@ impl App {
                 Err(e) => return Ok(Err(Invalid::Transaction { index, why: e.to_string() })),
             }
         }
+        self.close_epoch(header.height, &validators, &mut state)?;
         let pending = self.store.prepare(state.into_changes())?;
         if pending.root() != header.state_root {
             return mismatch("state_root", pending.root(), header.state_root);

@@ -21,7 +21,7 @@ use crate::host::{self, Failure, Host, StateView};
 use crate::state::account_key;
 use crate::store::Store;
 use crate::tx::{Account, Call, Evidence, SignedTx, VerifiedTx};
-use crate::{Address, Error, Hash};
+use crate::{Address, Error, Hash, PublicKey, epoch};
 
 /// Why a transaction cannot be executed at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -314,6 +314,9 @@ impl Executor {
         if let (Ok(()), Some(key)) = (&outcome.result, record) {
             state.set(key, Some(vec![1]));
         }
+        if let (Ok(()), Call::Stake { .. }) = (&outcome.result, &tx.tx.call) {
+            register_staker(&mut state, sender, tx.tx.signer)?;
+        }
         // The unburnt fuel back.
         let mut account = state.account(&sender)?;
         account.balance = account.balance.saturating_add(tx.tx.fee - outcome.fuel_used);
@@ -326,6 +329,19 @@ impl Executor {
         };
         Ok((Ok(receipt), state))
     }
+}
+
+/// Adds a staker to the list the next epochs' validator sets are drawn from (once).
+fn register_staker(state: &mut Overlay, address: Address, key: PublicKey) -> Result<(), Error> {
+    let mut stakers: Vec<(Address, PublicKey)> = match state.get(epoch::STAKERS_KEY)? {
+        Some(bytes) => crate::decode(&bytes)?,
+        None => Vec::new(),
+    };
+    if let Err(at) = stakers.binary_search_by_key(&address, |(a, _)| *a) {
+        stakers.insert(at, (address, key));
+        state.set(epoch::STAKERS_KEY.to_vec(), Some(crate::encode(&stakers)));
+    }
+    Ok(())
 }
 
 /// For evidence whose offence `state` records as punished already, the offender.

@@ -10,6 +10,8 @@
 //!   [`tx::SignedTx`], double-sign [`tx::Evidence`];
 //! - [`block`]: [`block::Header`], [`block::Block`], [`block::ValidatorSet`], votes and
 //!   [`block::Certificate`] (precommits from more than 2/3 of the power);
+//! - [`epoch`]: when the validator set changes, what it becomes, and how a light client
+//!   follows it;
 //! - [`state`]: the Jellyfish Merkle Tree over blake3 that commits to the state, and
 //!   [`state::Proof`], which shows what a key holds (or that it holds nothing) under a header's
 //!   state root;
@@ -47,9 +49,8 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! Not built yet: validator-set epochs (the genesis set decides every height), deployed
-//! (non-system) contracts, and a network between machines (validators talk over an in-process
-//! hub).
+//! Not built yet: deployed (non-system) contracts, and a network between machines (validators
+//! talk over an in-process hub).
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and
@@ -62,6 +63,7 @@ pub mod block;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod consensus;
 pub mod crypto;
+pub mod epoch;
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod execute;

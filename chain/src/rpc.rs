@@ -4,6 +4,8 @@
 //! - `GET /api/v1/status`: heights, the head's hash and state root, the validators;
 //! - `GET /api/v1/accounts/{address}`: an account at the head, with its state proof;
 //! - `GET /api/v1/blocks/{height}`: a committed block and its certificate;
+//! - `GET /api/v1/validator-sets/{epoch}`: an epoch's validators, with the state proof against
+//!   the last block of the epoch before (what a light client needs to follow the set);
 //! - `POST /api/v1/txs` with `{"tx": "<hex of the signed transaction's canonical bytes>"}`:
 //!   admits it into the mempool (and gossips it) or says why not.
 //!
@@ -31,16 +33,16 @@ pub const MAX_BODY: usize = 1 << 20;
 struct Rpc {
     node: NodeClient,
     chain_id: String,
-    validators: ValidatorSet,
 }
 
-/// The RPC of `node`, whose chain is `chain_id` with `validators`.
-pub fn router(node: NodeClient, chain_id: &str, validators: ValidatorSet) -> Router {
-    let rpc = Rpc { node, chain_id: chain_id.to_owned(), validators };
+/// The RPC of `node`, whose chain is `chain_id`.
+pub fn router(node: NodeClient, chain_id: &str) -> Router {
+    let rpc = Rpc { node, chain_id: chain_id.to_owned() };
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/accounts/{address}", get(account))
         .route("/api/v1/blocks/{height}", get(block))
+        .route("/api/v1/validator-sets/{epoch}", get(validator_set))
         .route("/api/v1/txs", post(submit))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
@@ -87,7 +89,7 @@ pub struct StatusReply {
     pub node: Address,
     /// Transactions in its mempool.
     pub pending_transactions: usize,
-    /// The validators and their power.
+    /// The validators deciding `consensus_height`, and their power.
     pub validators: Vec<ValidatorReply>,
 }
 
@@ -103,7 +105,9 @@ pub struct ValidatorReply {
 async fn status(State(rpc): State<Rpc>) -> Answer<StatusReply> {
     let status = rpc.node.status().await?;
     let validators = rpc
-        .validators
+        .node
+        .store()
+        .validators_at(status.consensus_height)?
         .validators()
         .iter()
         .map(|v| ValidatorReply { address: Address::of(&v.public_key), power: v.power })
@@ -189,6 +193,50 @@ async fn block(State(rpc): State<Rpc>, Path(height): Path<String>) -> Answer<Blo
         return Err(Failure(StatusCode::NOT_FOUND, format!("no block at height {height} yet")));
     };
     Ok(Json(BlockReply { block, certificate: store.certificate(height)? }))
+}
+
+/// `GET /api/v1/validator-sets/{epoch}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ValidatorSetReply {
+    /// The epoch.
+    pub epoch: u64,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
+    /// The block whose state holds the set (the last of the epoch before; 0 for epoch 0).
+    pub height: u64,
+    /// The validators.
+    pub validators: ValidatorSet,
+    /// Hex of the canonical encoding of the state proof against block `height`'s state root.
+    pub proof: String,
+}
+
+async fn validator_set(
+    State(rpc): State<Rpc>,
+    Path(epoch): Path<String>,
+) -> Answer<ValidatorSetReply> {
+    let epoch: u64 = epoch
+        .parse()
+        .map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("{epoch:?} is not an epoch")))?;
+    let store = rpc.node.store();
+    let epoch_length = store.epoch_length()?;
+    let height = epoch.saturating_mul(epoch_length);
+    let head = store.head()?.map_or(0, |h| h.height);
+    if height > head {
+        let why = format!("epoch {epoch}'s set is decided at block {height}, the head is {head}");
+        return Err(Failure(StatusCode::NOT_FOUND, why));
+    }
+    let (value, proof) = store.get_with_proof(&crate::epoch::validator_set_key(epoch), height)?;
+    let value = value.ok_or_else(|| Error::Store {
+        what: "reading a validator set",
+        detail: format!("block {height} holds no set for epoch {epoch}"),
+    })?;
+    Ok(Json(ValidatorSetReply {
+        epoch,
+        epoch_length,
+        height,
+        validators: crate::decode(&value)?,
+        proof: hex::encode(crate::encode(&proof)),
+    }))
 }
 
 /// `POST /api/v1/txs` body.
@@ -291,6 +339,13 @@ pub fn openapi_document() -> Value {
                     "schema": int }],
                 "responses": ok("Block", errors(&["400", "404", "500"])),
             } },
+            "/api/v1/validator-sets/{epoch}": { "get": {
+                "operationId": "validatorSet",
+                "summary": "An epoch's validators with their state proof",
+                "parameters": [{ "name": "epoch", "in": "path", "required": true,
+                    "schema": int }],
+                "responses": ok("ValidatorSet", errors(&["400", "404", "500"])),
+            } },
             "/api/v1/txs": { "post": {
                 "operationId": "submit",
                 "summary": "Submit a signed transaction",
@@ -342,6 +397,16 @@ pub fn openapi_document() -> Value {
                     "block": { "type": "object", "description": "header and transactions" },
                     "certificate": { "type": ["object", "null"],
                         "description": "precommits of more than 2/3 of the power" },
+                } },
+            "ValidatorSet": { "type": "object",
+                "required": ["epoch", "epoch_length", "height", "validators", "proof"],
+                "properties": {
+                    "epoch": int, "epoch_length": int, "height": int,
+                    "validators": { "type": "array", "items": { "type": "object",
+                        "required": ["public_key", "power"],
+                        "properties": { "public_key": hex("ed25519 public key"),
+                            "power": int } } },
+                    "proof": hex("canonical encoding of the state proof"),
                 } },
             "SubmitRequest": { "type": "object", "required": ["tx"],
                 "properties": { "tx": hex("the signed transaction's canonical encoding") } },

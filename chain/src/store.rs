@@ -15,7 +15,8 @@ use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
 use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
 
-use crate::block::{Block, Certificate};
+use crate::block::{Block, Certificate, ValidatorSet};
+use crate::epoch;
 use crate::state::{Blake3, Proof, account_key, key_hash};
 use crate::tx::Account;
 use crate::{Address, Error, Hash};
@@ -130,6 +131,31 @@ impl Store {
             return Ok(None);
         };
         crate::decode(bytes.value()).map(Some)
+    }
+
+    /// Blocks per epoch, as the genesis state set it.
+    pub fn epoch_length(&self) -> Result<u64, Error> {
+        let head = self.head()?.map_or(0, |h| h.height);
+        let length = self.get(epoch::EPOCH_LENGTH_KEY, head)?.ok_or_else(|| Error::Store {
+            what: "reading the epoch length",
+            detail: "the state has none (no genesis block?)".into(),
+        })?;
+        crate::decode(&length)
+    }
+
+    /// The validators of the epoch of block `height`, as the state at the head records them
+    /// (known up to the epoch after the head's).
+    pub fn validators_at(&self, height: u64) -> Result<ValidatorSet, Error> {
+        let head = self.head()?.ok_or_else(|| Error::Store {
+            what: "reading the validators",
+            detail: "the store has no genesis block".into(),
+        })?;
+        let missing = |what: String| Error::Store { what: "reading the validators", detail: what };
+        let e = epoch::epoch_of(height, self.epoch_length()?);
+        let set = self.get(&epoch::validator_set_key(e), head.height)?.ok_or_else(|| {
+            missing(format!("no validator set for epoch {e} (block {height}) yet"))
+        })?;
+        crate::decode(&set)
     }
 
     /// Appends `entry` to the write-ahead log of `height`, durably.

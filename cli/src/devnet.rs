@@ -27,6 +27,8 @@ pub(crate) const CHAIN_ID: &str = "kinema-devnet";
 pub(crate) const FAUCET_BALANCE: u64 = 1_000_000_000_000_000;
 /// What each validator starts with (to pay for reporting misbehaviour).
 const VALIDATOR_BALANCE: u64 = 1_000_000_000_000;
+/// Blocks per epoch: staking changes the validator set every this many blocks.
+const EPOCH_LENGTH: u64 = 100;
 /// Each validator's stake, so its voting power.
 const VALIDATOR_STAKE: u64 = 1_000_000;
 
@@ -140,7 +142,8 @@ impl Devnet {
             chain_id: manifest.chain_id.clone(),
             time_ms: manifest.genesis_time_ms,
             balances,
-            validators: set.clone(),
+            validators: set,
+            epoch_length: EPOCH_LENGTH,
         };
         let hub = Hub::new();
         let mut devnet = Devnet {
@@ -165,7 +168,7 @@ impl Devnet {
             config.empty_block_interval = options.empty_block_interval;
             let engine = MalachiteEngine::new(app, config)?;
             let node = NodeHandle::spawn(engine, hub.join(), store)?;
-            let router = rpc::router(node.client(), &genesis.chain_id, set.clone());
+            let router = rpc::router(node.client(), &genesis.chain_id);
             devnet.servers.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
                     tracing::warn!("RPC on {at} stopped: {e}");

@@ -196,7 +196,7 @@ impl MalachiteEngine {
     pub fn new(app: App, config: Config) -> Result<Self, Error> {
         let ctx = Ctx::new(app.chain_id());
         let head = app.head()?;
-        let validators = Validators::new(app.validators().clone(), head.block)?;
+        let validators = Validators::new(app.validators_at(head.height + 1)?, head.block)?;
         let address = config.key.address();
         let params = Params {
             address,
@@ -271,7 +271,7 @@ impl MalachiteEngine {
     fn start_height(&mut self, height: u64) -> Result<(), Error> {
         let head = self.shell.app.head()?;
         debug_assert_eq!(head.height + 1, height);
-        let validators = Validators::new(self.shell.app.validators().clone(), head.block)?;
+        let validators = Validators::new(self.shell.app.validators_at(height)?, head.block)?;
         let shell = &mut self.shell;
         shell.validators = validators.clone();
         shell.blocks.clear();
@@ -349,7 +349,8 @@ impl MalachiteEngine {
         if block.header.height != head.height + 1 {
             return Ok(());
         }
-        if let Err(e) = certificate.verify(&block.header, self.shell.app.validators()) {
+        let validators = self.shell.app.validators_at(block.header.height)?;
+        if let Err(e) = certificate.verify(&block.header, &validators) {
             warn!(validator = %self.shell.address, "a peer sent block {} with a bad certificate: {e}", block.header.height);
             return Ok(());
         }

@@ -17,6 +17,8 @@ fn genesis(funded: &[&SecretKey]) -> Genesis {
         balances: funded.iter().map(|k| (k.address(), 50 * FEE)).collect(),
         validators: ValidatorSet::new(vec![Validator { public_key: key(90).public(), power: 1 }])
             .unwrap(),
+        // Short epochs: the random sequences' stakes change the validator set as they go.
+        epoch_length: 3,
     }
 }
 
@@ -67,10 +69,16 @@ fn a_proposed_block_is_validated_and_committed_by_another_node() {
     proof.verify_account(hb.state_root, &bob.address(), account.as_ref()).unwrap();
 }
 
-/// A transaction the property test throws at a node: sender, receiver, amount, and how far its
-/// nonce is off.
-fn arb_tx() -> impl Strategy<Value = (u8, u8, u64, i8)> {
-    (0u8..4, 0u8..5, 0u64..30_000_000, prop_oneof![8 => Just(0i8), 1 => -1i8..=2])
+/// A transaction the property test throws at a node: what it does (0 transfer, 1 stake,
+/// 2 unstake), sender, receiver, amount, and how far its nonce is off.
+fn arb_tx() -> impl Strategy<Value = (u8, u8, u8, u64, i8)> {
+    (
+        prop_oneof![6 => Just(0u8), 2 => Just(1u8), 1 => Just(2u8)],
+        0u8..4,
+        0u8..5,
+        0u64..30_000_000,
+        prop_oneof![8 => Just(0i8), 1 => -1i8..=2],
+    )
 }
 
 proptest! {
@@ -78,7 +86,7 @@ proptest! {
 
     #[test]
     fn every_node_has_the_same_state_root_at_every_height(
-        blocks in proptest::collection::vec(proptest::collection::vec(arb_tx(), 0..8), 1..5),
+        blocks in proptest::collection::vec(proptest::collection::vec(arb_tx(), 0..8), 1..8),
     ) {
         let keys: Vec<SecretKey> = (1..=5).map(key).collect();
         let g = genesis(&keys[..4].iter().collect::<Vec<_>>());
@@ -87,9 +95,16 @@ proptest! {
         let mut b = App::open(&dirs[1].path().join("chain.redb"), &g, 1_000).unwrap();
         let mut nonces = [0u64; 4];
         for (i, txs) in blocks.iter().enumerate() {
-            for &(from, to, amount, off) in txs {
+            for &(kind, from, to, amount, off) in txs {
                 let nonce = (nonces[from as usize] as i64 + off as i64).max(0) as u64;
-                let tx = transfer(&keys[from as usize], nonce, &keys[to as usize], amount);
+                let signer = &keys[from as usize];
+                let call = match kind {
+                    0 => Call::Transfer { to: keys[to as usize].address(), amount },
+                    1 => Call::Stake { amount: amount / 4 },
+                    _ => Call::Unstake { amount: amount / 8 },
+                };
+                let tx = Tx { chain_id: CHAIN.into(), signer: signer.public(), nonce, fee: FEE, call }
+                    .sign(signer);
                 if a.submit(&encode(&tx)).unwrap().is_ok() {
                     nonces[from as usize] += 1;
                 }
@@ -97,6 +112,9 @@ proptest! {
             let proposal = a.propose(keys[0].address(), 1_795_000_000_000 + i as u64, 100).unwrap();
             let validated = b.validate(proposal.block.clone()).unwrap().unwrap();
             let (ha, hb) = (a.commit(proposal, None).unwrap(), b.commit(validated, None).unwrap());
+            // Epochs of 3 blocks: the stakes change the validator set, the same on both.
+            let next = ha.height + 1;
+            prop_assert_eq!(a.validators_at(next).unwrap(), b.validators_at(next).unwrap());
             prop_assert_eq!(ha, hb);
         }
     }

@@ -10,8 +10,9 @@ use kinema_chain::consensus::context::{Ctx, Height, Vote};
 use kinema_chain::consensus::node::{Hub, NodeHandle, Transport};
 use kinema_chain::consensus::{Config, MalachiteEngine, Message};
 use kinema_chain::crypto::SecretKey;
+use kinema_chain::epoch::{epoch_of, follow, validator_set_key};
 use kinema_chain::tx::{Account, Call, Tx};
-use kinema_chain::{Address, Hash, encode};
+use kinema_chain::{Address, Hash, decode, encode};
 use malachitebft_core_consensus::SignedConsensusMsg;
 use malachitebft_core_types::{NilOrVal, Round, VoteType};
 use tempfile::TempDir;
@@ -32,6 +33,11 @@ struct Net {
 impl Net {
     /// `n` validators of power 100 each (none started) and a funded account, key(1).
     fn new(n: u8) -> Self {
+        Self::with_epochs(n, 1000)
+    }
+
+    /// [`Net::new`] with epochs of `epoch_length` blocks.
+    fn with_epochs(n: u8, epoch_length: u64) -> Self {
         let keys: Vec<SecretKey> = (0..n).map(|i| key(100 + i)).collect();
         let validators = ValidatorSet::new(
             keys.iter().map(|k| Validator { public_key: k.public(), power: 100 }).collect(),
@@ -40,7 +46,8 @@ impl Net {
         let mut balances: Vec<(Address, u64)> =
             keys.iter().map(|k| (k.address(), 100 * FEE)).collect();
         balances.push((key(1).address(), 1_000 * FEE));
-        let genesis = Genesis { chain_id: CHAIN.into(), time_ms: 0, balances, validators };
+        let genesis =
+            Genesis { chain_id: CHAIN.into(), time_ms: 0, balances, validators, epoch_length };
         let nodes = (0..n).map(|_| None).collect();
         Self { dir: tempfile::tempdir().unwrap(), hub: Hub::new(), genesis, keys, nodes }
     }
@@ -80,16 +87,17 @@ impl Net {
     }
 
     /// Every running node holds the same blocks up to `height`, each with a certificate
-    /// that verifies.
+    /// that verifies under its epoch's validators.
     fn assert_agree(&self, height: u64) {
         let first = self.running().next().unwrap().store();
         for h in 1..=height {
             let block = first.block(h).unwrap().unwrap();
+            let validators = first.validators_at(h).unwrap();
             for node in self.running() {
                 let other = node.store().block(h).unwrap().unwrap();
                 assert_eq!(other.header, block.header, "height {h}");
                 let certificate = node.store().certificate(h).unwrap().unwrap();
-                certificate.verify(&block.header, &self.genesis.validators).unwrap();
+                certificate.verify(&block.header, &validators).unwrap();
             }
         }
     }
@@ -225,4 +233,52 @@ async fn a_double_spend_resolves_to_exactly_one_transfer() {
         assert!(got_a == 0 || got_b == 0, "validator {i}: both transfers went through");
     }
     net.assert_agree(height);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staking_joins_the_next_epochs_validators_and_a_light_client_follows() {
+    const EPOCH: u64 = 4;
+    let mut net = Net::with_epochs(4, EPOCH);
+    for i in 0..4 {
+        net.start(i);
+    }
+    net.wait_all(1).await;
+    let staker = key(1);
+    let call = Call::Stake { amount: 50 };
+    let tx = Tx { chain_id: CHAIN.into(), signer: staker.public(), nonce: 0, fee: FEE, call };
+    net.node(0).submit(encode(&tx.sign(&staker))).await.unwrap().unwrap();
+    until("the stake committing", || net.account(0, &staker.address()).stake == 50).await;
+    let staked_at = net.node(0).store().head().unwrap().unwrap().height;
+    // The epoch after the one it staked in has it as a validator of power 50 (it runs no node:
+    // the others hold 400 of 450).
+    let joined = (epoch_of(staked_at, EPOCH) + 1) * EPOCH + 1;
+    net.wait_all(joined + 1).await;
+    let store = net.node(2).store();
+    let set = store.validators_at(joined).unwrap();
+    assert_eq!(set.get(&staker.address()).map(|v| v.power), Some(50));
+    assert!(store.validators_at(staked_at).unwrap().get(&staker.address()).is_none());
+    assert_eq!(store.block(joined).unwrap().unwrap().header.validator_set_hash, set.hash());
+    net.assert_agree(joined + 1);
+
+    // A light client that trusts the genesis set follows it epoch by epoch.
+    let mut trusted = net.genesis.validators.clone();
+    for boundary in (EPOCH..joined).step_by(EPOCH as usize) {
+        let header = store.block(boundary).unwrap().unwrap().header;
+        let certificate = store.certificate(boundary).unwrap().unwrap();
+        let key = validator_set_key(epoch_of(boundary, EPOCH) + 1);
+        let (value, proof) = store.get_with_proof(&key, boundary).unwrap();
+        let next: ValidatorSet = decode(&value.unwrap()).unwrap();
+        // A set the state does not hold is refused.
+        let forged = ValidatorSet::new(vec![Validator { public_key: key_of(9), power: 1 }]);
+        let refused = follow(&header, &certificate, &trusted, EPOCH, forged.unwrap(), &proof);
+        assert!(refused.is_err());
+        trusted = follow(&header, &certificate, &trusted, EPOCH, next, &proof).unwrap();
+    }
+    assert_eq!(trusted, set);
+    let header = store.block(joined).unwrap().unwrap().header;
+    store.certificate(joined).unwrap().unwrap().verify(&header, &trusted).unwrap();
+}
+
+fn key_of(seed: u8) -> kinema_chain::PublicKey {
+    key(seed).public()
 }

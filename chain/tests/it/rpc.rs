@@ -50,7 +50,8 @@ async fn node() -> (tempfile::TempDir, NodeHandle, SocketAddr) {
         chain_id: CHAIN.into(),
         time_ms: 0,
         balances: vec![(key(1).address(), 100 * FEE)],
-        validators: set.clone(),
+        validators: set,
+        epoch_length: 1000,
     };
     let app = App::open(&dir.path().join("chain.redb"), &genesis, 100).unwrap();
     let store = app.store().clone();
@@ -60,7 +61,7 @@ async fn node() -> (tempfile::TempDir, NodeHandle, SocketAddr) {
     let node = NodeHandle::spawn(engine, Hub::new().join(), store).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = listener.local_addr().unwrap();
-    let router = rpc::router(node.client(), CHAIN, set);
+    let router = rpc::router(node.client(), CHAIN);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (dir, node, at)
 }
@@ -115,6 +116,13 @@ async fn the_rpc_answers_and_refuses_with_reasons() {
     assert_eq!(code, 200, "{block}");
     assert!(block["certificate"]["signatures"].as_array().is_some_and(|s| s.len() == 1));
 
+    // Epoch 0's validators, with a proof against the genesis state.
+    let (code, set) = http(at, "GET", "/api/v1/validator-sets/0", None).await;
+    assert_eq!(code, 200, "{set}");
+    assert_eq!(set["validators"].as_array().map(Vec::len), Some(1));
+    let (code, later) = http(at, "GET", "/api/v1/validator-sets/5", None).await;
+    assert_eq!(code, 404, "{later}");
+
     // Bad requests: each a 4xx whose JSON says what is wrong.
     let mut forged = tx(1, 5).sign(&key(1));
     forged.tx.fee += 1;
@@ -167,6 +175,7 @@ async fn the_openapi_document_describes_every_endpoint_and_resolves() {
         "/api/v1/status",
         "/api/v1/accounts/{address}",
         "/api/v1/blocks/{height}",
+        "/api/v1/validator-sets/{epoch}",
         "/api/v1/txs",
         "/api/v1/openapi.json",
     ] {
