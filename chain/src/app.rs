@@ -17,8 +17,8 @@ use crate::store::{Head, Pending, Store};
 use crate::tx::{Account, Call, SignedTx, Tx, VerifiedTx};
 use crate::{Address, Error, Hash, PublicKey, epoch};
 
-/// The chain's first state.
-#[derive(Debug, Clone)]
+/// The chain's first state (in JSON, what nodes of one chain share).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Genesis {
     /// The chain id.
     pub chain_id: String,

@@ -28,7 +28,8 @@
 //! - [`app`] (native only): what consensus drives — propose a block from the mempool,
 //!   validate another node's block by re-executing it, commit a decided block;
 //! - [`consensus`] (native only): Malachite's Tendermint core behind Kinema's small
-//!   [`consensus::Engine`] trait, the tokio runner and the in-process network;
+//!   [`consensus::Engine`] trait, the tokio runner and the transport it talks over (an
+//!   in-process one here; kinema-node brings libp2p);
 //! - [`rpc`] (native only): the JSON-over-HTTP RPC and its OpenAPI document.
 //!
 //! ```
@@ -49,8 +50,7 @@
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
 //!
-//! Not built yet: deployed (non-system) contracts, and a network between machines (validators
-//! talk over an in-process hub).
+//! Not built yet: deployed (non-system) contracts.
 //!
 //! **Encoding.** Everything that is hashed or signed is encoded with borsh: one byte sequence
 //! per value (little-endian integers, length-prefixed strings and lists, no maps, no floats), and

@@ -33,6 +33,9 @@ pub(crate) enum ChainCommand {
         /// Validator i serves its RPC on 127.0.0.1:<rpc-port + i>.
         #[arg(long, default_value_t = 26650)]
         rpc_port: u16,
+        /// Validator i's libp2p node listens on 127.0.0.1:<p2p-port + i>.
+        #[arg(long, default_value_t = 26700)]
+        p2p_port: u16,
         /// Seconds between blocks when no transaction waits.
         #[arg(long, default_value_t = 1.0)]
         empty_block_interval: f64,
@@ -169,7 +172,7 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 
 pub(crate) fn run(command: ChainCommand) -> Result<()> {
     match command {
-        ChainCommand::Devnet { validators, data_dir, rpc_port, empty_block_interval } => {
+        ChainCommand::Devnet { validators, data_dir, rpc_port, p2p_port, empty_block_interval } => {
             if !(empty_block_interval > 0.0 && empty_block_interval <= 3600.0) {
                 bail!(
                     "--empty-block-interval {empty_block_interval}: expected 0 < seconds <= 3600"
@@ -179,6 +182,7 @@ pub(crate) fn run(command: ChainCommand) -> Result<()> {
                 validators,
                 data_dir,
                 rpc_port,
+                p2p_port,
                 empty_block_interval: Duration::from_secs_f64(empty_block_interval),
             };
             run_devnet(&options)
@@ -225,12 +229,13 @@ fn run_devnet(options: &devnet::Options) -> Result<()> {
         let mut devnet = Devnet::start(options).await?;
         say!(
             "devnet: {} validators of chain {}, data in {}",
-            devnet.rpc().len(),
+            devnet.addresses().len(),
             devnet::CHAIN_ID,
             options.data_dir.display()
         );
-        for (i, (rpc, address)) in devnet.rpc().iter().zip(devnet.addresses()).enumerate() {
-            say!("  validator {i}  {address}  rpc http://{rpc}");
+        let nodes = devnet.rpc().zip(devnet.addresses()).zip(devnet.p2p_addresses());
+        for (i, ((rpc, address), p2p)) in nodes.enumerate() {
+            say!("  validator {i}  {address}  rpc http://{rpc}  p2p {p2p}");
         }
         say!(
             "faucet: {} ({}, balance {} at genesis)",
@@ -239,7 +244,7 @@ fn run_devnet(options: &devnet::Options) -> Result<()> {
             devnet::FAUCET_BALANCE
         );
         say!("Ctrl-C stops it; run the same command again to resume.");
-        let mut head = devnet.nodes()[0].head();
+        let mut head = devnet.node(0).head();
         let mut last_print = Instant::now();
         let outcome = loop {
             tokio::select! {

@@ -1,25 +1,28 @@
-//! A local chain: N validators in one process, talking over an in-process hub, each with its
-//! own store and its RPC on 127.0.0.1.
+//! A local chain: N validators in one process, each with its own store, its libp2p node on
+//! 127.0.0.1 (dialling the others over TCP) and its RPC on 127.0.0.1.
 //!
 //! `<dir>/devnet.json` records the chain (id, genesis time, validator count); each validator's
-//! key and store live in `<dir>/validator-<i>/`; `<dir>/faucet.key` holds the funded key.
-//! Started again on the same directory it resumes from the stores.
+//! key, libp2p identity and store live in `<dir>/validator-<i>/`; `<dir>/faucet.key` holds the
+//! funded key. Started again on the same directory it resumes from the stores, with the same
+//! peer ids.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use kinema_chain::app::{App, Genesis};
+use kinema_chain::Address;
+use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
-use kinema_chain::consensus::node::{Hub, NodeHandle};
-use kinema_chain::consensus::{Config, MalachiteEngine};
+use kinema_chain::consensus::node::NodeHandle;
 use kinema_chain::crypto::SecretKey;
-use kinema_chain::{Address, rpc};
+use kinema_node::p2p;
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
 
-use crate::wallet::{load_key, new_key, write_key};
+use crate::node::{self, NodeSetup, RunningNode, load_or_create_key};
+use crate::wallet::load_key;
 
 /// The devnet's chain id.
 pub(crate) const CHAIN_ID: &str = "kinema-devnet";
@@ -47,32 +50,20 @@ pub(crate) struct Options {
     pub(crate) validators: usize,
     pub(crate) data_dir: PathBuf,
     pub(crate) rpc_port: u16,
+    pub(crate) p2p_port: u16,
     /// An empty block at most this often.
     pub(crate) empty_block_interval: Duration,
 }
 
 /// A running devnet.
 pub(crate) struct Devnet {
-    nodes: Vec<NodeHandle>,
-    servers: Vec<JoinHandle<()>>,
-    rpc: Vec<SocketAddr>,
+    nodes: Vec<(RunningNode, Multiaddr)>,
     addresses: Vec<Address>,
     faucet: Address,
 }
 
 fn validator_dir(dir: &Path, i: usize) -> PathBuf {
     dir.join(format!("validator-{i}"))
-}
-
-/// The key at `path`; a new one written there when there is none (a start interrupted
-/// before its manifest was written left some keys behind).
-fn load_or_create_key(path: &Path) -> Result<SecretKey> {
-    if path.exists() {
-        return load_key(path);
-    }
-    let key = new_key()?;
-    write_key(path, &key)?;
-    Ok(key)
 }
 
 /// Creates the devnet's keys and manifest in `dir`, or reads them back.
@@ -145,44 +136,63 @@ impl Devnet {
             validators: set,
             epoch_length: EPOCH_LENGTH,
         };
-        let hub = Hub::new();
+        let mut identities = Vec::with_capacity(keys.len());
+        let mut p2p_addresses = Vec::with_capacity(keys.len());
+        for i in 0..keys.len() {
+            let seed = load_or_create_key(&validator_dir(dir, i).join("p2p.key"))?.seed();
+            let identity = p2p::keypair_from_seed(seed)?;
+            let port = u16::try_from(usize::from(options.p2p_port) + i)
+                .context("--p2p-port plus the validator count goes past port 65535")?;
+            let address: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse()?;
+            p2p_addresses.push(
+                address
+                    .with_p2p(identity.public().to_peer_id())
+                    .map_err(|a| anyhow::anyhow!("{a} already names a peer"))?,
+            );
+            identities.push(identity);
+        }
         let mut devnet = Devnet {
             nodes: Vec::new(),
-            servers: Vec::new(),
-            rpc: Vec::new(),
             addresses: keys.iter().map(SecretKey::address).collect(),
             faucet: manifest.faucet,
         };
-        for (i, key) in keys.into_iter().enumerate() {
+        let text = serde_json::to_string_pretty(&genesis)? + "\n";
+        let genesis_path = dir.join("genesis.json");
+        let tmp = dir.join(".genesis.json.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &genesis_path))
+            .with_context(|| format!("{}: cannot write", genesis_path.display()))?;
+        for (i, (key, identity)) in keys.into_iter().zip(identities).enumerate() {
             let port = u16::try_from(usize::from(options.rpc_port) + i)
                 .context("--rpc-port plus the validator count goes past port 65535")?;
-            let at = SocketAddr::from(([127, 0, 0, 1], port));
-            let listener = tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("validator {i}: cannot listen on {at} for its RPC"))?;
-            let path = validator_dir(dir, i).join("chain.redb");
-            let app = App::open(&path, &genesis, 100_000)
-                .with_context(|| format!("validator {i}: {}", path.display()))?;
-            let store = app.store().clone();
-            let mut config = Config::new(key);
-            config.empty_block_interval = options.empty_block_interval;
-            let engine = MalachiteEngine::new(app, config)?;
-            let node = NodeHandle::spawn(engine, hub.join(), store)?;
-            let router = rpc::router(node.client(), &genesis.chain_id);
-            devnet.servers.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
-                    tracing::warn!("RPC on {at} stopped: {e}");
-                }
-            }));
-            devnet.rpc.push(at);
-            devnet.nodes.push(node);
+            let listen: Multiaddr =
+                p2p_addresses[i].iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
+            let peers = p2p_addresses.iter().enumerate().filter(|(j, _)| *j != i);
+            let running = node::start(NodeSetup {
+                genesis: &genesis,
+                key,
+                store: validator_dir(dir, i).join("chain.redb"),
+                identity,
+                listen: vec![listen],
+                peers: peers.map(|(_, a)| a.clone()).collect(),
+                rpc: SocketAddr::from(([127, 0, 0, 1], port)),
+                empty_block_interval: options.empty_block_interval,
+            })
+            .await
+            .with_context(|| format!("validator {i}"))?;
+            devnet.nodes.push((running, p2p_addresses[i].clone()));
         }
         Ok(devnet)
     }
 
     /// Each validator's RPC address.
-    pub(crate) fn rpc(&self) -> &[SocketAddr] {
-        &self.rpc
+    pub(crate) fn rpc(&self) -> impl Iterator<Item = SocketAddr> {
+        self.nodes.iter().map(|(n, _)| n.rpc)
+    }
+
+    /// Each validator's libp2p address (with its peer id).
+    pub(crate) fn p2p_addresses(&self) -> impl Iterator<Item = &Multiaddr> {
+        self.nodes.iter().map(|(_, a)| a)
     }
 
     /// Each validator's address.
@@ -195,16 +205,16 @@ impl Devnet {
         self.faucet
     }
 
-    /// The validators' nodes.
-    pub(crate) fn nodes(&self) -> &[NodeHandle] {
-        &self.nodes
+    /// Validator `i`'s node.
+    pub(crate) fn node(&self, i: usize) -> &NodeHandle {
+        &self.nodes[i].0.node
     }
 
     /// Waits until a validator stops by itself (an error stopped it) and returns its error.
     pub(crate) async fn failed(&mut self) -> Result<()> {
         loop {
-            if let Some(i) = self.nodes.iter().position(NodeHandle::is_finished) {
-                let result = self.nodes[i].join().await;
+            if let Some(i) = self.nodes.iter().position(|(n, _)| n.node.is_finished()) {
+                let result = self.nodes[i].0.node.join().await;
                 return result.with_context(|| format!("validator {i}"));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -213,10 +223,7 @@ impl Devnet {
 
     /// Stops every validator and RPC server.
     pub(crate) async fn stop(self) -> Result<()> {
-        for server in &self.servers {
-            server.abort();
-        }
-        for (i, node) in self.nodes.into_iter().enumerate() {
+        for (i, (node, _)) in self.nodes.into_iter().enumerate() {
             node.stop().await.with_context(|| format!("validator {i}"))?;
         }
         Ok(())

@@ -32,6 +32,7 @@ macro_rules! say {
 mod chain;
 mod devnet;
 mod media;
+mod node;
 mod wallet;
 
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     /// Sign and submit transactions.
     #[command(subcommand)]
     Tx(chain::TxCommand),
+    /// Run one chain node (a validator, or a full node following the chain) in this process.
+    Node(node::NodeCommand),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Wallet(cmd) => wallet::run(cmd),
         Command::Chain(cmd) => chain::run(cmd),
         Command::Tx(cmd) => chain::run_tx(cmd),
+        Command::Node(cmd) => node::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

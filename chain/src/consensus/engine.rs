@@ -53,11 +53,13 @@ pub struct Config {
     pub step_timeout: Duration,
     /// Transactions in a block at most.
     pub max_block_txs: usize,
+    /// Transactions the mempool holds at most.
+    pub mempool_capacity: usize,
 }
 
 impl Config {
     /// Defaults for `key`: an empty block a second at most, a 50 ms batch window, 1 s steps,
-    /// 10,000 transactions.
+    /// 10,000 transactions a block, 100,000 in the mempool.
     pub fn new(key: SecretKey) -> Self {
         Self {
             key,
@@ -65,6 +67,7 @@ impl Config {
             batch_window: Duration::from_millis(50),
             step_timeout: Duration::from_secs(1),
             max_block_txs: 10_000,
+            mempool_capacity: 100_000,
         }
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! The engine is sans-IO: it takes messages, timer expiries and transactions, and answers with
 //! [`Output`]s — bytes to broadcast or send to one peer, timers to set or cancel, blocks
-//! committed. [`node`] runs an engine on tokio over any [`node::Transport`]; [`node::Hub`]
-//! is the in-process one that `kinema chain devnet` and the tests use. Anything that speaks
-//! [`Engine`] can replace Malachite.
+//! committed. [`node`] runs an engine on tokio over any [`node::Transport`]: [`node::Hub`] is
+//! the in-process one of this crate's tests, kinema-node's libp2p link the one of real
+//! networks (and of `kinema chain devnet`). Anything that speaks [`Engine`] can replace
+//! Malachite.
 //!
 //! How a height is decided ([`MalachiteEngine`]):
 //! 1. Malachite asks the round's proposer (drawn by stake from the hash of the last finalized
@@ -28,6 +29,7 @@ pub mod context;
 mod engine;
 pub mod node;
 
+use std::path::Path;
 use std::time::Duration;
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -35,7 +37,9 @@ use malachitebft_core_consensus::{LivenessMsg, SignedConsensusMsg};
 use malachitebft_core_types::Round;
 
 pub use engine::{Config, MalachiteEngine};
+use node::{NodeHandle, Transport};
 
+use crate::app::{App, Genesis};
 use crate::block::{Block, Certificate};
 use crate::mempool::Refusal;
 use crate::store::Head;
@@ -110,6 +114,21 @@ pub trait Engine: Send + 'static {
 
     /// Where it stands.
     fn status(&self) -> Result<Status, Error>;
+}
+
+/// What every node does to start: opens the store at `path` (a new one from `genesis`) and
+/// runs a Malachite validator with `config` over `transport`. A node whose key is not a
+/// validator's follows the chain without voting.
+pub fn start<T: Transport>(
+    path: &Path,
+    genesis: &Genesis,
+    config: Config,
+    transport: T,
+) -> Result<NodeHandle, Error> {
+    let app = App::open(path, genesis, config.mempool_capacity)?;
+    let store = app.store().clone();
+    let engine = MalachiteEngine::new(app, config)?;
+    NodeHandle::spawn(engine, transport, store)
 }
 
 /// What validators send each other.

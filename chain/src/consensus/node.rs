@@ -32,8 +32,8 @@ pub trait Transport: Send + 'static {
 
 type Inbox = mpsc::Sender<(Peer, Arc<[u8]>)>;
 
-/// An in-process network: every member receives what any other broadcasts. The validators of
-/// `kinema chain devnet` and the tests talk through one.
+/// An in-process network: every member receives what any other broadcasts. The chain's
+/// consensus tests and its single-validator benchmark run over one.
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
     inner: Arc<Mutex<HubInner>>,
@@ -135,7 +135,8 @@ enum Command {
 #[derive(Debug)]
 pub struct NodeHandle {
     client: NodeClient,
-    task: JoinHandle<Result<(), Error>>,
+    /// `None` once [`NodeHandle::join`] saw it end.
+    task: Option<JoinHandle<Result<(), Error>>>,
 }
 
 /// What talks to a running node: submit transactions, read its status and store, watch its
@@ -174,7 +175,7 @@ impl NodeHandle {
         let (head_tx, head_rx) = watch::channel(head);
         let (commands, rx) = mpsc::channel(1024);
         let task = tokio::spawn(run(engine, transport, rx, head_tx));
-        Ok(Self { client: NodeClient { commands, store, head: head_rx }, task })
+        Ok(Self { client: NodeClient { commands, store, head: head_rx }, task: Some(task) })
     }
 
     /// A client of the node.
@@ -185,8 +186,9 @@ impl NodeHandle {
     /// Stops the node (as a crash would: nothing is flushed that was not already durable)
     /// and returns how it ended.
     pub async fn stop(self) -> Result<(), Error> {
-        self.task.abort();
-        match self.task.await {
+        let Some(task) = self.task else { return Ok(()) };
+        task.abort();
+        match task.await {
             Ok(result) => result,
             Err(e) if e.is_cancelled() => Ok(()),
             Err(e) => Err(stopped(e)),
@@ -195,12 +197,15 @@ impl NodeHandle {
 
     /// Whether the node's task has ended (an error stopped it).
     pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Waits until the node's task ends by itself (an error stopped it).
     pub async fn join(&mut self) -> Result<(), Error> {
-        match (&mut self.task).await {
+        let Some(task) = self.task.as_mut() else { return Ok(()) };
+        let ended = task.await;
+        self.task = None;
+        match ended {
             Ok(result) => result,
             Err(e) => Err(stopped(e)),
         }

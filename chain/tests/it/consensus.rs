@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use kinema_chain::app::{App, Genesis};
+use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
 use kinema_chain::consensus::context::{Ctx, Height, Vote};
 use kinema_chain::consensus::node::{Hub, NodeHandle, Transport};
-use kinema_chain::consensus::{Config, MalachiteEngine, Message};
+use kinema_chain::consensus::{Config, Message, start};
 use kinema_chain::crypto::SecretKey;
 use kinema_chain::epoch::{epoch_of, follow, validator_set_key};
 use kinema_chain::tx::{Account, Call, Tx};
@@ -54,13 +54,10 @@ impl Net {
 
     fn start(&mut self, i: usize) {
         let path = self.dir.path().join(format!("validator-{i}.redb"));
-        let app = App::open(&path, &self.genesis, 10_000).unwrap();
-        let store = app.store().clone();
         let mut config = Config::new(self.keys[i].clone());
         config.empty_block_interval = Duration::from_millis(50);
         config.step_timeout = Duration::from_millis(500);
-        let engine = MalachiteEngine::new(app, config).unwrap();
-        self.nodes[i] = Some(NodeHandle::spawn(engine, self.hub.join(), store).unwrap());
+        self.nodes[i] = Some(start(&path, &self.genesis, config, self.hub.join()).unwrap());
     }
 
     fn node(&self, i: usize) -> &NodeHandle {

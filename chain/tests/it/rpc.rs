@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kinema_chain::app::{App, Genesis};
+use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
 use kinema_chain::consensus::node::{Hub, NodeHandle};
-use kinema_chain::consensus::{Config, MalachiteEngine};
+use kinema_chain::consensus::{Config, start};
 use kinema_chain::rpc;
 use kinema_chain::state::Proof;
 use kinema_chain::tx::{Account, Call, Tx};
@@ -53,12 +53,10 @@ async fn node() -> (tempfile::TempDir, NodeHandle, SocketAddr) {
         validators: set,
         epoch_length: 1000,
     };
-    let app = App::open(&dir.path().join("chain.redb"), &genesis, 100).unwrap();
-    let store = app.store().clone();
     let mut config = Config::new(validator);
     config.empty_block_interval = Duration::from_millis(50);
-    let engine = MalachiteEngine::new(app, config).unwrap();
-    let node = NodeHandle::spawn(engine, Hub::new().join(), store).unwrap();
+    let path = dir.path().join("chain.redb");
+    let node = start(&path, &genesis, config, Hub::new().join()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = listener.local_addr().unwrap();
     let router = rpc::router(node.client(), CHAIN);

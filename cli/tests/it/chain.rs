@@ -1,5 +1,6 @@
 //! `kinema chain devnet`, `chain status`, `chain balance`, `tx transfer` and `tx stake` as a
-//! user runs them: the devnet is a child process, killed and resumed.
+//! user runs them: the devnet (validators over libp2p on loopback) is a child process, killed
+//! and resumed.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,34 +9,36 @@ use serde_json::Value;
 
 use super::kinema;
 
-/// Four consecutive free ports on 127.0.0.1.
+/// Nine consecutive free ports on 127.0.0.1: four for the RPC, four for libp2p, one for a
+/// node of its own.
 fn free_ports() -> u16 {
     let start = 20_000 + (std::process::id() % 20_000) as u16;
     (start..60_000)
-        .step_by(7)
-        .find(|base| (0..4).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
+        .step_by(11)
+        .find(|base| (0..9).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
         .unwrap()
 }
 
-struct Devnet(Child);
+struct Process(Child);
 
-impl Drop for Devnet {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-fn devnet(dir: &std::path::Path, port: u16) -> Devnet {
+fn devnet(dir: &std::path::Path, port: u16) -> Process {
     let child = Command::new(env!("CARGO_BIN_EXE_kinema"))
         .args(["chain", "devnet", "--validators", "4", "--rpc-port", &port.to_string()])
+        .args(["--p2p-port", &(port + 4).to_string()])
         .args(["--empty-block-interval", "0.2", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Devnet(child)
+    Process(child)
 }
 
 fn json(args: &[&str]) -> Value {
@@ -145,5 +148,30 @@ fn a_devnet_finalizes_transfers_and_resumes_after_a_kill() {
     let after = status_past(&rpc(3), before);
     assert!(after["height"].as_u64().unwrap() > before);
     let account = json(&["chain", "balance", "--rpc", &rpc(3), &address, "--json"]);
+    assert_eq!(account["stake"], 1000, "{account}");
+
+    // A node of its own (another process, not a validator) joins from the genesis file and
+    // one validator's address, and catches up with the chain.
+    let full = Command::new(env!("CARGO_BIN_EXE_kinema"))
+        .args(["node", "--data-dir"])
+        .arg(tmp.path().join("full"))
+        .arg("--genesis")
+        .arg(dir.join("genesis.json"))
+        .args([
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--peer",
+            &format!("/ip4/127.0.0.1/tcp/{}", port + 4),
+        ])
+        .args(["--rpc", &format!("127.0.0.1:{}", port + 8)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _full = Process(full);
+    let own = format!("http://127.0.0.1:{}", port + 8);
+    let joined = status_past(&own, after["height"].as_u64().unwrap());
+    assert_eq!(joined["validators"].as_array().unwrap().len(), 4);
+    let account = json(&["chain", "balance", "--rpc", &own, &address, "--json"]);
     assert_eq!(account["stake"], 1000, "{account}");
 }

@@ -1,0 +1,165 @@
+//! One chain node: its store, consensus engine, libp2p node and RPC server. `kinema chain
+//! devnet` starts several in one process; `kinema node` starts one, so validators can run as
+//! separate processes on separate hosts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kinema_chain::app::Genesis;
+use kinema_chain::consensus::node::NodeHandle;
+use kinema_chain::consensus::{self, Config};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::rpc;
+use kinema_node::p2p::{self, P2p, P2pConfig};
+use libp2p::Multiaddr;
+use libp2p::identity::Keypair;
+use tokio::task::JoinHandle;
+
+use crate::wallet::{load_key, new_key, write_key};
+
+/// The key at `path`; a new one written there when there is none.
+pub(crate) fn load_or_create_key(path: &Path) -> Result<SecretKey> {
+    if path.exists() {
+        return load_key(path);
+    }
+    let key = new_key()?;
+    write_key(path, &key)?;
+    Ok(key)
+}
+
+/// What one node needs.
+pub(crate) struct NodeSetup<'a> {
+    pub(crate) genesis: &'a Genesis,
+    pub(crate) key: SecretKey,
+    pub(crate) store: PathBuf,
+    pub(crate) identity: Keypair,
+    pub(crate) listen: Vec<Multiaddr>,
+    pub(crate) peers: Vec<Multiaddr>,
+    pub(crate) rpc: SocketAddr,
+    pub(crate) empty_block_interval: Duration,
+}
+
+/// A started node.
+pub(crate) struct RunningNode {
+    pub(crate) node: NodeHandle,
+    pub(crate) p2p: P2p,
+    pub(crate) rpc: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Stops its RPC server and its node.
+    pub(crate) async fn stop(self) -> Result<()> {
+        self.server.abort();
+        self.node.stop().await?;
+        Ok(())
+    }
+}
+
+/// Opens the store (a new one from the genesis), starts the engine over a libp2p node and
+/// serves the RPC.
+pub(crate) async fn start(setup: NodeSetup<'_>) -> Result<RunningNode> {
+    let at = setup.rpc;
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .with_context(|| format!("cannot listen on {at} for the RPC"))?;
+    let mut config = Config::new(setup.key);
+    config.empty_block_interval = setup.empty_block_interval;
+    let (p2p, link) = p2p::start(P2pConfig {
+        keypair: setup.identity,
+        listen: setup.listen,
+        peers: setup.peers,
+        chain_id: setup.genesis.chain_id.clone(),
+    })?;
+    let node = consensus::start(&setup.store, setup.genesis, config, link)
+        .with_context(|| format!("{}", setup.store.display()))?;
+    let router = rpc::router(node.client(), &setup.genesis.chain_id);
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::warn!("RPC on {at} stopped: {e}");
+        }
+    });
+    Ok(RunningNode { node, p2p, rpc: at, server })
+}
+
+/// `kinema node`: one chain node in this process.
+#[derive(Debug, Args)]
+pub(crate) struct NodeCommand {
+    /// Its store, libp2p identity and (unless --key) consensus key live here.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// The chain's genesis (a devnet writes <dir>/genesis.json).
+    #[arg(long)]
+    genesis: PathBuf,
+    /// The validator key; a node whose key is not a validator's follows the chain without
+    /// voting. Default: <data-dir>/key.json, created if missing.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Where its libp2p node listens.
+    #[arg(long, default_value = "/ip4/127.0.0.1/tcp/26800")]
+    listen: Vec<Multiaddr>,
+    /// Peers to dial (a validator's libp2p address, as the devnet prints it).
+    #[arg(long)]
+    peer: Vec<Multiaddr>,
+    /// Where its RPC listens.
+    #[arg(long, default_value = "127.0.0.1:26660")]
+    rpc: SocketAddr,
+}
+
+pub(crate) fn run(command: NodeCommand) -> Result<()> {
+    let text = std::fs::read_to_string(&command.genesis)
+        .with_context(|| format!("{}: cannot read the genesis", command.genesis.display()))?;
+    let genesis: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a Kinema genesis", command.genesis.display()))?;
+    std::fs::create_dir_all(&command.data_dir)
+        .with_context(|| format!("{}: cannot create", command.data_dir.display()))?;
+    let key = match &command.key {
+        Some(path) => load_key(path)?,
+        None => load_or_create_key(&command.data_dir.join("key.json"))?,
+    };
+    let identity =
+        p2p::keypair_from_seed(load_or_create_key(&command.data_dir.join("p2p.key"))?.seed())?;
+    if command.listen.is_empty() {
+        bail!("--listen: give at least one address");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let validator = genesis.validators.get(&key.address()).is_some();
+        let address = key.address();
+        let node = start(NodeSetup {
+            genesis: &genesis,
+            key,
+            store: command.data_dir.join("chain.redb"),
+            identity,
+            listen: command.listen,
+            peers: command.peer,
+            rpc: command.rpc,
+            empty_block_interval: Duration::from_secs(1),
+        })
+        .await?;
+        let role = if validator { "validator" } else { "full node (not a genesis validator)" };
+        say!("node {address}: {role} of chain {}", genesis.chain_id);
+        say!("  peer id {}", node.p2p.peer_id());
+        for address in node.p2p.listening().await {
+            say!("  p2p {address}");
+        }
+        say!("  rpc http://{}", node.rpc);
+        let mut node = node;
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => {
+                node.stop().await?;
+                signal.context("waiting for Ctrl-C")
+            }
+            ended = node.node.join() => {
+                node.server.abort();
+                ended.context("the node stopped")
+            }
+        }
+    })
+}

@@ -1,0 +1,142 @@
+//! Validators over real libp2p connections on loopback: they finalize blocks, carry a transfer
+//! to every validator, and one that is stopped restarts with its identity and catches up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::time::Duration;
+
+use kinema_chain::app::Genesis;
+use kinema_chain::block::{Validator, ValidatorSet};
+use kinema_chain::consensus::node::NodeHandle;
+use kinema_chain::consensus::{Config, start};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::tx::{Call, Tx};
+use kinema_chain::{Address, encode};
+use kinema_node::p2p::{self, P2p, P2pConfig};
+use libp2p::Multiaddr;
+
+const CHAIN: &str = "kinema-p2p-test";
+const FEE: u64 = 1_000_000;
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+struct Net {
+    dir: tempfile::TempDir,
+    genesis: Genesis,
+    keys: Vec<SecretKey>,
+    nodes: Vec<Option<(NodeHandle, P2p)>>,
+    addresses: Vec<Multiaddr>,
+}
+
+impl Net {
+    fn new(n: u8) -> Self {
+        let keys: Vec<SecretKey> = (0..n).map(|i| key(100 + i)).collect();
+        let validators = ValidatorSet::new(
+            keys.iter().map(|k| Validator { public_key: k.public(), power: 100 }).collect(),
+        )
+        .unwrap();
+        let mut balances: Vec<(Address, u64)> =
+            keys.iter().map(|k| (k.address(), 100 * FEE)).collect();
+        balances.push((key(1).address(), 1_000 * FEE));
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            time_ms: 0,
+            balances,
+            validators,
+            epoch_length: 1000,
+        };
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            genesis,
+            keys,
+            nodes: (0..n).map(|_| None).collect(),
+            addresses: Vec::new(),
+        }
+    }
+
+    /// Starts validator `i`, listening on `listen` and dialling every address known so far.
+    async fn start(&mut self, i: usize, listen: Multiaddr) {
+        let path = self.dir.path().join(format!("validator-{i}.redb"));
+        let mut config = Config::new(self.keys[i].clone());
+        config.empty_block_interval = Duration::from_millis(100);
+        config.step_timeout = Duration::from_millis(500);
+        let (p2p, link) = p2p::start(P2pConfig {
+            keypair: p2p::keypair_from_seed([200 + i as u8; 32]).unwrap(),
+            listen: vec![listen],
+            peers: self.addresses.clone(),
+            chain_id: CHAIN.into(),
+        })
+        .unwrap();
+        let node = start(&path, &self.genesis, config, link).unwrap();
+        let address = p2p.listening().await.remove(0);
+        if !self.addresses.contains(&address) {
+            self.addresses.push(address);
+        }
+        self.nodes[i] = Some((node, p2p));
+    }
+
+    fn node(&self, i: usize) -> &NodeHandle {
+        &self.nodes[i].as_ref().expect("running").0
+    }
+
+    async fn wait_all(&self, height: u64) {
+        for (node, _) in self.nodes.iter().flatten() {
+            tokio::time::timeout(PATIENCE, node.wait_for(height))
+                .await
+                .unwrap_or_else(|_| panic!("no block {height} within {PATIENCE:?}"))
+                .unwrap();
+        }
+    }
+
+    fn balance(&self, i: usize, address: &Address) -> u64 {
+        let store = self.node(i).store();
+        let head = store.head().unwrap().unwrap().height;
+        store.account(address, head).unwrap().0.map_or(0, |a| a.balance)
+    }
+}
+
+fn loopback() -> Multiaddr {
+    "/ip4/127.0.0.1/tcp/0".parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_over_libp2p_finalize_and_a_restarted_one_catches_up() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.start(i, loopback()).await;
+    }
+    net.wait_all(2).await;
+
+    // A transfer submitted to one validator reaches every validator's state.
+    let to = key(2).address();
+    let call = Call::Transfer { to, amount: 42 };
+    let tx = Tx { chain_id: CHAIN.into(), signer: key(1).public(), nonce: 0, fee: FEE, call };
+    net.node(2).submit(encode(&tx.sign(&key(1)))).await.unwrap().unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while (0..4).any(|i| net.balance(i, &to) != 42) {
+        assert!(tokio::time::Instant::now() < deadline, "the transfer did not reach everyone");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Validator 3 stops (its swarm with it); the others go on; it restarts on the same port
+    // with the same identity and catches up over the network.
+    let (node, p2p) = net.nodes[3].take().unwrap();
+    let port_address = net.addresses[3].clone();
+    drop(p2p);
+    node.stop().await.unwrap();
+    let head = net.node(0).store().head().unwrap().unwrap().height;
+    net.wait_all(head + 3).await;
+    let listen: Multiaddr =
+        port_address.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+    net.start(3, listen).await;
+    let target = net.node(0).store().head().unwrap().unwrap().height + 2;
+    net.wait_all(target).await;
+    for h in 1..=target {
+        let block = net.node(0).store().block(h).unwrap().unwrap();
+        assert_eq!(net.node(3).store().block(h).unwrap().unwrap().header, block.header);
+    }
+    assert_eq!(net.balance(3, &to), 42);
+}
