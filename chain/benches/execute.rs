@@ -7,7 +7,8 @@
 //!
 //! - `contract_transfer_native` / `contract_transfer_wasm`: the accounts contract's transfer
 //!   alone, compiled natively against a state in memory, and run in wasmtime with fuel (a fresh
-//!   instance, the host calls, the metering).
+//!   instance, the host calls, the metering); `empty_call_wasm`: the fixed cost of a call (a
+//!   fresh instance of a module that returns at once).
 //!
 //! Transfers per second = 1 / `transfer_one`, or 1,000 / `block_of_1000_transfers`.
 
@@ -126,6 +127,31 @@ fn contract_transfer_wasm(bencher: Bencher<'_, '_>) {
         fuel: 10_000_000,
     };
     bencher.with_inputs(contract_state).bench_values(|view| {
+        let (outcome, view) = host.call(view, black_box(&call)).unwrap();
+        assert!(outcome.result.is_ok());
+        view
+    });
+}
+
+/// The fixed cost of a call in wasmtime: a fresh instance of a module whose one function
+/// returns at once (what `contract_transfer_wasm` pays before the contract does anything).
+#[divan::bench]
+fn empty_call_wasm(bencher: Bencher<'_, '_>) {
+    use kinema_chain::host::{Call, Host};
+    type View = std::collections::BTreeMap<Vec<u8>, Vec<u8>>;
+    let mut host = Host::<View>::new().unwrap();
+    let wat =
+        br#"(module (memory (export "memory") 1) (func (export "run") (result i32) i32.const 0))"#;
+    host.load("empty", wat).unwrap();
+    let call = Call {
+        contract: "empty",
+        method: "run",
+        args: &[],
+        caller: kinema_chain::Address([1; 20]),
+        height: 1,
+        fuel: 10_000_000,
+    };
+    bencher.with_inputs(View::new).bench_values(|view| {
         let (outcome, view) = host.call(view, black_box(&call)).unwrap();
         assert!(outcome.result.is_ok());
         view
