@@ -203,6 +203,7 @@ fn test() -> Result<()> {
     // What the browser light node will link must keep building for the browser, and the
     // contracts must pass the lints as the module the chain runs.
     cargo(&["clippy", "-p", "kinema-chain", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
+    cargo(&["clippy", "-p", "kinema-node", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
     cargo(&[
         "clippy",
         "-p",
