@@ -8,7 +8,7 @@
 //!   corpus clip.
 //! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target, Node,
 //!   wasm-bindgen-cli at the Cargo.lock version) if missing, then runs `cargo fmt --check`,
-//!   `cargo clippy -D warnings` (the workspace, and kinema-chain and the contracts for
+//!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-node and the contracts for
 //!   `wasm32-unknown-unknown`), `cargo test` over the workspace, and the light-client tests in
 //!   wasm32 under Node.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
