@@ -73,6 +73,7 @@ pub(crate) async fn start(setup: NodeSetup<'_>) -> Result<RunningNode> {
         listen: setup.listen,
         peers: setup.peers,
         chain_id: setup.genesis.chain_id.clone(),
+        blobs: None,
     })?;
     let node = consensus::start(&setup.store, setup.genesis, config, link)
         .with_context(|| format!("{}", setup.store.display()))?;

@@ -73,6 +73,7 @@ async fn network(
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             peers: addresses.clone(),
             chain_id: CHAIN.into(),
+            blobs: None,
         })
         .unwrap();
         addresses.push(p2p.listening().await.remove(0));

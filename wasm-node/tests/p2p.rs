@@ -68,6 +68,7 @@ impl Net {
             listen: vec![listen],
             peers: self.addresses.clone(),
             chain_id: CHAIN.into(),
+            blobs: None,
         })
         .unwrap();
         let node = start(&path, &self.genesis, config, link).unwrap();
