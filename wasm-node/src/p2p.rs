@@ -56,8 +56,8 @@ pub struct P2pConfig {
     pub blobs: Option<Arc<BlobStore>>,
 }
 
-/// Groups a segment request asks for at most (256 KiB).
-const BATCH: u32 = 16;
+/// Groups a segment request asks for at most (1 MiB).
+const BATCH: u32 = 64;
 
 /// A segment request: which blob, from which group, how many, and whether to send the outboard.
 #[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
