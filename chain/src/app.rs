@@ -79,6 +79,7 @@ pub struct Executed {
 #[derive(Debug)]
 pub struct App {
     chain_id: String,
+    /// Blocks per epoch, as the state records it.
     epoch_length: u64,
     store: Arc<Store>,
     executor: Executor,
@@ -89,7 +90,7 @@ impl App {
     /// Opens the chain stored at `path`; a new store starts from `genesis`.
     pub fn open(path: &Path, genesis: &Genesis, mempool_capacity: usize) -> Result<Self, Error> {
         let store = Arc::new(Store::open(path)?);
-        let app = Self {
+        let mut app = Self {
             chain_id: genesis.chain_id.clone(),
             epoch_length: genesis.epoch_length.max(1),
             executor: Executor::new(&genesis.chain_id)?,
@@ -132,6 +133,8 @@ impl App {
             };
             app.store.commit(pending, &Block { header, txs: Vec::new() }, None)?;
         }
+        // A store opened again keeps the epoch length its genesis wrote.
+        app.epoch_length = app.store.epoch_length()?;
         Ok(app)
     }
 
@@ -156,11 +159,6 @@ impl App {
     /// The validators of the epoch of block `height` (at most the head's next).
     pub fn validators_at(&self, height: u64) -> Result<ValidatorSet, Error> {
         self.store.validators_at(height)
-    }
-
-    /// Blocks per epoch.
-    pub fn epoch_length(&self) -> u64 {
-        self.epoch_length
     }
 
     /// At the last block of an epoch, writes the next epoch's validator set into `state`.

@@ -135,8 +135,11 @@ impl Store {
 
     /// Blocks per epoch, as the genesis state set it.
     pub fn epoch_length(&self) -> Result<u64, Error> {
-        let head = self.head()?.map_or(0, |h| h.height);
-        let length = self.get(epoch::EPOCH_LENGTH_KEY, head)?.ok_or_else(|| Error::Store {
+        self.epoch_length_at(self.head()?.map_or(0, |h| h.height))
+    }
+
+    fn epoch_length_at(&self, height: u64) -> Result<u64, Error> {
+        let length = self.get(epoch::EPOCH_LENGTH_KEY, height)?.ok_or_else(|| Error::Store {
             what: "reading the epoch length",
             detail: "the state has none (no genesis block?)".into(),
         })?;
@@ -151,7 +154,7 @@ impl Store {
             detail: "the store has no genesis block".into(),
         })?;
         let missing = |what: String| Error::Store { what: "reading the validators", detail: what };
-        let e = epoch::epoch_of(height, self.epoch_length()?);
+        let e = epoch::epoch_of(height, self.epoch_length_at(head.height)?);
         let set = self.get(&epoch::validator_set_key(e), head.height)?.ok_or_else(|| {
             missing(format!("no validator set for epoch {e} (block {height}) yet"))
         })?;

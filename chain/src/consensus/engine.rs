@@ -250,11 +250,6 @@ impl MalachiteEngine {
         Ok(Self { consensus, shell })
     }
 
-    /// The application it drives.
-    pub fn app(&self) -> &App {
-        &self.shell.app
-    }
-
     /// Feeds one input to Malachite, answering the effects it yields.
     fn feed(&mut self, input: Input<Ctx>) {
         let shell = &mut self.shell;
