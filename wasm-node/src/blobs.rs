@@ -138,19 +138,35 @@ impl BlobStore {
     /// Group `index` of `name`: what a peer serves, and the receiver checks with the outboard.
     pub fn group(&self, name: &blake3::Hash, index: usize) -> Result<Vec<u8>, BlobError> {
         let outboard = self.outboard(name)?;
+        let mut read = self.groups(name, &outboard, index..index + 1)?;
+        Ok(read.pop().unwrap_or_default())
+    }
+
+    /// Groups `range` of `name` (whose `outboard` the caller read), in one read of the file.
+    pub fn groups(
+        &self,
+        name: &blake3::Hash,
+        outboard: &Outboard,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Vec<u8>>, BlobError> {
         let count = groups(outboard.len());
-        if index >= count {
+        if range.end > count || range.start >= range.end {
+            let index = range.end.max(range.start + 1) - 1;
             return Err(BlobError::NoSuchGroup { name: *name, groups: count, index });
         }
-        let start = (index * GROUP) as u64;
-        let len = outboard.len().saturating_sub(start).min(GROUP as u64) as usize;
+        let start = (range.start * GROUP) as u64;
+        let end = ((range.end * GROUP) as u64).min(outboard.len());
         let path = self.data_path(name);
         let mut file = fs::File::open(&path).map_err(io(&path))?;
-        let mut bytes = vec![0; len];
+        let mut bytes = vec![0; (end - start) as usize];
         file.seek(SeekFrom::Start(start))
             .and_then(|_| file.read_exact(&mut bytes))
             .map_err(io(&path))?;
-        Ok(bytes)
+        if bytes.is_empty() {
+            // The one group of an empty blob.
+            return Ok(vec![Vec::new()]);
+        }
+        Ok(bytes.chunks(GROUP).map(<[u8]>::to_vec).collect())
     }
 
     /// The names of the blobs held whole.

@@ -709,8 +709,8 @@ impl SwarmTask {
                         let first = request.first as usize;
                         let end =
                             (first + request.count.min(BATCH) as usize).min(groups(outboard.len()));
-                        let groups =
-                            (first..end).map_while(|i| store.group(&name, i).ok()).collect();
+                        // Past the end, or unreadable: nothing more to send.
+                        let groups = store.groups(&name, &outboard, first..end).unwrap_or_default();
                         let outboard = request.outboard.then(|| outboard.to_bytes());
                         SegmentResponse::Found { outboard, groups }
                     }
