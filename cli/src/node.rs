@@ -69,11 +69,9 @@ pub(crate) async fn start(setup: NodeSetup<'_>) -> Result<RunningNode> {
     let mut config = Config::new(setup.key);
     config.empty_block_interval = setup.empty_block_interval;
     let (p2p, link) = p2p::start(P2pConfig {
-        keypair: setup.identity,
         listen: setup.listen,
         peers: setup.peers,
-        chain_id: setup.genesis.chain_id.clone(),
-        blobs: None,
+        ..P2pConfig::new(setup.identity, setup.genesis.chain_id.clone())
     })?;
     let node = consensus::start(&setup.store, setup.genesis, config, link)
         .with_context(|| format!("{}", setup.store.display()))?;

@@ -69,11 +69,9 @@ async fn network(
     let mut rpc_at = None;
     for (i, k) in keys.into_iter().enumerate() {
         let (p2p, link) = p2p::start(P2pConfig {
-            keypair: p2p::keypair_from_seed([50 + i as u8; 32]).unwrap(),
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
             peers: addresses.clone(),
-            chain_id: CHAIN.into(),
-            blobs: None,
+            ..P2pConfig::new(p2p::keypair_from_seed([50 + i as u8; 32]).unwrap(), CHAIN)
         })
         .unwrap();
         addresses.push(p2p.listening().await.remove(0));

@@ -57,11 +57,10 @@ fn main() {
         let name = store.put(&data).unwrap();
         let start = |seed: u8, peers, blobs| {
             p2p::start(P2pConfig {
-                keypair: p2p::keypair_from_seed([seed; 32]).unwrap(),
                 listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
                 peers,
-                chain_id: "kinema-bench".into(),
                 blobs,
+                ..P2pConfig::new(p2p::keypair_from_seed([seed; 32]).unwrap(), "kinema-bench")
             })
             .unwrap()
         };

@@ -1,4 +1,6 @@
-//! Native peers over libp2p: TCP with noise and yamux; identify and ping; gossipsub for what
+//! Native peers over libp2p: TCP and websocket with noise and yamux, and QUIC; identify and
+//! ping; circuit relay v2 (a relay serves reservations and circuits when asked to; every node
+//! can listen through a relay with a `/p2p-circuit` address); gossipsub for what
 //! every validator must hear (consensus messages, transactions) and a one-way request-response
 //! protocol for what goes to one peer (a block asked for, its answer); kademlia provider
 //! records for blobs, and a segment protocol that fetches a blob from its providers in batches
@@ -19,13 +21,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use kinema_chain::consensus::Peer;
 use kinema_chain::consensus::node::{INBOX, Transport};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, connection_limits, gossipsub, identify, identity, kad,
-    noise, ping, request_response, tcp, yamux,
+    noise, ping, relay, request_response, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -54,6 +57,58 @@ pub struct P2pConfig {
     pub chain_id: String,
     /// The blobs it serves (and keeps what it fetches in).
     pub blobs: Option<Arc<BlobStore>>,
+    /// Where others can reach it, when that is not where it listens (behind a port forward or
+    /// a proxy). A relay with none announces its listen addresses.
+    pub external: Vec<Multiaddr>,
+    /// Serve circuit relay v2: reservations and circuits for peers that cannot be dialled.
+    pub relay: bool,
+    /// Asked for a blob it does not hold, fetch it from its providers and answer with it (a
+    /// relay does this for browsers, which cannot reach the providers themselves). Needs
+    /// `blobs`.
+    pub fetch_missing: bool,
+}
+
+impl P2pConfig {
+    /// A node with identity `keypair` on chain `chain_id` that listens nowhere, knows no one,
+    /// holds no blobs and relays nothing.
+    pub fn new(keypair: identity::Keypair, chain_id: impl Into<String>) -> Self {
+        Self {
+            keypair,
+            listen: Vec::new(),
+            peers: Vec::new(),
+            chain_id: chain_id.into(),
+            blobs: None,
+            external: Vec::new(),
+            relay: false,
+            fetch_missing: false,
+        }
+    }
+}
+
+/// A connected peer, as this node knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its peer id.
+    pub peer_id: PeerId,
+    /// The addresses of its connections (the remote end).
+    pub addresses: Vec<Multiaddr>,
+    /// What it says it runs (identify's agent version), once identified.
+    pub agent: Option<String>,
+}
+
+/// What a node has done since it started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Segment requests answered with data.
+    pub segment_requests: AtomicU64,
+    /// Bytes of blob data sent in those answers.
+    pub segment_bytes: AtomicU64,
+    /// Blobs fetched from providers.
+    pub fetched: AtomicU64,
+    /// Relay reservations accepted.
+    pub reservations: AtomicU64,
+    /// Relayed circuits opened.
+    pub circuits: AtomicU64,
 }
 
 /// Groups a segment request asks for at most (1 MiB).
@@ -188,6 +243,8 @@ impl request_response::Codec for Bytes {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
+    relay: Toggle<relay::Behaviour>,
+    relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     gossipsub: gossipsub::Behaviour,
@@ -200,7 +257,7 @@ enum Command {
     Publish(Vec<u8>),
     Send(Peer, Vec<u8>),
     Provide(blake3::Hash),
-    Fetch(blake3::Hash, oneshot::Sender<Result<Vec<u8>, FetchError>>),
+    Fetch(blake3::Hash, Option<PeerId>, oneshot::Sender<Result<Vec<u8>, FetchError>>),
 }
 
 /// A running node's handle: its identity, addresses and counters.
@@ -212,6 +269,8 @@ pub struct P2p {
     dropped: Arc<AtomicU64>,
     commands: mpsc::Sender<Command>,
     banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
+    peers: Arc<std::sync::Mutex<HashMap<PeerId, PeerInfo>>>,
+    stats: Arc<Stats>,
 }
 
 impl P2p {
@@ -247,14 +306,46 @@ impl P2p {
     /// the name as it arrives; a provider that sends a bad one is banned and the next provider
     /// goes on from that group. The blob is kept in the node's store and provided.
     pub async fn fetch(&self, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
+        self.fetch_via(name, None).await
+    }
+
+    /// Fetches blob `name` from `peer` alone (a relay, which fetches what it lacks from the
+    /// providers), checking every group as [`P2p::fetch`] does.
+    pub async fn fetch_from(
+        &self,
+        peer: PeerId,
+        name: blake3::Hash,
+    ) -> Result<Vec<u8>, FetchError> {
+        self.fetch_via(name, Some(peer)).await
+    }
+
+    async fn fetch_via(
+        &self,
+        name: blake3::Hash,
+        from: Option<PeerId>,
+    ) -> Result<Vec<u8>, FetchError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::Fetch(name, reply)).await.map_err(|_| FetchError::Stopped)?;
+        let command = Command::Fetch(name, from, reply);
+        self.commands.send(command).await.map_err(|_| FetchError::Stopped)?;
         answer.await.map_err(|_| FetchError::Stopped)?
     }
 
     /// The peers banned for sending bad data.
     pub fn banned(&self) -> Vec<PeerId> {
         self.banned.lock().map(|b| b.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The peers it is connected to, by peer id.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let mut peers: Vec<PeerInfo> =
+            self.peers.lock().map(|p| p.values().cloned().collect()).unwrap_or_default();
+        peers.sort_by_key(|p| p.peer_id);
+        peers
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 }
 
@@ -272,7 +363,7 @@ impl std::fmt::Debug for Command {
             Command::Publish(b) => write!(f, "Publish({} bytes)", b.len()),
             Command::Send(p, b) => write!(f, "Send({p:?}, {} bytes)", b.len()),
             Command::Provide(name) => write!(f, "Provide({name})"),
-            Command::Fetch(name, _) => write!(f, "Fetch({name})"),
+            Command::Fetch(name, from, _) => write!(f, "Fetch({name} from {from:?})"),
         }
     }
 }
@@ -308,7 +399,16 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| build(&e))?
-        .with_behaviour(|key| {
+        .with_quic()
+        .with_dns()
+        .map_err(|e| build(&e))?
+        .with_websocket(noise::Config::new, yamux::Config::default)
+        .now_or_never()
+        .ok_or_else(|| P2pError::Build("the websocket transport did not build at once".into()))?
+        .map_err(|e| build(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| build(&e))?
+        .with_behaviour(|key, relay_client| {
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .max_transmit_size(MAX_MESSAGE)
                 .heartbeat_interval(Duration::from_millis(500))
@@ -337,8 +437,11 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
             );
             // Answer queries without waiting to learn an external address (loopback devnets).
             kad.set_mode(Some(kad::Mode::Server));
+            let relay = config.relay.then(|| relay::Behaviour::new(id, relay_config()));
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(limits),
+                relay: relay.into(),
+                relay_client,
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/kinema/1.0.0".into(),
                     key.public(),
@@ -354,7 +457,21 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
     swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| build(&e))?;
+    for address in &config.external {
+        swarm.add_external_address(address.clone());
+    }
+    let mut peers = config.peers;
+    let mut circuits = Vec::new();
     for address in &config.listen {
+        if let Some(relay) = circuit_relay(address) {
+            // Listened on once connected to the relay (see `Circuit`); dialled like any peer.
+            let relay = relay.map_err(|why| P2pError::Listen { address: address.clone(), why })?;
+            if !peers.contains(&relay.1) {
+                peers.push(relay.1);
+            }
+            circuits.push(Circuit { address: address.clone(), relay: relay.0, listener: None });
+            continue;
+        }
         swarm
             .listen_on(address.clone())
             .map_err(|e| P2pError::Listen { address: address.clone(), why: e.to_string() })?;
@@ -366,6 +483,8 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     let (connected_tx, connected) = watch::channel(0);
     let dropped = Arc::new(AtomicU64::new(0));
     let banned = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let known = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let stats = Arc::new(Stats::default());
     let handle = P2p {
         peer_id,
         listening,
@@ -373,12 +492,15 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         dropped: dropped.clone(),
         commands: commands_tx.clone(),
         banned: banned.clone(),
+        peers: known.clone(),
+        stats: stats.clone(),
     };
     let link = P2pLink { commands: commands_tx, inbox, dropped: dropped.clone() };
     let task = SwarmTask {
         swarm,
         topic,
-        peers: config.peers,
+        peers,
+        circuits,
         commands,
         inbox: inbox_tx,
         listening: listening_tx,
@@ -388,6 +510,10 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         ids: Vec::new(),
         answered: HashMap::new(),
         blobs: config.blobs,
+        fetch_missing: config.fetch_missing,
+        announce_listening: config.relay && config.external.is_empty(),
+        known,
+        stats,
         announced: false,
         banned,
         fetches: HashMap::new(),
@@ -398,10 +524,34 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     Ok((handle, link))
 }
 
+/// A circuit address to listen on: `<relay address>/p2p/<relay>/p2p-circuit`.
+///
+/// The listener starts only once the relay is connected: libp2p's relay client dials the relay
+/// itself when it is not, and gives up for good (closing the listener) when another dial of
+/// the same peer is under way. A listener that closes (the relay restarted) is opened again
+/// once the relay is back.
+struct Circuit {
+    address: Multiaddr,
+    relay: PeerId,
+    listener: Option<libp2p::core::transport::ListenerId>,
+}
+
+/// For a `/p2p-circuit` address, the relay it names and the relay's own address.
+fn circuit_relay(address: &Multiaddr) -> Option<Result<(PeerId, Multiaddr), String>> {
+    use libp2p::multiaddr::Protocol;
+    let at = address.iter().position(|p| p == Protocol::P2pCircuit)?;
+    let relay: Multiaddr = address.iter().take(at).collect();
+    Some(match relay.iter().last() {
+        Some(Protocol::P2p(id)) => Ok((id, relay)),
+        _ => Err("a circuit address names its relay: <address>/p2p/<relay id>/p2p-circuit".into()),
+    })
+}
+
 struct SwarmTask {
     swarm: libp2p::Swarm<Behaviour>,
     topic: gossipsub::IdentTopic,
     peers: Vec<Multiaddr>,
+    circuits: Vec<Circuit>,
     commands: mpsc::Receiver<Command>,
     inbox: mpsc::Sender<(Peer, Arc<[u8]>)>,
     listening: watch::Sender<Vec<Multiaddr>>,
@@ -413,6 +563,13 @@ struct SwarmTask {
     /// Who answered at a configured address that names no peer.
     answered: HashMap<Multiaddr, PeerId>,
     blobs: Option<Arc<BlobStore>>,
+    fetch_missing: bool,
+    /// Whether its listen addresses are its external ones (a relay reached on them: a relay
+    /// grants reservations only with an external address to put in them).
+    announce_listening: bool,
+    /// The connected peers, shared with the handle.
+    known: Arc<std::sync::Mutex<HashMap<PeerId, PeerInfo>>>,
+    stats: Arc<Stats>,
     /// Whether the store's blobs were announced since start.
     announced: bool,
     banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
@@ -427,6 +584,8 @@ struct SwarmTask {
 #[derive(Default)]
 struct Fetch {
     replies: Vec<oneshot::Sender<Result<Vec<u8>, FetchError>>>,
+    /// Segment requests for the blob from peers, answered when it is here.
+    waiting: Vec<(request_response::ResponseChannel<Vec<u8>>, Vec<u8>)>,
     providers: VecDeque<PeerId>,
     tried: HashSet<PeerId>,
     outboard: Option<Outboard>,
@@ -465,7 +624,20 @@ impl SwarmTask {
         }
     }
 
+    /// Opens the circuit listeners whose relay is connected and that are not open.
+    fn listen_through_relays(&mut self) {
+        for circuit in &mut self.circuits {
+            if circuit.listener.is_none() && self.swarm.is_connected(&circuit.relay) {
+                match self.swarm.listen_on(circuit.address.clone()) {
+                    Ok(id) => circuit.listener = Some(id),
+                    Err(e) => warn!(address = %circuit.address, "listening through the relay: {e}"),
+                }
+            }
+        }
+    }
+
     fn redial(&mut self) {
+        self.listen_through_relays();
         for address in self.peers.clone() {
             let named = address.iter().find_map(|p| match p {
                 libp2p::multiaddr::Protocol::P2p(id) => Some(id),
@@ -502,7 +674,7 @@ impl SwarmTask {
                         }
                     }
                     Some(Command::Provide(name)) => self.provide(name),
-                    Some(Command::Fetch(name, reply)) => self.start_fetch(name, reply),
+                    Some(Command::Fetch(name, from, reply)) => self.start_fetch(name, from, reply),
                 },
                 _ = redial.tick() => self.redial(),
                 _ = requery.tick() => self.requery_due(),
@@ -531,6 +703,7 @@ impl SwarmTask {
     fn start_fetch(
         &mut self,
         name: blake3::Hash,
+        from: Option<PeerId>,
         reply: oneshot::Sender<Result<Vec<u8>, FetchError>>,
     ) {
         if let Some(store) = &self.blobs
@@ -540,11 +713,30 @@ impl SwarmTask {
             let _ = reply.send(Ok(bytes));
             return;
         }
-        let fetch = self.fetches.entry(name).or_default();
-        fetch.replies.push(reply);
-        if fetch.replies.len() == 1 {
+        if let Some(peer) = from
+            && !self.fetches.contains_key(&name)
+        {
+            // One peer asked, no provider search.
+            let fetch = Fetch {
+                providers: VecDeque::from([peer]),
+                searched: true,
+                queries: QUERIES,
+                replies: vec![reply],
+                ..Fetch::default()
+            };
+            self.fetches.insert(name, fetch);
+            return self.advance(name);
+        }
+        self.fetch_entry(name).replies.push(reply);
+    }
+
+    /// The fetch of `name`, started if it was not under way.
+    fn fetch_entry(&mut self, name: blake3::Hash) -> &mut Fetch {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.fetches.entry(name) {
+            entry.insert(Fetch::default());
             self.query(name);
         }
+        self.fetches.entry(name).or_default()
     }
 
     fn query(&mut self, name: blake3::Hash) {
@@ -629,6 +821,9 @@ impl SwarmTask {
 
     fn finish(&mut self, name: blake3::Hash, result: Result<Vec<u8>, FetchError>) {
         let Some(fetch) = self.fetches.remove(&name) else { return };
+        if result.is_ok() {
+            self.stats.fetched.fetch_add(1, Ordering::Relaxed);
+        }
         if let (Ok(bytes), Some(store)) = (&result, &self.blobs) {
             match store.put(bytes) {
                 Ok(_) => self.provide(name),
@@ -637,6 +832,10 @@ impl SwarmTask {
         }
         for reply in fetch.replies {
             let _ = reply.send(result.clone());
+        }
+        for (channel, request) in fetch.waiting {
+            let answer = self.serve(&request);
+            let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
         }
     }
 
@@ -699,6 +898,27 @@ impl SwarmTask {
         self.advance(name);
     }
 
+    /// Answers a segment request: at once, or once the blob is fetched when this node fetches
+    /// what it is asked for and does not hold.
+    fn on_request(
+        &mut self,
+        channel: request_response::ResponseChannel<Vec<u8>>,
+        request: Vec<u8>,
+    ) {
+        if self.fetch_missing
+            && let Ok(asked) = borsh::from_slice::<SegmentRequest>(&request)
+            && let Some(store) = &self.blobs
+        {
+            let name = blake3::Hash::from_bytes(asked.name);
+            if !store.has(&name) {
+                self.fetch_entry(name).waiting.push((channel, request));
+                return;
+            }
+        }
+        let answer = self.serve(&request);
+        let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+    }
+
     /// What this node answers to a segment request.
     fn serve(&self, request: &[u8]) -> Vec<u8> {
         let answer = match (borsh::from_slice::<SegmentRequest>(request), &self.blobs) {
@@ -711,6 +931,9 @@ impl SwarmTask {
                             (first + request.count.min(BATCH) as usize).min(groups(outboard.len()));
                         // Past the end, or unreadable: nothing more to send.
                         let groups = store.groups(&name, &outboard, first..end).unwrap_or_default();
+                        let sent: usize = groups.iter().map(Vec::len).sum();
+                        self.stats.segment_requests.fetch_add(1, Ordering::Relaxed);
+                        self.stats.segment_bytes.fetch_add(sent as u64, Ordering::Relaxed);
                         let outboard = request.outboard.then(|| outboard.to_bytes());
                         SegmentResponse::Found { outboard, groups }
                     }
@@ -730,8 +953,7 @@ impl SwarmTask {
                 ..
             })) => match message {
                 request_response::Message::Request { request, channel, .. } => {
-                    let answer = self.serve(&request);
-                    let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+                    self.on_request(channel, request);
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Some(name) = self.requests.remove(&request_id) {
@@ -799,6 +1021,11 @@ impl SwarmTask {
                 info,
                 ..
             })) => {
+                if let Ok(mut peers) = self.known.lock()
+                    && let Some(known) = peers.get_mut(&peer_id)
+                {
+                    known.agent = Some(info.agent_version.clone());
+                }
                 // Learn where an inbound peer listens, so gossip can reach it after a restart
                 // and kademlia can route to it.
                 for address in info.listen_addrs {
@@ -807,27 +1034,88 @@ impl SwarmTask {
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
+                if self.announce_listening {
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listening.send_modify(|a| a.push(address));
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } if self.is_banned(&peer_id) => {
                 let _ = self.swarm.disconnect_peer_id(peer_id);
             }
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                let remote = endpoint.get_remote_address().clone();
+                if let Ok(mut peers) = self.known.lock() {
+                    let known = peers.entry(peer_id).or_insert_with(|| PeerInfo {
+                        peer_id,
+                        addresses: Vec::new(),
+                        agent: None,
+                    });
+                    known.addresses.push(remote);
+                }
                 if let libp2p::core::ConnectedPoint::Dialer { address, .. } = endpoint
                     && self.peers.contains(&address)
                 {
                     self.answered.insert(address, peer_id);
                 }
+                self.listen_through_relays();
                 let n = self.swarm.connected_peers().count();
                 self.connected.send_replace(n);
             }
-            SwarmEvent::ConnectionClosed { .. } => {
+            SwarmEvent::ConnectionClosed { peer_id, endpoint, num_established, .. } => {
+                if let Ok(mut peers) = self.known.lock() {
+                    if num_established == 0 {
+                        peers.remove(&peer_id);
+                    } else if let Some(known) = peers.get_mut(&peer_id) {
+                        let remote = endpoint.get_remote_address();
+                        if let Some(i) = known.addresses.iter().position(|a| a == remote) {
+                            known.addresses.remove(i);
+                        }
+                    }
+                }
                 let n = self.swarm.connected_peers().count();
                 self.connected.send_replace(n);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(
+                relay::Event::ReservationReqAccepted { .. },
+            )) => {
+                self.stats.reservations.fetch_add(1, Ordering::Relaxed);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(relay::Event::CircuitReqAccepted {
+                ..
+            })) => {
+                self.stats.circuits.fetch_add(1, Ordering::Relaxed);
             }
             SwarmEvent::ListenerError { error, .. } => warn!("listener: {error}"),
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason: Err(e) } => {
+                warn!(?addresses, "listener closed: {e}");
+                self.on_event(SwarmEvent::ListenerClosed {
+                    listener_id,
+                    addresses,
+                    reason: Ok(()),
+                });
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. } => {
+                for circuit in &mut self.circuits {
+                    if circuit.listener == Some(listener_id) {
+                        circuit.listener = None;
+                    }
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// A relay's limits: more circuits than libp2p's defaults, and long enough and large enough
+/// that a provider behind NAT can serve whole segments through them (libp2p's defaults, 2
+/// minutes and 128 KiB, are meant for hole punching only).
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_circuits: 256,
+        max_circuits_per_peer: 16,
+        max_circuit_duration: Duration::from_secs(3600),
+        max_circuit_bytes: 1 << 30,
+        ..relay::Config::default()
     }
 }
 

@@ -64,11 +64,9 @@ impl Net {
         config.empty_block_interval = Duration::from_millis(100);
         config.step_timeout = Duration::from_millis(500);
         let (p2p, link) = p2p::start(P2pConfig {
-            keypair: p2p::keypair_from_seed([200 + i as u8; 32]).unwrap(),
             listen: vec![listen],
             peers: self.addresses.clone(),
-            chain_id: CHAIN.into(),
-            blobs: None,
+            ..P2pConfig::new(p2p::keypair_from_seed([200 + i as u8; 32]).unwrap(), CHAIN)
         })
         .unwrap();
         let node = start(&path, &self.genesis, config, link).unwrap();

@@ -1,6 +1,8 @@
 //! Blobs over libp2p between native nodes on loopback: found through kademlia, fetched in
 //! verified 16 KiB groups; a provider serving a corrupted group is caught at it and banned; a
-//! restarted node still serves what it stored.
+//! restarted node still serves what it stored. Websocket and QUIC carry the same protocols; a
+//! relay fetches for a peer what it lacks, and a node that listens only through a relay's
+//! circuit serves its blobs through it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -20,6 +22,15 @@ fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
+fn config(seed: u8, listen: &[&str], peers: &[Multiaddr], blobs: Option<&Path>) -> P2pConfig {
+    P2pConfig {
+        listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
+        peers: peers.to_vec(),
+        blobs: blobs.map(|d| Arc::new(BlobStore::open(d).unwrap())),
+        ..P2pConfig::new(p2p::keypair_from_seed([seed; 32]).unwrap(), "kinema-segments-test")
+    }
+}
+
 /// A node with identity `seed`, listening on `listen`, dialling `peers`, serving `blobs`.
 async fn node(
     seed: u8,
@@ -27,16 +38,27 @@ async fn node(
     peers: &[Multiaddr],
     blobs: Option<&Path>,
 ) -> (P2p, P2pLink, Multiaddr) {
-    let (p2p, link) = p2p::start(P2pConfig {
-        keypair: p2p::keypair_from_seed([seed; 32]).unwrap(),
-        listen: vec![listen.parse().unwrap()],
-        peers: peers.to_vec(),
-        chain_id: "kinema-segments-test".into(),
-        blobs: blobs.map(|d| Arc::new(BlobStore::open(d).unwrap())),
-    })
-    .unwrap();
+    let (p2p, link) = p2p::start(config(seed, &[listen], peers, blobs)).unwrap();
     let address = p2p.listening().await.remove(0);
     (p2p, link, address)
+}
+
+/// The first of `p2p`'s listen addresses whose outermost protocol is `protocol` (e.g. `"tcp"`,
+/// `"ws"`, `"quic-v1"`, `"p2p-circuit"`).
+async fn listening_on(p2p: &P2p, protocol: &str) -> Multiaddr {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let found = p2p.listening().await.into_iter().find(|a| {
+                a.iter().filter(|p| p.tag() != "p2p").last().is_some_and(|p| p.tag() == protocol)
+            });
+            if let Some(address) = found {
+                return address;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {protocol} listener"))
 }
 
 async fn fetch(p2p: &P2p, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
@@ -92,4 +114,67 @@ async fn segments_are_found_fetched_verified_and_liars_are_banned() {
     assert_eq!(fetch(&newcomer, name).await.unwrap(), clip);
     assert!(newcomer.banned().iter().all(|p| *p == liar_node.peer_id()));
     drop(hub);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_quic_relay_fetches_and_circuits() {
+    let clip = std::fs::read(corpus("bigbuckbunny.mp4")).unwrap();
+    let other = clip[..clip.len() / 2].iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (relay_store, behind_store) = (dirs[0].path(), dirs[1].path());
+    let store = BlobStore::open(behind_store).unwrap();
+    let (name, other_name) = (store.put(&clip).unwrap(), store.put(&other).unwrap());
+
+    // A relay listening on TCP, websocket and QUIC, fetching what it is asked for and lacks.
+    let listen =
+        ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws", "/ip4/127.0.0.1/udp/0/quic-v1"];
+    let (relay, _relay_link) = p2p::start(P2pConfig {
+        relay: true,
+        fetch_missing: true,
+        ..config(10, &listen, &[], Some(relay_store))
+    })
+    .unwrap();
+    let relay_tcp = listening_on(&relay, "tcp").await;
+    let relay_ws = listening_on(&relay, "ws").await;
+    let relay_quic = listening_on(&relay, "quic-v1").await;
+
+    // Peers that reach it over websocket and over QUIC only.
+    for (seed, address, protocol) in [(11, &relay_ws, "ws"), (12, &relay_quic, "quic-v1")] {
+        let (peer, _link) =
+            p2p::start(config(seed, &[], std::slice::from_ref(address), None)).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
+        let via = &peer.peers()[0];
+        assert_eq!(via.peer_id, relay.peer_id());
+        assert!(via.addresses.iter().any(|a| a.iter().any(|p| p.tag() == protocol)), "{via:?}");
+    }
+
+    // A node that cannot be dialled: it listens only through the relay's circuit.
+    let circuit = format!("{relay_tcp}/p2p-circuit");
+    let (behind, _behind_link) =
+        p2p::start(config(13, &[&circuit], std::slice::from_ref(&relay_tcp), Some(behind_store)))
+            .unwrap();
+    let behind_at = listening_on(&behind, "p2p-circuit").await;
+    assert_eq!(relay.stats().reservations.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+    // A peer asks the relay for a blob only the node behind it holds: the relay fetches it,
+    // keeps it and answers.
+    let (asker, _asker_link) =
+        p2p::start(config(14, &[], std::slice::from_ref(&relay_tcp), None)).unwrap();
+    asker.connected_to(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fetched =
+        tokio::time::timeout(Duration::from_secs(60), asker.fetch_from(relay.peer_id(), name));
+    assert_eq!(fetched.await.unwrap().unwrap(), clip);
+    assert!(BlobStore::open(relay_store).unwrap().has(&name));
+
+    // Another dials the node behind the relay through its circuit and fetches from it there
+    // (more than libp2p's default 128 KiB circuit limit).
+    let (dialer, _dialer_link) =
+        p2p::start(config(15, &[], std::slice::from_ref(&behind_at), None)).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), dialer.connected_to(2)).await.unwrap();
+    let peers = dialer.peers();
+    let via = peers.iter().find(|p| p.peer_id == behind.peer_id()).unwrap();
+    assert!(via.addresses.iter().any(|a| a.iter().any(|p| p.tag() == "p2p-circuit")), "{via:?}");
+    assert_eq!(fetch(&dialer, other_name).await.unwrap(), other);
+    assert!(relay.stats().circuits.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
