@@ -1,4 +1,168 @@
-//! Kinema's relay server: the HTTP app and REST API, the HLS gateway, the libp2p relay for
-//! browsers and the sqlx index.
+//! Kinema's relay server: the door browsers come through.
 //!
-//! Nothing is built here yet: see `ARCHITECTURE.md`.
+//! - **libp2p** ([`kinema_node::p2p`]): TCP, QUIC and websocket listeners (browsers dial the
+//!   websocket one), circuit relay v2 for peers behind NAT, kademlia and the segment protocol;
+//!   asked for a blob it lacks, the relay fetches it from its providers, verified, keeps it and
+//!   answers (browsers cannot reach most providers themselves);
+//! - **HTTP** (axum, [`http`]): the static assets (the light-node page), the REST API under
+//!   `/api/v1/` with its OpenAPI document, the HLS gateway `/hls/<content>/<path>`, Prometheus
+//!   `/metrics` and `/healthz`; request and upload sizes and per-client request rates limited;
+//! - **the index** ([`db`]): the peers it has seen and the content it serves, in SQLite (a file
+//!   in the data directory) or Postgres.
+//!
+//! Content is a ladder made by the media engine, named by the blake3 of its `manifest.json`: the
+//! manifest lists every rendition and segment with its hash, so the gateway writes the same
+//! playlists the ladder wrote from it alone, and fetches any segment by its hash.
+
+pub mod db;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kinema_node::blobs::BlobStore;
+use kinema_node::p2p::{self, P2p, P2pConfig, P2pLink};
+use libp2p::{Multiaddr, identity};
+use tokio::task::JoinHandle;
+
+use crate::db::Db;
+
+/// Limits on what clients may send and how often.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Largest blob upload, in bytes.
+    pub max_upload: usize,
+    /// Largest other request body (a manifest), in bytes.
+    pub max_body: usize,
+    /// Requests per second a client (an IP address) may make, sustained.
+    pub requests_per_second: f64,
+    /// Requests a client may make at once above that rate.
+    pub burst: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_upload: 64 << 20, max_body: 1 << 20, requests_per_second: 200.0, burst: 1000.0 }
+    }
+}
+
+/// How to run a relay.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where its blob store and (by default) its SQLite index live.
+    pub data_dir: PathBuf,
+    /// Its libp2p identity (keep it: browsers and peers dial it by its peer id).
+    pub keypair: identity::Keypair,
+    /// The HTTP listen address.
+    pub http: SocketAddr,
+    /// libp2p listen addresses (TCP, `/ws`, `/quic-v1`).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial.
+    pub peers: Vec<Multiaddr>,
+    /// Addresses others reach it on, when not its listen addresses.
+    pub external: Vec<Multiaddr>,
+    /// The index: `sqlite://...` or `postgres://...`; `None` is `<data_dir>/relay.db`.
+    pub database_url: Option<String>,
+    /// The chain it belongs to (names its gossip topic).
+    pub chain_id: String,
+    /// A directory of static files served at `/` (the light-node page), if any.
+    pub assets: Option<PathBuf>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// A running relay.
+pub struct Relay {
+    /// Where its HTTP server listens.
+    pub http: SocketAddr,
+    /// Its libp2p node.
+    pub p2p: P2p,
+    /// Its index.
+    pub db: Db,
+    server: JoinHandle<()>,
+    indexer: JoinHandle<()>,
+    _link: P2pLink,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("http", &self.http)
+            .field("peer_id", &self.p2p.peer_id())
+            .finish()
+    }
+}
+
+/// How often connected peers are written to the index.
+const INDEX_EVERY: Duration = Duration::from_secs(2);
+
+/// Starts a relay on the current tokio runtime.
+pub async fn start(config: Config) -> Result<Relay> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
+    let url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}?mode=rwc", config.data_dir.join("relay.db").display()),
+    };
+    let db = Db::open(&url).await?;
+    let (p2p, link) = p2p::start(P2pConfig {
+        listen: config.listen.clone(),
+        peers: config.peers.clone(),
+        external: config.external.clone(),
+        blobs: Some(blobs.clone()),
+        relay: true,
+        fetch_missing: true,
+        ..P2pConfig::new(config.keypair.clone(), config.chain_id.clone())
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("listening for HTTP on {}", config.http))?;
+    let http_at = listener.local_addr()?;
+    let state = http::AppState::new(p2p.clone(), db.clone(), blobs, config.assets, config.limits);
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("relay HTTP server: {e}");
+        }
+    });
+    let indexer = tokio::spawn(index_peers(p2p.clone(), db.clone()));
+    Ok(Relay { http: http_at, p2p, db, server, indexer, _link: link })
+}
+
+/// Writes the connected peers to the index, every [`INDEX_EVERY`].
+async fn index_peers(p2p: P2p, db: Db) {
+    let mut every = tokio::time::interval(INDEX_EVERY);
+    loop {
+        every.tick().await;
+        for peer in p2p.peers() {
+            let addresses: Vec<String> = peer.addresses.iter().map(|a| a.to_string()).collect();
+            let id = peer.peer_id.to_string();
+            if let Err(e) = db.saw_peer(&id, &addresses, peer.agent.as_deref()).await {
+                tracing::warn!("indexing peer {id}: {e}");
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Its HTTP base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// Waits until its HTTP server stops (it does not on its own).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.indexer.abort();
+    }
+}

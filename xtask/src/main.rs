@@ -6,7 +6,7 @@
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
 //!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
 //!   corpus clip.
-//! - `test`: installs what the tests need (ffmpeg, rustfmt, clippy, the wasm32 target, Node,
+//! - `test`: installs what the tests need (ffmpeg, the PostgreSQL server, rustfmt, clippy, the wasm32 target, Node,
 //!   wasm-bindgen-cli at the Cargo.lock version) if missing, then runs `cargo fmt --check`,
 //!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-node and the contracts for
 //!   `wasm32-unknown-unknown`), `cargo test` over the workspace, and the light-client tests in
@@ -91,6 +91,18 @@ pub(crate) fn ensure_ffmpeg() -> Result<()> {
     }
     eprintln!("xtask: ffmpeg is missing; installing Debian's ffmpeg");
     apt_install(&["ffmpeg"])
+}
+
+/// Installs Debian's PostgreSQL server when missing: the relay's tests run it (a throwaway
+/// server of their own, not the system's cluster).
+fn ensure_postgres() -> Result<()> {
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .is_ok_and(|versions| versions.flatten().any(|v| v.path().join("bin/initdb").exists()));
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: the PostgreSQL server is missing; installing Debian's postgresql");
+    apt_install(&["postgresql"])
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {
@@ -195,6 +207,7 @@ fn ensure_wasm_test_runner() -> Result<()> {
 
 fn test() -> Result<()> {
     ensure_ffmpeg()?;
+    ensure_postgres()?;
     ensure_components()?;
     ensure_wasm_target()?;
     ensure_wasm_test_runner()?;

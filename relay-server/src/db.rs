@@ -1,0 +1,218 @@
+//! The relay's index of peers and content, in SQLite (a file in the data directory, the default)
+//! or Postgres, through sqlx's Any driver with the same portable SQL and migrations.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+/// What went wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// Connecting or migrating failed.
+    #[error("database {url}: {why}")]
+    Open {
+        /// Where (without a password).
+        url: String,
+        /// The reason.
+        why: String,
+    },
+    /// A query failed.
+    #[error("database: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A peer the relay has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRow {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The addresses it was last connected from.
+    pub addresses: Vec<String>,
+    /// What it runs (identify's agent version).
+    pub agent: Option<String>,
+    /// Unix seconds when first and last seen.
+    pub first_seen: i64,
+    /// Unix seconds when last seen.
+    pub last_seen: i64,
+}
+
+/// A piece of content: a ladder, named by the blake3 of its `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentRow {
+    /// blake3 of `manifest.json`, 64 hex digits.
+    pub id: String,
+    /// The source's file name.
+    pub name: String,
+    /// Duration in milliseconds.
+    pub duration_ms: i64,
+    /// Rendition names, tallest first.
+    pub renditions: Vec<String>,
+    /// Segments per rendition.
+    pub segments: i64,
+    /// Bytes of all segments of all renditions.
+    pub bytes: i64,
+    /// Unix seconds when added.
+    pub added: i64,
+}
+
+/// The index.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `url` without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://<file>?mode=rwc` or `postgres://...`) and brings its schema
+    /// up to date.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        install_default_drivers();
+        let failed = |why: String| DbError::Open { url: redacted(url), why };
+        // SQLite allows one writer; more connections only queue on its lock.
+        let connections = if url.starts_with("sqlite:") { 1 } else { 8 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .connect(url)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| failed(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Records that `peer` is connected now.
+    pub async fn saw_peer(
+        &self,
+        peer_id: &str,
+        addresses: &[String],
+        agent: Option<&str>,
+    ) -> Result<(), DbError> {
+        let now = now();
+        let addresses = serde_json::to_string(addresses).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO peers (peer_id, addresses, agent, first_seen, last_seen) \
+             VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (peer_id) DO UPDATE SET addresses = $2, \
+             agent = COALESCE($3, peers.agent), last_seen = $4",
+        )
+        .bind(peer_id)
+        .bind(addresses)
+        .bind(agent)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The peers seen, most recent first.
+    pub async fn peers(&self, limit: i64) -> Result<Vec<PeerRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT peer_id, addresses, agent, first_seen, last_seen FROM peers \
+             ORDER BY last_seen DESC, peer_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PeerRow {
+                    peer_id: row.try_get(0)?,
+                    addresses: serde_json::from_str(&row.try_get::<String, _>(1)?)
+                        .unwrap_or_default(),
+                    agent: row.try_get(2)?,
+                    first_seen: row.try_get(3)?,
+                    last_seen: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds content (or leaves it as it is when it is known).
+    pub async fn add_content(&self, content: &ContentRow) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO content (id, name, duration_ms, renditions, segments, bytes, added) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&content.id)
+        .bind(&content.name)
+        .bind(content.duration_ms)
+        .bind(serde_json::to_string(&content.renditions).unwrap_or_default())
+        .bind(content.segments)
+        .bind(content.bytes)
+        .bind(content.added)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The content known, newest first.
+    pub async fn content(&self, limit: i64) -> Result<Vec<ContentRow>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, name, duration_ms, renditions, segments, bytes, added FROM content \
+             ORDER BY added DESC, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(content_row).collect()
+    }
+
+    /// One piece of content.
+    pub async fn content_by_id(&self, id: &str) -> Result<Option<ContentRow>, DbError> {
+        let row = sqlx::query(
+            "SELECT id, name, duration_ms, renditions, segments, bytes, added FROM content \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(content_row).transpose()
+    }
+
+    /// How many peers and pieces of content it knows.
+    pub async fn counts(&self) -> Result<(i64, i64), DbError> {
+        let peers = sqlx::query("SELECT COUNT(*) FROM peers").fetch_one(&self.pool).await?;
+        let content = sqlx::query("SELECT COUNT(*) FROM content").fetch_one(&self.pool).await?;
+        Ok((peers.try_get(0)?, content.try_get(0)?))
+    }
+}
+
+fn content_row(row: &sqlx::any::AnyRow) -> Result<ContentRow, DbError> {
+    Ok(ContentRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        duration_ms: row.try_get(2)?,
+        renditions: serde_json::from_str(&row.try_get::<String, _>(3)?).unwrap_or_default(),
+        segments: row.try_get(4)?,
+        bytes: row.try_get(5)?,
+        added: row.try_get(6)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(redacted("postgres://me:secret@db:5432/x"), "postgres://me:***@db:5432/x");
+        assert_eq!(redacted("sqlite:///tmp/relay.db?mode=rwc"), "sqlite:///tmp/relay.db?mode=rwc");
+    }
+}

@@ -1,0 +1,428 @@
+//! The relay end to end, on SQLite and on a real Postgres server: a ladder made by the media
+//! engine from a corpus clip, held only by a native peer, played whole by ffmpeg through the
+//! relay's HLS gateway; the REST API, its OpenAPI document and `/metrics`; every kind of bad
+//! request refused with its status and reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinema_media::ffmpeg::Ffmpeg;
+use kinema_media::hls::Manifest;
+use kinema_media::ladder;
+use kinema_node::blobs::BlobStore;
+use kinema_node::p2p::{self, P2pConfig};
+use kinema_relay::{Config, Limits, Relay};
+use serde_json::Value;
+
+fn corpus(name: &str) -> PathBuf {
+    std::env::var_os("KINEMA_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+        .join(name)
+}
+
+async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Relay {
+    kinema_relay::start(Config {
+        data_dir: dir.to_owned(),
+        keypair: p2p::keypair_from_seed([77; 32]).unwrap(),
+        http: "127.0.0.1:0".parse().unwrap(),
+        listen: vec![
+            "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            "/ip4/127.0.0.1/tcp/0/ws".parse().unwrap(),
+        ],
+        peers: Vec::new(),
+        external: Vec::new(),
+        database_url,
+        chain_id: "kinema-relay-test".into(),
+        assets: None,
+        limits,
+    })
+    .await
+    .unwrap()
+}
+
+/// An HTTP answer: status, headers we look at, body.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+fn http(method: &str, url: &str, body: Option<&[u8]>) -> Answer {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let response = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("POST", Some(b)) => agent.post(url).send(b),
+        ("PUT", Some(b)) => agent.put(url).send(b),
+        _ => panic!("{method}"),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let body = response.body_mut().with_config().limit(256 << 20).read_to_vec().unwrap();
+    Answer { status, retry_after, body }
+}
+
+async fn call(method: &'static str, url: String, body: Option<Vec<u8>>) -> Answer {
+    tokio::task::spawn_blocking(move || http(method, &url, body.as_deref())).await.unwrap()
+}
+
+/// A ladder of the first seconds of a corpus clip, made once for every test in this binary.
+fn ladder() -> &'static (tempfile::TempDir, Manifest) {
+    static LADDER: std::sync::OnceLock<(tempfile::TempDir, Manifest)> = std::sync::OnceLock::new();
+    LADDER.get_or_init(|| {
+        let ff = Ffmpeg::locate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("ladder");
+        let config = ladder::Config {
+            heights: vec![240, 144],
+            workers: 2,
+            encode: kinema_media::transcode::EncodeSettings {
+                preset: "veryfast".into(),
+                ..Default::default()
+            },
+            ..ladder::Config::default()
+        };
+        let manifest = ladder::run(&ff, &corpus("bikes.mp4"), &out, &config, &mut |_| {}).unwrap();
+        (dir, manifest)
+    })
+}
+
+/// Checks that every `$ref` in `document` resolves and every path answers with a response.
+fn check_openapi(document: &Value) {
+    assert_eq!(document["openapi"], "3.1.0");
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(document, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let pointer = r.strip_prefix('#').unwrap();
+        assert!(document.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(operation["operationId"].is_string(), "{method} {path}");
+            assert!(!operation["responses"].as_object().unwrap().is_empty(), "{method} {path}");
+        }
+    }
+}
+
+/// Parses Prometheus text exposition strictly: every sample's family is declared with a TYPE,
+/// names and labels are well formed, values are numbers. Returns the samples.
+fn parse_metrics(text: &str) -> Vec<(String, f64)> {
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+    };
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(name_ok(name) && ["counter", "gauge"].contains(&kind), "{line}");
+            typed.insert(name.to_owned());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        let name = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels.strip_suffix('}').unwrap();
+                for label in labels.split(',') {
+                    let (key, quoted) = label.split_once('=').unwrap();
+                    assert!(name_ok(key), "{line}");
+                    assert!(quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'));
+                }
+                name
+            }
+            None => series,
+        };
+        assert!(typed.contains(name), "{name} has no TYPE");
+        samples.push((series.to_owned(), value));
+    }
+    samples
+}
+
+/// The relay's whole behaviour on the database at `database_url` (SQLite when `None`).
+async fn relay_behaviour(database_url: Option<String>) {
+    let (ladder_dir, manifest) = ladder();
+    let out = ladder_dir.path().join("ladder");
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+
+    // A native peer holds the ladder: every segment and the manifest.
+    let store = Arc::new(BlobStore::open(dirs[0].path()).unwrap());
+    let manifest_bytes = std::fs::read(out.join("manifest.json")).unwrap();
+    let id = store.put(&manifest_bytes).unwrap();
+    for rendition in &manifest.renditions {
+        for segment in &rendition.segments {
+            let bytes =
+                std::fs::read(out.join(&rendition.rendition.name).join(&segment.file)).unwrap();
+            assert_eq!(store.put(&bytes).unwrap(), segment.blake3.0);
+        }
+    }
+    let relay = relay(dirs[1].path(), database_url, Limits::default()).await;
+    let base = relay.url();
+    let status = call("GET", format!("{base}/api/v1/status"), None).await;
+    assert_eq!(status.status, 200);
+    let status = status.json();
+    assert_eq!(status["peer_id"], relay.p2p.peer_id().to_string());
+    let browser: Vec<&str> = status["browser_addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(browser.iter().all(|a| a.contains("/ws/p2p/")) && !browser.is_empty(), "{status}");
+    let tcp = status["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .find(|a| !a.contains("/ws"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (peer, _link) = p2p::start(P2pConfig {
+        peers: vec![tcp],
+        blobs: Some(store),
+        ..P2pConfig::new(p2p::keypair_from_seed([78; 32]).unwrap(), "kinema-relay-test")
+    })
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
+
+    // The content is added by its manifest alone; the relay holds none of its segments.
+    let added = call("POST", format!("{base}/api/v1/content"), Some(manifest_bytes.clone())).await;
+    assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
+    let added = added.json();
+    assert_eq!(added["id"], id.to_hex().as_str());
+    assert_eq!(added["renditions"], serde_json::json!(["240p", "144p"]));
+    let master = format!("{base}{}", added["hls"].as_str().unwrap());
+    let listed = call("GET", format!("{base}/api/v1/content"), None).await.json();
+    assert_eq!(listed["content"][0]["id"], id.to_hex().as_str());
+
+    // ffmpeg reads every rendition whole through the gateway, which fetches each segment from
+    // the peer, verified; the playlists are the ladder's own.
+    let index = call("GET", format!("{base}/hls/{id}/240p/index.m3u8"), None).await;
+    assert_eq!(index.body, std::fs::read(out.join("240p/index.m3u8")).unwrap());
+    let master_text = call("GET", master.clone(), None).await.body;
+    assert_eq!(master_text, std::fs::read(out.join("master.m3u8")).unwrap());
+    let ff = Ffmpeg::locate().unwrap();
+    let read = tokio::task::spawn_blocking(move || {
+        ff.ffmpeg().args(["-v", "error", "-i", &master, "-map", "0", "-f", "null", "-"]).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    assert!(read.stderr.is_empty(), "{}", String::from_utf8_lossy(&read.stderr));
+    let relay_store = BlobStore::open(&dirs[1].path().join("blobs")).unwrap();
+    for segment in manifest.renditions.iter().flat_map(|r| &r.segments) {
+        assert!(relay_store.has(&segment.blake3.0), "segment {} not served", segment.file);
+    }
+
+    // The peer index (written every 2 s) knows the native peer.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let peers = call("GET", format!("{base}/api/v1/peers"), None).await.json();
+    let known = &peers["peers"].as_array().unwrap();
+    let entry = known.iter().find(|p| p["peer_id"] == peer.peer_id().to_string()).unwrap();
+    assert_eq!(entry["connected"], true);
+    assert!(entry["agent"].as_str().unwrap().contains("rust-libp2p"));
+
+    // A blob uploaded by hash is served back; the document and the metrics are well formed.
+    let blob = b"a segment uploaded over HTTP".to_vec();
+    let name = blake3::hash(&blob);
+    let put = call("PUT", format!("{base}/api/v1/blobs/{name}"), Some(blob.clone())).await;
+    assert_eq!(put.status, 201);
+    assert_eq!(call("GET", format!("{base}/api/v1/blobs/{name}"), None).await.body, blob);
+    check_openapi(&call("GET", format!("{base}/api/v1/openapi.json"), None).await.json());
+    let metrics = call("GET", format!("{base}/metrics"), None).await;
+    let samples = parse_metrics(std::str::from_utf8(&metrics.body).unwrap());
+    let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
+    assert!(value("kinema_relay_fetched_blobs_total").unwrap() >= 8.0, "{samples:?}");
+    assert_eq!(value("kinema_relay_content"), Some(1.0));
+    assert!(value("kinema_relay_http_requests_total{route=\"hls\",status=\"200\"}").unwrap() > 8.0);
+    assert_eq!(call("GET", format!("{base}/healthz"), None).await.status, 200);
+
+    // Bad requests: each refused with its status and a reason.
+    let refused = |answer: Answer, status: u16, reason: &str| {
+        assert_eq!(answer.status, status, "{}", String::from_utf8_lossy(&answer.body));
+        let why = answer.json()["error"].as_str().unwrap().to_owned();
+        assert!(why.contains(reason), "{why:?} does not say {reason:?}");
+    };
+    let huge = vec![0u8; (64 << 20) + 1];
+    let huge_name = blake3::hash(&huge);
+    refused(
+        call("PUT", format!("{base}/api/v1/blobs/{huge_name}"), Some(huge)).await,
+        413,
+        "limit",
+    );
+    refused(
+        call("PUT", format!("{base}/api/v1/blobs/{name}"), Some(b"other".to_vec())).await,
+        422,
+        "hashes to",
+    );
+    refused(
+        call("PUT", format!("{base}/api/v1/blobs/xyz"), Some(blob)).await,
+        400,
+        "64 hex digits",
+    );
+    refused(
+        call("POST", format!("{base}/api/v1/content"), Some(b"{not json".to_vec())).await,
+        400,
+        "manifest.json",
+    );
+    let mut renamed: Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    renamed["renditions"][0]["segments"][0]["file"] = "../../etc/passwd".into();
+    let renamed = serde_json::to_vec(&renamed).unwrap();
+    refused(
+        call("POST", format!("{base}/api/v1/content"), Some(renamed)).await,
+        422,
+        "not named by its blake3",
+    );
+    refused(
+        call("POST", format!("{base}/api/v1/content"), Some(vec![b' '; (1 << 20) + 1])).await,
+        413,
+        "limit",
+    );
+    refused(call("GET", format!("{base}/api/v1/content/{name}"), None).await, 404, "no content");
+    refused(call("GET", format!("{base}/hls/{id}/240p/nothing.ts"), None).await, 404, "has no");
+    refused(call("GET", format!("{base}/api/v1/nothing"), None).await, 404, "openapi.json");
+    refused(
+        call("GET", format!("{base}/hls/not-a-hash/master.m3u8"), None).await,
+        400,
+        "64 hex digits",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_on_sqlite() {
+    relay_behaviour(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_on_postgres() {
+    let server = Postgres::start();
+    relay_behaviour(Some(server.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_over_their_rate_are_told_to_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits { requests_per_second: 1.0, burst: 3.0, ..Limits::default() };
+    let relay = relay(dir.path(), None, limits).await;
+    let url = format!("{}/healthz", relay.url());
+    for _ in 0..3 {
+        assert_eq!(call("GET", url.clone(), None).await.status, 200);
+    }
+    let limited = call("GET", url.clone(), None).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.retry_after.as_deref(), Some("1"));
+    assert!(limited.json()["error"].as_str().unwrap().contains("1 per second"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(call("GET", url, None).await.status, 200);
+}
+
+/// A throwaway Postgres server (Debian's `postgresql` package) in a temporary directory, run as
+/// the `postgres` user when the tests run as root; stopped when dropped.
+struct Postgres {
+    child: Child,
+    port: u16,
+    stop: Command,
+    _dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| {
+                versions.flatten().map(|v| v.path().join("bin")).find(|b| b.join("initdb").exists())
+            })
+            .expect("no Postgres server: install Debian's postgresql (cargo xtask test does)");
+        let root = Command::new("id").arg("-u").output().unwrap().stdout.starts_with(b"0\n");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let as_postgres = |program: PathBuf| {
+            if root {
+                let mut command = Command::new("runuser");
+                command.args(["-u", "postgres", "--"]).arg(program);
+                command
+            } else {
+                Command::new(program)
+            }
+        };
+        if root {
+            let chown = Command::new("chown").arg("-R").arg("postgres").arg(dir.path()).status();
+            assert!(chown.unwrap().success());
+        }
+        let init = as_postgres(bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = as_postgres(bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stop = as_postgres(bin.join("pg_ctl"));
+        stop.args(["stop", "-m", "immediate", "-D"]).arg(&data);
+        let server = Self { child, port, stop, _dir: dir };
+        let at = SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(at).is_ok() {
+                // Accepting connections is not yet accepting logins; give it a moment.
+                std::thread::sleep(Duration::from_millis(300));
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("Postgres did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.stop.output();
+        let _ = self.child.wait();
+    }
+}
