@@ -271,6 +271,7 @@ pub struct P2p {
     banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
     peers: Arc<std::sync::Mutex<HashMap<PeerId, PeerInfo>>>,
     stats: Arc<Stats>,
+    external: Vec<Multiaddr>,
 }
 
 impl P2p {
@@ -284,6 +285,17 @@ impl P2p {
         let mut rx = self.listening.clone();
         let Ok(addrs) = rx.wait_for(|a| !a.is_empty()).await else { return Vec::new() };
         addrs.iter().map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a)).collect()
+    }
+
+    /// Where it can be dialled now: its external addresses, then those it listens on (with
+    /// `/p2p/<peer id>`).
+    pub fn addresses(&self) -> Vec<Multiaddr> {
+        let listening = self.listening.borrow().clone();
+        self.external
+            .iter()
+            .chain(&listening)
+            .map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a))
+            .collect()
     }
 
     /// Waits until it is connected to at least `n` peers.
@@ -494,6 +506,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         banned: banned.clone(),
         peers: known.clone(),
         stats: stats.clone(),
+        external: config.external.clone(),
     };
     let link = P2pLink { commands: commands_tx, inbox, dropped: dropped.clone() };
     let task = SwarmTask {
