@@ -1,11 +1,12 @@
 //! `kinema chain` (devnet, status, balance) and `kinema tx` (transfer, stake): the chain from
 //! the command line, through a validator's RPC.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use kinema_chain::rpc::{AccountReply, StatusReply, SubmitReply, SubmitRequest};
 use kinema_chain::tx::{Call, Tx};
 use kinema_chain::{Address, encode};
@@ -13,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::devnet::{self, Devnet};
+use crate::relay::{RelaySetup, print_relay, start_relay};
 use crate::wallet::load_key;
 
 /// The fee `kinema tx` offers by default; what the call does not burn comes back.
@@ -20,26 +22,63 @@ const DEFAULT_FEE: u64 = 1_000_000;
 /// How long `--wait` waits for a transaction to be committed.
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The validators of a devnet.
+#[derive(Debug, Args)]
+pub(crate) struct DevnetArgs {
+    /// How many validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Where their keys and stores live; the funded key is written to <dir>/faucet.key.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Validator i serves its RPC on 127.0.0.1:<rpc-port + i>.
+    #[arg(long, default_value_t = 26650)]
+    rpc_port: u16,
+    /// Validator i's libp2p node listens on 127.0.0.1:<p2p-port + i>.
+    #[arg(long, default_value_t = 26700)]
+    p2p_port: u16,
+    /// Seconds between blocks when no transaction waits.
+    #[arg(long, default_value_t = 1.0)]
+    empty_block_interval: f64,
+}
+
+impl DevnetArgs {
+    fn options(self) -> Result<devnet::Options> {
+        let interval = self.empty_block_interval;
+        if !(interval > 0.0 && interval <= 3600.0) {
+            bail!("--empty-block-interval {interval}: expected 0 < seconds <= 3600");
+        }
+        Ok(devnet::Options {
+            validators: self.validators,
+            data_dir: self.data_dir,
+            rpc_port: self.rpc_port,
+            p2p_port: self.p2p_port,
+            empty_block_interval: Duration::from_secs_f64(interval),
+        })
+    }
+}
+
+/// `kinema devnet`: a whole local network.
+#[derive(Debug, Args)]
+pub(crate) struct NetworkArgs {
+    #[command(flatten)]
+    chain: DevnetArgs,
+    /// The relay's HTTP server (app, API, HLS gateway) listens on 127.0.0.1:<http-port>.
+    #[arg(long, default_value_t = 26600)]
+    http_port: u16,
+    /// The relay's libp2p node listens on 127.0.0.1:<relay-port> (TCP and QUIC) and
+    /// <relay-port + 1> (websocket, for browsers).
+    #[arg(long, default_value_t = 26900)]
+    relay_port: u16,
+    /// A directory of static files the relay serves at / (the light-node page).
+    #[arg(long)]
+    assets: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum ChainCommand {
     /// Run N validators on this machine until interrupted (resumes from --data-dir).
-    Devnet {
-        /// How many validators.
-        #[arg(long, default_value_t = 4)]
-        validators: usize,
-        /// Where their keys and stores live; the funded key is written to <dir>/faucet.key.
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Validator i serves its RPC on 127.0.0.1:<rpc-port + i>.
-        #[arg(long, default_value_t = 26650)]
-        rpc_port: u16,
-        /// Validator i's libp2p node listens on 127.0.0.1:<p2p-port + i>.
-        #[arg(long, default_value_t = 26700)]
-        p2p_port: u16,
-        /// Seconds between blocks when no transaction waits.
-        #[arg(long, default_value_t = 1.0)]
-        empty_block_interval: f64,
-    },
+    Devnet(DevnetArgs),
     /// A validator's view: heights, state root, validators.
     Status {
         /// The validator's RPC, e.g. http://127.0.0.1:26650.
@@ -172,21 +211,7 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 
 pub(crate) fn run(command: ChainCommand) -> Result<()> {
     match command {
-        ChainCommand::Devnet { validators, data_dir, rpc_port, p2p_port, empty_block_interval } => {
-            if !(empty_block_interval > 0.0 && empty_block_interval <= 3600.0) {
-                bail!(
-                    "--empty-block-interval {empty_block_interval}: expected 0 < seconds <= 3600"
-                );
-            }
-            let options = devnet::Options {
-                validators,
-                data_dir,
-                rpc_port,
-                p2p_port,
-                empty_block_interval: Duration::from_secs_f64(empty_block_interval),
-            };
-            run_devnet(&options)
-        }
+        ChainCommand::Devnet(args) => run_devnet(&args.options()?, None),
         ChainCommand::Status { rpc, json } => {
             let status = Rpc::new(&rpc)?.status()?;
             if json {
@@ -220,13 +245,45 @@ pub(crate) fn run(command: ChainCommand) -> Result<()> {
     }
 }
 
-fn run_devnet(options: &devnet::Options) -> Result<()> {
+/// `kinema devnet`: the validators, and a relay that dials them.
+pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
+    let options = args.chain.options()?;
+    let ip = [127, 0, 0, 1];
+    let port = |offset: u16| {
+        args.relay_port.checked_add(offset).context("--relay-port + 1 goes past port 65535")
+    };
+    let relay = RelaySetup {
+        data_dir: options.data_dir.join("relay"),
+        http: SocketAddr::from((ip, args.http_port)),
+        listen: vec![
+            format!("/ip4/127.0.0.1/tcp/{}", port(0)?).parse()?,
+            format!("/ip4/127.0.0.1/tcp/{}/ws", port(1)?).parse()?,
+            format!("/ip4/127.0.0.1/udp/{}/quic-v1", port(0)?).parse()?,
+        ],
+        peers: Vec::new(),
+        external: Vec::new(),
+        database_url: None,
+        assets: args.assets,
+        chain_id: devnet::CHAIN_ID.into(),
+        limits: kinema_relay::Limits::default(),
+    };
+    run_devnet(&options, Some(relay))
+}
+
+fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut devnet = Devnet::start(options).await?;
+        let relay = match relay {
+            Some(mut setup) => {
+                setup.peers = devnet.p2p_addresses().cloned().collect();
+                Some(start_relay(setup).await.context("the relay")?)
+            }
+            None => None,
+        };
         say!(
             "devnet: {} validators of chain {}, data in {}",
             devnet.addresses().len(),
@@ -243,6 +300,11 @@ fn run_devnet(options: &devnet::Options) -> Result<()> {
             devnet.faucet(),
             devnet::FAUCET_BALANCE
         );
+        if let Some(relay) = &relay {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            print_relay(relay);
+            say!("  publish a ladder: kinema publish <ladder dir> --relay {}", relay.url());
+        }
         say!("Ctrl-C stops it; run the same command again to resume.");
         let mut head = devnet.node(0).head();
         let mut last_print = Instant::now();
@@ -262,6 +324,7 @@ fn run_devnet(options: &devnet::Options) -> Result<()> {
                 }
             }
         };
+        drop(relay);
         devnet.stop().await?;
         outcome
     })

@@ -1,12 +1,15 @@
 //! The `kinema` command line.
 //!
 //! ```text
+//! kinema devnet --data-dir devnet/
 //! kinema media probe clip.mp4 --json
 //! kinema media ladder clip.mp4 --out ladder/ --renditions 720p,480p,360p
 //! kinema wallet new --out me.key
 //! kinema chain devnet --validators 4 --data-dir devnet/
 //! kinema chain status --rpc http://127.0.0.1:26650 --json
 //! kinema tx transfer --rpc http://127.0.0.1:26650 --key devnet/faucet.key --to <address> --amount 5 --wait
+//! kinema publish ladder/ --relay http://127.0.0.1:26600
+//! kinema relay --data-dir relay/ --peer /ip4/203.0.113.5/tcp/26900/p2p/<peer id>
 //! ```
 //!
 //! Errors print as one line on stderr, `kinema: error: ...`, naming the input, and the exit
@@ -33,6 +36,7 @@ mod chain;
 mod devnet;
 mod media;
 mod node;
+mod relay;
 mod wallet;
 
 use std::process::ExitCode;
@@ -49,6 +53,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a whole network on this machine until interrupted: validators and a relay (resumes
+    /// from --data-dir).
+    Devnet(chain::NetworkArgs),
     /// Media tools: probe, transcode ladders, hardware detection.
     #[command(subcommand)]
     Media(media::MediaCommand),
@@ -63,6 +70,10 @@ enum Command {
     Tx(chain::TxCommand),
     /// Run one chain node (a validator, or a full node following the chain) in this process.
     Node(node::NodeCommand),
+    /// Run a relay: the HTTP app and API, the HLS gateway, libp2p for browsers and peers.
+    Relay(relay::RelayCommand),
+    /// Put a ladder (its segments and manifest) on a relay.
+    Publish(relay::PublishCommand),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -74,6 +85,9 @@ pub fn main() -> ExitCode {
         Command::Chain(cmd) => chain::run(cmd),
         Command::Tx(cmd) => chain::run_tx(cmd),
         Command::Node(cmd) => node::run(cmd),
+        Command::Devnet(args) => chain::run_network(args),
+        Command::Relay(cmd) => relay::run(cmd),
+        Command::Publish(cmd) => relay::publish(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

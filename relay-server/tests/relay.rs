@@ -253,7 +253,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     let known = &peers["peers"].as_array().unwrap();
     let entry = known.iter().find(|p| p["peer_id"] == peer.peer_id().to_string()).unwrap();
     assert_eq!(entry["connected"], true);
-    assert!(entry["agent"].as_str().unwrap().contains("rust-libp2p"));
+    assert_eq!(entry["agent"], kinema_node::p2p::AGENT);
 
     // A blob uploaded by hash is served back; the document and the metrics are well formed.
     let blob = b"a segment uploaded over HTTP".to_vec();

@@ -36,6 +36,8 @@ use crate::blobs::BlobStore;
 use crate::verified::{GROUP, Outboard, groups};
 use tracing::{debug, warn};
 
+/// What a node says it runs (identify's agent version).
+pub const AGENT: &str = concat!("kinema/", env!("CARGO_PKG_VERSION"));
 /// The largest message either protocol carries: a block of 10,000 transactions is ~2 MB.
 pub const MAX_MESSAGE: usize = 16 << 20;
 /// Connections a node keeps at most, and per peer.
@@ -454,10 +456,10 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
                 limits: connection_limits::Behaviour::new(limits),
                 relay: relay.into(),
                 relay_client,
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/kinema/1.0.0".into(),
-                    key.public(),
-                )),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/kinema/1.0.0".into(), key.public())
+                        .with_agent_version(AGENT.into()),
+                ),
                 ping: ping::Behaviour::default(),
                 gossipsub,
                 direct,

@@ -11,7 +11,7 @@ use super::kinema;
 
 /// Nine consecutive free ports on 127.0.0.1: four for the RPC, four for libp2p, one for a
 /// node of its own.
-fn free_ports() -> u16 {
+pub(super) fn free_ports() -> u16 {
     let start = 20_000 + (std::process::id() % 20_000) as u16;
     (start..60_000)
         .step_by(11)
@@ -19,7 +19,7 @@ fn free_ports() -> u16 {
         .unwrap()
 }
 
-struct Process(Child);
+pub(super) struct Process(pub(super) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {

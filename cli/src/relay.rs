@@ -1,0 +1,202 @@
+//! `kinema relay` (run a relay server), `kinema publish` (put a ladder on a relay), and the relay
+//! of `kinema devnet`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kinema_media::hls::Manifest;
+use kinema_node::p2p;
+use kinema_relay::{Config, Limits, Relay};
+use libp2p::Multiaddr;
+
+use crate::node::load_or_create_key;
+
+/// `kinema relay`.
+#[derive(Debug, Args)]
+pub(crate) struct RelayCommand {
+    /// Where its identity, blob store and SQLite index live.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Where its HTTP server (app, API, HLS gateway, metrics) listens.
+    #[arg(long, default_value = "0.0.0.0:26600")]
+    http: SocketAddr,
+    /// Where its libp2p node listens: TCP, websocket (browsers) and QUIC.
+    #[arg(
+        long,
+        default_values = ["/ip4/0.0.0.0/tcp/26900", "/ip4/0.0.0.0/tcp/26901/ws", "/ip4/0.0.0.0/udp/26900/quic-v1"]
+    )]
+    listen: Vec<Multiaddr>,
+    /// Peers to dial (validators, storage nodes, other relays).
+    #[arg(long)]
+    peer: Vec<Multiaddr>,
+    /// Addresses others reach it on, when not its listen addresses (behind NAT or a proxy).
+    #[arg(long)]
+    external: Vec<Multiaddr>,
+    /// Its index: postgres://user:password@host/db; default SQLite in <data-dir>/relay.db.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// A directory of static files served at / (the light-node page).
+    #[arg(long)]
+    assets: Option<PathBuf>,
+    /// The chain it belongs to.
+    #[arg(long, default_value = crate::devnet::CHAIN_ID)]
+    chain_id: String,
+    /// Largest blob upload in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_upload_mib: usize,
+    /// Requests per second each client may make.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+}
+
+/// What a relay of `kinema devnet` or `kinema relay` is given.
+pub(crate) struct RelaySetup {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) http: SocketAddr,
+    pub(crate) listen: Vec<Multiaddr>,
+    pub(crate) peers: Vec<Multiaddr>,
+    pub(crate) external: Vec<Multiaddr>,
+    pub(crate) database_url: Option<String>,
+    pub(crate) assets: Option<PathBuf>,
+    pub(crate) chain_id: String,
+    pub(crate) limits: Limits,
+}
+
+/// Starts a relay, its libp2p identity kept in `<data-dir>/p2p.key`.
+pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
+    std::fs::create_dir_all(&setup.data_dir)
+        .with_context(|| format!("{}: cannot create", setup.data_dir.display()))?;
+    let seed = load_or_create_key(&setup.data_dir.join("p2p.key"))?.seed();
+    if let Some(assets) = &setup.assets
+        && !assets.join("index.html").is_file()
+    {
+        bail!("--assets {}: no index.html there", assets.display());
+    }
+    kinema_relay::start(Config {
+        keypair: p2p::keypair_from_seed(seed)?,
+        data_dir: setup.data_dir,
+        http: setup.http,
+        listen: setup.listen,
+        peers: setup.peers,
+        external: setup.external,
+        database_url: setup.database_url,
+        chain_id: setup.chain_id,
+        assets: setup.assets,
+        limits: setup.limits,
+    })
+    .await
+}
+
+/// Prints where a relay is.
+pub(crate) fn print_relay(relay: &Relay) {
+    let url = relay.url();
+    say!("relay {}", relay.p2p.peer_id());
+    say!("  http    {url}  (status {url}/api/v1/status, metrics {url}/metrics)");
+    for address in relay.p2p.addresses() {
+        let kind = if address.iter().any(|p| p.tag() == "ws") { "browser" } else { "p2p" };
+        say!("  {kind:<7} {address}");
+    }
+}
+
+pub(crate) fn run(command: RelayCommand) -> Result<()> {
+    if command.listen.is_empty() {
+        bail!("--listen: give at least one address");
+    }
+    if !command.rate.is_finite() || command.rate <= 0.0 {
+        bail!("--rate {}: expected a positive number of requests per second", command.rate);
+    }
+    let limits = Limits {
+        max_upload: command.max_upload_mib << 20,
+        requests_per_second: command.rate,
+        burst: command.rate * 5.0,
+        ..Limits::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut relay = start_relay(RelaySetup {
+            data_dir: command.data_dir,
+            http: command.http,
+            listen: command.listen,
+            peers: command.peer,
+            external: command.external,
+            database_url: command.database_url,
+            assets: command.assets,
+            chain_id: command.chain_id,
+            limits,
+        })
+        .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        print_relay(&relay);
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+            () = relay.wait() => bail!("the relay's HTTP server stopped"),
+        }
+    })
+}
+
+/// `kinema publish`.
+#[derive(Debug, Args)]
+pub(crate) struct PublishCommand {
+    /// A ladder's directory, as `kinema media ladder` wrote it.
+    ladder: PathBuf,
+    /// The relay's HTTP base URL.
+    #[arg(long, default_value = "http://127.0.0.1:26600")]
+    relay: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads a ladder's manifest: its bytes (their blake3 is the content id) and what it lists.
+pub(crate) fn read_ladder(dir: &Path) -> Result<(Vec<u8>, Manifest)> {
+    let path = dir.join("manifest.json");
+    let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a ladder's manifest", path.display()))?;
+    Ok((bytes, manifest))
+}
+
+pub(crate) fn publish(command: PublishCommand) -> Result<()> {
+    let (manifest_bytes, manifest) = read_ladder(&command.ladder)?;
+    let base = command.relay.trim_end_matches('/');
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let send = |method: &str, url: &str, body: &[u8]| -> Result<serde_json::Value> {
+        let response = match method {
+            "PUT" => agent.put(url).send(body),
+            _ => agent.post(url).send(body),
+        };
+        let mut response = response.with_context(|| format!("{method} {url}"))?;
+        let status = response.status();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if !status.is_success() {
+            let why = json["error"].as_str().map_or(text.clone(), str::to_owned);
+            bail!("{method} {url}: {status}: {why}");
+        }
+        Ok(json)
+    };
+    let mut segments = 0;
+    for rendition in &manifest.renditions {
+        for segment in &rendition.segments {
+            let path = command.ladder.join(&rendition.rendition.name).join(&segment.file);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+            send("PUT", &format!("{base}/api/v1/blobs/{}", segment.blake3), &bytes)?;
+            segments += 1;
+        }
+    }
+    let added = send("POST", &format!("{base}/api/v1/content"), &manifest_bytes)?;
+    if command.json {
+        say!("{added}");
+        return Ok(());
+    }
+    say!("content {}", added["id"].as_str().unwrap_or_default());
+    say!("  {segments} segments of {} renditions on {base}", manifest.renditions.len());
+    say!("  play {base}{}", added["hls"].as_str().unwrap_or_default());
+    Ok(())
+}

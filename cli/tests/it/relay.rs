@@ -1,0 +1,83 @@
+//! `kinema devnet` (validators and a relay), `kinema publish` and `kinema relay` as a user runs
+//! them: a ladder published to the devnet's relay plays whole through its HLS gateway.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use super::chain::{Process, free_ports};
+use super::{corpus, kinema, ladder};
+
+#[test]
+fn devnet_relay_serves_a_published_ladder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinema"))
+        .args(["devnet", "--validators", "1", "--rpc-port", &port.to_string()])
+        .args(["--p2p-port", &(port + 1).to_string(), "--http-port", &(port + 2).to_string()])
+        .args(["--relay-port", &(port + 3).to_string(), "--data-dir"])
+        .arg(tmp.path().join("devnet"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _devnet = Process(child);
+    // It prints the relay's URLs, then how to publish.
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("publish a ladder") {
+            break;
+        }
+    }
+    let relay = format!("http://127.0.0.1:{}", port + 2);
+    assert!(printed.contains(&format!("http    {relay}")), "{printed}");
+    let ws = format!("/ip4/127.0.0.1/tcp/{}/ws/p2p/", port + 4);
+    assert!(printed.contains(&format!("browser {ws}")), "{printed}");
+
+    let out = tmp.path().join("ladder");
+    let made = ladder(&corpus("carphone_pristine.mp4"), &out, &["--renditions", "144p"]);
+    assert!(made.status.success(), "{made:?}");
+    let published = kinema(&[
+        "publish".as_ref(),
+        out.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(published.status.success(), "{published:?}");
+    let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
+    let master = format!("{relay}{}", content["hls"].as_str().unwrap());
+    let read = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &master, "-map", "0", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(read.status.success() && read.stderr.is_empty(), "{read:?}");
+
+    // The relay dialled the validator.
+    let status = ureq::get(&format!("{relay}/api/v1/status")).call().unwrap().into_body();
+    let status: serde_json::Value = serde_json::from_reader(status.into_reader()).unwrap();
+    assert!(status["connected_peers"].as_u64().unwrap() >= 1, "{status}");
+
+    // Bad inputs: one line naming what is wrong.
+    let missing = tmp.path().join("no-ladder");
+    let failed =
+        kinema(&["publish".as_ref(), missing.as_os_str(), "--relay".as_ref(), relay.as_ref()]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("kinema: error: ") && stderr.contains("no-ladder/manifest.json"),
+        "{stderr}"
+    );
+    let bad_assets = kinema(&[
+        "relay".as_ref(),
+        "--data-dir".as_ref(),
+        tmp.path().join("relay").as_os_str(),
+        "--assets".as_ref(),
+        missing.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&bad_assets.stderr);
+    assert!(stderr.contains("--assets") && stderr.contains("no index.html"), "{stderr}");
+}
