@@ -25,6 +25,7 @@ use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 use kinema_chain::consensus::Peer;
 use kinema_chain::consensus::node::{INBOX, Transport};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, connection_limits, gossipsub, identify, identity, kad,
@@ -662,7 +663,15 @@ impl SwarmTask {
             if known.is_some_and(|id| self.swarm.is_connected(&id)) {
                 continue;
             }
-            if let Err(e) = self.swarm.dial(address.clone()) {
+            // A peer being dialled already is not dialled again (one connection is enough).
+            let dial = match known {
+                Some(id) => DialOpts::peer_id(id)
+                    .addresses(vec![address.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(address.clone()).build(),
+            };
+            if let Err(e) = self.swarm.dial(dial) {
                 debug!(%address, "dial: {e}");
             }
         }
