@@ -655,10 +655,15 @@ impl SwarmTask {
     fn redial(&mut self) {
         self.listen_through_relays();
         for address in self.peers.clone() {
-            let named = address.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            });
+            // The peer an address names is its last `/p2p` (a circuit address names its relay
+            // first).
+            let named = address
+                .iter()
+                .filter_map(|p| match p {
+                    libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                    _ => None,
+                })
+                .last();
             let known = named.or_else(|| self.answered.get(&address).copied());
             if known.is_some_and(|id| self.swarm.is_connected(&id)) {
                 continue;
