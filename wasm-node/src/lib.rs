@@ -12,3 +12,4 @@ pub mod blobs;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod p2p;
 pub mod verified;
+pub mod wire;

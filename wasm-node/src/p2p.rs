@@ -16,12 +16,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use kinema_chain::consensus::Peer;
 use kinema_chain::consensus::node::{INBOX, Transport};
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -34,13 +33,13 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::blobs::BlobStore;
-use crate::verified::{GROUP, Outboard, groups};
+use crate::verified::groups;
+use crate::wire::{Answer, BATCH, Bytes, Download, SegmentRequest, SegmentResponse};
 use tracing::{debug, warn};
 
 /// What a node says it runs (identify's agent version).
 pub const AGENT: &str = concat!("kinema/", env!("CARGO_PKG_VERSION"));
-/// The largest message either protocol carries: a block of 10,000 transactions is ~2 MB.
-pub const MAX_MESSAGE: usize = 16 << 20;
+pub use crate::wire::MAX_MESSAGE;
 /// Connections a node keeps at most, and per peer.
 const MAX_CONNECTIONS: u32 = 256;
 const MAX_PER_PEER: u32 = 2;
@@ -114,25 +113,6 @@ pub struct Stats {
     pub circuits: AtomicU64,
 }
 
-/// Groups a segment request asks for at most (1 MiB).
-const BATCH: u32 = 64;
-
-/// A segment request: which blob, from which group, how many, and whether to send the outboard.
-#[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
-struct SegmentRequest {
-    name: [u8; 32],
-    first: u32,
-    count: u32,
-    outboard: bool,
-}
-
-/// Its answer.
-#[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
-enum SegmentResponse {
-    NotFound,
-    Found { outboard: Option<Vec<u8>>, groups: Vec<Vec<u8>> },
-}
-
 /// Why a fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -158,89 +138,6 @@ pub enum P2pError {
         /// The reason.
         why: String,
     },
-}
-
-async fn read_message<T: futures::AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE {
-        let why = format!("a message of {len} bytes is over the {MAX_MESSAGE}-byte limit");
-        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-    }
-    let mut bytes = vec![0; len];
-    io.read_exact(&mut bytes).await?;
-    Ok(bytes)
-}
-
-async fn write_message<T: futures::AsyncWrite + Unpin + Send>(
-    io: &mut T,
-    bytes: Vec<u8>,
-) -> io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .ok()
-        .filter(|l| *l as usize <= MAX_MESSAGE)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
-    io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(&bytes).await?;
-    io.close().await
-}
-
-/// The codec of both request-response protocols: length-prefixed bytes both ways (the direct
-/// protocol answers with nothing, an acknowledgement).
-#[derive(Debug, Clone, Default)]
-struct Bytes;
-
-impl request_response::Codec for Bytes {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    fn read_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        read_message(io)
-    }
-
-    fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        read_message(io)
-    }
-
-    fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        bytes: Vec<u8>,
-    ) -> impl Future<Output = io::Result<()>> + Send
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        write_message(io, bytes)
-    }
-
-    fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        bytes: Vec<u8>,
-    ) -> impl Future<Output = io::Result<()>> + Send
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        write_message(io, bytes)
-    }
 }
 
 #[derive(NetworkBehaviour)]
@@ -597,15 +494,13 @@ struct SwarmTask {
 }
 
 /// One blob being fetched.
-#[derive(Default)]
 struct Fetch {
+    download: Download,
     replies: Vec<oneshot::Sender<Result<Vec<u8>, FetchError>>>,
     /// Segment requests for the blob from peers, answered when it is here.
     waiting: Vec<(request_response::ResponseChannel<Vec<u8>>, Vec<u8>)>,
     providers: VecDeque<PeerId>,
     tried: HashSet<PeerId>,
-    outboard: Option<Outboard>,
-    data: Vec<u8>,
     /// The provider asked now.
     asking: Option<PeerId>,
     /// Whether the provider query has ended.
@@ -615,6 +510,22 @@ struct Fetch {
     queries: u32,
     /// When to ask again.
     retry_at: Option<tokio::time::Instant>,
+}
+
+impl Fetch {
+    fn new(name: blake3::Hash) -> Self {
+        Self {
+            download: Download::new(name),
+            replies: Vec::new(),
+            waiting: Vec::new(),
+            providers: VecDeque::new(),
+            tried: HashSet::new(),
+            asking: None,
+            searched: false,
+            queries: 0,
+            retry_at: None,
+        }
+    }
 }
 
 /// Provider queries a fetch makes before it gives up.
@@ -751,7 +662,7 @@ impl SwarmTask {
                 searched: true,
                 queries: QUERIES,
                 replies: vec![reply],
-                ..Fetch::default()
+                ..Fetch::new(name)
             };
             self.fetches.insert(name, fetch);
             return self.advance(name);
@@ -762,10 +673,10 @@ impl SwarmTask {
     /// The fetch of `name`, started if it was not under way.
     fn fetch_entry(&mut self, name: blake3::Hash) -> &mut Fetch {
         if let std::collections::hash_map::Entry::Vacant(entry) = self.fetches.entry(name) {
-            entry.insert(Fetch::default());
+            entry.insert(Fetch::new(name));
             self.query(name);
         }
-        self.fetches.entry(name).or_default()
+        self.fetches.entry(name).or_insert_with(|| Fetch::new(name))
     }
 
     fn query(&mut self, name: blake3::Hash) {
@@ -819,23 +730,15 @@ impl SwarmTask {
         if fetch.asking.is_some() {
             return;
         }
-        if let Some(outboard) = &fetch.outboard
-            && fetch.data.len() as u64 == outboard.len()
-        {
-            let data = std::mem::take(&mut fetch.data);
+        if fetch.download.is_complete() {
+            let data = std::mem::replace(&mut fetch.download, Download::new(name)).into_bytes();
             self.finish(name, Ok(data));
             return;
         }
         match fetch.providers.front().copied() {
             Some(peer) => {
-                let request = SegmentRequest {
-                    name: *name.as_bytes(),
-                    first: (fetch.data.len() / GROUP) as u32,
-                    count: BATCH,
-                    outboard: fetch.outboard.is_none(),
-                };
                 fetch.asking = Some(peer);
-                let bytes = borsh::to_vec(&request).unwrap_or_default();
+                let bytes = fetch.download.request();
                 let id = self.swarm.behaviour_mut().segments.send_request(&peer, bytes);
                 self.requests.insert(id, name);
             }
@@ -892,39 +795,15 @@ impl SwarmTask {
     fn on_segment(&mut self, name: blake3::Hash, peer: PeerId, bytes: &[u8]) {
         let Some(fetch) = self.fetches.get_mut(&name) else { return };
         fetch.asking = None;
-        let (outboard, groups_sent) = match borsh::from_slice::<SegmentResponse>(bytes) {
-            Ok(SegmentResponse::Found { outboard, groups }) => (outboard, groups),
-            Ok(SegmentResponse::NotFound) => {
+        match fetch.download.accept(bytes) {
+            Answer::NotFound | Answer::Added(0) => {
+                // Not held, or nothing new: this provider does not have it after all.
                 self.skip(name, peer);
-                return self.advance(name);
+                self.advance(name);
             }
-            Err(e) => return self.penalize(name, peer, &format!("undecodable answer: {e}")),
-        };
-        if fetch.outboard.is_none() {
-            match outboard.map(|b| Outboard::from_bytes(name, &b)) {
-                Some(Ok(outboard)) => fetch.outboard = Some(outboard),
-                Some(Err(e)) => return self.penalize(name, peer, &e.to_string()),
-                None => return self.penalize(name, peer, "no outboard"),
-            }
+            Answer::Bad(why) => self.penalize(name, peer, &why),
+            Answer::Added(_) | Answer::Complete => self.advance(name),
         }
-        let Some(outboard) = fetch.outboard.clone() else { return };
-        let before = fetch.data.len();
-        for group in groups_sent {
-            let index = fetch.data.len() / GROUP;
-            if let Err(e) = outboard.check(name, index, &group) {
-                return self.penalize(name, peer, &e.to_string());
-            }
-            fetch.data.extend_from_slice(&group);
-            if fetch.data.len() as u64 == outboard.len() {
-                break;
-            }
-        }
-        let complete = fetch.data.len() as u64 == outboard.len();
-        if fetch.data.len() == before && !complete {
-            // Nothing new: this provider does not have it after all.
-            self.skip(name, peer);
-        }
-        self.advance(name);
     }
 
     /// Answers a segment request: at once, or once the blob is fetched when this node fetches

@@ -1,0 +1,255 @@
+//! What native nodes and the browser light node say to each other: length-prefixed messages,
+//! the segment protocol's request and answer, and [`Download`], which checks a blob group by
+//! group as the answers arrive. Builds for wasm32.
+
+use std::future::Future;
+use std::io;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{StreamProtocol, request_response};
+
+use crate::verified::{GROUP, Outboard};
+
+/// The largest message a protocol carries: a block of 10,000 transactions is ~2 MB.
+pub const MAX_MESSAGE: usize = 16 << 20;
+/// Groups a segment request asks for at most (1 MiB).
+pub const BATCH: u32 = 64;
+/// The segment protocol.
+pub const SEGMENT_PROTOCOL: &str = "/kinema/segment/1";
+
+/// A segment request: which blob, from which group, how many, and whether to send the outboard.
+#[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct SegmentRequest {
+    /// The blob's blake3.
+    pub name: [u8; 32],
+    /// The first group wanted.
+    pub first: u32,
+    /// How many groups (at most [`BATCH`] are sent).
+    pub count: u32,
+    /// Whether to send the blob's outboard.
+    pub outboard: bool,
+}
+
+/// Its answer.
+#[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub enum SegmentResponse {
+    /// The peer does not hold the blob.
+    NotFound,
+    /// The outboard if asked for, and the groups (none past the blob's end).
+    Found {
+        /// The blob's outboard.
+        outboard: Option<Vec<u8>>,
+        /// The groups, in order from the first asked for.
+        groups: Vec<Vec<u8>>,
+    },
+}
+
+async fn read_message<T: futures::AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        let why = format!("a message of {len} bytes is over the {MAX_MESSAGE}-byte limit");
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
+    let mut bytes = vec![0; len];
+    io.read_exact(&mut bytes).await?;
+    Ok(bytes)
+}
+
+async fn write_message<T: futures::AsyncWrite + Unpin + Send>(
+    io: &mut T,
+    bytes: Vec<u8>,
+) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|l| *l as usize <= MAX_MESSAGE)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
+    io.write_all(&len.to_be_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.close().await
+}
+
+/// The codec of Kinema's request-response protocols: length-prefixed bytes both ways.
+#[derive(Debug, Clone, Default)]
+pub struct Bytes;
+
+impl request_response::Codec for Bytes {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    fn read_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        read_message(io)
+    }
+
+    fn read_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> impl Future<Output = io::Result<Vec<u8>>> + Send
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        read_message(io)
+    }
+
+    fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = io::Result<()>> + Send
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        write_message(io, bytes)
+    }
+
+    fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = io::Result<()>> + Send
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        write_message(io, bytes)
+    }
+}
+
+/// A blob being downloaded: what to ask for next, and the check of every answer.
+#[derive(Debug, Clone)]
+pub struct Download {
+    name: blake3::Hash,
+    outboard: Option<Outboard>,
+    data: Vec<u8>,
+}
+
+/// What an answer did to a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The peer does not hold the blob.
+    NotFound,
+    /// The peer sent data that does not match the blob's name (or nothing decodable): it lies.
+    Bad(String),
+    /// Groups were added (none: the peer had nothing more).
+    Added(usize),
+    /// The blob is whole.
+    Complete,
+}
+
+impl Download {
+    /// Starts downloading blob `name`.
+    pub fn new(name: blake3::Hash) -> Self {
+        Self { name, outboard: None, data: Vec::new() }
+    }
+
+    /// The blob's name.
+    pub fn name(&self) -> blake3::Hash {
+        self.name
+    }
+
+    /// Bytes received and checked so far.
+    pub fn received(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// Whether every byte is here and checked.
+    pub fn is_complete(&self) -> bool {
+        self.outboard.as_ref().is_some_and(|o| o.len() == self.data.len() as u64)
+    }
+
+    /// The next request to send, encoded.
+    pub fn request(&self) -> Vec<u8> {
+        let request = SegmentRequest {
+            name: *self.name.as_bytes(),
+            first: (self.data.len() / GROUP) as u32,
+            count: BATCH,
+            outboard: self.outboard.is_none(),
+        };
+        borsh::to_vec(&request).unwrap_or_default()
+    }
+
+    /// Checks an answer, keeping the groups that match, up to the first that does not.
+    pub fn accept(&mut self, answer: &[u8]) -> Answer {
+        let (outboard, groups) = match borsh::from_slice::<SegmentResponse>(answer) {
+            Ok(SegmentResponse::Found { outboard, groups }) => (outboard, groups),
+            Ok(SegmentResponse::NotFound) => return Answer::NotFound,
+            Err(e) => return Answer::Bad(format!("undecodable answer: {e}")),
+        };
+        if self.outboard.is_none() {
+            match outboard.map(|b| Outboard::from_bytes(self.name, &b)) {
+                Some(Ok(outboard)) => self.outboard = Some(outboard),
+                Some(Err(e)) => return Answer::Bad(e.to_string()),
+                None => return Answer::Bad("no outboard".into()),
+            }
+        }
+        let Some(outboard) = &self.outboard else { return Answer::Bad("no outboard".into()) };
+        let mut added = 0;
+        for group in groups {
+            if self.data.len() as u64 == outboard.len() {
+                break;
+            }
+            let index = self.data.len() / GROUP;
+            if let Err(e) = outboard.check(self.name, index, &group) {
+                return Answer::Bad(e.to_string());
+            }
+            self.data.extend_from_slice(&group);
+            added += 1;
+        }
+        if self.is_complete() { Answer::Complete } else { Answer::Added(added) }
+    }
+
+    /// The blob, once complete.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(outboard: Option<&Outboard>, data: &[u8], first: usize, count: usize) -> Vec<u8> {
+        let groups = data.chunks(GROUP).skip(first).take(count).map(<[u8]>::to_vec).collect();
+        let outboard = outboard.map(Outboard::to_bytes);
+        borsh::to_vec(&SegmentResponse::Found { outboard, groups }).unwrap()
+    }
+
+    #[test]
+    fn a_download_takes_good_groups_and_stops_at_a_bad_one() {
+        let data: Vec<u8> = (0..5 * GROUP + 100).map(|i| (i * 7 % 251) as u8).collect();
+        let (name, outboard) = Outboard::compute(&data);
+        let mut download = Download::new(name);
+        assert_eq!(download.accept(&answer(Some(&outboard), &data, 0, 2)), Answer::Added(2));
+        assert_eq!(download.received(), 2 * GROUP as u64);
+        let mut lie = data.clone();
+        lie[3 * GROUP + 1] ^= 1;
+        let bad = download.accept(&answer(None, &lie, 2, 3));
+        assert!(matches!(bad, Answer::Bad(ref why) if why.contains("group 3")), "{bad:?}");
+        assert_eq!(download.received(), 3 * GROUP as u64, "group 2 was good");
+        assert_eq!(download.accept(&answer(None, &data, 3, 64)), Answer::Complete);
+        assert_eq!(download.into_bytes(), data);
+    }
+
+    #[test]
+    fn a_made_up_outboard_or_garbage_is_a_lie() {
+        let data = vec![1u8; 3 * GROUP];
+        let (name, _) = Outboard::compute(&data);
+        let (_, other) = Outboard::compute(&[2u8; 3 * GROUP]);
+        let mut download = Download::new(name);
+        assert!(matches!(download.accept(&answer(Some(&other), &data, 0, 1)), Answer::Bad(_)));
+        assert!(matches!(download.accept(b"garbage"), Answer::Bad(_)));
+        let not_found = borsh::to_vec(&SegmentResponse::NotFound).unwrap();
+        assert_eq!(download.accept(&not_found), Answer::NotFound);
+    }
+}
