@@ -9,7 +9,8 @@
 //! - `POST /api/v1/txs` with `{"tx": "<hex of the signed transaction's canonical bytes>"}`:
 //!   admits it into the mempool (and gossips it) or says why not.
 //!
-//! Every error is a 4xx or 5xx status with `{"error": "<what is wrong>"}`.
+//! Every error is a 4xx or 5xx status with `{"error": "<what is wrong>"}`. Answers carry
+//! `Access-Control-Allow-Origin: *`, so the browser light node of any page can read them.
 
 use std::str::FromStr;
 
@@ -47,7 +48,16 @@ pub fn router(node: NodeClient, chain_id: &str) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(rpc)
+}
+
+/// Lets pages of any origin read the answers: the browser light node verifies what it reads,
+/// so nothing here needs the same-origin policy's protection.
+async fn allow_any_origin(mut response: Response) -> Response {
+    let any = axum::http::HeaderValue::from_static("*");
+    response.headers_mut().insert(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, any);
+    response
 }
 
 /// An error answer: a status and what is wrong.

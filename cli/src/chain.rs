@@ -265,6 +265,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         database_url: None,
         assets: args.assets,
         chain_id: devnet::CHAIN_ID.into(),
+        chain_rpc: None,
         limits: kinema_relay::Limits::default(),
     };
     run_devnet(&options, Some(relay))
@@ -280,6 +281,7 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
         let relay = match relay {
             Some(mut setup) => {
                 setup.peers = devnet.p2p_addresses().cloned().collect();
+                setup.chain_rpc = devnet.rpc().next().map(|rpc| format!("http://{rpc}"));
                 Some(start_relay(setup).await.context("the relay")?)
             }
             None => None,

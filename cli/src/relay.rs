@@ -43,6 +43,9 @@ pub(crate) struct RelayCommand {
     /// The chain it belongs to.
     #[arg(long, default_value = crate::devnet::CHAIN_ID)]
     chain_id: String,
+    /// A chain node's RPC browsers may read finalized headers from.
+    #[arg(long)]
+    chain_rpc: Option<String>,
     /// Largest blob upload in MiB.
     #[arg(long, default_value_t = 64)]
     max_upload_mib: usize,
@@ -61,6 +64,7 @@ pub(crate) struct RelaySetup {
     pub(crate) database_url: Option<String>,
     pub(crate) assets: Option<PathBuf>,
     pub(crate) chain_id: String,
+    pub(crate) chain_rpc: Option<String>,
     pub(crate) limits: Limits,
 }
 
@@ -83,6 +87,7 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         external: setup.external,
         database_url: setup.database_url,
         chain_id: setup.chain_id,
+        chain_rpc: setup.chain_rpc,
         assets: setup.assets,
         limits: setup.limits,
     })
@@ -127,6 +132,7 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             database_url: command.database_url,
             assets: command.assets,
             chain_id: command.chain_id,
+            chain_rpc: command.chain_rpc,
             limits,
         })
         .await?;

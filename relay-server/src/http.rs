@@ -46,12 +46,29 @@ const LIST_LIMIT: i64 = 1000;
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// What a relay's HTTP side serves from.
+pub struct Setup {
+    /// The relay's libp2p node.
+    pub p2p: P2p,
+    /// Its index.
+    pub db: Db,
+    /// Its blob store.
+    pub blobs: Arc<BlobStore>,
+    /// The static assets' directory.
+    pub assets: Option<PathBuf>,
+    /// Request limits.
+    pub limits: Limits,
+    /// A chain RPC to tell browsers of.
+    pub chain_rpc: Option<String>,
+}
+
 struct Inner {
     p2p: P2p,
     db: Db,
     blobs: Arc<BlobStore>,
     assets: Option<PathBuf>,
     limits: Limits,
+    chain_rpc: Option<String>,
     manifests: Mutex<HashMap<blake3::Hash, Arc<Manifest>>>,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
@@ -62,19 +79,15 @@ struct Inner {
 
 impl AppState {
     /// The state of a relay's HTTP side.
-    pub fn new(
-        p2p: P2p,
-        db: Db,
-        blobs: Arc<BlobStore>,
-        assets: Option<PathBuf>,
-        limits: Limits,
-    ) -> Self {
+    pub fn new(setup: Setup) -> Self {
+        let Setup { p2p, db, blobs, assets, limits, chain_rpc } = setup;
         Self(Arc::new(Inner {
             p2p,
             db,
             blobs,
             assets,
             limits,
+            chain_rpc,
             manifests: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             requests: Mutex::new(BTreeMap::new()),
@@ -222,6 +235,8 @@ pub struct StatusReply {
     pub known_peers: i64,
     /// Content in the index.
     pub content: i64,
+    /// A chain node's RPC browsers may read finalized headers from, if the relay knows one.
+    pub chain_rpc: Option<String>,
     /// Seconds since it started.
     pub uptime_seconds: u64,
     /// Its version.
@@ -240,6 +255,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<StatusReply>, Fail
         connected_peers: p2p.peers().len(),
         known_peers,
         content,
+        chain_rpc: state.0.chain_rpc.clone(),
         uptime_seconds: state.0.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
     }))
@@ -696,6 +712,7 @@ pub fn openapi_document() -> Value {
                     "peer_id": { "type": "string" }, "addresses": strings,
                     "browser_addresses": strings, "connected_peers": int, "known_peers": int,
                     "content": int, "uptime_seconds": int, "version": { "type": "string" },
+                    "chain_rpc": { "type": ["string", "null"] },
                 } },
             "Peer": { "type": "object",
                 "required": ["peer_id", "addresses", "first_seen", "last_seen", "connected"],

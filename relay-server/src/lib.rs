@@ -68,6 +68,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The chain it belongs to (names its gossip topic).
     pub chain_id: String,
+    /// A chain node's RPC that browsers may read headers from (told in `/api/v1/status`).
+    pub chain_rpc: Option<String>,
     /// A directory of static files served at `/` (the light-node page), if any.
     pub assets: Option<PathBuf>,
     /// Request limits.
@@ -122,7 +124,14 @@ pub async fn start(config: Config) -> Result<Relay> {
         .await
         .with_context(|| format!("listening for HTTP on {}", config.http))?;
     let http_at = listener.local_addr()?;
-    let state = http::AppState::new(p2p.clone(), db.clone(), blobs, config.assets, config.limits);
+    let state = http::AppState::new(http::Setup {
+        p2p: p2p.clone(),
+        db: db.clone(),
+        blobs,
+        assets: config.assets,
+        limits: config.limits,
+        chain_rpc: config.chain_rpc,
+    });
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

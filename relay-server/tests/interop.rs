@@ -47,6 +47,7 @@ async fn js_libp2p_dials_the_relay_over_websocket() {
         external: Vec::new(),
         database_url: None,
         chain_id: "kinema-interop".into(),
+        chain_rpc: None,
         assets: None,
         limits: Limits::default(),
     })

@@ -39,6 +39,7 @@ async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Rela
         external: Vec::new(),
         database_url,
         chain_id: "kinema-relay-test".into(),
+        chain_rpc: None,
         assets: None,
         limits,
     })

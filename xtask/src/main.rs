@@ -1,13 +1,17 @@
 //! Kinema's build automation, plain cargo: `cargo xtask <command>`.
 //!
-//! - `devnet [kinema chain devnet options]`: installs the wasm32 target if missing, builds
-//!   `kinema` and runs `kinema chain devnet` (4 validators, data in `<target>/devnet` unless
-//!   `--data-dir` says otherwise) until interrupted.
+//! - `devnet [kinema devnet options]`: installs the wasm32 target and wasm-bindgen if missing,
+//!   builds the light-node page and `kinema`, and runs `kinema devnet` (4 validators and a
+//!   relay serving the page, data in `<target>/devnet` unless `--data-dir` says otherwise)
+//!   until interrupted.
+//! - `light-node`: builds the browser light node and its page into `<target>/light-node/` and
+//!   prints that directory.
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
 //!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
 //!   corpus clip.
-//! - `test`: installs what the tests need (ffmpeg, the PostgreSQL server, rustfmt, clippy, the wasm32 target, Node,
-//!   wasm-bindgen-cli at the Cargo.lock version) if missing, then runs `cargo fmt --check`,
+//! - `test`: installs what the tests need (ffmpeg, the PostgreSQL server, Node and npm,
+//!   chromium, rustfmt, clippy, the wasm32 target, wasm-bindgen-cli at the Cargo.lock version)
+//!   if missing, builds the light-node page, then runs `cargo fmt --check`,
 //!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-node and the contracts for
 //!   `wasm32-unknown-unknown`), `cargo test` over the workspace, and the light-client tests in
 //!   wasm32 under Node.
@@ -35,9 +39,10 @@ fn main() -> Result<()> {
         "devnet" => devnet(rest),
         "demo" => demo(rest),
         "test" => test(),
+        "light-node" => light_node().map(|dir| println!("{}", dir.display())),
         "bench" => bench::run(rest),
         _ => bail!(
-            "usage: cargo xtask devnet [--validators N] [--data-dir DIR] [--rpc-port P] | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N]"
+            "usage: cargo xtask devnet [kinema devnet options] | light-node | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N]"
         ),
     }
 }
@@ -80,17 +85,32 @@ pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn on_path(program: &str) -> bool {
-    Command::new(program).arg("-version").output().is_ok_and(|o| o.status.success())
+/// Whether `program` runs (asked for its version with `flag`).
+fn on_path(program: &str, flag: &str) -> bool {
+    Command::new(program).arg(flag).output().is_ok_and(|o| o.status.success())
 }
 
 /// Installs Debian's ffmpeg when `ffmpeg` or `ffprobe` is missing.
 pub(crate) fn ensure_ffmpeg() -> Result<()> {
-    if on_path("ffmpeg") && on_path("ffprobe") {
+    if on_path("ffmpeg", "-version") && on_path("ffprobe", "-version") {
         return Ok(());
     }
     eprintln!("xtask: ffmpeg is missing; installing Debian's ffmpeg");
     apt_install(&["ffmpeg"])
+}
+
+/// Installs what the browser and interop tests run when missing: npm (their packages are
+/// installed by the tests from `tests/*/package-lock.json`) and Debian's chromium.
+fn ensure_browser() -> Result<()> {
+    if !on_path("npm", "--version") {
+        eprintln!("xtask: npm is missing; installing Debian's npm");
+        apt_install(&["npm"])?;
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        eprintln!("xtask: chromium is missing; installing Debian's chromium");
+        apt_install(&["chromium"])?;
+    }
+    Ok(())
 }
 
 /// Installs Debian's PostgreSQL server when missing: the relay's tests run it (a throwaway
@@ -170,7 +190,7 @@ const WASM: &str = "wasm32-unknown-unknown";
 /// Installs Node (Debian's) and the wasm-bindgen test runner at the version in Cargo.lock when
 /// missing: the light-client tests run in wasm32 under Node.
 fn ensure_wasm_test_runner() -> Result<()> {
-    if !on_path("node") {
+    if !on_path("node", "--version") {
         eprintln!("xtask: node is missing; installing Debian's nodejs");
         apt_install(&["nodejs"])?;
     }
@@ -208,6 +228,7 @@ fn ensure_wasm_test_runner() -> Result<()> {
 fn test() -> Result<()> {
     ensure_ffmpeg()?;
     ensure_postgres()?;
+    ensure_browser()?;
     ensure_components()?;
     ensure_wasm_target()?;
     ensure_wasm_test_runner()?;
@@ -230,7 +251,11 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
-    let mut totals = cargo_test(&["test", "--workspace", "--locked"], &[])?;
+    // The browser test serves the light-node page; built here, not again by the test.
+    let page = light_node()?;
+    let page = page.to_str().context("the target directory is not UTF-8")?;
+    let mut totals =
+        cargo_test(&["test", "--workspace", "--locked"], &[("KINEMA_LIGHT_NODE", page)])?;
     // The light client's checks again, in wasm32 under Node, as the browser will run them.
     let runner = [("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")];
     let wasm = ["test", "-p", "kinema-chain", "--test", "light", "--target", WASM, "--locked"];
@@ -307,18 +332,49 @@ impl TestTotals {
 
 fn devnet(args: &[String]) -> Result<()> {
     ensure_wasm_target()?;
+    ensure_wasm_test_runner()?;
+    let page = light_node()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
     let mut command = Command::new(&kinema);
-    command.args(["chain", "devnet"]).args(args);
+    command.arg("devnet").args(args);
     if !args.iter().any(|a| a == "--data-dir") {
         command.arg("--data-dir").arg(target_dir().join("devnet"));
     }
+    if !args.iter().any(|a| a == "--assets") {
+        command.arg("--assets").arg(page);
+    }
     let status = command.status().with_context(|| format!("running {}", kinema.display()))?;
     if !status.success() {
-        bail!("kinema chain devnet ended with {status}");
+        bail!("kinema devnet ended with {status}");
     }
     Ok(())
+}
+
+/// Builds the browser light node (kinema-node for wasm32, the `wasm` profile, through
+/// wasm-bindgen) and its page into `<target>/light-node/`, and returns that directory.
+pub(crate) fn light_node() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    ensure_wasm_test_runner()?;
+    cargo(&["build", "-p", "kinema-node", "--target", WASM, "--profile", "wasm", "--locked"])?;
+    let wasm = target_dir().join(WASM).join("wasm/kinema_node.wasm");
+    let out = target_dir().join("light-node");
+    let status = Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-name", "kinema_node", "--out-dir"])
+        .arg(&out)
+        .arg(&wasm)
+        .status()
+        .context("running wasm-bindgen")?;
+    if !status.success() {
+        bail!("wasm-bindgen {} failed ({status})", wasm.display());
+    }
+    let www = root().join("wasm-node/www");
+    for entry in std::fs::read_dir(&www).with_context(|| format!("reading {}", www.display()))? {
+        let from = entry?.path();
+        let to = out.join(from.file_name().context("a file without a name")?);
+        std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+    }
+    Ok(out)
 }
 
 fn demo(args: &[String]) -> Result<()> {

@@ -1,30 +1,35 @@
 //! `kinema devnet` (validators and a relay), `kinema publish` and `kinema relay` as a user runs
 //! them: a ladder published to the devnet's relay plays whole through its HLS gateway.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::chain::{Process, free_ports};
 use super::{corpus, kinema, ladder};
 
-#[test]
-fn devnet_relay_serves_a_published_ladder() {
-    let tmp = tempfile::tempdir().unwrap();
-    let port = free_ports();
+/// `kinema devnet` with one validator, its ports from `port` on (RPC, validator, HTTP, relay
+/// TCP, relay websocket), data in `dir`, and `extra` options; returns once it has printed its
+/// URLs, with what it printed.
+pub(super) fn network(dir: &Path, port: u16, extra: &[&OsStr]) -> (Process, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kinema"))
         .args(["devnet", "--validators", "1", "--rpc-port", &port.to_string()])
         .args(["--p2p-port", &(port + 1).to_string(), "--http-port", &(port + 2).to_string()])
-        .args(["--relay-port", &(port + 3).to_string(), "--data-dir"])
-        .arg(tmp.path().join("devnet"))
+        .args(["--relay-port", &(port + 3).to_string()])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _devnet = Process(child);
+    let process = Process(child);
     // It prints the relay's URLs, then how to publish.
     let mut printed = String::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         printed.push_str(&line);
         printed.push('\n');
@@ -32,6 +37,16 @@ fn devnet_relay_serves_a_published_ladder() {
             break;
         }
     }
+    // Keep reading what it prints: a closed pipe would end it.
+    std::thread::spawn(move || lines.for_each(drop));
+    (process, printed)
+}
+
+#[test]
+fn devnet_relay_serves_a_published_ladder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports();
+    let (_devnet, printed) = network(&tmp.path().join("devnet"), port, &[]);
     let relay = format!("http://127.0.0.1:{}", port + 2);
     assert!(printed.contains(&format!("http    {relay}")), "{printed}");
     let ws = format!("/ip4/127.0.0.1/tcp/{}/ws/p2p/", port + 4);

@@ -1,0 +1,123 @@
+//! The browser light node end to end, in real headless Chromium (Debian's, driven by
+//! playwright-core from `tests/e2e`): `kinema devnet` serves the light-node page from its relay;
+//! the page loads the wasm light node, connects to the relay over websocket, fetches a segment
+//! that only a native peer holds (the relay fetches it from the peer), verifies every group of
+//! it, and verifies the head block's certificate from the genesis validator set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinema_node::blobs::BlobStore;
+use kinema_node::p2p::{self, P2pConfig};
+use libp2p::Multiaddr;
+
+use super::chain::free_ports;
+use super::relay::network;
+use super::{corpus, ladder};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The light-node page: `KINEMA_LIGHT_NODE`, or built by `cargo xtask light-node`.
+fn light_node_page() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KINEMA_LIGHT_NODE") {
+        return dir.into();
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(cargo)
+        .args(["run", "--quiet", "--locked", "-p", "xtask", "--", "light-node"])
+        .current_dir(root())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "cargo xtask light-node failed");
+    let text = String::from_utf8(built.stdout).unwrap();
+    PathBuf::from(text.lines().last().unwrap())
+}
+
+/// `tests/e2e`, its npm packages installed.
+fn e2e() -> PathBuf {
+    let dir = root().join("tests/e2e");
+    if !dir.join("node_modules").is_dir() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the browser tests (cargo xtask test installs Node)");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    }
+    assert!(
+        Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some(),
+        "no Chromium: install Debian's chromium (cargo xtask test does) or set CHROMIUM"
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_light_node_fetches_and_verifies_in_chromium() {
+    let page = light_node_page();
+    let e2e = e2e();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // A segment of a ladder, held by a native peer only.
+    let out = tmp.path().join("ladder");
+    let made = ladder(&corpus("carphone_pristine.mp4"), &out, &["--renditions", "144p"]);
+    assert!(made.status.success(), "{made:?}");
+    let manifest: kinema_media::Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let segment = &manifest.renditions[0].segments[0];
+    let bytes = std::fs::read(out.join("144p").join(&segment.file)).unwrap();
+    let store = Arc::new(BlobStore::open(&tmp.path().join("peer")).unwrap());
+    assert_eq!(store.put(&bytes).unwrap(), segment.blake3.0);
+
+    let port = free_ports();
+    let extra =
+        ["--empty-block-interval".as_ref(), "0.3".as_ref(), "--assets".as_ref(), page.as_os_str()];
+    let (_devnet, printed) = network(&tmp.path().join("devnet"), port, &extra);
+    let relay_at: Option<Multiaddr> = printed.lines().find_map(|line| {
+        let address = line.trim().strip_prefix("p2p     ")?;
+        address.contains(&format!("/tcp/{}/", port + 3)).then(|| address.parse().unwrap())
+    });
+    let (peer, _link) = p2p::start(P2pConfig {
+        peers: vec![relay_at.expect("the devnet printed no relay address")],
+        blobs: Some(store),
+        ..P2pConfig::new(p2p::keypair_from_seed([61; 32]).unwrap(), "kinema-devnet")
+    })
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
+
+    let url = format!("http://127.0.0.1:{}/?segment={}", port + 2, segment.blake3);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["light-node.mjs", &url, "relay-status", "segment-result", "header-result"])
+            .current_dir(&e2e)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    let element = |id: &str| {
+        let e = &result["elements"][id];
+        (
+            e["state"].as_str().unwrap_or_default().to_owned(),
+            e["text"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let (state, text) = element("segment-result");
+    assert_eq!(state, "verified", "{result}");
+    assert!(
+        text.starts_with(&format!("verified {} bytes of {}", bytes.len(), segment.blake3)),
+        "{text}"
+    );
+    let (state, text) = element("header-result");
+    assert_eq!(state, "verified", "{result}");
+    assert!(text.contains("certified by 1000000 of 1000000 power (epoch 0)"), "{text}");
+    assert_eq!(element("relay-status").0, "connected", "{result}");
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+}

@@ -1,0 +1,328 @@
+//! The browser light node (wasm32, wasm-bindgen): a libp2p node in the page that reaches the
+//! network through a relay over websocket, and the chain's light client.
+//!
+//! JavaScript API (see `www/index.html`):
+//!
+//! ```js
+//! import init, { LightNode, LightClient } from "./kinema_node.js";
+//! await init();
+//! const node = await LightNode.connect("/ip4/127.0.0.1/tcp/26901/ws/p2p/12D3Koo...");
+//! const bytes = await node.fetchSegment("<64 hex digits>"); // Uint8Array, every group checked
+//! const client = new LightClient(await (await fetch(rpc + "/api/v1/validator-sets/0")).text());
+//! const header = JSON.parse(client.verifyBlock(await (await fetch(rpc + "/api/v1/blocks/7")).text()));
+//! ```
+//!
+//! A segment is fetched from the relay (which fetches it from its providers when it does not
+//! hold it) in batches of 16 KiB groups, each checked against the segment's blake3 name as it
+//! arrives ([`Download`]): a relay that sends one bad byte is caught at that group and
+//! disconnected. Blocks are trusted only with a certificate of more than 2/3 of the power of the
+//! validator set the client follows, epoch by epoch, from the genesis set.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt, SinkExt, StreamExt};
+use kinema_chain::block::{Block, Certificate, ValidatorSet};
+use kinema_chain::epoch::{epoch_of, follow};
+use kinema_chain::state::Proof;
+use libp2p::core::upgrade::Version;
+use libp2p::core::{Multiaddr, Transport as _};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    PeerId, StreamProtocol, identify, noise, ping, request_response, websocket_websys, yamux,
+};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::wire::{Answer, Bytes, Download, SEGMENT_PROTOCOL};
+
+#[derive(NetworkBehaviour)]
+struct LightBehaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    segments: request_response::Behaviour<Bytes>,
+}
+
+type Reply = oneshot::Sender<Result<Vec<u8>, String>>;
+
+/// A light node connected to a relay.
+#[wasm_bindgen]
+pub struct LightNode {
+    peer_id: PeerId,
+    relay: PeerId,
+    fetches: mpsc::Sender<(blake3::Hash, Reply)>,
+}
+
+/// Fetches queued for the swarm at most.
+const FETCHES: usize = 64;
+
+fn js(why: impl std::fmt::Display) -> JsError {
+    JsError::new(&why.to_string())
+}
+
+#[wasm_bindgen]
+impl LightNode {
+    /// Connects to the relay at `address`, a websocket multiaddr naming the relay's peer id
+    /// (`/ip4/.../tcp/.../ws/p2p/<id>`, as the relay's `/api/v1/status` lists it).
+    pub async fn connect(address: String) -> Result<LightNode, JsError> {
+        let address: Multiaddr =
+            address.parse().map_err(|e| js(format!("relay address {address:?}: {e}")))?;
+        let Some(relay) = address.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        }) else {
+            return Err(js(format!("relay address {address} names no peer (/p2p/<id>)")));
+        };
+        let keypair = libp2p::identity::Keypair::generate_ed25519();
+        let noise = noise::Config::new(&keypair).map_err(js)?;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+            .with_wasm_bindgen()
+            .with_other_transport(|_| {
+                websocket_websys::Transport::default()
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default())
+                    .boxed()
+            })
+            .map_err(js)?
+            .with_behaviour(|key| LightBehaviour {
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/kinema/1.0.0".into(), key.public()).with_agent_version(
+                        concat!("kinema-light/", env!("CARGO_PKG_VERSION")).into(),
+                    ),
+                ),
+                ping: ping::Behaviour::default(),
+                segments: request_response::Behaviour::new(
+                    [(
+                        StreamProtocol::new(SEGMENT_PROTOCOL),
+                        request_response::ProtocolSupport::Outbound,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(60)),
+                ),
+            })
+            .map_err(js)?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .build();
+        let peer_id = *swarm.local_peer_id();
+        swarm.dial(address.clone()).map_err(|e| js(format!("dialling {address}: {e}")))?;
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == relay => break,
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    return Err(js(format!("connecting to the relay {address}: {error}")));
+                }
+                _ => {}
+            }
+        }
+        let (fetches, requests) = mpsc::channel(FETCHES);
+        wasm_bindgen_futures::spawn_local(run(swarm, requests, relay));
+        Ok(LightNode { peer_id, relay, fetches })
+    }
+
+    /// This node's peer id.
+    #[wasm_bindgen(js_name = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.peer_id.to_string()
+    }
+
+    /// The relay's peer id.
+    #[wasm_bindgen(js_name = relayPeerId)]
+    pub fn relay_peer_id(&self) -> String {
+        self.relay.to_string()
+    }
+
+    /// Fetches the segment named `hash` (64 hex digits) through the relay; resolves to its
+    /// bytes (a `Uint8Array`), every 16 KiB group checked against the name, or rejects saying
+    /// why (not found, or bad data: the relay is then disconnected).
+    #[wasm_bindgen(js_name = fetchSegment)]
+    pub fn fetch_segment(&self, hash: String) -> js_sys::Promise {
+        let mut fetches = self.fetches.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let name = blake3::Hash::from_hex(hash.trim())
+                .map_err(|_| js(format!("segment name {hash:?} is not 64 hex digits")))?;
+            let (reply, answer) = oneshot::channel();
+            fetches.send((name, reply)).await.map_err(|_| js("the light node has stopped"))?;
+            let bytes = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+}
+
+/// Drives the swarm: sends each download's requests to the relay and checks the answers.
+async fn run(
+    mut swarm: libp2p::Swarm<LightBehaviour>,
+    mut requests: mpsc::Receiver<(blake3::Hash, Reply)>,
+    relay: PeerId,
+) {
+    let mut downloads: HashMap<request_response::OutboundRequestId, (Download, Reply)> =
+        HashMap::new();
+    loop {
+        futures::select! {
+            request = requests.next() => {
+                let Some((name, reply)) = request else { return };
+                let download = Download::new(name);
+                let id = swarm.behaviour_mut().segments.send_request(&relay, download.request());
+                downloads.insert(id, (download, reply));
+            }
+            event = swarm.select_next_some().fuse() => match event {
+                SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
+                    request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, response },
+                        ..
+                    },
+                )) => {
+                    let Some((mut download, reply)) = downloads.remove(&request_id) else {
+                        continue;
+                    };
+                    let name = download.name();
+                    match download.accept(&response) {
+                        Answer::Complete => {
+                            let _ = reply.send(Ok(download.into_bytes()));
+                        }
+                        Answer::Added(0) => {
+                            let why = format!("the relay stopped sending segment {name}");
+                            let _ = reply.send(Err(why));
+                        }
+                        Answer::Added(_) => {
+                            let segments = &mut swarm.behaviour_mut().segments;
+                            let id = segments.send_request(&relay, download.request());
+                            downloads.insert(id, (download, reply));
+                        }
+                        Answer::NotFound => {
+                            let why = format!("no peer the relay reaches holds segment {name}");
+                            let _ = reply.send(Err(why));
+                        }
+                        Answer::Bad(why) => {
+                            let _ = swarm.disconnect_peer_id(relay);
+                            let why = format!(
+                                "the relay sent bad data for segment {name} ({why}); disconnected"
+                            );
+                            let _ = reply.send(Err(why));
+                        }
+                    }
+                }
+                SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
+                    request_response::Event::OutboundFailure { request_id, error, .. },
+                )) => {
+                    if let Some((download, reply)) = downloads.remove(&request_id) {
+                        let why = format!("fetching segment {}: {error}", download.name());
+                        let _ = reply.send(Err(why));
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+/// `GET /api/v1/validator-sets/{epoch}` as the chain's RPC answers it.
+#[derive(Deserialize)]
+struct SetReply {
+    epoch: u64,
+    epoch_length: u64,
+    validators: ValidatorSet,
+    proof: String,
+}
+
+/// `GET /api/v1/blocks/{height}`.
+#[derive(Deserialize)]
+struct BlockReply {
+    block: Block,
+    certificate: Option<Certificate>,
+}
+
+/// The chain's light client: the validator set of one epoch, trusted, and the check of blocks
+/// against it.
+#[wasm_bindgen]
+pub struct LightClient {
+    set: ValidatorSet,
+    epoch: u64,
+    epoch_length: u64,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, JsError> {
+    serde_json::from_str(json).map_err(|e| js(format!("{what}: {e}")))
+}
+
+#[wasm_bindgen]
+impl LightClient {
+    /// Trusts the genesis validator set: the chain RPC's answer for `validator-sets/0`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(genesis_set: &str) -> Result<LightClient, JsError> {
+        let reply: SetReply = parse(genesis_set, "the genesis validator set")?;
+        if reply.epoch != 0 {
+            return Err(js(format!("the genesis set is epoch 0's, not epoch {}'s", reply.epoch)));
+        }
+        if reply.epoch_length == 0 {
+            return Err(js("an epoch length of 0"));
+        }
+        Ok(LightClient { set: reply.validators, epoch: 0, epoch_length: reply.epoch_length })
+    }
+
+    /// The epoch whose validator set it trusts.
+    pub fn epoch(&self) -> f64 {
+        self.epoch as f64
+    }
+
+    /// Blocks per epoch.
+    #[wasm_bindgen(js_name = epochLength)]
+    pub fn epoch_length(&self) -> f64 {
+        self.epoch_length as f64
+    }
+
+    /// Checks a `blocks/{height}` answer of the trusted epoch: its certificate under the trusted
+    /// set. Returns JSON `{height, hash, state_root, time_ms, signed_power, total_power}`.
+    #[wasm_bindgen(js_name = verifyBlock)]
+    pub fn verify_block(&self, block: &str) -> Result<String, JsError> {
+        let reply: BlockReply = parse(block, "the block")?;
+        let header = &reply.block.header;
+        let epoch = epoch_of(header.height, self.epoch_length);
+        if epoch != self.epoch {
+            return Err(js(format!(
+                "block {} is in epoch {epoch}; the client follows epoch {}",
+                header.height, self.epoch
+            )));
+        }
+        let certificate = reply
+            .certificate
+            .ok_or_else(|| js(format!("block {} comes without a certificate", header.height)))?;
+        let signed = certificate.verify(header, &self.set).map_err(js)?;
+        Ok(serde_json::json!({
+            "height": header.height,
+            "hash": header.hash().to_string(),
+            "state_root": header.state_root.to_string(),
+            "time_ms": header.time_ms,
+            "signed_power": signed.to_string(),
+            "total_power": self.set.total_power().to_string(),
+        })
+        .to_string())
+    }
+
+    /// Moves to the next epoch: `last_block` is the trusted epoch's last block (a `blocks/{h}`
+    /// answer), `next_set` the next epoch's `validator-sets/{e}` answer with its state proof.
+    #[wasm_bindgen(js_name = followEpoch)]
+    pub fn follow_epoch(&mut self, last_block: &str, next_set: &str) -> Result<(), JsError> {
+        let block: BlockReply = parse(last_block, "the epoch's last block")?;
+        let next: SetReply = parse(next_set, "the next validator set")?;
+        if next.epoch != self.epoch + 1 {
+            return Err(js(format!(
+                "set of epoch {}, not of epoch {}",
+                next.epoch,
+                self.epoch + 1
+            )));
+        }
+        let certificate = block.certificate.ok_or_else(|| {
+            js(format!("block {} comes without a certificate", block.block.header.height))
+        })?;
+        let proof_bytes = hex::decode(&next.proof).map_err(|e| js(format!("the proof: {e}")))?;
+        let proof: Proof = kinema_chain::decode(&proof_bytes).map_err(js)?;
+        let header = &block.block.header;
+        self.set =
+            follow(header, &certificate, &self.set, self.epoch_length, next.validators, &proof)
+                .map_err(js)?;
+        self.epoch += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+// The light-node page: connects to the relay that serves it, fetches segments through the
+// network with every group verified, and follows the chain's finalized headers. What it learns
+// it shows in the elements marked with data-testid; `window.kinema` exposes the node and the
+// light client to other scripts (the player).
+import init, { LightClient, LightNode } from "./kinema_node.js";
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+function show(id, state, text) {
+  const element = $(id);
+  element.dataset.state = state;
+  element.textContent = text;
+}
+
+async function json(url) {
+  const response = await fetch(url);
+  const body = await response.text();
+  if (!response.ok) {
+    throw new Error(`${url}: ${response.status} ${body}`);
+  }
+  return body;
+}
+
+async function fetchSegment(node, hash) {
+  show("segment-result", "fetching", `fetching ${hash}…`);
+  const started = performance.now();
+  try {
+    const bytes = await node.fetchSegment(hash);
+    const ms = Math.round(performance.now() - started);
+    show("segment-result", "verified", `verified ${bytes.length} bytes of ${hash} in ${ms} ms`);
+    return bytes;
+  } catch (error) {
+    show("segment-result", "failed", `failed: ${error.message ?? error}`);
+    return null;
+  }
+}
+
+// Follows the chain from the genesis validator set: each epoch's set is taken only on the
+// certificate of the last block of the epoch before and a state proof; each head block only
+// with a certificate of more than 2/3 of its epoch's power.
+async function followHeaders(rpc) {
+  const client = new LightClient(await json(`${rpc}/api/v1/validator-sets/0`));
+  window.kinema.client = client;
+  for (;;) {
+    try {
+      const status = JSON.parse(await json(`${rpc}/api/v1/status`));
+      const head = status.height;
+      const length = client.epochLength();
+      while (head > (client.epoch() + 1) * length) {
+        const last = (client.epoch() + 1) * length;
+        const block = await json(`${rpc}/api/v1/blocks/${last}`);
+        const next = await json(`${rpc}/api/v1/validator-sets/${client.epoch() + 1}`);
+        client.followEpoch(block, next);
+      }
+      if (head > 0) {
+        const header = JSON.parse(client.verifyBlock(await json(`${rpc}/api/v1/blocks/${head}`)));
+        show(
+          "header-result",
+          "verified",
+          `block ${header.height} ${header.hash} certified by ${header.signed_power} of ${header.total_power} power (epoch ${client.epoch()})`,
+        );
+      }
+    } catch (error) {
+      show("header-result", "failed", `failed: ${error.message ?? error}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+async function main() {
+  await init();
+  window.kinema = {};
+  const status = JSON.parse(await json("/api/v1/status"));
+  const address = status.browser_addresses[0];
+  if (!address) {
+    show("relay-status", "failed", "the relay lists no websocket address");
+    return;
+  }
+  let node;
+  try {
+    node = await LightNode.connect(address);
+  } catch (error) {
+    show("relay-status", "failed", `failed: ${error.message ?? error}`);
+    return;
+  }
+  window.kinema.node = node;
+  show("relay-status", "connected", `connected to ${node.relayPeerId()} as ${node.peerId()}`);
+  document.getElementById("fetch").addEventListener("submit", (event) => {
+    event.preventDefault();
+    fetchSegment(node, document.getElementById("segment").value.trim());
+  });
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("segment");
+  if (wanted) {
+    document.getElementById("segment").value = wanted;
+    fetchSegment(node, wanted);
+  }
+  const rpc = params.get("rpc") ?? status.chain_rpc;
+  if (rpc) {
+    followHeaders(rpc);
+  }
+}
+
+main().catch((error) => show("relay-status", "failed", `failed: ${error.message ?? error}`));
