@@ -14,18 +14,23 @@ use kinema_node::p2p::{self, AGENT, P2pConfig};
 use kinema_relay::{Config, Limits};
 use serde_json::Value;
 
-/// `tests/interop`, its npm packages installed.
+/// `tests/interop`, its npm packages installed (once, whichever test asks first).
 fn harness() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop");
-    if !dir.join("node_modules").is_dir() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the interop tests (cargo xtask test installs Node)");
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
-    dir
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop");
+            if !dir.join("node_modules").is_dir() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(&dir)
+                    .status()
+                    .expect("npm is needed for the interop tests (cargo xtask test installs it)");
+                assert!(status.success(), "npm ci in {} failed", dir.display());
+            }
+            dir
+        })
+        .clone()
 }
 
 fn last_json(stdout: &[u8]) -> Value {

@@ -99,8 +99,8 @@ pub(crate) fn ensure_ffmpeg() -> Result<()> {
     apt_install(&["ffmpeg"])
 }
 
-/// Installs what the browser and interop tests run when missing: npm (their packages are
-/// installed by the tests from `tests/*/package-lock.json`) and Debian's chromium.
+/// Installs what the browser and interop tests run when missing: npm, Debian's chromium, and
+/// the npm packages of `tests/interop` and `tests/e2e` (from their package-lock.json).
 fn ensure_browser() -> Result<()> {
     if !on_path("npm", "--version") {
         eprintln!("xtask: npm is missing; installing Debian's npm");
@@ -109,6 +109,21 @@ fn ensure_browser() -> Result<()> {
     if !Path::new("/usr/bin/chromium").exists() {
         eprintln!("xtask: chromium is missing; installing Debian's chromium");
         apt_install(&["chromium"])?;
+    }
+    for dir in ["tests/interop", "tests/e2e"] {
+        let dir = root().join(dir);
+        if dir.join("node_modules").is_dir() {
+            continue;
+        }
+        eprintln!("xtask: npm ci in {}", dir.display());
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .context("running npm ci")?;
+        if !status.success() {
+            bail!("npm ci in {} failed ({status})", dir.display());
+        }
     }
     Ok(())
 }
@@ -254,8 +269,10 @@ fn test() -> Result<()> {
     // The browser test serves the light-node page; built here, not again by the test.
     let page = light_node()?;
     let page = page.to_str().context("the target directory is not UTF-8")?;
-    let mut totals =
-        cargo_test(&["test", "--workspace", "--locked"], &[("KINEMA_LIGHT_NODE", page)])?;
+    let mut totals = cargo_test(
+        &["test", "--workspace", "--locked", "--no-fail-fast"],
+        &[("KINEMA_LIGHT_NODE", page)],
+    )?;
     // The light client's checks again, in wasm32 under Node, as the browser will run them.
     let runner = [("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")];
     let wasm = ["test", "-p", "kinema-chain", "--test", "light", "--target", WASM, "--locked"];
