@@ -67,7 +67,7 @@ pub(crate) struct NetworkArgs {
     #[arg(long, default_value_t = 26600)]
     http_port: u16,
     /// The relay's libp2p node listens on 127.0.0.1:<relay-port> (TCP and QUIC) and
-    /// <relay-port + 1> (websocket, for browsers).
+    /// <relay-port + 1> (websocket and webrtc-direct, for browsers).
     #[arg(long, default_value_t = 26900)]
     relay_port: u16,
     /// A directory of static files the relay serves at / (the light-node page).
@@ -259,6 +259,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
             format!("/ip4/127.0.0.1/tcp/{}", port(0)?).parse()?,
             format!("/ip4/127.0.0.1/tcp/{}/ws", port(1)?).parse()?,
             format!("/ip4/127.0.0.1/udp/{}/quic-v1", port(0)?).parse()?,
+            format!("/ip4/127.0.0.1/udp/{}/webrtc-direct", port(1)?).parse()?,
         ],
         peers: Vec::new(),
         external: Vec::new(),

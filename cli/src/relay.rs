@@ -1,7 +1,9 @@
 //! `kinema relay` (run a relay server), `kinema publish` (put a ladder on a relay), and the relay
 //! of `kinema devnet`.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -22,10 +24,16 @@ pub(crate) struct RelayCommand {
     /// Where its HTTP server (app, API, HLS gateway, metrics) listens.
     #[arg(long, default_value = "0.0.0.0:26600")]
     http: SocketAddr,
-    /// Where its libp2p node listens: TCP, websocket (browsers) and QUIC.
+    /// Where its libp2p node listens: TCP, websocket (browsers), QUIC and webrtc-direct
+    /// (browsers).
     #[arg(
         long,
-        default_values = ["/ip4/0.0.0.0/tcp/26900", "/ip4/0.0.0.0/tcp/26901/ws", "/ip4/0.0.0.0/udp/26900/quic-v1"]
+        default_values = [
+            "/ip4/0.0.0.0/tcp/26900",
+            "/ip4/0.0.0.0/tcp/26901/ws",
+            "/ip4/0.0.0.0/udp/26900/quic-v1",
+            "/ip4/0.0.0.0/udp/26901/webrtc-direct",
+        ]
     )]
     listen: Vec<Multiaddr>,
     /// Peers to dial (validators, storage nodes, other relays).
@@ -68,11 +76,32 @@ pub(crate) struct RelaySetup {
     pub(crate) limits: Limits,
 }
 
-/// Starts a relay, its libp2p identity kept in `<data-dir>/p2p.key`.
+/// Starts a relay, its libp2p identity kept in `<data-dir>/p2p.key` and its webrtc-direct
+/// certificate in `<data-dir>/webrtc.pem`.
 pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
     std::fs::create_dir_all(&setup.data_dir)
         .with_context(|| format!("{}: cannot create", setup.data_dir.display()))?;
     let seed = load_or_create_key(&setup.data_dir.join("p2p.key"))?.seed();
+    let pem_path = setup.data_dir.join("webrtc.pem");
+    let pem = match std::fs::read_to_string(&pem_path) {
+        Ok(pem) => pem,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pem = p2p::webrtc_certificate()?;
+            // It holds the certificate's private key: readable by its owner only.
+            let tmp = setup.data_dir.join(".webrtc.pem.tmp");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .and_then(|mut file| file.write_all(pem.as_bytes()))
+                .and_then(|()| std::fs::rename(&tmp, &pem_path))
+                .with_context(|| format!("{}: cannot write", pem_path.display()))?;
+            pem
+        }
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", pem_path.display())),
+    };
     if let Some(assets) = &setup.assets
         && !assets.join("index.html").is_file()
     {
@@ -85,6 +114,7 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         listen: setup.listen,
         peers: setup.peers,
         external: setup.external,
+        webrtc_certificate: Some(pem),
         database_url: setup.database_url,
         chain_id: setup.chain_id,
         chain_rpc: setup.chain_rpc,
@@ -100,7 +130,8 @@ pub(crate) fn print_relay(relay: &Relay) {
     say!("relay {}", relay.p2p.peer_id());
     say!("  http    {url}  (status {url}/api/v1/status, metrics {url}/metrics)");
     for address in relay.p2p.addresses() {
-        let kind = if address.iter().any(|p| p.tag() == "ws") { "browser" } else { "p2p" };
+        let browser = address.iter().any(|p| ["ws", "webrtc-direct"].contains(&p.tag()));
+        let kind = if browser { "browser" } else { "p2p" };
         say!("  {kind:<7} {address}");
     }
 }

@@ -227,7 +227,7 @@ pub struct StatusReply {
     pub peer_id: String,
     /// Every multiaddr it can be dialled on (with `/p2p/<peer id>`).
     pub addresses: Vec<String>,
-    /// Those a browser can dial (websocket).
+    /// Those a browser can dial (websocket, webrtc-direct).
     pub browser_addresses: Vec<String>,
     /// Peers connected now.
     pub connected_peers: usize,
@@ -246,7 +246,11 @@ pub struct StatusReply {
 async fn status(State(state): State<AppState>) -> Result<Json<StatusReply>, Failure> {
     let p2p = &state.0.p2p;
     let addresses: Vec<String> = p2p.addresses().iter().map(|a| a.to_string()).collect();
-    let browser_addresses = addresses.iter().filter(|a| a.contains("/ws/")).cloned().collect();
+    let browser_addresses = addresses
+        .iter()
+        .filter(|a| a.contains("/ws/") || a.contains("/webrtc-direct/"))
+        .cloned()
+        .collect();
     let (known_peers, content) = state.0.db.counts().await?;
     Ok(Json(StatusReply {
         peer_id: p2p.peer_id().to_string(),

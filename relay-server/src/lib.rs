@@ -1,7 +1,7 @@
 //! Kinema's relay server: the door browsers come through.
 //!
-//! - **libp2p** ([`kinema_node::p2p`]): TCP, QUIC and websocket listeners (browsers dial the
-//!   websocket one), circuit relay v2 for peers behind NAT, kademlia and the segment protocol;
+//! - **libp2p** ([`kinema_node::p2p`]): TCP, QUIC, websocket and webrtc-direct listeners
+//!   (browsers dial the last two; the webrtc certificate is kept so its address stays), circuit relay v2 for peers behind NAT, kademlia and the segment protocol;
 //!   asked for a blob it lacks, the relay fetches it from its providers, verified, keeps it and
 //!   answers (browsers cannot reach most providers themselves);
 //! - **HTTP** (axum, [`http`]): the static assets (the light-node page), the REST API under
@@ -64,6 +64,9 @@ pub struct Config {
     pub peers: Vec<Multiaddr>,
     /// Addresses others reach it on, when not its listen addresses.
     pub external: Vec<Multiaddr>,
+    /// Its webrtc-direct certificate, PEM (keep it: its hash is in the address browsers dial);
+    /// `None`: a new one each start.
+    pub webrtc_certificate: Option<String>,
     /// The index: `sqlite://...` or `postgres://...`; `None` is `<data_dir>/relay.db`.
     pub database_url: Option<String>,
     /// The chain it belongs to (names its gossip topic).
@@ -118,6 +121,7 @@ pub async fn start(config: Config) -> Result<Relay> {
         blobs: Some(blobs.clone()),
         relay: true,
         fetch_missing: true,
+        webrtc_certificate: config.webrtc_certificate.clone(),
         ..P2pConfig::new(config.keypair.clone(), config.chain_id.clone())
     })?;
     let listener = tokio::net::TcpListener::bind(config.http)

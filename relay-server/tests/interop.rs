@@ -50,6 +50,7 @@ async fn js_libp2p_dials_the_relay_over_websocket() {
         listen: vec!["/ip4/127.0.0.1/tcp/0/ws".parse().unwrap()],
         peers: Vec::new(),
         external: Vec::new(),
+        webrtc_certificate: None,
         database_url: None,
         chain_id: "kinema-interop".into(),
         chain_rpc: None,

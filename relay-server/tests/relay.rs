@@ -37,6 +37,7 @@ async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Rela
         ],
         peers: Vec::new(),
         external: Vec::new(),
+        webrtc_certificate: None,
         database_url,
         chain_id: "kinema-relay-test".into(),
         chain_rpc: None,
@@ -201,6 +202,7 @@ async fn relay_behaviour(database_url: Option<String>) {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert!(browser.iter().all(|a| a.contains("/ws/p2p/")) && !browser.is_empty(), "{status}");
+    assert!(status["chain_rpc"].is_null());
     let tcp = status["addresses"]
         .as_array()
         .unwrap()

@@ -26,11 +26,13 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use kinema_chain::block::{Block, Certificate, ValidatorSet};
 use kinema_chain::epoch::{epoch_of, follow};
 use kinema_chain::state::Proof;
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::upgrade::Version;
 use libp2p::core::{Multiaddr, Transport as _};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    PeerId, StreamProtocol, identify, noise, ping, request_response, websocket_websys, yamux,
+    PeerId, StreamProtocol, identify, noise, ping, request_response, webrtc_websys,
+    websocket_websys, yamux,
 };
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -63,8 +65,10 @@ fn js(why: impl std::fmt::Display) -> JsError {
 
 #[wasm_bindgen]
 impl LightNode {
-    /// Connects to the relay at `address`, a websocket multiaddr naming the relay's peer id
-    /// (`/ip4/.../tcp/.../ws/p2p/<id>`, as the relay's `/api/v1/status` lists it).
+    /// Connects to the relay at `address`, a websocket or webrtc-direct multiaddr naming the
+    /// relay's peer id (`/ip4/.../tcp/.../ws/p2p/<id>`,
+    /// `/ip4/.../udp/.../webrtc-direct/certhash/.../p2p/<id>`, as the relay's `/api/v1/status`
+    /// lists them).
     pub async fn connect(address: String) -> Result<LightNode, JsError> {
         let address: Multiaddr =
             address.parse().map_err(|e| js(format!("relay address {address:?}: {e}")))?;
@@ -76,6 +80,7 @@ impl LightNode {
         };
         let keypair = libp2p::identity::Keypair::generate_ed25519();
         let noise = noise::Config::new(&keypair).map_err(js)?;
+        let webrtc = webrtc_websys::Transport::new(webrtc_websys::Config::new(&keypair));
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_wasm_bindgen()
             .with_other_transport(|_| {
@@ -83,6 +88,11 @@ impl LightNode {
                     .upgrade(Version::V1Lazy)
                     .authenticate(noise)
                     .multiplex(yamux::Config::default())
+                    .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+                    .or_transport(
+                        webrtc.map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection))),
+                    )
+                    .map(|either, _| either.into_inner())
                     .boxed()
             })
             .map_err(js)?

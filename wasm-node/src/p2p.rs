@@ -1,4 +1,5 @@
-//! Native peers over libp2p: TCP and websocket with noise and yamux, and QUIC; identify and
+//! Native peers over libp2p: TCP and websocket with noise and yamux, QUIC, and webrtc-direct
+//! (what browsers dial without a certificate a CA signed); identify and
 //! ping; circuit relay v2 (a relay serves reservations and circuits when asked to; every node
 //! can listen through a relay with a `/p2p-circuit` address); gossipsub for what
 //! every validator must hear (consensus messages, transactions) and a one-way request-response
@@ -23,6 +24,8 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use kinema_chain::consensus::Peer;
 use kinema_chain::consensus::node::{INBOX, Transport};
+use libp2p::core::Transport as _;
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -68,6 +71,17 @@ pub struct P2pConfig {
     /// relay does this for browsers, which cannot reach the providers themselves). Needs
     /// `blobs`.
     pub fetch_missing: bool,
+    /// The certificate of its webrtc-direct listener, PEM ([`webrtc_certificate`] makes one):
+    /// its hash is part of the listen address, so keeping it keeps the address. `None`: a new
+    /// one each start.
+    pub webrtc_certificate: Option<String>,
+}
+
+/// A new certificate for a webrtc-direct listener, PEM.
+pub fn webrtc_certificate() -> Result<String, P2pError> {
+    libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng())
+        .map(|c| c.serialize_pem())
+        .map_err(|e| P2pError::Build(format!("making a webrtc certificate: {e}")))
 }
 
 impl P2pConfig {
@@ -83,6 +97,7 @@ impl P2pConfig {
             external: Vec::new(),
             relay: false,
             fetch_missing: false,
+            webrtc_certificate: None,
         }
     }
 }
@@ -307,11 +322,25 @@ impl Transport for P2pLink {
 pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     let build = |e: &dyn std::fmt::Display| P2pError::Build(e.to_string());
     let topic = gossipsub::IdentTopic::new(format!("/kinema/{}/consensus/1", config.chain_id));
+    // Both rustls providers are linked (QUIC's and the websocket's); webrtc's DTLS asks for the
+    // process default, which must then be chosen. Already chosen (another node): fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem = match &config.webrtc_certificate {
+        Some(pem) => pem.clone(),
+        None => webrtc_certificate()?,
+    };
+    let certificate = libp2p_webrtc::tokio::Certificate::from_pem(&pem)
+        .map_err(|e| P2pError::Build(format!("the webrtc certificate: {e}")))?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| build(&e))?
         .with_quic()
+        .with_other_transport(|key| {
+            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+                .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+        })
+        .map_err(|e| build(&e))?
         .with_dns()
         .map_err(|e| build(&e))?
         .with_websocket(noise::Config::new, yamux::Config::default)

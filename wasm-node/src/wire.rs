@@ -67,7 +67,7 @@ async fn write_message<T: futures::AsyncWrite + Unpin + Send>(
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
     io.write_all(&len.to_be_bytes()).await?;
     io.write_all(&bytes).await?;
-    io.close().await
+    io.flush().await
 }
 
 /// The codec of Kinema's request-response protocols: length-prefixed bytes both ways.

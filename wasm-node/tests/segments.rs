@@ -1,6 +1,7 @@
 //! Blobs over libp2p between native nodes on loopback: found through kademlia, fetched in
 //! verified 16 KiB groups; a provider serving a corrupted group is caught at it and banned; a
-//! restarted node still serves what it stored. Websocket and QUIC carry the same protocols; a
+//! restarted node still serves what it stored. Websocket, QUIC and webrtc-direct carry the same
+//! protocols; a
 //! relay fetches for a peer what it lacks, and a node that listens only through a relay's
 //! circuit serves its blobs through it.
 
@@ -43,13 +44,14 @@ async fn node(
     (p2p, link, address)
 }
 
-/// The first of `p2p`'s listen addresses whose outermost protocol is `protocol` (e.g. `"tcp"`,
-/// `"ws"`, `"quic-v1"`, `"p2p-circuit"`).
+/// The first of `p2p`'s listen addresses whose outermost protocol (before `/certhash` and
+/// `/p2p`) is `protocol` (e.g. `"tcp"`, `"ws"`, `"quic-v1"`, `"webrtc-direct"`, `"p2p-circuit"`).
 async fn listening_on(p2p: &P2p, protocol: &str) -> Multiaddr {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let found = p2p.listening().await.into_iter().find(|a| {
-                a.iter().filter(|p| p.tag() != "p2p").last().is_some_and(|p| p.tag() == protocol)
+                let tags = a.iter().map(|p| p.tag()).filter(|t| !["p2p", "certhash"].contains(t));
+                tags.last() == Some(protocol)
             });
             if let Some(address) = found {
                 return address;
@@ -125,9 +127,14 @@ async fn websocket_quic_relay_fetches_and_circuits() {
     let store = BlobStore::open(behind_store).unwrap();
     let (name, other_name) = (store.put(&clip).unwrap(), store.put(&other).unwrap());
 
-    // A relay listening on TCP, websocket and QUIC, fetching what it is asked for and lacks.
-    let listen =
-        ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws", "/ip4/127.0.0.1/udp/0/quic-v1"];
+    // A relay listening on TCP, websocket, QUIC and webrtc-direct, fetching what it is asked for
+    // and lacks.
+    let listen = [
+        "/ip4/127.0.0.1/tcp/0",
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+        "/ip4/127.0.0.1/udp/0/webrtc-direct",
+    ];
     let (relay, _relay_link) = p2p::start(P2pConfig {
         relay: true,
         fetch_missing: true,
@@ -137,11 +144,17 @@ async fn websocket_quic_relay_fetches_and_circuits() {
     let relay_tcp = listening_on(&relay, "tcp").await;
     let relay_ws = listening_on(&relay, "ws").await;
     let relay_quic = listening_on(&relay, "quic-v1").await;
+    let relay_webrtc = listening_on(&relay, "webrtc-direct").await;
 
-    // Peers that reach it over websocket and over QUIC only.
-    for (seed, address, protocol) in [(11, &relay_ws, "ws"), (12, &relay_quic, "quic-v1")] {
+    // Peers that reach it over websocket, QUIC and webrtc-direct only.
+    let only =
+        [(11, &relay_ws, "ws"), (12, &relay_quic, "quic-v1"), (16, &relay_webrtc, "webrtc-direct")];
+    for (seed, address, protocol) in only {
+        // libp2p's webrtc transport dials from its listener's socket.
+        let listen: &[&str] =
+            if protocol == "webrtc-direct" { &["/ip4/127.0.0.1/udp/0/webrtc-direct"] } else { &[] };
         let (peer, _link) =
-            p2p::start(config(seed, &[], std::slice::from_ref(address), None)).unwrap();
+            p2p::start(config(seed, listen, std::slice::from_ref(address), None)).unwrap();
         tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
         let via = &peer.peers()[0];
         assert_eq!(via.peer_id, relay.peer_id());
@@ -153,8 +166,13 @@ async fn websocket_quic_relay_fetches_and_circuits() {
     let (behind, _behind_link) =
         p2p::start(config(13, &[&circuit], std::slice::from_ref(&relay_tcp), Some(behind_store)))
             .unwrap();
-    let behind_at = listening_on(&behind, "p2p-circuit").await;
-    assert_eq!(relay.stats().reservations.load(std::sync::atomic::Ordering::Relaxed), 1);
+    listening_on(&behind, "p2p-circuit").await;
+    let reserved = async {
+        while relay.stats().reservations.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reserved).await.expect("no reservation counted");
 
     // A peer asks the relay for a blob only the node behind it holds: the relay fetches it,
     // keeps it and answers.
@@ -169,8 +187,8 @@ async fn websocket_quic_relay_fetches_and_circuits() {
 
     // Another dials the node behind the relay through its circuit and fetches from it there
     // (more than libp2p's default 128 KiB circuit limit).
-    let (dialer, _dialer_link) =
-        p2p::start(config(15, &[], std::slice::from_ref(&behind_at), None)).unwrap();
+    let through: Multiaddr = format!("{circuit}/p2p/{}", behind.peer_id()).parse().unwrap();
+    let (dialer, _dialer_link) = p2p::start(config(15, &[], &[through], None)).unwrap();
     tokio::time::timeout(Duration::from_secs(20), dialer.connected_to(2)).await.unwrap();
     let peers = dialer.peers();
     let via = peers.iter().find(|p| p.peer_id == behind.peer_id()).unwrap();

@@ -71,25 +71,41 @@ async function main() {
   await init();
   window.kinema = {};
   const status = JSON.parse(await json("/api/v1/status"));
-  const address = status.browser_addresses[0];
-  if (!address) {
-    show("relay-status", "failed", "the relay lists no websocket address");
+  const params = new URLSearchParams(location.search);
+  // Websocket first (the dependable path), then webrtc-direct (no TLS certificate needed, but
+  // answers over 16 KiB do not arrive whole yet between rust-libp2p's server and the browser);
+  // ?transport=websocket or ?transport=webrtc-direct tries only that one.
+  const kinds = params.has("transport") ? [params.get("transport")] : ["websocket", "webrtc-direct"];
+  const of = (kind) => (kind === "websocket" ? "/ws/" : `/${kind}/`);
+  const candidates = kinds.flatMap((kind) =>
+    status.browser_addresses.filter((a) => a.includes(of(kind))).map((a) => [kind, a]),
+  );
+  if (candidates.length === 0) {
+    show("relay-status", "failed", `the relay lists no ${kinds.join(" or ")} address`);
     return;
   }
   let node;
-  try {
-    node = await LightNode.connect(address);
-  } catch (error) {
-    show("relay-status", "failed", `failed: ${error.message ?? error}`);
+  let via;
+  const failures = [];
+  for (const [kind, address] of candidates) {
+    try {
+      node = await LightNode.connect(address);
+      via = kind;
+      break;
+    } catch (error) {
+      failures.push(`${kind}: ${error.message ?? error}`);
+    }
+  }
+  if (!node) {
+    show("relay-status", "failed", `failed: ${failures.join("; ")}`);
     return;
   }
   window.kinema.node = node;
-  show("relay-status", "connected", `connected to ${node.relayPeerId()} as ${node.peerId()}`);
+  show("relay-status", "connected", `connected over ${via} to ${node.relayPeerId()} as ${node.peerId()}`);
   document.getElementById("fetch").addEventListener("submit", (event) => {
     event.preventDefault();
     fetchSegment(node, document.getElementById("segment").value.trim());
   });
-  const params = new URLSearchParams(location.search);
   const wanted = params.get("segment");
   if (wanted) {
     document.getElementById("segment").value = wanted;

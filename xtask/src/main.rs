@@ -47,11 +47,12 @@ fn main() -> Result<()> {
     }
 }
 
-/// The workspace root.
+/// The workspace root: the one `cargo run` (`cargo xtask`) was started in. Read at run time:
+/// clones sharing a target directory share one xtask binary, built in whichever came first.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
 }
 
 /// The shared corpus beside the workspace.

@@ -96,3 +96,39 @@ fn devnet_relay_serves_a_published_ladder() {
     let stderr = String::from_utf8_lossy(&bad_assets.stderr);
     assert!(stderr.contains("--assets") && stderr.contains("no index.html"), "{stderr}");
 }
+
+#[test]
+fn a_relay_keeps_its_webrtc_certificate_so_its_address() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let certhash = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kinema"))
+            .args([
+                "relay",
+                "--http",
+                "127.0.0.1:0",
+                "--listen",
+                "/ip4/127.0.0.1/udp/0/webrtc-direct",
+            ])
+            .arg("--data-dir")
+            .arg(tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let _relay = Process(child);
+        let line = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("/webrtc-direct/certhash/"))
+            .expect("the relay printed no webrtc-direct address");
+        let (_, hash) = line.split_once("/certhash/").unwrap();
+        hash.split('/').next().unwrap().to_owned()
+    };
+    let first = certhash();
+    assert_eq!(certhash(), first, "the address changed across a restart");
+    let pem = std::fs::metadata(tmp.path().join("webrtc.pem")).unwrap();
+    assert_eq!(pem.permissions().mode() & 0o777, 0o600);
+}
