@@ -1,5 +1,6 @@
 //! `cargo xtask bench ladder`: the distributed ladder against one plain ffmpeg command.
 //! `cargo xtask bench verify`: the verifier's CPU time against the transcode it checks.
+//! `cargo xtask bench bundle`: what a browser downloads for the light node, raw and gzipped.
 //!
 //! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
 //! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its
@@ -23,13 +24,41 @@ struct Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some((what, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench ladder|verify ...")
+        bail!("usage: cargo xtask bench ladder|verify|bundle ...")
     };
     match what.as_str() {
         "ladder" => ladder(rest),
         "verify" => verify(rest),
-        other => bail!("unknown benchmark {other}; there are: ladder, verify"),
+        "bundle" => bundle(),
+        other => bail!("unknown benchmark {other}; there are: ladder, verify, bundle"),
     }
+}
+
+/// `cargo xtask bench bundle`: builds the light-node page and prints the size of each file a
+/// browser downloads, raw and gzipped (`gzip -9`, as a server would send it).
+fn bundle() -> Result<()> {
+    let dir = crate::light_node()?;
+    let (mut raw, mut gz) = (0, 0);
+    let mut names: Vec<PathBuf> =
+        std::fs::read_dir(&dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    names.retain(|p| p.extension().is_some_and(|e| e == "wasm" || e == "js" || e == "html"));
+    names.sort();
+    for path in names {
+        let size = std::fs::metadata(&path)?.len();
+        let zipped = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("gzip")?;
+        if !zipped.status.success() {
+            bail!("gzip {} failed", path.display());
+        }
+        let zipped = zipped.stdout.len() as u64;
+        println!(
+            "{:<28} {size:>10} bytes  {zipped:>9} gzipped",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        raw += size;
+        gz += zipped;
+    }
+    println!("{:<28} {raw:>10} bytes  {gz:>9} gzipped", "total");
+    Ok(())
 }
 
 /// `cargo xtask bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p
