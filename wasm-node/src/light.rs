@@ -53,11 +53,15 @@ type Reply = oneshot::Sender<Result<Vec<u8>, String>>;
 pub struct LightNode {
     peer_id: PeerId,
     relay: PeerId,
+    /// Answers of at most this many bytes (webrtc), or whole groups (0).
+    max_bytes: u32,
     fetches: mpsc::Sender<(blake3::Hash, Reply)>,
 }
 
 /// Fetches queued for the swarm at most.
 const FETCHES: usize = 64;
+/// The largest answer asked for over webrtc: with its framing, under one 16 KiB frame.
+const WEBRTC_PIECE: u32 = 15 * 1024;
 
 fn js(why: impl std::fmt::Display) -> JsError {
     JsError::new(&why.to_string())
@@ -127,14 +131,24 @@ impl LightNode {
             }
         }
         let (fetches, requests) = mpsc::channel(FETCHES);
-        wasm_bindgen_futures::spawn_local(run(swarm, requests, relay));
-        Ok(LightNode { peer_id, relay, fetches })
+        // libp2p's webrtc streams in the browser take one 16 KiB frame of unread data at most.
+        let webrtc = address.iter().any(|p| p.tag() == "webrtc-direct");
+        let max_bytes = if webrtc { WEBRTC_PIECE } else { 0 };
+        wasm_bindgen_futures::spawn_local(run(swarm, requests, relay, max_bytes));
+        Ok(LightNode { peer_id, relay, max_bytes, fetches })
     }
 
     /// This node's peer id.
     #[wasm_bindgen(js_name = peerId)]
     pub fn peer_id(&self) -> String {
         self.peer_id.to_string()
+    }
+
+    /// The most bytes one answer carries: 15 KiB pieces over webrtc-direct, 0 (whole 1 MiB
+    /// batches of groups) over websocket.
+    #[wasm_bindgen(js_name = answerLimit)]
+    pub fn answer_limit(&self) -> u32 {
+        self.max_bytes
     }
 
     /// The relay's peer id.
@@ -165,6 +179,7 @@ async fn run(
     mut swarm: libp2p::Swarm<LightBehaviour>,
     mut requests: mpsc::Receiver<(blake3::Hash, Reply)>,
     relay: PeerId,
+    max_bytes: u32,
 ) {
     let mut downloads: HashMap<request_response::OutboundRequestId, (Download, Reply)> =
         HashMap::new();
@@ -172,7 +187,7 @@ async fn run(
         futures::select! {
             request = requests.next() => {
                 let Some((name, reply)) = request else { return };
-                let download = Download::new(name);
+                let download = Download::in_pieces(name, max_bytes);
                 let id = swarm.behaviour_mut().segments.send_request(&relay, download.request());
                 downloads.insert(id, (download, reply));
             }

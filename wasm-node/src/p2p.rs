@@ -36,8 +36,8 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::blobs::BlobStore;
-use crate::verified::groups;
-use crate::wire::{Answer, BATCH, Bytes, Download, SegmentRequest, SegmentResponse};
+use crate::verified::{GROUP, groups};
+use crate::wire::{Answer, BATCH, Bytes, Download, SegmentRequest, SegmentResponse, piece_len};
 use tracing::{debug, warn};
 
 /// What a node says it runs (identify's agent version).
@@ -863,16 +863,22 @@ impl SwarmTask {
                 let name = blake3::Hash::from_bytes(request.name);
                 match store.outboard(&name) {
                     Ok(outboard) => {
-                        let first = request.first as usize;
-                        let end =
-                            (first + request.count.min(BATCH) as usize).min(groups(outboard.len()));
-                        // Past the end, or unreadable: nothing more to send.
-                        let groups = store.groups(&name, &outboard, first..end).unwrap_or_default();
+                        let sent_outboard = request.outboard.then(|| outboard.to_bytes());
+                        let groups = if request.max_bytes == 0 {
+                            let first = request.first as usize;
+                            let end = (first + request.count.min(BATCH) as usize)
+                                .min(groups(outboard.len()));
+                            // Past the end, or unreadable: nothing more to send.
+                            store.groups(&name, &outboard, first..end).unwrap_or_default()
+                        } else {
+                            let outboard_len = sent_outboard.as_ref().map_or(0, Vec::len);
+                            let len = piece_len(request.max_bytes, outboard_len);
+                            vec![piece(store, &name, &outboard, &request, len)]
+                        };
                         let sent: usize = groups.iter().map(Vec::len).sum();
                         self.stats.segment_requests.fetch_add(1, Ordering::Relaxed);
                         self.stats.segment_bytes.fetch_add(sent as u64, Ordering::Relaxed);
-                        let outboard = request.outboard.then(|| outboard.to_bytes());
-                        SegmentResponse::Found { outboard, groups }
+                        SegmentResponse::Found { outboard: sent_outboard, groups }
                     }
                     Err(_) => SegmentResponse::NotFound,
                 }
@@ -1041,6 +1047,25 @@ impl SwarmTask {
             _ => {}
         }
     }
+}
+
+/// Up to `len` bytes of blob `name` from `request.offset` bytes into group `request.first`
+/// (nothing past its end, or when unreadable).
+fn piece(
+    store: &BlobStore,
+    name: &blake3::Hash,
+    outboard: &crate::verified::Outboard,
+    request: &SegmentRequest,
+    len: usize,
+) -> Vec<u8> {
+    let start = request.first as usize * GROUP + request.offset as usize;
+    let end = (start + len).min(outboard.len() as usize);
+    if start >= end {
+        return Vec::new();
+    }
+    let (first, last) = (start / GROUP, end.div_ceil(GROUP));
+    let Ok(read) = store.groups(name, outboard, first..last) else { return Vec::new() };
+    read.concat()[start - first * GROUP..end - first * GROUP].to_vec()
 }
 
 /// A relay's limits: more circuits than libp2p's defaults, and long enough and large enough

@@ -18,6 +18,11 @@ pub const BATCH: u32 = 64;
 pub const SEGMENT_PROTOCOL: &str = "/kinema/segment/1";
 
 /// A segment request: which blob, from which group, how many, and whether to send the outboard.
+///
+/// With `max_bytes` set, the answer is one piece of at most that many bytes (outboard
+/// included) starting `offset` bytes into group `first`, in `groups[0]`: for transports whose
+/// streams cannot take a whole group in one answer (libp2p's webrtc in browsers takes 16 KiB
+/// of unread data at most, and a group alone is 16 KiB).
 #[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct SegmentRequest {
     /// The blob's blake3.
@@ -28,6 +33,15 @@ pub struct SegmentRequest {
     pub count: u32,
     /// Whether to send the blob's outboard.
     pub outboard: bool,
+    /// Where in group `first` the piece starts (piece answers only).
+    pub offset: u32,
+    /// The most bytes a piece answer may carry; 0 for whole groups.
+    pub max_bytes: u32,
+}
+
+/// The bytes of a piece answer that fit in `max_bytes` beside an outboard of `outboard` bytes.
+pub fn piece_len(max_bytes: u32, outboard: usize) -> usize {
+    (max_bytes as usize).saturating_sub(outboard).max(1)
 }
 
 /// Its answer.
@@ -131,7 +145,12 @@ impl request_response::Codec for Bytes {
 pub struct Download {
     name: blake3::Hash,
     outboard: Option<Outboard>,
+    /// The checked groups.
     data: Vec<u8>,
+    /// Bytes of the next group(s), not checked yet (piece answers).
+    pending: Vec<u8>,
+    /// Piece answers of at most this many bytes; 0 for whole groups.
+    max_bytes: u32,
 }
 
 /// What an answer did to a download.
@@ -141,16 +160,21 @@ pub enum Answer {
     NotFound,
     /// The peer sent data that does not match the blob's name (or nothing decodable): it lies.
     Bad(String),
-    /// Groups were added (none: the peer had nothing more).
+    /// Bytes were added (none: the peer had nothing more).
     Added(usize),
     /// The blob is whole.
     Complete,
 }
 
 impl Download {
-    /// Starts downloading blob `name`.
+    /// Starts downloading blob `name` in batches of whole groups.
     pub fn new(name: blake3::Hash) -> Self {
-        Self { name, outboard: None, data: Vec::new() }
+        Self::in_pieces(name, 0)
+    }
+
+    /// Starts downloading blob `name` in answers of at most `max_bytes` (0: whole groups).
+    pub fn in_pieces(name: blake3::Hash, max_bytes: u32) -> Self {
+        Self { name, outboard: None, data: Vec::new(), pending: Vec::new(), max_bytes }
     }
 
     /// The blob's name.
@@ -173,8 +197,10 @@ impl Download {
         let request = SegmentRequest {
             name: *self.name.as_bytes(),
             first: (self.data.len() / GROUP) as u32,
-            count: BATCH,
+            count: if self.max_bytes == 0 { BATCH } else { 1 },
             outboard: self.outboard.is_none(),
+            offset: self.pending.len() as u32,
+            max_bytes: self.max_bytes,
         };
         borsh::to_vec(&request).unwrap_or_default()
     }
@@ -195,16 +221,42 @@ impl Download {
         }
         let Some(outboard) = &self.outboard else { return Answer::Bad("no outboard".into()) };
         let mut added = 0;
-        for group in groups {
-            if self.data.len() as u64 == outboard.len() {
-                break;
+        if self.max_bytes == 0 {
+            for group in groups {
+                if self.data.len() as u64 == outboard.len() {
+                    break;
+                }
+                let index = self.data.len() / GROUP;
+                if let Err(e) = outboard.check(self.name, index, &group) {
+                    return Answer::Bad(e.to_string());
+                }
+                added += group.len();
+                self.data.extend_from_slice(&group);
             }
-            let index = self.data.len() / GROUP;
-            if let Err(e) = outboard.check(self.name, index, &group) {
-                return Answer::Bad(e.to_string());
+        } else {
+            let piece = groups.into_iter().next().unwrap_or_default();
+            let asked = piece_len(self.max_bytes, 0);
+            if piece.len() > asked {
+                return Answer::Bad(format!("a piece of {} bytes, {asked} asked", piece.len()));
             }
-            self.data.extend_from_slice(&group);
-            added += 1;
+            added = piece.len();
+            self.pending.extend_from_slice(&piece);
+            // Check every group the pieces have completed.
+            loop {
+                let left = (outboard.len() - self.data.len() as u64) as usize;
+                let want = left.min(GROUP);
+                if left == 0 || self.pending.len() < want {
+                    break;
+                }
+                let index = self.data.len() / GROUP;
+                if let Err(e) = outboard.check(self.name, index, &self.pending[..want]) {
+                    return Answer::Bad(e.to_string());
+                }
+                self.data.extend(self.pending.drain(..want));
+            }
+            if self.data.len() as u64 == outboard.len() && !self.pending.is_empty() {
+                return Answer::Bad("bytes past the blob's end".into());
+            }
         }
         if self.is_complete() { Answer::Complete } else { Answer::Added(added) }
     }
@@ -230,7 +282,10 @@ mod tests {
         let data: Vec<u8> = (0..5 * GROUP + 100).map(|i| (i * 7 % 251) as u8).collect();
         let (name, outboard) = Outboard::compute(&data);
         let mut download = Download::new(name);
-        assert_eq!(download.accept(&answer(Some(&outboard), &data, 0, 2)), Answer::Added(2));
+        assert_eq!(
+            download.accept(&answer(Some(&outboard), &data, 0, 2)),
+            Answer::Added(2 * GROUP)
+        );
         assert_eq!(download.received(), 2 * GROUP as u64);
         let mut lie = data.clone();
         lie[3 * GROUP + 1] ^= 1;
@@ -239,6 +294,42 @@ mod tests {
         assert_eq!(download.received(), 3 * GROUP as u64, "group 2 was good");
         assert_eq!(download.accept(&answer(None, &data, 3, 64)), Answer::Complete);
         assert_eq!(download.into_bytes(), data);
+    }
+
+    #[test]
+    fn a_download_in_pieces_checks_each_group_once_it_is_whole() {
+        let data: Vec<u8> = (0..2 * GROUP + 500).map(|i| (i * 13 % 251) as u8).collect();
+        let (name, outboard) = Outboard::compute(&data);
+        let piece = |data: &[u8], download: &Download, outboard: Option<&Outboard>| {
+            let request: SegmentRequest = borsh::from_slice(&download.request()).unwrap();
+            let start = request.first as usize * GROUP + request.offset as usize;
+            let len = piece_len(request.max_bytes, outboard.map_or(0, |o| o.to_bytes().len()));
+            let bytes = data[start..(start + len).min(data.len())].to_vec();
+            let outboard = outboard.map(Outboard::to_bytes);
+            borsh::to_vec(&SegmentResponse::Found { outboard, groups: vec![bytes] }).unwrap()
+        };
+        let mut download = Download::in_pieces(name, 6000);
+        let first = download.accept(&piece(&data, &download, Some(&outboard)));
+        assert_eq!(first, Answer::Added(6000 - outboard.to_bytes().len()));
+        let mut answers = 1;
+        while !download.is_complete() {
+            let answer = download.accept(&piece(&data, &download, None));
+            assert!(matches!(answer, Answer::Added(_) | Answer::Complete), "{answer:?}");
+            answers += 1;
+        }
+        assert_eq!(answers, 6, "33,268 bytes: 5,896 beside the outboard, then 5 of at most 6,000");
+        assert_eq!(download.into_bytes(), data);
+
+        // A lie in group 1 is caught when group 1 is whole, not before.
+        let mut lie = data.clone();
+        lie[GROUP + 10] ^= 1;
+        let mut download = Download::in_pieces(name, 6000);
+        let mut outcome = download.accept(&piece(&lie, &download, Some(&outboard)));
+        while let Answer::Added(_) = outcome {
+            outcome = download.accept(&piece(&lie, &download, None));
+        }
+        assert!(matches!(outcome, Answer::Bad(ref why) if why.contains("group 1")), "{outcome:?}");
+        assert_eq!(download.received(), GROUP as u64);
     }
 
     #[test]

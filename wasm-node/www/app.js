@@ -72,9 +72,9 @@ async function main() {
   window.kinema = {};
   const status = JSON.parse(await json("/api/v1/status"));
   const params = new URLSearchParams(location.search);
-  // Websocket first (the dependable path), then webrtc-direct (no TLS certificate needed, but
-  // answers over 16 KiB do not arrive whole yet between rust-libp2p's server and the browser);
-  // ?transport=websocket or ?transport=webrtc-direct tries only that one.
+  // Websocket first (1 MiB answers), then webrtc-direct (no TLS certificate needed; its streams
+  // take 15 KiB answers, so a segment comes in many); ?transport=websocket or
+  // ?transport=webrtc-direct tries only that one.
   const kinds = params.has("transport") ? [params.get("transport")] : ["websocket", "webrtc-direct"];
   const of = (kind) => (kind === "websocket" ? "/ws/" : `/${kind}/`);
   const candidates = kinds.flatMap((kind) =>

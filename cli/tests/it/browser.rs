@@ -2,7 +2,8 @@
 //! playwright-core from `tests/e2e`): `kinema devnet` serves the light-node page from its relay;
 //! the page loads the wasm light node, connects to the relay over websocket, fetches a segment
 //! that only a native peer holds (the relay fetches it from the peer), verifies every group of
-//! it, and verifies the head block's certificate from the genesis validator set.
+//! it, and verifies the head block's certificate from the genesis validator set; over
+//! webrtc-direct too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -72,8 +73,6 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     let bytes = std::fs::read(out.join("144p").join(&segment.file)).unwrap();
     let store = Arc::new(BlobStore::open(&tmp.path().join("peer")).unwrap());
     assert_eq!(store.put(&bytes).unwrap(), segment.blake3.0);
-    let manifest_bytes = std::fs::read(out.join("manifest.json")).unwrap();
-    let (manifest_name, manifest_len) = (store.put(&manifest_bytes).unwrap(), manifest_bytes.len());
 
     let port = free_ports();
     let extra =
@@ -109,10 +108,13 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     assert!(text.starts_with("connected over websocket"), "{text}");
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
 
-    // Over webrtc-direct: the page connects and fetches a small blob only the peer holds (its
-    // manifest; answers over 16 KiB do not yet arrive whole over rust-libp2p's webrtc).
-    let url =
-        format!("http://127.0.0.1:{}/?transport=webrtc-direct&segment={manifest_name}", port + 2);
+    // Over webrtc-direct: the page connects and fetches the segment (now from the relay's
+    // store) in 15 KiB pieces, each group checked once its pieces are in.
+    let url = format!(
+        "http://127.0.0.1:{}/?transport=webrtc-direct&segment={}",
+        port + 2,
+        segment.blake3
+    );
     let result = page_result(&e2e, url, &["relay-status", "segment-result"]).await;
     let (state, text) = element_of(&result, "relay-status");
     assert_eq!(state, "connected", "{result}");
@@ -120,9 +122,14 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     let (state, text) = element_of(&result, "segment-result");
     assert_eq!(state, "verified", "{result}");
     assert!(
-        text.starts_with(&format!("verified {manifest_len} bytes of {manifest_name}")),
+        text.starts_with(&format!("verified {} bytes of {}", bytes.len(), segment.blake3)),
         "{text}"
     );
+    // libp2p-webrtc-websys 0.5 reports its data channel's callback firing after the stream it
+    // belonged to is gone (rust-libp2p issue 5636); anything else is an error of ours.
+    let known = "Error: closure invoked recursively or after being dropped";
+    let errors = result["errors"].as_array().unwrap();
+    assert!(errors.iter().all(|e| e == known), "{result}");
 }
 
 /// Opens `url` in Chromium and returns what `light-node.mjs` saw of the elements `ids`.
