@@ -1,13 +1,13 @@
 //! Native peers over libp2p: TCP and websocket with noise and yamux, QUIC, and webrtc-direct
-//! (what browsers dial without a certificate a CA signed); identify and
-//! ping; circuit relay v2 (a relay serves reservations and circuits when asked to; every node
-//! can listen through a relay with a `/p2p-circuit` address); gossipsub for what
-//! every validator must hear (consensus messages, transactions) and a one-way request-response
-//! protocol for what goes to one peer (a block asked for, its answer); kademlia provider
-//! records for blobs, and a segment protocol that fetches a blob from its providers in batches
-//! of 16 KiB groups, each checked against the blob's name as it arrives ([`crate::verified`]):
-//! a provider that sends a bad group is disconnected and banned, and the fetch goes on from
-//! that group with the next provider.
+//! (what browsers dial without a certificate a CA signed); identify and ping; circuit relay v2
+//! (a relay serves reservations and circuits when asked to; every node can listen through a
+//! relay with a `/p2p-circuit` address); gossipsub for what every validator must hear
+//! (consensus messages, transactions) and a one-way request-response protocol for what goes to
+//! one peer (a block asked for, its answer); kademlia provider records for blobs, and a segment
+//! protocol that fetches a blob from its providers in batches of 16 KiB groups, each checked
+//! against the blob's name as it arrives ([`crate::wire::Download`]): a provider that sends a
+//! bad group is disconnected and banned, and the fetch goes on from that group with the next
+//! provider. A relay also answers for blobs it lacks, by fetching them first.
 //!
 //! [`start`] runs the swarm on its own task and returns a [`P2p`] handle and a [`P2pLink`]:
 //! the link is a chain [`Transport`], so a consensus engine runs over it unchanged. Every queue
