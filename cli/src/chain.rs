@@ -279,6 +279,7 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut devnet = Devnet::start(options).await?;
+        let serves_page = relay.as_ref().is_some_and(|r| r.assets.is_some());
         let relay = match relay {
             Some(mut setup) => {
                 setup.peers = devnet.p2p_addresses().cloned().collect();
@@ -306,6 +307,9 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
         if let Some(relay) = &relay {
             tokio::time::sleep(Duration::from_millis(200)).await;
             print_relay(relay);
+            if serves_page {
+                say!("  light node page {}/?segment=<blake3>", relay.url());
+            }
             say!("  publish a ladder: kinema publish <ladder dir> --relay {}", relay.url());
         }
         say!("Ctrl-C stops it; run the same command again to resume.");
