@@ -305,7 +305,6 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
             devnet::FAUCET_BALANCE
         );
         if let Some(relay) = &relay {
-            tokio::time::sleep(Duration::from_millis(200)).await;
             print_relay(relay);
             if serves_page {
                 say!("  light node page {}/?segment=<blake3>", relay.url());

@@ -167,7 +167,6 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             limits,
         })
         .await?;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         print_relay(&relay);
         tokio::select! {
             signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),

@@ -17,10 +17,11 @@
 pub mod db;
 pub mod http;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use kinema_node::blobs::BlobStore;
@@ -101,8 +102,12 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-/// How often connected peers are written to the index.
+/// How long the libp2p listeners may take to start.
+const LISTENERS_UP: Duration = Duration::from_secs(10);
+/// How soon a new or changed peer is written to the index.
 const INDEX_EVERY: Duration = Duration::from_secs(2);
+/// How often an unchanged connected peer's last sighting is written.
+const SEEN_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts a relay on the current tokio runtime.
 pub async fn start(config: Config) -> Result<Relay> {
@@ -123,6 +128,15 @@ pub async fn start(config: Config) -> Result<Relay> {
         fetch_missing: true,
         webrtc_certificate: config.webrtc_certificate.clone(),
         ..P2pConfig::new(config.keypair.clone(), config.chain_id.clone())
+    })?;
+    // What it tells browsers and peers to dial is whole once every listener has its address.
+    tokio::time::timeout(LISTENERS_UP, p2p.listeners_up()).await.map_err(|_| {
+        let listen: Vec<String> = config.listen.iter().map(|a| a.to_string()).collect();
+        anyhow::anyhow!(
+            "the libp2p listeners ({}) did not start within {} s",
+            listen.join(", "),
+            LISTENERS_UP.as_secs()
+        )
     })?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
@@ -146,16 +160,31 @@ pub async fn start(config: Config) -> Result<Relay> {
     Ok(Relay { http: http_at, p2p, db, server, indexer, _link: link })
 }
 
-/// Writes the connected peers to the index, every [`INDEX_EVERY`].
+/// Writes the connected peers to the index: a peer that is new or changed (addresses, agent)
+/// within [`INDEX_EVERY`], an unchanged one's last sighting every [`SEEN_EVERY`].
 async fn index_peers(p2p: P2p, db: Db) {
+    let mut written: HashMap<libp2p::PeerId, (Vec<String>, Option<String>, Instant)> =
+        HashMap::new();
     let mut every = tokio::time::interval(INDEX_EVERY);
     loop {
         every.tick().await;
-        for peer in p2p.peers() {
+        let now = Instant::now();
+        let peers = p2p.peers();
+        written.retain(|id, _| peers.iter().any(|p| p.peer_id == *id));
+        for peer in peers {
             let addresses: Vec<String> = peer.addresses.iter().map(|a| a.to_string()).collect();
+            let unchanged = written.get(&peer.peer_id).is_some_and(|(a, agent, at)| {
+                *a == addresses && *agent == peer.agent && now.duration_since(*at) < SEEN_EVERY
+            });
+            if unchanged {
+                continue;
+            }
             let id = peer.peer_id.to_string();
-            if let Err(e) = db.saw_peer(&id, &addresses, peer.agent.as_deref()).await {
-                tracing::warn!("indexing peer {id}: {e}");
+            match db.saw_peer(&id, &addresses, peer.agent.as_deref()).await {
+                Ok(()) => {
+                    written.insert(peer.peer_id, (addresses, peer.agent, now));
+                }
+                Err(e) => tracing::warn!("indexing peer {id}: {e}"),
             }
         }
     }

@@ -180,6 +180,9 @@ enum Command {
 pub struct P2p {
     peer_id: PeerId,
     listening: watch::Receiver<Vec<Multiaddr>>,
+    /// Listeners started with the node (circuits aside), and how many have an address.
+    listeners: usize,
+    up: watch::Receiver<usize>,
     connected: watch::Receiver<usize>,
     dropped: Arc<AtomicU64>,
     commands: mpsc::Sender<Command>,
@@ -211,6 +214,12 @@ impl P2p {
             .chain(&listening)
             .map(|a| a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a))
             .collect()
+    }
+
+    /// Waits until every listener it was started with (circuits aside) has its address.
+    pub async fn listeners_up(&self) {
+        let mut rx = self.up.clone();
+        let _ = rx.wait_for(|n| *n >= self.listeners).await;
     }
 
     /// Waits until it is connected to at least `n` peers.
@@ -403,6 +412,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     }
     let mut peers = config.peers;
     let mut circuits = Vec::new();
+    let mut direct = HashSet::new();
     for address in &config.listen {
         if let Some(relay) = circuit_relay(address) {
             // Listened on once connected to the relay (see `Circuit`); dialled like any peer.
@@ -413,14 +423,16 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
             circuits.push(Circuit { address: address.clone(), relay: relay.0, listener: None });
             continue;
         }
-        swarm
+        let id = swarm
             .listen_on(address.clone())
             .map_err(|e| P2pError::Listen { address: address.clone(), why: e.to_string() })?;
+        direct.insert(id);
     }
     let peer_id = *swarm.local_peer_id();
     let (commands_tx, commands) = mpsc::channel(INBOX);
     let (inbox_tx, inbox) = mpsc::channel(INBOX);
     let (listening_tx, listening) = watch::channel(Vec::new());
+    let (up_tx, up) = watch::channel(0);
     let (connected_tx, connected) = watch::channel(0);
     let dropped = Arc::new(AtomicU64::new(0));
     let banned = Arc::new(std::sync::Mutex::new(HashSet::new()));
@@ -429,6 +441,8 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     let handle = P2p {
         peer_id,
         listening,
+        listeners: direct.len(),
+        up,
         connected,
         dropped: dropped.clone(),
         commands: commands_tx.clone(),
@@ -446,6 +460,9 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         commands,
         inbox: inbox_tx,
         listening: listening_tx,
+        direct,
+        reported: HashSet::new(),
+        up: up_tx,
         connected: connected_tx,
         dropped,
         names: HashMap::new(),
@@ -497,6 +514,11 @@ struct SwarmTask {
     commands: mpsc::Receiver<Command>,
     inbox: mpsc::Sender<(Peer, Arc<[u8]>)>,
     listening: watch::Sender<Vec<Multiaddr>>,
+    /// The listeners started with the node (circuits aside), those that reported an address,
+    /// and how many of the first did.
+    direct: HashSet<libp2p::core::transport::ListenerId>,
+    reported: HashSet<libp2p::core::transport::ListenerId>,
+    up: watch::Sender<usize>,
     connected: watch::Sender<usize>,
     dropped: Arc<AtomicU64>,
     /// The engine's names for libp2p peers, and back.
@@ -976,11 +998,14 @@ impl SwarmTask {
                     self.swarm.add_peer_address(peer_id, address);
                 }
             }
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr { listener_id, address } => {
                 if self.announce_listening {
                     self.swarm.add_external_address(address.clone());
                 }
                 self.listening.send_modify(|a| a.push(address));
+                if self.direct.contains(&listener_id) && self.reported.insert(listener_id) {
+                    self.up.send_replace(self.reported.len());
+                }
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } if self.is_banned(&peer_id) => {
                 let _ = self.swarm.disconnect_peer_id(peer_id);

@@ -349,8 +349,6 @@ impl TestTotals {
 }
 
 fn devnet(args: &[String]) -> Result<()> {
-    ensure_wasm_target()?;
-    ensure_wasm_test_runner()?;
     let page = light_node()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
