@@ -24,11 +24,20 @@ fn main() {
         .args(["--features", "contract"])
         .args(["--target", WASM])
         .args(["--config", "profile.release.debug=false", "--config", "profile.release.strip=true"])
-        // A 64 KiB shadow stack instead of rustc's 1 MiB: every call instantiates the module,
-        // and its initial memory is what instantiation pays for.
+        // One codegen unit with LTO: borsh and the contract inline into each method.
         .args([
             "--config",
-            r#"target.wasm32-unknown-unknown.rustflags=["-C", "link-arg=-zstack-size=65536"]"#,
+            "profile.release.lto=true",
+            "--config",
+            "profile.release.codegen-units=1",
+        ])
+        // A 32 KiB shadow stack instead of rustc's 1 MiB: every call instantiates the module,
+        // and its memory is what instantiation and the reset after it pay for; stack, static
+        // data and a small call's heap then fit the one initial 64 KiB page. The stack comes
+        // first in memory, so overflowing it is an out-of-bounds trap.
+        .args([
+            "--config",
+            r#"target.wasm32-unknown-unknown.rustflags=["-C", "link-arg=-zstack-size=32768"]"#,
         ])
         .arg("--manifest-path")
         .arg(manifest.join("../Cargo.toml"))

@@ -5,8 +5,14 @@
 //! canonicalized, no threads, no relaxed SIMD, bounded memory (16 MiB, growth past it traps) and
 //! stack — and links only the `kinema` imports listed in `kinema_contracts`'s docs, so a module
 //! that imports anything else is refused when it is loaded. Modules are compiled once and
-//! pre-linked ([`wasmtime::InstancePre`]); each call gets a fresh instance from a pool of
-//! pre-reserved slots.
+//! pre-linked ([`wasmtime::InstancePre`]), their methods and memory looked up once; each call
+//! gets a fresh instance from a pool of pre-reserved slots.
+//!
+//! What a call costs is mostly what a fresh instance costs, so the engine is set for that:
+//! memories have no guard pages and compiled code checks its bounds itself (signal-based traps
+//! off), because guard pages made every call pay two `mprotect`s and a TLB shootdown — one when
+//! the contract's allocator grows its memory, one when the next instance in that slot shrinks
+//! it back; a slot's memory stays mapped at its high-water mark and is reset with `memset`.
 //!
 //! A call never changes state directly: it returns its writes, which the caller applies only when
 //! the call succeeded. A refusal, a trap (`unreachable`, a panic, an out-of-bounds access, the
@@ -16,8 +22,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use wasmtime::{
-    Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Caller, Config, Engine, Extern, ExternType, InstanceAllocationStrategy, InstancePre, Linker,
+    Memory, Module, ModuleExport, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    Trap, ValType,
 };
 
 use crate::{Address, Error};
@@ -110,6 +117,8 @@ pub struct Outcome {
 /// Per-call data the host functions see.
 struct Context<V> {
     view: V,
+    /// The instance's exported memory, once it exists.
+    memory: Option<Memory>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     events: Vec<Vec<u8>>,
     input: Vec<u8>,
@@ -121,11 +130,20 @@ struct Context<V> {
     fault: Option<Error>,
 }
 
+/// A compiled, pre-linked contract with its exports looked up.
+struct Contract<V> {
+    pre: InstancePre<Context<V>>,
+    /// `memory`, when exported.
+    memory: Option<ModuleExport>,
+    /// Every exported function of type `() -> i32`: the callable methods.
+    methods: HashMap<String, ModuleExport>,
+}
+
 /// Compiled contracts, ready to call.
 pub struct Host<V: StateView> {
     engine: Engine,
     linker: Linker<Context<V>>,
-    contracts: HashMap<String, InstancePre<Context<V>>>,
+    contracts: HashMap<String, Contract<V>>,
 }
 
 impl<V: StateView> std::fmt::Debug for Host<V> {
@@ -148,7 +166,12 @@ impl<V: StateView> Host<V> {
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true)
             .wasm_relaxed_simd(false)
-            .max_wasm_stack(512 << 10);
+            .max_wasm_stack(512 << 10)
+            .signals_based_traps(false)
+            .memory_guard_size(0)
+            .guard_before_linear_memory(false)
+            .memory_reservation(MAX_MEMORY as u64)
+            .memory_reservation_for_growth(0);
         // Threads need wasmtime's `threads` feature, which Kinema does not build.
         // Instances come from a pool of pre-reserved slots: a call then costs no mmap.
         let mut pool = PoolingAllocationConfig::default();
@@ -172,14 +195,46 @@ impl<V: StateView> Host<V> {
     pub fn load(&mut self, name: &str, wasm: &[u8]) -> Result<(), Error> {
         let module = Module::new(&self.engine, wasm).map_err(host_error("compiling a contract"))?;
         let pre = self.linker.instantiate_pre(&module).map_err(host_error("linking a contract"))?;
-        self.contracts.insert(name.to_owned(), pre);
+        let mut methods = HashMap::new();
+        let mut memory = None;
+        for export in module.exports() {
+            let index = module.get_export_index(export.name());
+            match (export.ty(), index) {
+                (ExternType::Func(f), Some(index))
+                    if f.params().len() == 0
+                        && f.results().map(|r| matches!(r, ValType::I32)).eq([true]) =>
+                {
+                    methods.insert(export.name().to_owned(), index);
+                }
+                (ExternType::Memory(_), Some(index)) if export.name() == "memory" => {
+                    memory = Some(index);
+                }
+                _ => {}
+            }
+        }
+        self.contracts.insert(name.to_owned(), Contract { pre, memory, methods });
         Ok(())
     }
 
     /// Runs `call` against `view`, which is handed back with the outcome.
     pub fn call(&self, view: V, call: &Call<'_>) -> Result<(Outcome, V), Error> {
+        self.call_in_one_instance(view, call, 1)
+    }
+
+    /// Runs `call` `times` times in one instance against the same `view` and returns the last
+    /// outcome: what the contract's code costs without a fresh instance, for the benchmark that
+    /// compares it with the same code compiled natively. The chain never calls this: each of
+    /// its calls gets a fresh instance, so no call sees what another left in memory.
+    #[doc(hidden)]
+    pub fn call_in_one_instance(
+        &self,
+        view: V,
+        call: &Call<'_>,
+        times: usize,
+    ) -> Result<(Outcome, V), Error> {
         let context = Context {
             view,
+            memory: None,
             writes: BTreeMap::new(),
             events: Vec::new(),
             input: call.args.to_vec(),
@@ -197,8 +252,7 @@ impl<V: StateView> Host<V> {
         };
         let mut store = Store::new(&self.engine, context);
         store.limiter(|c| &mut c.limits);
-        store.set_fuel(call.fuel).map_err(host_error("setting fuel"))?;
-        let result = self.run(&mut store, call);
+        let result = self.run(&mut store, call, times)?;
         let fuel_used = call.fuel - store.get_fuel().unwrap_or(0);
         let mut context = store.into_data();
         if let Some(fault) = context.fault.take() {
@@ -212,16 +266,52 @@ impl<V: StateView> Host<V> {
         Ok((Outcome { result, fuel_used, writes, events }, context.view))
     }
 
-    fn run(&self, store: &mut Store<Context<V>>, call: &Call<'_>) -> Result<(), Failure> {
+    /// Instantiates `call`'s contract in `store` and calls its method `times` times (each with
+    /// the call's fuel, none seeing the writes of the one before); the result of the last.
+    fn run(
+        &self,
+        store: &mut Store<Context<V>>,
+        call: &Call<'_>,
+        times: usize,
+    ) -> Result<Result<(), Failure>, Error> {
+        store.set_fuel(call.fuel).map_err(host_error("setting fuel"))?;
         let missing = || Failure::NoSuchMethod(format!("{}.{}", call.contract, call.method));
-        let pre = self.contracts.get(call.contract).ok_or_else(missing)?;
-        let instance = pre.instantiate(&mut *store).map_err(classify)?;
-        let method =
-            instance.get_typed_func::<(), i32>(&mut *store, call.method).map_err(|_| missing())?;
-        match method.call(&mut *store, ()).map_err(classify)? {
-            0 => Ok(()),
-            _ => Err(Failure::Refused(String::from_utf8_lossy(&store.data().output).into_owned())),
+        let Some(contract) = self.contracts.get(call.contract) else { return Ok(Err(missing())) };
+        let Some(method) = contract.methods.get(call.method) else { return Ok(Err(missing())) };
+        let instance = match contract.pre.instantiate(&mut *store) {
+            Ok(instance) => instance,
+            Err(e) => return Ok(Err(classify(e))),
+        };
+        if let Some(export) = &contract.memory {
+            store.data_mut().memory =
+                instance.get_module_export(&mut *store, export).and_then(Extern::into_memory);
         }
+        let method = instance
+            .get_module_export(&mut *store, method)
+            .and_then(Extern::into_func)
+            .and_then(|f| f.typed::<(), i32>(&*store).ok());
+        let Some(method) = method else { return Ok(Err(missing())) };
+        let mut result = Ok(());
+        for i in 0..times {
+            if i > 0 {
+                let context = store.data_mut();
+                context.writes.clear();
+                context.events.clear();
+                context.output.clear();
+                store.set_fuel(call.fuel).map_err(host_error("setting fuel"))?;
+            }
+            result = match method.call(&mut *store, ()) {
+                Ok(0) => Ok(()),
+                Ok(_) => Err(Failure::Refused(
+                    String::from_utf8_lossy(&store.data().output).into_owned(),
+                )),
+                Err(e) => Err(classify(e)),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        Ok(result)
     }
 }
 
@@ -244,30 +334,50 @@ fn charge<V>(caller: &mut Caller<'_, Context<V>>, bytes: usize) -> wasmtime::Res
     caller.set_fuel(left - cost)
 }
 
-fn memory<V>(caller: &mut Caller<'_, Context<V>>) -> wasmtime::Result<wasmtime::Memory> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(m)) => Ok(m),
-        _ => Err(wasmtime::Error::msg("the contract exports no memory")),
+/// The calling instance's memory and the call's context, borrowed together.
+fn memory<'a, V: 'static>(
+    caller: &'a mut Caller<'_, Context<V>>,
+) -> wasmtime::Result<(&'a mut [u8], &'a mut Context<V>)> {
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| wasmtime::Error::msg("the contract exports no memory"))?;
+    Ok(memory.data_and_store_mut(caller))
+}
+
+/// `len` bytes of `memory` at `ptr`, or a trap naming the access.
+fn range(memory: &[u8], ptr: i32, len: i32) -> wasmtime::Result<std::ops::Range<usize>> {
+    let start = ptr as u32 as usize;
+    let end = usize::try_from(len).ok().and_then(|len| start.checked_add(len));
+    match end {
+        Some(end) if end <= memory.len() => Ok(start..end),
+        _ => Err(wasmtime::Error::msg(format!(
+            "out of bounds memory access: {len} bytes at {start} in {} bytes of memory",
+            memory.len()
+        ))),
     }
 }
 
-fn read_bytes<V>(
+/// A copy of `len` bytes of the caller's memory at `ptr`.
+fn read_bytes<V: 'static>(
     caller: &mut Caller<'_, Context<V>>,
     ptr: i32,
     len: i32,
 ) -> wasmtime::Result<Vec<u8>> {
-    let len = usize::try_from(len).map_err(|_| wasmtime::Error::msg("negative length"))?;
-    let mut buf = vec![0u8; len];
-    memory(caller)?.read(&*caller, ptr as u32 as usize, &mut buf)?;
-    Ok(buf)
+    let (memory, _) = memory(caller)?;
+    Ok(memory[range(memory, ptr, len)?].to_vec())
 }
 
-fn write_bytes<V>(
+/// Writes `bytes` into the caller's memory at `ptr`.
+fn write_bytes<V: 'static>(
     caller: &mut Caller<'_, Context<V>>,
     ptr: i32,
     bytes: &[u8],
 ) -> wasmtime::Result<()> {
-    memory(caller)?.write(&mut *caller, ptr as u32 as usize, bytes)?;
+    let (memory, _) = memory(caller)?;
+    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+    let at = range(memory, ptr, len)?;
+    memory[at].copy_from_slice(bytes);
     Ok(())
 }
 
@@ -288,22 +398,24 @@ fn define_imports<V: StateView>(linker: &mut Linker<Context<V>>) -> wasmtime::Re
         M,
         "storage_read",
         |mut c: Caller<'_, Context<V>>, key: i32, key_len: i32, out: i32, cap: i32| {
-            let key = read_bytes(&mut c, key, key_len)?;
-            let value = match c.data().writes.get(&key) {
+            let (memory, context) = memory(&mut c)?;
+            let key = &memory[range(memory, key, key_len)?];
+            let value = match context.writes.get(key) {
                 Some(written) => written.clone(),
-                None => match c.data().view.get(&key) {
+                None => match context.view.get(key) {
                     Ok(v) => v,
                     Err(e) => {
-                        c.data_mut().fault = Some(e);
+                        context.fault = Some(e);
                         return Err(wasmtime::Error::msg("the state could not be read"));
                     }
                 },
             };
+            let key_len = key.len();
             let Some(value) = value else {
-                charge(&mut c, key.len())?;
+                charge(&mut c, key_len)?;
                 return Ok(-1);
             };
-            charge(&mut c, key.len() + value.len())?;
+            charge(&mut c, key_len + value.len())?;
             let cap = usize::try_from(cap).unwrap_or(0);
             write_bytes(&mut c, out, &value[..value.len().min(cap)])?;
             Ok(value.len() as i32)

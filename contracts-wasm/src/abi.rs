@@ -1,8 +1,8 @@
 //! The wasm32 boundary: the host's imports and one export per contract method.
 //!
-//! The only unsafe code of the contracts: calling imported functions and exporting unmangled
-//! symbols. Every pointer handed to the host points into a live Rust buffer of the stated
-//! length.
+//! With `heap`, the only unsafe code of the contracts: calling imported functions and
+//! exporting unmangled symbols. Every pointer handed to the host points into a live Rust buffer
+//! of the stated length.
 
 #![allow(unsafe_code)]
 

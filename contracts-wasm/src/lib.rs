@@ -27,6 +27,8 @@
 #[cfg(all(target_arch = "wasm32", feature = "contract"))]
 mod abi;
 pub mod accounts;
+#[cfg(all(target_arch = "wasm32", feature = "contract"))]
+mod heap;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 

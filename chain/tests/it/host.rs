@@ -94,7 +94,11 @@ fn loops_memory_bombs_panics_and_too_little_fuel_fail_cleanly() {
             (func (export "panic") (result i32)
                 (call $write (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 4))
                 unreachable)
-            (func (export "oob") (result i32) (i32.load (i32.const 70000))))"#,
+            (func (export "oob") (result i32) (i32.load (i32.const 70000)))
+            (func (export "oob_write") (result i32)
+                (call $write (i32.const 65530) (i32.const 8) (i32.const 0) (i32.const 4))
+                (i32.const 0))
+            (func (export "takes_an_argument") (param i32) (result i32) (local.get 0)))"#,
     )
     .unwrap();
     let fuel = 1_000_000;
@@ -107,6 +111,17 @@ fn loops_memory_bombs_panics_and_too_little_fuel_fail_cleanly() {
     assert!(panic.writes.is_empty(), "a trapped call's writes are dropped");
     let (oob, _) = run(&host, View::new(), &call("bad", "oob", &[], fuel));
     assert!(matches!(oob.result, Err(Failure::Trap(ref t)) if t.contains("out of bounds")));
+    // A host call handed a buffer running past the memory's end traps the same way.
+    let (oob, _) = run(&host, View::new(), &call("bad", "oob_write", &[], fuel));
+    assert!(
+        matches!(oob.result, Err(Failure::Trap(ref t)) if t.contains("out of bounds")),
+        "{:?}",
+        oob.result
+    );
+    assert!(oob.writes.is_empty());
+    // Only functions taking nothing and returning an i32 are methods.
+    let (wrong, _) = run(&host, View::new(), &call("bad", "takes_an_argument", &[], fuel));
+    assert!(matches!(wrong.result, Err(Failure::NoSuchMethod(_))), "{:?}", wrong.result);
 
     // The real contract with too little fuel stops part-way and keeps nothing.
     let args = borsh::to_vec(&TransferArgs { to: [2; 20], amount: 1 }).unwrap();
