@@ -67,6 +67,7 @@ pub mod epoch;
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod execute;
+pub mod gossip;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod host;
 pub mod ids;

@@ -58,6 +58,8 @@ pub struct Setup {
     pub assets: Option<PathBuf>,
     /// Request limits.
     pub limits: Limits,
+    /// The chain it serves (its gossip topics are named after it).
+    pub chain_id: String,
     /// A chain RPC to tell browsers of.
     pub chain_rpc: Option<String>,
 }
@@ -68,6 +70,7 @@ struct Inner {
     blobs: Arc<BlobStore>,
     assets: Option<PathBuf>,
     limits: Limits,
+    chain_id: String,
     chain_rpc: Option<String>,
     manifests: Mutex<HashMap<blake3::Hash, Arc<Manifest>>>,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
@@ -80,13 +83,14 @@ struct Inner {
 impl AppState {
     /// The state of a relay's HTTP side.
     pub fn new(setup: Setup) -> Self {
-        let Setup { p2p, db, blobs, assets, limits, chain_rpc } = setup;
+        let Setup { p2p, db, blobs, assets, limits, chain_id, chain_rpc } = setup;
         Self(Arc::new(Inner {
             p2p,
             db,
             blobs,
             assets,
             limits,
+            chain_id,
             chain_rpc,
             manifests: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
@@ -235,7 +239,11 @@ pub struct StatusReply {
     pub known_peers: i64,
     /// Content in the index.
     pub content: i64,
-    /// A chain node's RPC browsers may read finalized headers from, if the relay knows one.
+    /// The chain it serves: a light node that follows its finalized headers over gossip joins
+    /// `/kinema/<chain_id>/headers/1`.
+    pub chain_id: String,
+    /// A chain node's RPC browsers may read blocks and validator sets from, if the relay knows
+    /// one.
     pub chain_rpc: Option<String>,
     /// Seconds since it started.
     pub uptime_seconds: u64,
@@ -259,6 +267,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<StatusReply>, Fail
         connected_peers: p2p.peers().len(),
         known_peers,
         content,
+        chain_id: state.0.chain_id.clone(),
         chain_rpc: state.0.chain_rpc.clone(),
         uptime_seconds: state.0.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -711,12 +720,12 @@ pub fn openapi_document() -> Value {
                 "properties": { "error": { "type": "string" } } },
             "Status": { "type": "object",
                 "required": ["peer_id", "addresses", "browser_addresses", "connected_peers",
-                    "known_peers", "content", "uptime_seconds", "version"],
+                    "known_peers", "content", "chain_id", "uptime_seconds", "version"],
                 "properties": {
                     "peer_id": { "type": "string" }, "addresses": strings,
                     "browser_addresses": strings, "connected_peers": int, "known_peers": int,
                     "content": int, "uptime_seconds": int, "version": { "type": "string" },
-                    "chain_rpc": { "type": ["string", "null"] },
+                    "chain_id": { "type": "string" }, "chain_rpc": { "type": ["string", "null"] },
                 } },
             "Peer": { "type": "object",
                 "required": ["peer_id", "addresses", "first_seen", "last_seen", "connected"],

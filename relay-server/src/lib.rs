@@ -148,6 +148,7 @@ pub async fn start(config: Config) -> Result<Relay> {
         blobs,
         assets: config.assets,
         limits: config.limits,
+        chain_id: config.chain_id.clone(),
         chain_rpc: config.chain_rpc,
     });
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();

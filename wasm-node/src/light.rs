@@ -6,32 +6,39 @@
 //! ```js
 //! import init, { LightNode, LightClient } from "./kinema_node.js";
 //! await init();
-//! const node = await LightNode.connect("/ip4/127.0.0.1/tcp/26901/ws/p2p/12D3Koo...");
+//! const node = await LightNode.connect("/ip4/127.0.0.1/tcp/26901/ws/p2p/12D3Koo...", "kinema-devnet");
 //! const bytes = await node.fetchSegment("<64 hex digits>"); // Uint8Array, every group checked
 //! const client = new LightClient(await (await fetch(rpc + "/api/v1/validator-sets/0")).text());
 //! const header = JSON.parse(client.verifyBlock(await (await fetch(rpc + "/api/v1/blocks/7")).text()));
+//! const heard = JSON.parse(client.verifyHeader(await node.nextHeader())); // over gossip
 //! ```
 //!
 //! A segment is fetched from the relay (which fetches it from its providers when it does not
 //! hold it) in batches of 16 KiB groups, each checked against the segment's blake3 name as it
 //! arrives ([`Download`]): a relay that sends one bad byte is caught at that group and
-//! disconnected. Blocks are trusted only with a certificate of more than 2/3 of the power of the
-//! validator set the client follows, epoch by epoch, from the genesis set.
+//! disconnected. Given the chain's id, the node joins the chain's gossip topic of finalized
+//! headers through the relay: validators publish each block's header and certificate as they
+//! commit it, and [`LightNode::next_header`] hands them to the page. Blocks and headers are
+//! trusted only with a certificate of more than 2/3 of the power of the validator set the
+//! client follows, epoch by epoch, from the genesis set.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
-use kinema_chain::block::{Block, Certificate, ValidatorSet};
+use kinema_chain::block::{Block, Certificate, Header, ValidatorSet};
 use kinema_chain::epoch::{epoch_of, follow};
+use kinema_chain::gossip::{Finalized, Topic};
 use kinema_chain::state::Proof;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::upgrade::Version;
 use libp2p::core::{Multiaddr, Transport as _};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    PeerId, StreamProtocol, identify, noise, ping, request_response, webrtc_websys,
+    PeerId, StreamProtocol, gossipsub, identify, noise, ping, request_response, webrtc_websys,
     websocket_websys, yamux,
 };
 use serde::Deserialize;
@@ -44,7 +51,33 @@ struct LightBehaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     segments: request_response::Behaviour<Bytes>,
+    gossipsub: gossipsub::Behaviour,
 }
+
+/// Finalized headers heard and not yet taken, and the pages waiting for one.
+#[derive(Default)]
+struct Headers {
+    heard: VecDeque<String>,
+    waiting: VecDeque<oneshot::Sender<String>>,
+}
+
+impl Headers {
+    fn hear(&mut self, json: String) {
+        while let Some(waiter) = self.waiting.pop_front() {
+            if !waiter.is_canceled() {
+                let _ = waiter.send(json);
+                return;
+            }
+        }
+        if self.heard.len() == HEARD {
+            self.heard.pop_front();
+        }
+        self.heard.push_back(json);
+    }
+}
+
+/// Finalized headers kept for the page at most; the oldest go first.
+const HEARD: usize = 64;
 
 type Reply = oneshot::Sender<Result<Vec<u8>, String>>;
 
@@ -56,6 +89,9 @@ pub struct LightNode {
     /// Answers of at most this many bytes (webrtc), or whole groups (0).
     max_bytes: u32,
     fetches: mpsc::Sender<(blake3::Hash, Reply)>,
+    /// The chain whose headers it follows, if any.
+    chain: Option<String>,
+    headers: Rc<RefCell<Headers>>,
 }
 
 /// Fetches queued for the swarm at most.
@@ -72,8 +108,9 @@ impl LightNode {
     /// Connects to the relay at `address`, a websocket or webrtc-direct multiaddr naming the
     /// relay's peer id (`/ip4/.../tcp/.../ws/p2p/<id>`,
     /// `/ip4/.../udp/.../webrtc-direct/certhash/.../p2p/<id>`, as the relay's `/api/v1/status`
-    /// lists them).
-    pub async fn connect(address: String) -> Result<LightNode, JsError> {
+    /// lists them). With `chain` (a chain id, as the relay's status names it), it follows that
+    /// chain's finalized headers over gossip.
+    pub async fn connect(address: String, chain: Option<String>) -> Result<LightNode, JsError> {
         let address: Multiaddr =
             address.parse().map_err(|e| js(format!("relay address {address:?}: {e}")))?;
         let Some(relay) = address.iter().find_map(|p| match p {
@@ -84,6 +121,15 @@ impl LightNode {
         };
         let keypair = libp2p::identity::Keypair::generate_ed25519();
         let noise = noise::Config::new(&keypair).map_err(js)?;
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .build()
+            .map_err(js)?;
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+            gossip_config,
+        )
+        .map_err(js)?;
         let webrtc = webrtc_websys::Transport::new(webrtc_websys::Config::new(&keypair));
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_wasm_bindgen()
@@ -115,11 +161,16 @@ impl LightNode {
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(60)),
                 ),
+                gossipsub,
             })
             .map_err(js)?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
             .build();
         let peer_id = *swarm.local_peer_id();
+        if let Some(chain) = &chain {
+            let topic = gossipsub::IdentTopic::new(Topic::Headers.name(chain));
+            swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(js)?;
+        }
         swarm.dial(address.clone()).map_err(|e| js(format!("dialling {address}: {e}")))?;
         loop {
             match swarm.select_next_some().await {
@@ -134,8 +185,29 @@ impl LightNode {
         // libp2p's webrtc streams in the browser take one 16 KiB frame of unread data at most.
         let webrtc = address.iter().any(|p| p.tag() == "webrtc-direct");
         let max_bytes = if webrtc { WEBRTC_PIECE } else { 0 };
-        wasm_bindgen_futures::spawn_local(run(swarm, requests, relay, max_bytes));
-        Ok(LightNode { peer_id, relay, max_bytes, fetches })
+        let headers = Rc::new(RefCell::new(Headers::default()));
+        wasm_bindgen_futures::spawn_local(run(swarm, requests, relay, max_bytes, headers.clone()));
+        Ok(LightNode { peer_id, relay, max_bytes, fetches, chain, headers })
+    }
+
+    /// The next finalized header heard over gossip (the oldest of up to 64 not taken yet), as
+    /// JSON `{header, certificate}` for [`LightClient::verify_header`]; waits for one. Not
+    /// checked: whoever publishes on the topic can send anything that decodes.
+    #[wasm_bindgen(js_name = nextHeader)]
+    pub async fn next_header(&self) -> Result<String, JsError> {
+        if self.chain.is_none() {
+            return Err(js("the node follows no chain: connect with the chain's id"));
+        }
+        let waiting = {
+            let mut headers = self.headers.borrow_mut();
+            if let Some(json) = headers.heard.pop_front() {
+                return Ok(json);
+            }
+            let (tx, rx) = oneshot::channel();
+            headers.waiting.push_back(tx);
+            rx
+        };
+        waiting.await.map_err(|_| js("the light node has stopped"))
     }
 
     /// This node's peer id.
@@ -180,6 +252,7 @@ async fn run(
     mut requests: mpsc::Receiver<(blake3::Hash, Reply)>,
     relay: PeerId,
     max_bytes: u32,
+    headers: Rc<RefCell<Headers>>,
 ) {
     let mut downloads: HashMap<request_response::OutboundRequestId, (Download, Reply)> =
         HashMap::new();
@@ -226,6 +299,15 @@ async fn run(
                             );
                             let _ = reply.send(Err(why));
                         }
+                    }
+                }
+                SwarmEvent::Behaviour(LightBehaviourEvent::Gossipsub(
+                    gossipsub::Event::Message { message, .. },
+                )) => {
+                    if let Some(finalized) = Finalized::from_gossip(&message.data)
+                        && let Ok(json) = serde_json::to_string(&finalized)
+                    {
+                        headers.borrow_mut().hear(json);
                     }
                 }
                 SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
@@ -303,6 +385,22 @@ impl LightClient {
     pub fn verify_block(&self, block: &str) -> Result<String, JsError> {
         let reply: BlockReply = parse(block, "the block")?;
         let header = &reply.block.header;
+        let certificate = reply
+            .certificate
+            .ok_or_else(|| js(format!("block {} comes without a certificate", header.height)))?;
+        self.check(header, &certificate)
+    }
+
+    /// Checks a finalized header heard over gossip ([`LightNode::next_header`]'s JSON) of the
+    /// trusted epoch: its certificate under the trusted set. Returns what
+    /// [`LightClient::verify_block`] returns.
+    #[wasm_bindgen(js_name = verifyHeader)]
+    pub fn verify_header(&self, finalized: &str) -> Result<String, JsError> {
+        let heard: Finalized = parse(finalized, "the finalized header")?;
+        self.check(&heard.header, &heard.certificate)
+    }
+
+    fn check(&self, header: &Header, certificate: &Certificate) -> Result<String, JsError> {
         let epoch = epoch_of(header.height, self.epoch_length);
         if epoch != self.epoch {
             return Err(js(format!(
@@ -310,9 +408,6 @@ impl LightClient {
                 header.height, self.epoch
             )));
         }
-        let certificate = reply
-            .certificate
-            .ok_or_else(|| js(format!("block {} comes without a certificate", header.height)))?;
         let signed = certificate.verify(header, &self.set).map_err(js)?;
         Ok(serde_json::json!({
             "height": header.height,

@@ -1,9 +1,11 @@
 //! Native peers over libp2p: TCP and websocket with noise and yamux, QUIC, and webrtc-direct
 //! (what browsers dial without a certificate a CA signed); identify and ping; circuit relay v2
 //! (a relay serves reservations and circuits when asked to; every node can listen through a
-//! relay with a `/p2p-circuit` address); gossipsub for what every validator must hear
-//! (consensus messages, transactions) and a one-way request-response protocol for what goes to
-//! one peer (a block asked for, its answer); kademlia provider records for blobs, and a segment
+//! relay with a `/p2p-circuit` address); gossipsub, one topic per kind of broadcast (consensus
+//! messages, transactions, finalized headers with their certificates — see
+//! [`kinema_chain::gossip::Topic`]; a message that does not decode as its topic's kind is
+//! rejected and not forwarded) and a one-way request-response protocol for what goes to one
+//! peer (a block asked for, its answer); kademlia provider records for blobs, and a segment
 //! protocol that fetches a blob from its providers in batches of 16 KiB groups, each checked
 //! against the blob's name as it arrives ([`crate::wire::Download`]): a provider that sends a
 //! bad group is disconnected and banned, and the fetch goes on from that group with the next
@@ -22,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use kinema_chain::consensus::Peer;
 use kinema_chain::consensus::node::{INBOX, Transport};
+use kinema_chain::consensus::{Message, Peer, Topic};
 use libp2p::core::Transport as _;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -58,7 +60,7 @@ pub struct P2pConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to dial (and redial while unreachable).
     pub peers: Vec<Multiaddr>,
-    /// The chain: its id names the gossip topic.
+    /// The chain: its id names the gossip topics.
     pub chain_id: String,
     /// The blobs it serves (and keeps what it fetches in).
     pub blobs: Option<Arc<BlobStore>>,
@@ -169,7 +171,7 @@ struct Behaviour {
 }
 
 enum Command {
-    Publish(Vec<u8>),
+    Publish(Topic, Vec<u8>),
     Send(Peer, Vec<u8>),
     Provide(blake3::Hash),
     Fetch(blake3::Hash, Option<PeerId>, oneshot::Sender<Result<Vec<u8>, FetchError>>),
@@ -296,7 +298,7 @@ pub struct P2pLink {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Command::Publish(b) => write!(f, "Publish({} bytes)", b.len()),
+            Command::Publish(t, b) => write!(f, "Publish({t:?}, {} bytes)", b.len()),
             Command::Send(p, b) => write!(f, "Send({p:?}, {} bytes)", b.len()),
             Command::Provide(name) => write!(f, "Provide({name})"),
             Command::Fetch(name, from, _) => write!(f, "Fetch({name} from {from:?})"),
@@ -313,8 +315,8 @@ impl P2pLink {
 }
 
 impl Transport for P2pLink {
-    fn broadcast(&mut self, bytes: Vec<u8>) {
-        self.queue(Command::Publish(bytes));
+    fn broadcast(&mut self, topic: Topic, bytes: Vec<u8>) {
+        self.queue(Command::Publish(topic, bytes));
     }
 
     fn send(&mut self, to: Peer, bytes: Vec<u8>) {
@@ -327,10 +329,16 @@ impl Transport for P2pLink {
 }
 
 /// Starts a node on the current tokio runtime: listens, dials its peers, joins the chain's
-/// gossip topic.
+/// gossip topics.
 pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     let build = |e: &dyn std::fmt::Display| P2pError::Build(e.to_string());
-    let topic = gossipsub::IdentTopic::new(format!("/kinema/{}/consensus/1", config.chain_id));
+    let topics: HashMap<gossipsub::TopicHash, (Topic, gossipsub::IdentTopic)> = Topic::ALL
+        .into_iter()
+        .map(|t| {
+            let topic = gossipsub::IdentTopic::new(t.name(&config.chain_id));
+            (topic.hash(), (t, topic))
+        })
+        .collect();
     // Both rustls providers are linked (QUIC's and the websocket's); webrtc's DTLS asks for the
     // process default, which must then be chosen. Already chosen (another node): fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -363,6 +371,8 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
                 .max_transmit_size(MAX_MESSAGE)
                 .heartbeat_interval(Duration::from_millis(500))
                 .validation_mode(gossipsub::ValidationMode::Strict)
+                // Each message is checked against its topic before it is forwarded.
+                .validate_messages()
                 .build()
                 .map_err(|e| e.to_string())?;
             let gossipsub = gossipsub::Behaviour::new(
@@ -406,7 +416,9 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         .map_err(|e| build(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
-    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| build(&e))?;
+    for (_, topic) in topics.values() {
+        swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| build(&e))?;
+    }
     for address in &config.external {
         swarm.add_external_address(address.clone());
     }
@@ -454,7 +466,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     let link = P2pLink { commands: commands_tx, inbox, dropped: dropped.clone() };
     let task = SwarmTask {
         swarm,
-        topic,
+        topics,
         peers,
         circuits,
         commands,
@@ -508,7 +520,8 @@ fn circuit_relay(address: &Multiaddr) -> Option<Result<(PeerId, Multiaddr), Stri
 
 struct SwarmTask {
     swarm: libp2p::Swarm<Behaviour>,
-    topic: gossipsub::IdentTopic,
+    /// The chain's gossip topics, by hash.
+    topics: HashMap<gossipsub::TopicHash, (Topic, gossipsub::IdentTopic)>,
     peers: Vec<Multiaddr>,
     circuits: Vec<Circuit>,
     commands: mpsc::Receiver<Command>,
@@ -652,8 +665,12 @@ impl SwarmTask {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     None => return,
-                    Some(Command::Publish(bytes)) => {
-                        let topic = self.topic.clone();
+                    Some(Command::Publish(topic, bytes)) => {
+                        let Some((_, topic)) = self.topics.values().find(|(t, _)| *t == topic)
+                        else {
+                            continue;
+                        };
+                        let topic = topic.clone();
                         if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
                             // No peer yet (or a duplicate): consensus re-sends what matters.
                             debug!("gossip: {e}");
@@ -964,11 +981,24 @@ impl SwarmTask {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
+                message_id,
                 message,
-                ..
             })) => {
-                let from = message.source.unwrap_or(propagation_source);
-                self.deliver(from, message.data);
+                let expected = self.topics.get(&message.topic).map(|(t, _)| *t);
+                let decoded = kinema_chain::decode::<Message>(&message.data).ok();
+                let fits = decoded.is_some_and(|m| Some(m.topic()) == expected);
+                let verdict = if fits {
+                    gossipsub::MessageAcceptance::Accept
+                } else {
+                    debug!(%propagation_source, topic = %message.topic, "gossip rejected");
+                    gossipsub::MessageAcceptance::Reject
+                };
+                let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+                gossip.report_message_validation_result(&message_id, &propagation_source, verdict);
+                if fits {
+                    let from = message.source.unwrap_or(propagation_source);
+                    self.deliver(from, message.data);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Direct(request_response::Event::Message {
                 peer,

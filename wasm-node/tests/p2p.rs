@@ -139,3 +139,59 @@ async fn validators_over_libp2p_finalize_and_a_restarted_one_catches_up() {
     }
     assert_eq!(net.balance(3, &to), 42);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_hear_certified_headers_and_mislabelled_gossip_goes_nowhere() {
+    use kinema_chain::consensus::node::Transport;
+    use kinema_chain::consensus::{Message, Topic};
+    use kinema_chain::gossip::Finalized;
+
+    let mut net = Net::new(1);
+    net.start(0, loopback()).await;
+
+    // A follower runs no consensus: it only reads what gossip brings it.
+    let (follower, mut link) = p2p::start(P2pConfig {
+        listen: vec![loopback()],
+        peers: net.addresses.clone(),
+        ..P2pConfig::new(p2p::keypair_from_seed([90; 32]).unwrap(), CHAIN)
+    })
+    .unwrap();
+    let follower_at = follower.listening().await.remove(0);
+
+    // Every header it hears is certified by the genesis set and is what the validator committed.
+    let mut heights = std::collections::BTreeSet::new();
+    while heights.len() < 3 {
+        let (_, bytes) = tokio::time::timeout(PATIENCE, link.recv()).await.unwrap().unwrap();
+        let Some(heard) = Finalized::from_gossip(&bytes) else { continue };
+        heard.certificate.verify(&heard.header, &net.genesis.validators).unwrap();
+        let committed = net.node(0).store().block(heard.header.height).unwrap().unwrap();
+        assert_eq!(committed.header, heard.header);
+        heights.insert(heard.header.height);
+    }
+
+    // A peer that publishes a transaction on the headers topic is not listened to there; the
+    // same peer's transactions on their own topic arrive.
+    let (_rogue, mut rogue_link) = p2p::start(P2pConfig {
+        peers: vec![follower_at],
+        ..P2pConfig::new(p2p::keypair_from_seed([91; 32]).unwrap(), CHAIN)
+    })
+    .unwrap();
+    let publisher = tokio::spawn(async move {
+        loop {
+            let mislabelled = encode(&Message::Tx(b"mislabelled".to_vec()));
+            rogue_link.broadcast(Topic::Headers, mislabelled);
+            rogue_link.broadcast(Topic::Transactions, encode(&Message::Tx(b"on topic".to_vec())));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut on_topic = 0;
+    while on_topic < 5 {
+        let (_, bytes) = tokio::time::timeout(PATIENCE, link.recv()).await.unwrap().unwrap();
+        match kinema_chain::decode::<Message>(&bytes) {
+            Ok(Message::Tx(tx)) if tx == b"on topic" => on_topic += 1,
+            Ok(Message::Tx(tx)) => panic!("delivered from the wrong topic: {tx:?}"),
+            _ => {}
+        }
+    }
+    publisher.abort();
+}

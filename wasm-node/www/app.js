@@ -35,35 +35,33 @@ async function fetchSegment(node, hash) {
   }
 }
 
-// Follows the chain from the genesis validator set: each epoch's set is taken only on the
-// certificate of the last block of the epoch before and a state proof; each head block only
-// with a certificate of more than 2/3 of its epoch's power.
-async function followHeaders(rpc) {
+// Follows the chain from the genesis validator set: each finalized header heard over gossip
+// (validators publish one per block, the relay forwards them) is shown only once its
+// certificate holds more than 2/3 of its epoch's power. Each epoch's set is taken from the chain
+// RPC only on the certificate of the last block of the epoch before and a state proof.
+async function followHeaders(node, rpc) {
   const client = new LightClient(await json(`${rpc}/api/v1/validator-sets/0`));
   window.kinema.client = client;
   for (;;) {
+    const heard = await node.nextHeader();
     try {
-      const status = JSON.parse(await json(`${rpc}/api/v1/status`));
-      const head = status.height;
+      const height = JSON.parse(heard).header.height;
       const length = client.epochLength();
-      while (head > (client.epoch() + 1) * length) {
+      while (height > (client.epoch() + 1) * length) {
         const last = (client.epoch() + 1) * length;
         const block = await json(`${rpc}/api/v1/blocks/${last}`);
         const next = await json(`${rpc}/api/v1/validator-sets/${client.epoch() + 1}`);
         client.followEpoch(block, next);
       }
-      if (head > 0) {
-        const header = JSON.parse(client.verifyBlock(await json(`${rpc}/api/v1/blocks/${head}`)));
-        show(
-          "header-result",
-          "verified",
-          `block ${header.height} ${header.hash} certified by ${header.signed_power} of ${header.total_power} power (epoch ${client.epoch()})`,
-        );
-      }
+      const header = JSON.parse(client.verifyHeader(heard));
+      show(
+        "header-result",
+        "verified",
+        `block ${header.height} ${header.hash} certified by ${header.signed_power} of ${header.total_power} power (epoch ${client.epoch()}), heard over gossip`,
+      );
     } catch (error) {
       show("header-result", "failed", `failed: ${error.message ?? error}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
   }
 }
 
@@ -89,7 +87,7 @@ async function main() {
   const failures = [];
   for (const [kind, address] of candidates) {
     try {
-      node = await LightNode.connect(address);
+      node = await LightNode.connect(address, status.chain_id);
       via = kind;
       break;
     } catch (error) {
@@ -113,7 +111,9 @@ async function main() {
   }
   const rpc = params.get("rpc") ?? status.chain_rpc;
   if (rpc) {
-    followHeaders(rpc);
+    followHeaders(node, rpc).catch((error) =>
+      show("header-result", "failed", `failed: ${error.message ?? error}`),
+    );
   }
 }
 

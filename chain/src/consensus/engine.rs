@@ -21,6 +21,7 @@ use super::{Engine, Message, Output, Peer, ProposedBlock, Status, Timer};
 use crate::app::{App, Executed};
 use crate::block::{Block, Certificate, CommitSignature};
 use crate::crypto::SecretKey;
+use crate::gossip::Finalized;
 use crate::mempool::Refusal;
 use crate::tx::{Call, Evidence, VerifiedTx};
 use crate::{Address, Error, Hash};
@@ -448,7 +449,9 @@ impl Engine for MalachiteEngine {
                     debug!(validator = %self.shell.address, "gossiped transaction refused: {refusal}");
                 }
             }
-            Message::Status { height } => {
+            Message::Finalized(Finalized { header, .. }) => {
+                // Only a hint of where the chain is: what is fetched because of it is checked.
+                let height = header.height;
                 let best = self.shell.ahead.map_or(0, |(_, h)| h);
                 if height > best || self.shell.ahead.is_some_and(|(p, _)| p == from) {
                     self.shell.ahead = Some((from, height));
@@ -506,7 +509,7 @@ impl Engine for MalachiteEngine {
 
 impl Shell {
     fn broadcast(&mut self, message: &Message) {
-        self.out.push(Output::Broadcast(crate::encode(message)));
+        self.out.push(Output::Broadcast(message.topic(), crate::encode(message)));
     }
 
     fn wal(&mut self, height: u64, entry: &WalEntry) {
@@ -572,10 +575,11 @@ impl Shell {
         certificate: &Certificate,
     ) -> Result<crate::store::Head, Error> {
         let txs = executed.block.txs.len();
+        let header = executed.block.header.clone();
         let head = self.app.commit(executed, Some(certificate))?;
         debug!(validator = %self.address, height = head.height, txs, "committed");
         self.out.push(Output::Committed(head.clone()));
-        self.broadcast(&Message::Status { height: head.height });
+        self.broadcast(&Message::Finalized(Finalized { header, certificate: certificate.clone() }));
         Ok(head)
     }
 

@@ -41,6 +41,8 @@ use node::{NodeHandle, Transport};
 
 use crate::app::{App, Genesis};
 use crate::block::{Block, Certificate};
+use crate::gossip::Finalized;
+pub use crate::gossip::Topic;
 use crate::mempool::Refusal;
 use crate::store::Head;
 use crate::tx::VerifiedTx;
@@ -65,8 +67,8 @@ impl Timer {
 /// What an engine asks its runner to do.
 #[derive(Debug)]
 pub enum Output {
-    /// Send these bytes to every peer.
-    Broadcast(Vec<u8>),
+    /// Send these bytes to every peer following the topic.
+    Broadcast(Topic, Vec<u8>),
     /// Send these bytes to one peer.
     Send(Peer, Vec<u8>),
     /// Hand this timer back after this long (replacing it if set).
@@ -142,11 +144,9 @@ pub enum Message {
     Block(ProposedBlock),
     /// A transaction (its canonical bytes) for the mempools.
     Tx(Vec<u8>),
-    /// The sender's last committed height.
-    Status {
-        /// The height.
-        height: u64,
-    },
+    /// A block just committed, announced on [`Topic::Headers`] for light clients; it tells
+    /// validators behind it how far the chain is. Its tag is [`crate::gossip::FINALIZED_TAG`].
+    Finalized(Finalized),
     /// Asks for the committed block at a height and its certificate.
     SyncRequest {
         /// The height.
@@ -159,6 +159,17 @@ pub enum Message {
         /// Its certificate.
         certificate: Certificate,
     },
+}
+
+impl Message {
+    /// The topic it is gossiped on.
+    pub fn topic(&self) -> Topic {
+        match self {
+            Message::Tx(_) => Topic::Transactions,
+            Message::Finalized(_) => Topic::Headers,
+            _ => Topic::Consensus,
+        }
+    }
 }
 
 /// A block as its round's proposer streams it.

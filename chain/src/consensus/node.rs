@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::{Engine, Output, Peer, Status, Timer};
+use super::{Engine, Output, Peer, Status, Timer, Topic};
 use crate::execute::Rejection;
 use crate::mempool::Refusal;
 use crate::store::{Head, Store};
@@ -22,8 +22,8 @@ pub const INBOX: usize = 4096;
 
 /// How a node reaches its peers.
 pub trait Transport: Send + 'static {
-    /// Sends `bytes` to every peer.
-    fn broadcast(&mut self, bytes: Vec<u8>);
+    /// Sends `bytes` to every peer following `topic`.
+    fn broadcast(&mut self, topic: Topic, bytes: Vec<u8>);
     /// Sends `bytes` to `to`.
     fn send(&mut self, to: Peer, bytes: Vec<u8>);
     /// The next message from a peer; `None` once the transport is closed.
@@ -96,7 +96,8 @@ impl Drop for Link {
 }
 
 impl Transport for Link {
-    fn broadcast(&mut self, bytes: Vec<u8>) {
+    /// Every member hears every topic.
+    fn broadcast(&mut self, _topic: Topic, bytes: Vec<u8>) {
         self.hub.deliver(self.peer, None, bytes);
     }
 
@@ -294,7 +295,7 @@ fn apply<T: Transport>(
     let outputs = outputs.inspect_err(|e| warn!("the node stops: {e}"))?;
     for output in outputs {
         match output {
-            Output::Broadcast(bytes) => transport.broadcast(bytes),
+            Output::Broadcast(topic, bytes) => transport.broadcast(topic, bytes),
             Output::Send(to, bytes) => transport.send(to, bytes),
             Output::Schedule(timer, after) => {
                 timers.insert(timer, Instant::now() + after);

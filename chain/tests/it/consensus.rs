@@ -8,7 +8,7 @@ use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
 use kinema_chain::consensus::context::{Ctx, Height, Vote};
 use kinema_chain::consensus::node::{Hub, NodeHandle, Transport};
-use kinema_chain::consensus::{Config, Message, start};
+use kinema_chain::consensus::{Config, Message, Topic, start};
 use kinema_chain::crypto::SecretKey;
 use kinema_chain::epoch::{epoch_of, follow, validator_set_key};
 use kinema_chain::tx::{Account, Call, Tx};
@@ -181,7 +181,10 @@ async fn a_double_signing_validator_is_slashed() {
                 validator: cheat.address(),
             };
             let signed = ctx.sign_vote(vote, &cheat);
-            link.broadcast(encode(&Message::Consensus(SignedConsensusMsg::Vote(signed))));
+            link.broadcast(
+                Topic::Consensus,
+                encode(&Message::Consensus(SignedConsensusMsg::Vote(signed))),
+            );
         }
     }
     until("the double-signer losing stake", || {

@@ -2,8 +2,8 @@
 //! playwright-core from `tests/e2e`): `kinema devnet` serves the light-node page from its relay;
 //! the page loads the wasm light node, connects to the relay over websocket, fetches a segment
 //! that only a native peer holds (the relay fetches it from the peer), verifies every group of
-//! it, and verifies the head block's certificate from the genesis validator set; over
-//! webrtc-direct too.
+//! it, and verifies the finalized headers validators gossip (forwarded by the relay) from the
+//! genesis validator set; over webrtc-direct too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -102,7 +102,10 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     );
     let (state, text) = element("header-result");
     assert_eq!(state, "verified", "{result}");
-    assert!(text.contains("certified by 1000000 of 1000000 power (epoch 0)"), "{text}");
+    assert!(
+        text.contains("certified by 1000000 of 1000000 power (epoch 0), heard over gossip"),
+        "{text}"
+    );
     let (state, text) = element("relay-status");
     assert_eq!(state, "connected", "{result}");
     assert!(text.starts_with("connected over websocket"), "{text}");
