@@ -385,9 +385,12 @@ fn define_imports<V: StateView>(linker: &mut Linker<Context<V>>) -> wasmtime::Re
     const M: &str = "kinema";
     linker.func_wrap(M, "input_len", |c: Caller<'_, Context<V>>| c.data().input.len() as i32)?;
     linker.func_wrap(M, "input_read", |mut c: Caller<'_, Context<V>>, ptr: i32| {
-        let input = c.data().input.clone();
-        charge(&mut c, input.len())?;
-        write_bytes(&mut c, ptr, &input)
+        let len = c.data().input.len();
+        charge(&mut c, len)?;
+        let (memory, context) = memory(&mut c)?;
+        let at = range(memory, ptr, i32::try_from(len).unwrap_or(i32::MAX))?;
+        memory[at].copy_from_slice(&context.input);
+        Ok(())
     })?;
     linker.func_wrap(M, "caller", |mut c: Caller<'_, Context<V>>, ptr: i32| {
         let who = c.data().caller;

@@ -22,27 +22,31 @@ unsafe extern "C" {
     fn output(ptr: *const u8, len: i32);
 }
 
+/// Bytes a state read offers the host at first; a longer value is read again.
+const READ_FIRST: usize = 256;
+
 /// The host, seen through its imports.
-struct Imports;
+#[derive(Default)]
+struct Imports {
+    /// The block height, asked once.
+    height: core::cell::OnceCell<u64>,
+}
 
 impl Host for Imports {
     fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let mut buf = vec![0u8; 256];
-        // SAFETY: key and buf are live buffers of the lengths passed.
+        let mut buf = Vec::with_capacity(READ_FIRST);
+        // SAFETY: key is a live buffer of the length passed; buf has room for `cap` bytes.
         let len = unsafe {
-            storage_read(key.as_ptr(), key.len() as i32, buf.as_mut_ptr(), buf.len() as i32)
+            storage_read(key.as_ptr(), key.len() as i32, buf.as_mut_ptr(), READ_FIRST as i32)
         };
-        if len < 0 {
-            return None;
+        let len = usize::try_from(len).ok()?;
+        if len > READ_FIRST {
+            buf.reserve_exact(len);
+            // SAFETY: as above, with room for the whole value.
+            unsafe { storage_read(key.as_ptr(), key.len() as i32, buf.as_mut_ptr(), len as i32) };
         }
-        if len as usize > buf.len() {
-            buf.resize(len as usize, 0);
-            // SAFETY: as above, with the buffer grown to the value's length.
-            unsafe {
-                storage_read(key.as_ptr(), key.len() as i32, buf.as_mut_ptr(), buf.len() as i32)
-            };
-        }
-        buf.truncate(len as usize);
+        // SAFETY: the host wrote the value's first min(len, cap) bytes, and cap ≥ len now.
+        unsafe { buf.set_len(len) };
         Some(buf)
     }
 
@@ -65,7 +69,7 @@ impl Host for Imports {
 
     fn height(&self) -> u64 {
         // SAFETY: no arguments.
-        unsafe { height() as u64 }
+        *self.height.get_or_init(|| unsafe { height() as u64 })
     }
 
     fn emit(&mut self, event: &[u8]) {
@@ -77,8 +81,12 @@ impl Host for Imports {
 fn input() -> Vec<u8> {
     // SAFETY: no arguments; then a buffer of exactly the announced length.
     let len = unsafe { input_len() }.max(0) as usize;
-    let mut buf = vec![0u8; len];
-    unsafe { input_read(buf.as_mut_ptr()) };
+    let mut buf = Vec::with_capacity(len);
+    unsafe {
+        input_read(buf.as_mut_ptr());
+        // The host wrote all `len` bytes.
+        buf.set_len(len);
+    }
     buf
 }
 
@@ -100,23 +108,23 @@ fn args<T: borsh::BorshDeserialize>() -> Result<T, Refusal> {
 /// `transfer(TransferArgs)`.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn transfer() -> i32 {
-    finish(args::<TransferArgs>().and_then(|a| accounts::transfer(&mut Imports, &a)))
+    finish(args::<TransferArgs>().and_then(|a| accounts::transfer(&mut Imports::default(), &a)))
 }
 
 /// `stake(u64)`.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn stake() -> i32 {
-    finish(args::<u64>().and_then(|a| accounts::stake(&mut Imports, a)))
+    finish(args::<u64>().and_then(|a| accounts::stake(&mut Imports::default(), a)))
 }
 
 /// `unstake(u64)`.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn unstake() -> i32 {
-    finish(args::<u64>().and_then(|a| accounts::unstake(&mut Imports, a)))
+    finish(args::<u64>().and_then(|a| accounts::unstake(&mut Imports::default(), a)))
 }
 
 /// `slash(SlashArgs)`, for the chain only.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn slash() -> i32 {
-    finish(args::<SlashArgs>().and_then(|a| accounts::slash(&mut Imports, &a)))
+    finish(args::<SlashArgs>().and_then(|a| accounts::slash(&mut Imports::default(), &a)))
 }

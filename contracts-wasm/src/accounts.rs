@@ -33,7 +33,9 @@ pub struct Unbonding {
 
 /// Where `address`'s account lives: `account/` followed by the 20 address bytes.
 pub fn key(address: &Address) -> Vec<u8> {
-    let mut key = b"account/".to_vec();
+    const PREFIX: &[u8] = b"account/";
+    let mut key = Vec::with_capacity(PREFIX.len() + address.len());
+    key.extend_from_slice(PREFIX);
     key.extend_from_slice(address);
     key
 }

@@ -81,6 +81,25 @@ fn the_accounts_contract_transfers_in_wasm_with_deterministic_fuel() {
 }
 
 #[test]
+fn a_state_value_longer_than_the_first_read_is_read_whole() {
+    use kinema_contracts::accounts::Unbonding;
+    // 40 unbonding entries: an account of 664 bytes, more than the 256 a read offers first.
+    let unbonding: Vec<Unbonding> =
+        (0..40).map(|i| Unbonding { amount: i, release_height: 1_000 + i }).collect();
+    let sender = Account { balance: 100, unbonding: unbonding.clone(), ..Default::default() };
+    let encoded = borsh::to_vec(&sender).unwrap();
+    assert!(encoded.len() > 256);
+    let view: View = [(accounts::key(&[1; 20]), encoded)].into_iter().collect();
+    let host = Host::<View>::new().unwrap();
+    let args = borsh::to_vec(&TransferArgs { to: [2; 20], amount: 40 }).unwrap();
+    let (outcome, view) = run(&host, view, &call("accounts", "transfer", &args, FUEL));
+    assert_eq!(outcome.result, Ok(()));
+    let after = apply(view, &outcome);
+    let sender: Account = borsh::from_slice(&after[&accounts::key(&[1; 20])]).unwrap();
+    assert_eq!((sender.balance, sender.unbonding), (60, unbonding));
+}
+
+#[test]
 fn loops_memory_bombs_panics_and_too_little_fuel_fail_cleanly() {
     let mut host = Host::<View>::new().unwrap();
     host.load(
