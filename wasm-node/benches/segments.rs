@@ -4,6 +4,9 @@
 //! - **throughput**: a 32 MiB blob fetched over libp2p (TCP, noise, yamux; kademlia to find the
 //!   provider, the segment protocol in batches of 16 × 16 KiB groups, every group checked)
 //!   against a plain TCP copy of the same bytes over loopback; printed as a ratio.
+//! - **latency**: the same fetch from the provider alone through a proxy that delivers every
+//!   byte 10 ms late each way (20 ms round trips): the fetch keeps several batches in flight,
+//!   against what one batch per round trip would take at least.
 //! - **verification**: checking every group against the outboard, against hashing the blob
 //!   once with blake3 (what checking it whole would cost), and the outboard's size.
 
@@ -29,6 +32,46 @@ fn blob() -> Vec<u8> {
             state as u8
         })
         .collect()
+}
+
+/// A TCP proxy on loopback to `to` that delivers every byte `delay` after it arrived, both
+/// ways (at any rate: a long link, not a slow one).
+async fn delayed_proxy(to: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let outbound = tokio::net::TcpStream::connect(to).await.unwrap();
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            tokio::spawn(pump(ri, wo, delay));
+            tokio::spawn(pump(ro, wi, delay));
+        }
+    });
+    at
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    // Up to 1,024 reads on their way (256 MiB): more than the link holds in 10 ms.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(1024);
+    tokio::spawn(async move {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until((at + delay).into()).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 256 << 10];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn tcp_copy(bytes: Arc<Vec<u8>>) -> Duration {
@@ -89,6 +132,37 @@ fn main() {
             rate(tcp_best)
         );
         println!("  segment fetch / TCP copy throughput = {:.3}", rate(p2p_best) / rate(tcp_best));
+
+        // The same fetch over a 20 ms round trip, from the provider alone.
+        let delay = Duration::from_millis(10);
+        let direct = at.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        });
+        let proxy = delayed_proxy(([127, 0, 0, 1], direct.unwrap()).into(), delay).await;
+        let via: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", proxy.port(), provider.peer_id())
+            .parse()
+            .unwrap();
+        let mut far_best = Duration::MAX;
+        for run in 0..3u8 {
+            let (fetcher, _link) = start(20 + run, vec![via.clone()], None);
+            fetcher.connected_to(1).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let started = Instant::now();
+            let fetched = fetcher.fetch_from(provider.peer_id(), name).await.unwrap();
+            far_best = far_best.min(started.elapsed());
+            assert_eq!(fetched.len(), SIZE);
+        }
+        let batches = SIZE.div_ceil(GROUP * kinema_node::wire::BATCH as usize);
+        let sequential = 2 * delay * batches as u32;
+        println!(
+            "with {} ms each way: segment fetch {:.0} ms ({:.0} MiB/s); one batch per round trip would take at least {:.0} ms ({} batches of 1 MiB)",
+            delay.as_millis(),
+            far_best.as_secs_f64() * 1000.0,
+            rate(far_best),
+            sequential.as_secs_f64() * 1000.0,
+            batches
+        );
     });
 
     let (name, outboard) = Outboard::compute(&data);

@@ -2,13 +2,14 @@
 //! the segment protocol's request and answer, and [`Download`], which checks a blob group by
 //! group as the answers arrive. Builds for wasm32.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{StreamProtocol, request_response};
 
-use crate::verified::{GROUP, Outboard};
+use crate::verified::{GROUP, Outboard, groups};
 
 /// The largest message a protocol carries: a block of 10,000 transactions is ~2 MB.
 pub const MAX_MESSAGE: usize = 16 << 20;
@@ -141,16 +142,25 @@ impl request_response::Codec for Bytes {
 }
 
 /// A blob being downloaded: what to ask for next, and the check of every answer.
+///
+/// Asked one request at a time ([`Download::request`], [`Download::accept`]), or, for whole
+/// groups, several batches at once ([`Download::next_batch`], [`Download::accept_batch`]):
+/// each batch is checked as it arrives, whatever its order (a group checks against the
+/// outboard by its index alone), and kept until the groups before it are in.
 #[derive(Debug, Clone)]
 pub struct Download {
     name: blake3::Hash,
     outboard: Option<Outboard>,
-    /// The checked groups.
+    /// The checked groups, in order from the first.
     data: Vec<u8>,
     /// Bytes of the next group(s), not checked yet (piece answers).
     pending: Vec<u8>,
     /// Piece answers of at most this many bytes; 0 for whole groups.
     max_bytes: u32,
+    /// Checked groups that arrived before the groups ahead of them, by index.
+    early: BTreeMap<usize, Vec<u8>>,
+    /// The first group no batch has been asked for ([`Download::next_batch`]).
+    asked: usize,
 }
 
 /// What an answer did to a download.
@@ -174,7 +184,15 @@ impl Download {
 
     /// Starts downloading blob `name` in answers of at most `max_bytes` (0: whole groups).
     pub fn in_pieces(name: blake3::Hash, max_bytes: u32) -> Self {
-        Self { name, outboard: None, data: Vec::new(), pending: Vec::new(), max_bytes }
+        Self {
+            name,
+            outboard: None,
+            data: Vec::new(),
+            pending: Vec::new(),
+            max_bytes,
+            early: BTreeMap::new(),
+            asked: 0,
+        }
     }
 
     /// The blob's name.
@@ -205,20 +223,102 @@ impl Download {
         borsh::to_vec(&request).unwrap_or_default()
     }
 
-    /// Checks an answer, keeping the groups that match, up to the first that does not.
-    pub fn accept(&mut self, answer: &[u8]) -> Answer {
+    /// The next batch of whole groups to ask for while others may be in flight: its first
+    /// group and the encoded request. `None` when every group has been asked for, or while
+    /// the first answer (which brings the outboard, and so the blob's length) is awaited.
+    pub fn next_batch(&mut self) -> Option<(u32, Vec<u8>)> {
+        let mut first = self.asked.max(self.data.len() / GROUP);
+        while self.early.contains_key(&first) {
+            first += 1;
+        }
+        let groups = match &self.outboard {
+            Some(outboard) => groups(outboard.len()),
+            None if first == 0 && self.asked == 0 => usize::MAX,
+            None => return None,
+        };
+        if first >= groups {
+            return None;
+        }
+        self.asked = first + BATCH as usize;
+        let request = SegmentRequest {
+            name: *self.name.as_bytes(),
+            first: first as u32,
+            count: BATCH,
+            outboard: self.outboard.is_none(),
+            offset: 0,
+            max_bytes: 0,
+        };
+        Some((first as u32, borsh::to_vec(&request).unwrap_or_default()))
+    }
+
+    /// Asks again, from the first missing group, for whatever was asked and not received (the
+    /// provider changed): the next [`Download::next_batch`] starts there.
+    pub fn ask_again(&mut self) {
+        self.asked = self.data.len() / GROUP;
+        if self.outboard.is_none() {
+            self.asked = 0;
+        }
+    }
+
+    /// Checks the answer to the batch asked from group `first` ([`Download::next_batch`]),
+    /// keeping its groups that match, up to the first that does not. `Added` counts the groups'
+    /// bytes checked now, whether or not the groups before them are in yet.
+    pub fn accept_batch(&mut self, first: u32, answer: &[u8]) -> Answer {
+        let answered = match self.open(answer) {
+            Ok(groups) => groups,
+            Err(answer) => return answer,
+        };
+        let Some(outboard) = &self.outboard else { return Answer::Bad("no outboard".into()) };
+        let total = groups(outboard.len());
+        let expected = total.saturating_sub(first as usize).min(BATCH as usize);
+        let received = answered.len().min(expected);
+        if received < expected {
+            // A short answer: what it lacks is asked for again.
+            self.asked = self.asked.min(first as usize + received);
+        }
+        let mut added = 0;
+        for (index, group) in (first as usize..total).zip(answered) {
+            if index < self.data.len() / GROUP || self.early.contains_key(&index) {
+                continue;
+            }
+            if let Err(e) = outboard.check(self.name, index, &group) {
+                return Answer::Bad(e.to_string());
+            }
+            added += group.len();
+            self.early.insert(index, group);
+        }
+        while let Some(group) = self.early.remove(&(self.data.len() / GROUP)) {
+            self.data.extend_from_slice(&group);
+            if self.is_complete() {
+                break;
+            }
+        }
+        if self.is_complete() { Answer::Complete } else { Answer::Added(added) }
+    }
+
+    /// Decodes an answer and takes its outboard when none is known yet.
+    fn open(&mut self, answer: &[u8]) -> Result<Vec<Vec<u8>>, Answer> {
         let (outboard, groups) = match borsh::from_slice::<SegmentResponse>(answer) {
             Ok(SegmentResponse::Found { outboard, groups }) => (outboard, groups),
-            Ok(SegmentResponse::NotFound) => return Answer::NotFound,
-            Err(e) => return Answer::Bad(format!("undecodable answer: {e}")),
+            Ok(SegmentResponse::NotFound) => return Err(Answer::NotFound),
+            Err(e) => return Err(Answer::Bad(format!("undecodable answer: {e}"))),
         };
         if self.outboard.is_none() {
             match outboard.map(|b| Outboard::from_bytes(self.name, &b)) {
                 Some(Ok(outboard)) => self.outboard = Some(outboard),
-                Some(Err(e)) => return Answer::Bad(e.to_string()),
-                None => return Answer::Bad("no outboard".into()),
+                Some(Err(e)) => return Err(Answer::Bad(e.to_string())),
+                None => return Err(Answer::Bad("no outboard".into())),
             }
         }
+        Ok(groups)
+    }
+
+    /// Checks an answer, keeping the groups that match, up to the first that does not.
+    pub fn accept(&mut self, answer: &[u8]) -> Answer {
+        let groups = match self.open(answer) {
+            Ok(groups) => groups,
+            Err(answer) => return answer,
+        };
         let Some(outboard) = &self.outboard else { return Answer::Bad("no outboard".into()) };
         let mut added = 0;
         if self.max_bytes == 0 {
@@ -330,6 +430,79 @@ mod tests {
         }
         assert!(matches!(outcome, Answer::Bad(ref why) if why.contains("group 1")), "{outcome:?}");
         assert_eq!(download.received(), GROUP as u64);
+    }
+
+    #[test]
+    fn batches_in_flight_are_checked_in_any_order_and_a_lie_is_caught_in_any() {
+        let data: Vec<u8> =
+            (0..(3 * BATCH as usize + 5) * GROUP + 77).map(|i| (i % 253) as u8).collect();
+        let (name, outboard) = Outboard::compute(&data);
+        let answer_to = |request: &[u8], data: &[u8]| {
+            let request: SegmentRequest = borsh::from_slice(request).unwrap();
+            let (first, count) = (request.first as usize, request.count as usize);
+            answer(request.outboard.then_some(&outboard), data, first, count)
+        };
+        let mut download = Download::new(name);
+        // One request until the outboard is known, then as many as there are batches.
+        let (first, request) = download.next_batch().unwrap();
+        assert_eq!(first, 0);
+        assert!(download.next_batch().is_none(), "the first answer brings the blob's length");
+        assert_eq!(
+            download.accept_batch(first, &answer_to(&request, &data)),
+            Answer::Added(BATCH as usize * GROUP)
+        );
+        let asked: Vec<(u32, Vec<u8>)> = std::iter::from_fn(|| download.next_batch()).collect();
+        let firsts: Vec<u32> = asked.iter().map(|(f, _)| *f).collect();
+        assert_eq!(firsts, [BATCH, 2 * BATCH, 3 * BATCH]);
+        // The last batch first: checked at once, kept until the ones before it arrive.
+        let (last, request) = &asked[2];
+        assert_eq!(
+            download.accept_batch(*last, &answer_to(request, &data)),
+            Answer::Added(5 * GROUP + 77)
+        );
+        assert_eq!(download.received(), BATCH as u64 * GROUP as u64);
+        // A lie in the middle batch is caught when it arrives, at its group.
+        let mut lie = data.clone();
+        lie[(2 * BATCH as usize + 3) * GROUP] ^= 1;
+        let (middle, request) = &asked[1];
+        let bad = download.accept_batch(*middle, &answer_to(request, &lie));
+        assert!(
+            matches!(bad, Answer::Bad(ref why) if why.contains(&format!("group {}", 2 * BATCH + 3))),
+            "{bad:?}"
+        );
+        // Another provider: asked again from the first missing group; what is held is not asked.
+        download.ask_again();
+        let again: Vec<u32> =
+            std::iter::from_fn(|| download.next_batch()).map(|(f, _)| f).collect();
+        assert_eq!(again, [BATCH, 2 * BATCH + 3]);
+        let (_, request) = &asked[0];
+        assert!(matches!(
+            download.accept_batch(BATCH, &answer_to(request, &data)),
+            Answer::Added(_)
+        ));
+        let rest = SegmentRequest {
+            name: *name.as_bytes(),
+            first: 2 * BATCH + 3,
+            count: BATCH,
+            outboard: false,
+            offset: 0,
+            max_bytes: 0,
+        };
+        let answer = answer_to(&borsh::to_vec(&rest).unwrap(), &data);
+        assert_eq!(download.accept_batch(2 * BATCH + 3, &answer), Answer::Complete);
+        assert_eq!(download.into_bytes(), data);
+    }
+
+    #[test]
+    fn a_short_answer_is_asked_for_again() {
+        let data: Vec<u8> = (0..2 * BATCH as usize * GROUP).map(|i| (i % 241) as u8).collect();
+        let (name, outboard) = Outboard::compute(&data);
+        let mut download = Download::new(name);
+        let (first, _) = download.next_batch().unwrap();
+        let short = answer(Some(&outboard), &data, 0, 10);
+        assert_eq!(download.accept_batch(first, &short), Answer::Added(10 * GROUP));
+        let (next, _) = download.next_batch().unwrap();
+        assert_eq!(next, 10, "the groups the answer lacked come first");
     }
 
     #[test]

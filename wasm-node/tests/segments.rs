@@ -14,6 +14,7 @@ use std::time::Duration;
 use kinema_node::blobs::BlobStore;
 use kinema_node::p2p::{self, FetchError, P2p, P2pConfig, P2pLink};
 use kinema_node::verified::GROUP;
+use kinema_node::wire::BATCH;
 use libp2p::Multiaddr;
 
 fn corpus(name: &str) -> PathBuf {
@@ -69,15 +70,17 @@ async fn fetch(p2p: &P2p, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_are_found_fetched_verified_and_liars_are_banned() {
-    let clip = std::fs::read(corpus("bigbuckbunny.mp4")).unwrap();
+    // 7.8 MB: eight batches, several asked at once.
+    let clip = std::fs::read(corpus("trailer_bbb.mp4")).unwrap();
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let (honest, liar) = (dirs[0].path(), dirs[1].path());
     let name = BlobStore::open(honest).unwrap().put(&clip).unwrap();
-    // The liar holds the same blob with one byte of group 3 flipped on its disk.
+    // The liar holds the same blob with one byte flipped on its disk, in the sixth batch: its
+    // answer arrives while others are in flight.
     BlobStore::open(liar).unwrap().put(&clip).unwrap();
     let path = liar.join(name.to_hex().as_str());
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[3 * GROUP + 5] ^= 1;
+    bytes[(5 * BATCH as usize + 3) * GROUP + 5] ^= 1;
     std::fs::write(&path, bytes).unwrap();
 
     // A hub node everyone dials, the liar, and a fetcher that knows only the hub.
@@ -90,7 +93,7 @@ async fn segments_are_found_fetched_verified_and_liars_are_banned() {
         node(3, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), None).await;
     fetcher.connected_to(1).await;
 
-    // Only the liar provides it: the fetch fails, and the liar is banned for its group 3.
+    // Only the liar provides it: the fetch fails, and the liar is banned for its bad group.
     assert_eq!(fetch(&fetcher, name).await, Err(FetchError::NotFound(name)));
     assert_eq!(fetcher.banned(), vec![liar_node.peer_id()]);
 
