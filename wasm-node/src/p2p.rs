@@ -9,7 +9,8 @@
 //! protocol that fetches a blob from its providers in batches of 16 KiB groups, each checked
 //! against the blob's name as it arrives ([`crate::wire::Download`]): a provider that sends a
 //! bad group is disconnected and banned, and the fetch goes on from that group with the next
-//! provider. A relay also answers for blobs it lacks, by fetching them first.
+//! provider. A relay also answers for blobs it lacks, by fetching them first. Blobs are read
+//! and written on blocking threads, not on the swarm's task.
 //!
 //! [`start`] runs the swarm on its own task and returns a [`P2p`] handle and a [`P2pLink`]:
 //! the link is a chain [`Transport`], so a consensus engine runs over it unchanged. Every queue
@@ -443,6 +444,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
     let peer_id = *swarm.local_peer_id();
     let (commands_tx, commands) = mpsc::channel(INBOX);
     let (inbox_tx, inbox) = mpsc::channel(INBOX);
+    let (done_tx, done_rx) = mpsc::channel(INBOX);
     let (listening_tx, listening) = watch::channel(Vec::new());
     let (up_tx, up) = watch::channel(0);
     let (connected_tx, connected) = watch::channel(0);
@@ -490,6 +492,9 @@ pub fn start(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
         fetches: HashMap::new(),
         queries: HashMap::new(),
         requests: HashMap::new(),
+        done: done_tx,
+        done_rx,
+        readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
     };
     tokio::spawn(task.run());
     Ok((handle, link))
@@ -552,10 +557,26 @@ struct SwarmTask {
     banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
     /// Fetches under way, by blob.
     fetches: HashMap<blake3::Hash, Fetch>,
+    /// Work done off the swarm's task (blob reads and writes), coming back.
+    done: mpsc::Sender<Done>,
+    done_rx: mpsc::Receiver<Done>,
+    /// Blob reads under way at most.
+    readers: Arc<tokio::sync::Semaphore>,
     /// Provider queries, and segment requests in flight, by the blob they fetch.
     queries: HashMap<kad::QueryId, blake3::Hash>,
     requests: HashMap<request_response::OutboundRequestId, (blake3::Hash, u32)>,
 }
+
+/// What a blocking task hands back to the swarm's task.
+enum Done {
+    /// The answer to a segment request.
+    Answer(request_response::ResponseChannel<Vec<u8>>, Vec<u8>),
+    /// A fetched blob is in the store: provide it.
+    Kept(blake3::Hash),
+}
+
+/// Blob reads a node runs at once; more requests wait their turn.
+const READERS: usize = 16;
 
 /// One blob being fetched.
 struct Fetch {
@@ -693,6 +714,7 @@ impl SwarmTask {
                     Some(Command::Provide(name)) => self.provide(name),
                     Some(Command::Fetch(name, from, reply)) => self.start_fetch(name, from, reply),
                 },
+                Some(done) = self.done_rx.recv() => self.on_done(done),
                 _ = redial.tick() => self.redial(),
                 _ = requery.tick() => self.requery_due(),
                 event = self.swarm.select_next_some() => self.on_event(event),
@@ -839,19 +861,45 @@ impl SwarmTask {
         if result.is_ok() {
             self.stats.fetched.fetch_add(1, Ordering::Relaxed);
         }
-        if let (Ok(bytes), Some(store)) = (&result, &self.blobs) {
-            match store.put(bytes) {
-                Ok(_) => self.provide(name),
-                Err(e) => warn!(%name, "keeping a fetched blob: {e}"),
+        let (Ok(bytes), Some(store)) = (&result, self.blobs.clone()) else {
+            for reply in fetch.replies {
+                let _ = reply.send(result.clone());
             }
-        }
-        for reply in fetch.replies {
-            let _ = reply.send(result.clone());
-        }
-        for (channel, request) in fetch.waiting {
-            let answer = self.serve(&request);
-            let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
-        }
+            for (channel, request) in fetch.waiting {
+                self.serve(channel, request);
+            }
+            return;
+        };
+        // Kept on a blocking thread; then the fetch returns, the requests that waited for it
+        // are answered from the store, and it is provided.
+        let (stats, done) = (self.stats.clone(), self.done.clone());
+        let (bytes, replies, waiting) = (bytes.clone(), fetch.replies, fetch.waiting);
+        tokio::spawn(async move {
+            let kept = tokio::task::spawn_blocking(move || {
+                let kept = store.put(&bytes);
+                if let Err(e) = &kept {
+                    warn!(%name, "keeping a fetched blob: {e}");
+                }
+                for reply in replies {
+                    let _ = reply.send(Ok(bytes.clone()));
+                }
+                let answers: Vec<Done> = waiting
+                    .into_iter()
+                    .map(|(channel, request)| {
+                        Done::Answer(channel, answer(Some(&store), &stats, &request))
+                    })
+                    .collect();
+                (kept.is_ok(), answers)
+            })
+            .await;
+            let Ok((kept, answers)) = kept else { return };
+            for answer in answers {
+                let _ = done.send(answer).await;
+            }
+            if kept {
+                let _ = done.send(Done::Kept(name)).await;
+            }
+        });
     }
 
     /// Drops `peer` from a fetch: it answered without the blob, or failed.
@@ -913,40 +961,30 @@ impl SwarmTask {
                 return;
             }
         }
-        let answer = self.serve(&request);
-        let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+        self.serve(channel, request);
     }
 
-    /// What this node answers to a segment request.
-    fn serve(&self, request: &[u8]) -> Vec<u8> {
-        let answer = match (borsh::from_slice::<SegmentRequest>(request), &self.blobs) {
-            (Ok(request), Some(store)) => {
-                let name = blake3::Hash::from_bytes(request.name);
-                match store.outboard(&name) {
-                    Ok(outboard) => {
-                        let sent_outboard = request.outboard.then(|| outboard.to_bytes());
-                        let groups = if request.max_bytes == 0 {
-                            let first = request.first as usize;
-                            let end = (first + request.count.min(BATCH) as usize)
-                                .min(groups(outboard.len()));
-                            // Past the end, or unreadable: nothing more to send.
-                            store.groups(&name, &outboard, first..end).unwrap_or_default()
-                        } else {
-                            let outboard_len = sent_outboard.as_ref().map_or(0, Vec::len);
-                            let len = piece_len(request.max_bytes, outboard_len);
-                            vec![piece(store, &name, &outboard, &request, len)]
-                        };
-                        let sent: usize = groups.iter().map(Vec::len).sum();
-                        self.stats.segment_requests.fetch_add(1, Ordering::Relaxed);
-                        self.stats.segment_bytes.fetch_add(sent as u64, Ordering::Relaxed);
-                        SegmentResponse::Found { outboard: sent_outboard, groups }
-                    }
-                    Err(_) => SegmentResponse::NotFound,
-                }
+    /// Answers a segment request from the store on a blocking thread (reading a blob must not
+    /// hold up the swarm); the answer comes back as a [`Done`]. At most [`READERS`] read at
+    /// once.
+    fn serve(&self, channel: request_response::ResponseChannel<Vec<u8>>, request: Vec<u8>) {
+        let (blobs, stats, done) = (self.blobs.clone(), self.stats.clone(), self.done.clone());
+        let readers = self.readers.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = readers.acquire_owned().await else { return };
+            let read = move || answer(blobs.as_deref(), &stats, &request);
+            let Ok(answer) = tokio::task::spawn_blocking(read).await else { return };
+            let _ = done.send(Done::Answer(channel, answer)).await;
+        });
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Answer(channel, answer) => {
+                let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
             }
-            _ => SegmentResponse::NotFound,
-        };
-        borsh::to_vec(&answer).unwrap_or_default()
+            Done::Kept(name) => self.provide(name),
+        }
     }
 
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -1128,6 +1166,38 @@ impl SwarmTask {
 
 /// Up to `len` bytes of blob `name` from `request.offset` bytes into group `request.first`
 /// (nothing past its end, or when unreadable).
+/// What a node holding `blobs` answers to a segment request.
+fn answer(blobs: Option<&BlobStore>, stats: &Stats, request: &[u8]) -> Vec<u8> {
+    let answer = match (borsh::from_slice::<SegmentRequest>(request), blobs) {
+        (Ok(request), Some(store)) => {
+            let name = blake3::Hash::from_bytes(request.name);
+            match store.outboard(&name) {
+                Ok(outboard) => {
+                    let sent_outboard = request.outboard.then(|| outboard.to_bytes());
+                    let groups = if request.max_bytes == 0 {
+                        let first = request.first as usize;
+                        let end =
+                            (first + request.count.min(BATCH) as usize).min(groups(outboard.len()));
+                        // Past the end, or unreadable: nothing more to send.
+                        store.groups(&name, &outboard, first..end).unwrap_or_default()
+                    } else {
+                        let outboard_len = sent_outboard.as_ref().map_or(0, Vec::len);
+                        let len = piece_len(request.max_bytes, outboard_len);
+                        vec![piece(store, &name, &outboard, &request, len)]
+                    };
+                    let sent: usize = groups.iter().map(Vec::len).sum();
+                    stats.segment_requests.fetch_add(1, Ordering::Relaxed);
+                    stats.segment_bytes.fetch_add(sent as u64, Ordering::Relaxed);
+                    SegmentResponse::Found { outboard: sent_outboard, groups }
+                }
+                Err(_) => SegmentResponse::NotFound,
+            }
+        }
+        _ => SegmentResponse::NotFound,
+    };
+    borsh::to_vec(&answer).unwrap_or_default()
+}
+
 fn piece(
     store: &BlobStore,
     name: &blake3::Hash,
