@@ -89,8 +89,8 @@ pub struct LightNode {
     /// Answers of at most this many bytes (webrtc), or whole groups (0).
     max_bytes: u32,
     fetches: mpsc::Sender<(blake3::Hash, Reply)>,
-    /// The chain whose headers it follows, if any.
-    chain: Option<String>,
+    /// Whether it follows a chain's headers.
+    follows_chain: bool,
     headers: Rc<RefCell<Headers>>,
 }
 
@@ -187,7 +187,8 @@ impl LightNode {
         let max_bytes = if webrtc { WEBRTC_PIECE } else { 0 };
         let headers = Rc::new(RefCell::new(Headers::default()));
         wasm_bindgen_futures::spawn_local(run(swarm, requests, relay, max_bytes, headers.clone()));
-        Ok(LightNode { peer_id, relay, max_bytes, fetches, chain, headers })
+        let follows_chain = chain.is_some();
+        Ok(LightNode { peer_id, relay, max_bytes, fetches, follows_chain, headers })
     }
 
     /// The next finalized header heard over gossip (the oldest of up to 64 not taken yet), as
@@ -195,7 +196,7 @@ impl LightNode {
     /// checked: whoever publishes on the topic can send anything that decodes.
     #[wasm_bindgen(js_name = nextHeader)]
     pub async fn next_header(&self) -> Result<String, JsError> {
-        if self.chain.is_none() {
+        if !self.follows_chain {
             return Err(js("the node follows no chain: connect with the chain's id"));
         }
         let waiting = {

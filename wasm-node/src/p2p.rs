@@ -846,7 +846,6 @@ impl SwarmTask {
                     fetch.in_flight += 1;
                 }
             }
-            None if fetch.in_flight > 0 => {}
             None if fetch.searched && fetch.queries < QUERIES => {
                 fetch.searched = false;
                 fetch.retry_at = Some(tokio::time::Instant::now() + REQUERY);

@@ -254,10 +254,8 @@ impl Download {
     /// Asks again, from the first missing group, for whatever was asked and not received (the
     /// provider changed): the next [`Download::next_batch`] starts there.
     pub fn ask_again(&mut self) {
+        // Nothing is kept before the outboard is here, so that asks for the first batch again.
         self.asked = self.data.len() / GROUP;
-        if self.outboard.is_none() {
-            self.asked = 0;
-        }
     }
 
     /// Checks the answer to the batch asked from group `first` ([`Download::next_batch`]),
