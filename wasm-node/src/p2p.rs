@@ -1055,7 +1055,12 @@ impl SwarmTask {
                 let gossip = &mut self.swarm.behaviour_mut().gossipsub;
                 gossip.report_message_validation_result(&message_id, &propagation_source, verdict);
                 if fits {
-                    let from = message.source.unwrap_or(propagation_source);
+                    // Its author when this node can answer it directly (a block asked for
+                    // after a header is heard goes there), otherwise the peer it came through.
+                    let from = message
+                        .source
+                        .filter(|author| self.swarm.is_connected(author))
+                        .unwrap_or(propagation_source);
                     self.deliver(from, message.data);
                 }
             }

@@ -195,3 +195,36 @@ async fn followers_hear_certified_headers_and_mislabelled_gossip_goes_nowhere() 
     }
     publisher.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_node_that_knows_one_validator_catches_up_with_a_long_chain() {
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.start(i, loopback()).await;
+    }
+    net.wait_all(60).await;
+
+    // Not a validator, and connected to validator 0 only: every header the others publish
+    // reaches it through validator 0, whose blocks it must then ask for.
+    let (_p2p, link) = p2p::start(P2pConfig {
+        listen: vec![loopback()],
+        peers: net.addresses[..1].to_vec(),
+        ..P2pConfig::new(p2p::keypair_from_seed([92; 32]).unwrap(), CHAIN)
+    })
+    .unwrap();
+    let mut config = Config::new(key(93));
+    config.empty_block_interval = Duration::from_millis(100);
+    let late = start(&net.dir.path().join("late.redb"), &net.genesis, config, link).unwrap();
+    let target = net.node(0).store().head().unwrap().unwrap().height + 20;
+    tokio::time::timeout(PATIENCE, late.wait_for(target))
+        .await
+        .unwrap_or_else(|_| panic!("the late node did not reach block {target}"))
+        .unwrap();
+    // Caught up, it decides along with the validators (it can be a moment ahead of one).
+    net.wait_all(target).await;
+    for h in [1, target / 2, target] {
+        let block = net.node(0).store().block(h).unwrap().unwrap();
+        assert_eq!(late.store().block(h).unwrap().unwrap().header, block.header);
+    }
+    late.stop().await.unwrap();
+}

@@ -35,8 +35,14 @@ const EARLY_BLOCKS: usize = 64;
 const BLOCKS_PER_HEIGHT: usize = 64;
 /// How often a validator checks whether a peer is ahead of it.
 const SYNC_EVERY: Duration = Duration::from_millis(500);
-/// How long a block request may go unanswered before it is asked again.
+/// How long a block request may go unanswered before another peer is asked.
 const SYNC_PATIENCE: Duration = Duration::from_secs(2);
+/// Blocks one sync answer carries at most, and the bytes after which it takes no more (it
+/// always carries one).
+const SYNC_BATCH: u64 = 64;
+const SYNC_BATCH_BYTES: usize = 4 << 20;
+/// Peers whose announced heads a node remembers.
+const AHEAD_PEERS: usize = 32;
 
 /// How a validator runs.
 #[derive(Debug, Clone)]
@@ -184,10 +190,10 @@ struct Shell {
     replaying: bool,
     /// An error that stops the validator (the store failed).
     fatal: Option<Error>,
-    /// The peer with the highest head that announced it, and that head.
-    ahead: Option<(Peer, u64)>,
-    /// The block last asked for, and when.
-    requested: Option<(u64, Instant)>,
+    /// The heads peers announced (the latest each), at most [`AHEAD_PEERS`].
+    ahead: HashMap<Peer, u64>,
+    /// The peer last asked for blocks, the first height asked, and when.
+    requested: Option<(Peer, u64, Instant)>,
 }
 
 fn now_ms() -> u64 {
@@ -245,7 +251,7 @@ impl MalachiteEngine {
             finalized: None,
             replaying: false,
             fatal: None,
-            ahead: None,
+            ahead: HashMap::new(),
             requested: None,
         };
         Ok(Self { consensus, shell })
@@ -342,16 +348,33 @@ impl MalachiteEngine {
         Ok(())
     }
 
-    /// A committed block a peer sent with its certificate.
-    fn on_synced(&mut self, block: Block, certificate: Certificate) -> Result<(), Error> {
+    /// Committed blocks a peer sent with their certificates, in height order: each that
+    /// follows the head and whose certificate verifies is executed and committed.
+    fn on_synced(&mut self, blocks: Vec<(Block, Certificate)>) -> Result<(), Error> {
+        let mut progress = false;
+        for (block, certificate) in blocks {
+            if !self.sync_one(block, certificate)? {
+                break;
+            }
+            progress = true;
+        }
+        if progress {
+            self.shell.request_blocks();
+        }
+        Ok(())
+    }
+
+    /// Commits one synced block; false when it does not follow the head or its certificate
+    /// does not verify.
+    fn sync_one(&mut self, block: Block, certificate: Certificate) -> Result<bool, Error> {
         let head = self.shell.app.head()?;
         if block.header.height != head.height + 1 {
-            return Ok(());
+            return Ok(false);
         }
         let validators = self.shell.app.validators_at(block.header.height)?;
         if let Err(e) = certificate.verify(&block.header, &validators) {
             warn!(validator = %self.shell.address, "a peer sent block {} with a bad certificate: {e}", block.header.height);
-            return Ok(());
+            return Ok(false);
         }
         let hash = block.header.hash();
         let executed = match self.shell.blocks.remove(&hash) {
@@ -370,11 +393,10 @@ impl MalachiteEngine {
                 }
             },
         };
-        let head = self.shell.commit(executed, &certificate)?;
-        self.shell.requested = None;
+        // Not announced: the validators that decided it did, when it was new.
+        let head = self.shell.commit(executed, &certificate, false)?;
         self.start_height(head.height + 1)?;
-        self.shell.request_blocks();
-        Ok(())
+        Ok(true)
     }
 
     /// Runs what Malachite's effects left to do, and returns what the runner must do.
@@ -451,22 +473,16 @@ impl Engine for MalachiteEngine {
             }
             Message::Finalized(Finalized { header, .. }) => {
                 // Only a hint of where the chain is: what is fetched because of it is checked.
-                let height = header.height;
-                let best = self.shell.ahead.map_or(0, |(_, h)| h);
-                if height > best || self.shell.ahead.is_some_and(|(p, _)| p == from) {
-                    self.shell.ahead = Some((from, height));
-                }
+                self.shell.heard_head(from, header.height);
             }
             Message::SyncRequest { height } => {
-                let store = self.shell.app.store();
-                if let (Some(block), Some(certificate)) =
-                    (store.block(height)?, store.certificate(height)?)
-                {
-                    let reply = Message::SyncResponse { block, certificate };
+                let blocks = self.shell.committed_from(height)?;
+                if !blocks.is_empty() {
+                    let reply = Message::SyncResponse { blocks };
                     self.shell.out.push(Output::Send(from, crate::encode(&reply)));
                 }
             }
-            Message::SyncResponse { block, certificate } => self.on_synced(block, certificate)?,
+            Message::SyncResponse { blocks } => self.on_synced(blocks)?,
         }
         self.settle()
     }
@@ -569,35 +585,81 @@ impl Shell {
         Ok(hash)
     }
 
+    /// Commits `executed`; `announce` publishes its header and certificate on the headers
+    /// topic.
     fn commit(
         &mut self,
         executed: Executed,
         certificate: &Certificate,
+        announce: bool,
     ) -> Result<crate::store::Head, Error> {
         let txs = executed.block.txs.len();
-        let header = executed.block.header.clone();
+        let header = announce.then(|| executed.block.header.clone());
         let head = self.app.commit(executed, Some(certificate))?;
         debug!(validator = %self.address, height = head.height, txs, "committed");
         self.out.push(Output::Committed(head.clone()));
-        self.broadcast(&Message::Finalized(Finalized { header, certificate: certificate.clone() }));
+        if let Some(header) = header {
+            let certificate = certificate.clone();
+            self.broadcast(&Message::Finalized(Finalized { header, certificate }));
+        }
         Ok(head)
     }
 
-    /// Asks the peer that is furthest ahead for the next block, unless a request is pending.
+    /// Remembers that `peer` announced a head at `height`; the lowest head is forgotten when
+    /// too many peers are remembered.
+    fn heard_head(&mut self, peer: Peer, height: u64) {
+        self.ahead.insert(peer, height);
+        if self.ahead.len() > AHEAD_PEERS
+            && let Some(lowest) = self.ahead.iter().min_by_key(|(p, h)| (**h, **p)).map(|(p, _)| *p)
+        {
+            self.ahead.remove(&lowest);
+        }
+    }
+
+    /// The committed blocks from `height` on with their certificates, as many as one sync
+    /// answer carries.
+    fn committed_from(&self, height: u64) -> Result<Vec<(Block, Certificate)>, Error> {
+        let store = self.app.store();
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        for height in height..height.saturating_add(SYNC_BATCH) {
+            let (Some(block), Some(certificate)) =
+                (store.block(height)?, store.certificate(height)?)
+            else {
+                break;
+            };
+            bytes += borsh::object_length(&block).unwrap_or(0);
+            blocks.push((block, certificate));
+            if bytes >= SYNC_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok(blocks)
+    }
+
+    /// Asks a peer that announced a head above this node's for the blocks after it, unless a
+    /// request is pending. The peer answered last is asked again; one that let a request go
+    /// unanswered for [`SYNC_PATIENCE`] is passed over for the next in turn (an announcement
+    /// can come from a peer this node cannot reach, or one that forwarded it without the block).
     fn request_blocks(&mut self) {
         let Ok(head) = self.app.head() else { return };
-        let Some((peer, height)) = self.ahead else { return };
-        if height <= head.height {
-            return;
-        }
         let next = head.height + 1;
-        if let Some((asked, at)) = self.requested
-            && asked == next
-            && at.elapsed() < SYNC_PATIENCE
-        {
+        let mut ahead: Vec<Peer> =
+            self.ahead.iter().filter(|(_, h)| **h >= next).map(|(p, _)| *p).collect();
+        if ahead.is_empty() {
             return;
         }
-        self.requested = Some((next, Instant::now()));
+        ahead.sort_unstable();
+        let peer = match self.requested {
+            Some((_, asked, at)) if asked == next && at.elapsed() < SYNC_PATIENCE => return,
+            // Unanswered: the next peer in turn.
+            Some((last, asked, _)) if asked == next => {
+                ahead.iter().copied().find(|p| *p > last).unwrap_or(ahead[0])
+            }
+            Some((last, _, _)) if ahead.contains(&last) => last,
+            _ => ahead[0],
+        };
+        self.requested = Some((peer, next, Instant::now()));
         let request = Message::SyncRequest { height: next };
         self.out.push(Output::Send(peer, crate::encode(&request)));
     }
@@ -669,7 +731,7 @@ impl Shell {
                 let certificate = chain_certificate(&certificate);
                 match self.blocks.remove(&certificate.block) {
                     Some(executed) => {
-                        if let Err(e) = self.commit(executed, &certificate) {
+                        if let Err(e) = self.commit(executed, &certificate, true) {
                             self.fatal.get_or_insert(e);
                         }
                     }

@@ -147,17 +147,16 @@ pub enum Message {
     /// A block just committed, announced on [`Topic::Headers`] for light clients; it tells
     /// validators behind it how far the chain is. Its tag is [`crate::gossip::FINALIZED_TAG`].
     Finalized(Finalized),
-    /// Asks for the committed block at a height and its certificate.
+    /// Asks for the committed blocks from a height on, with their certificates.
     SyncRequest {
-        /// The height.
+        /// The first height.
         height: u64,
     },
-    /// A committed block and its certificate.
+    /// Consecutive committed blocks, each with its certificate (up to 64, or fewer when
+    /// they are large or the chain ends).
     SyncResponse {
-        /// The block.
-        block: Block,
-        /// Its certificate.
-        certificate: Certificate,
+        /// The blocks, lowest first.
+        blocks: Vec<(Block, Certificate)>,
     },
 }
 

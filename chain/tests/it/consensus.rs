@@ -4,13 +4,17 @@
 
 use std::time::Duration;
 
+use kinema_chain::app::App;
 use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
 use kinema_chain::consensus::context::{Ctx, Height, Vote};
 use kinema_chain::consensus::node::{Hub, NodeHandle, Transport};
-use kinema_chain::consensus::{Config, Message, Topic, start};
+use kinema_chain::consensus::{
+    Config, Engine, MalachiteEngine, Message, Output, Peer, Timer, Topic, start,
+};
 use kinema_chain::crypto::SecretKey;
 use kinema_chain::epoch::{epoch_of, follow, validator_set_key};
+use kinema_chain::gossip::Finalized;
 use kinema_chain::tx::{Account, Call, Tx};
 use kinema_chain::{Address, Hash, decode, encode};
 use malachitebft_core_consensus::SignedConsensusMsg;
@@ -281,4 +285,105 @@ async fn staking_joins_the_next_epochs_validators_and_a_light_client_follows() {
 
 fn key_of(seed: u8) -> kinema_chain::PublicKey {
     key(seed).public()
+}
+
+/// The non-step timers an engine scheduled (the sync timer among them).
+fn other_timers(outputs: &[Output]) -> Vec<Timer> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Schedule(timer, _) if !timer.is_step() => Some(*timer),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The block requests among `outputs`: (peer, first height).
+fn requests(outputs: &[Output]) -> Vec<(Peer, u64)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send(peer, bytes) => match decode::<Message>(bytes) {
+                Ok(Message::SyncRequest { height }) => Some((*peer, height)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
+    // A chain of 100 blocks from one validator, then stopped: its engine only serves blocks.
+    let mut net = Net::new(1);
+    net.start(0);
+    net.wait_all(100).await;
+    net.nodes[0].take().unwrap().stop().await.unwrap();
+    let path = net.dir.path().join("validator-0.redb");
+    let server_app = App::open(&path, &net.genesis, 1000).unwrap();
+    let store = server_app.store().clone();
+    let head = store.head().unwrap().unwrap().height;
+    let mut server = MalachiteEngine::new(server_app, Config::new(net.keys[0].clone())).unwrap();
+
+    // A new node hears the head announced by a peer that never answers (1) and by the server
+    // (2); it asks 1 first, in turn.
+    let app = App::open(&net.dir.path().join("new.redb"), &net.genesis, 1000).unwrap();
+    let synced = app.store().clone();
+    let mut node = MalachiteEngine::new(app, Config::new(key(93))).unwrap();
+    let timers = other_timers(&node.start().unwrap());
+    let header = store.block(head).unwrap().unwrap().header;
+    let certificate = store.certificate(head).unwrap().unwrap();
+    let finalized = encode(&Message::Finalized(Finalized { header, certificate }));
+    let (silent, server_peer) = (Peer(1), Peer(2));
+    node.on_message(silent, &finalized).unwrap();
+    node.on_message(server_peer, &finalized).unwrap();
+    let tick = |node: &mut MalachiteEngine| {
+        let mut outputs = Vec::new();
+        for timer in &timers {
+            outputs.extend(node.on_timer(*timer).unwrap());
+        }
+        requests(&outputs)
+    };
+    assert_eq!(tick(&mut node), [(silent, 1)]);
+    assert_eq!(tick(&mut node), [], "asked again before its patience ran out");
+    // Unanswered for two seconds: the next peer in turn.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(tick(&mut node), [(server_peer, 1)]);
+
+    // Each answer carries up to 64 blocks; the next request follows it at once.
+    let mut asked = 1;
+    let mut answers = 0;
+    while node.status().unwrap().height < head {
+        let request = encode(&Message::SyncRequest { height: asked });
+        let outputs = server.on_message(Peer(9), &request).unwrap();
+        let [Output::Send(Peer(9), reply)] = outputs.as_slice() else {
+            panic!("no single answer to a request for block {asked}")
+        };
+        let Ok(Message::SyncResponse { blocks }) = decode::<Message>(reply) else {
+            panic!("not a sync answer")
+        };
+        assert_eq!(blocks.len() as u64, (head - asked + 1).min(64));
+        let outputs = node.on_message(server_peer, reply).unwrap();
+        let committed = outputs.iter().filter(|o| matches!(o, Output::Committed(_))).count();
+        assert_eq!(committed, blocks.len());
+        // Synced blocks are not announced again: the validators that decided them did.
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Broadcast(Topic::Headers, _))));
+        asked += blocks.len() as u64;
+        answers += 1;
+        if asked <= head {
+            assert_eq!(requests(&outputs), [(server_peer, asked)]);
+        }
+    }
+    assert_eq!(answers, head.div_ceil(64));
+    assert_eq!(node.status().unwrap().height, head);
+    for h in [1, head / 2, head] {
+        let block = store.block(h).unwrap().unwrap();
+        assert_eq!(synced.block(h).unwrap().unwrap().header, block.header);
+        synced
+            .certificate(h)
+            .unwrap()
+            .unwrap()
+            .verify(&block.header, &net.genesis.validators)
+            .unwrap();
+    }
 }
