@@ -8,11 +8,13 @@
 //! pre-linked ([`wasmtime::InstancePre`]), their methods and memory looked up once; each call
 //! gets a fresh instance from a pool of pre-reserved slots.
 //!
-//! What a call costs is mostly what a fresh instance costs, so the engine is set for that:
-//! memories have no guard pages and compiled code checks its bounds itself (signal-based traps
-//! off), because guard pages made every call pay two `mprotect`s and a TLB shootdown — one when
-//! the contract's allocator grows its memory, one when the next instance in that slot shrinks
-//! it back; a slot's memory stays mapped at its high-water mark and is reset with `memset`.
+//! Each memory sits in a 4 GiB reservation followed by a 2 GiB guard, so compiled code needs no
+//! bounds checks (an access past the end faults and traps). Changing a slot's accessible size
+//! costs an `mprotect` and a TLB shootdown, so the system contracts are built to stay in their
+//! initial memory (one 64 KiB page: a 32 KiB stack and a bump allocator, see `contracts-wasm`):
+//! each call's instance then reuses its slot as the last one left it, reset with `memset` (only
+//! the pages the last call touched, where Linux has `PAGEMAP_SCAN`). A call that grows its
+//! memory pays for the growth, and the next call in its slot for the shrink.
 //!
 //! A call never changes state directly: it returns its writes, which the caller applies only when
 //! the call succeeded. A refusal, a trap (`unreachable`, a panic, an out-of-bounds access, the
@@ -167,10 +169,10 @@ impl<V: StateView> Host<V> {
             .cranelift_nan_canonicalization(true)
             .wasm_relaxed_simd(false)
             .max_wasm_stack(512 << 10)
-            .signals_based_traps(false)
-            .memory_guard_size(0)
+            .signals_based_traps(true)
+            .memory_guard_size(2 << 30)
             .guard_before_linear_memory(false)
-            .memory_reservation(MAX_MEMORY as u64)
+            .memory_reservation(4 << 30)
             .memory_reservation_for_growth(0);
         // Threads need wasmtime's `threads` feature, which Kinema does not build.
         // Instances come from a pool of pre-reserved slots: a call then costs no mmap.
@@ -180,6 +182,7 @@ impl<V: StateView> Host<V> {
             .total_tables(POOL)
             .max_memory_size(MAX_MEMORY)
             .linear_memory_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto)
             .table_keep_resident(64 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(host_error("configuring wasmtime"))?;
