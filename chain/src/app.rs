@@ -45,6 +45,14 @@ pub enum Invalid {
         /// What does not match.
         why: String,
     },
+    /// Its time is not after its parent's.
+    #[error("its time {time_ms} ms is not after its parent's {parent_ms} ms")]
+    Time {
+        /// Its time.
+        time_ms: u64,
+        /// Its parent's.
+        parent_ms: u64,
+    },
     /// A transaction in it is not executable.
     #[error("transaction {index} is not executable: {why}")]
     Transaction {
@@ -138,6 +146,15 @@ impl App {
         Ok(app)
     }
 
+    /// The time of `head`'s block.
+    fn head_time(&self, head: &Head) -> Result<u64, Error> {
+        let header = self.store.header(head.height)?.ok_or(Error::Store {
+            what: "reading the head's header",
+            detail: format!("block {} is missing", head.height),
+        })?;
+        Ok(header.time_ms)
+    }
+
     /// The last committed block.
     pub fn head(&self) -> Result<Head, Error> {
         self.store.head()?.ok_or(Error::Store {
@@ -223,7 +240,8 @@ impl App {
     }
 
     /// A block on the head with up to `max_txs` mempool transactions (those no longer
-    /// executable are left out), proposed by `proposer` at `time_ms`.
+    /// executable are left out), proposed by `proposer` at `time_ms` (or 1 ms after the head's
+    /// time, when `time_ms` is not after it: block times only go forward).
     pub fn propose(
         &self,
         proposer: Address,
@@ -232,6 +250,7 @@ impl App {
     ) -> Result<Executed, Error> {
         let (head, mut state) = self.head_state()?;
         let height = head.height + 1;
+        let time_ms = time_ms.max(self.head_time(&head)? + 1);
         let validators = self.validators_at(height)?;
         let mut txs = Vec::new();
         let mut receipts = Vec::new();
@@ -268,6 +287,10 @@ impl App {
         }
         if header.chain_id != self.chain_id {
             return not_next(format!("it is for chain {:?}", header.chain_id));
+        }
+        let parent_ms = self.head_time(&head)?;
+        if header.time_ms <= parent_ms {
+            return Ok(Err(Invalid::Time { time_ms: header.time_ms, parent_ms }));
         }
         let mismatch = |field, expected: Hash, found: Hash| {
             Ok(Err(Invalid::Mismatch { field, expected, found }))

@@ -15,7 +15,9 @@ use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
 use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
 
-use crate::block::{Block, Certificate, ValidatorSet};
+use borsh::BorshDeserialize;
+
+use crate::block::{Block, Certificate, Header, ValidatorSet};
 use crate::epoch;
 use crate::state::{Blake3, Proof, account_key, key_hash};
 use crate::tx::Account;
@@ -120,6 +122,22 @@ impl Store {
             return Ok(None);
         };
         crate::decode(bytes.value()).map(Some)
+    }
+
+    /// The header of the block at `height` (its transactions are not decoded).
+    pub fn header(&self, height: u64) -> Result<Option<Header>, Error> {
+        let what = "reading a header";
+        let txn = self.db.begin_read().map_err(failed(what))?;
+        let blocks = txn.open_table(BLOCKS).map_err(failed(what))?;
+        let Some(bytes) = blocks.get(height).map_err(failed(what))? else {
+            return Ok(None);
+        };
+        // A block's encoding starts with its header's.
+        let header = Header::deserialize(&mut bytes.value()).map_err(|e| Error::BadEncoding {
+            what: "a stored block's header",
+            why: e.to_string(),
+        })?;
+        Ok(Some(header))
     }
 
     /// The certificate that finalized the block at `height` (none for genesis).

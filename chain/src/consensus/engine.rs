@@ -41,6 +41,10 @@ const SYNC_PATIENCE: Duration = Duration::from_secs(2);
 /// always carries one).
 const SYNC_BATCH: u64 = 64;
 const SYNC_BATCH_BYTES: usize = 4 << 20;
+/// How far ahead of a validator's clock a proposed block's time may be for it to vote for it.
+/// Times only go forward ([`App::validate`]), so a proposer with a fast clock would otherwise
+/// drag the chain's time ahead of the world's.
+const MAX_TIME_AHEAD: Duration = Duration::from_secs(5);
 /// Peers whose announced heads a node remembers.
 const AHEAD_PEERS: usize = 32;
 
@@ -550,6 +554,13 @@ impl Shell {
         if self.blocks.len() + self.invalid.len() >= BLOCKS_PER_HEIGHT {
             return Ok(None);
         }
+        let time_ms = proposed.block.header.time_ms;
+        let now = now_ms();
+        if time_ms > now + MAX_TIME_AHEAD.as_millis() as u64 {
+            warn!(validator = %self.address, "block {hash} is {} ms ahead of this clock", time_ms - now);
+            self.invalid.insert(hash);
+            return Ok(Some(Validity::Invalid));
+        }
         match self.app.validate(proposed.block.clone())? {
             Ok(executed) => {
                 self.wal(proposed.block.header.height, &WalEntry::Block(proposed.clone()));
@@ -882,4 +893,43 @@ fn check_votes(
         return Err(CertificateError::NotEnoughVotingPower { signed, total, expected });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Genesis;
+    use crate::block::{Validator, ValidatorSet};
+
+    #[test]
+    fn a_block_from_too_far_ahead_is_voted_against() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let key = SecretKey::from_seed([7; 32]);
+        let validators = ValidatorSet::new(vec![Validator { public_key: key.public(), power: 1 }])
+            .expect("a validator set");
+        let genesis = Genesis {
+            chain_id: "kinema-engine-test".into(),
+            time_ms: 0,
+            balances: Vec::new(),
+            validators,
+            epoch_length: 100,
+        };
+        let app = App::open(&dir.path().join("chain.redb"), &genesis, 10).expect("a store");
+        let mut engine = MalachiteEngine::new(app, Config::new(key.clone())).expect("an engine");
+        let shell = &mut engine.shell;
+        let block_at = |shell: &Shell, time_ms| {
+            let block = shell.app.propose(key.address(), time_ms, 10).expect("a block").block;
+            ProposedBlock {
+                round: Round::new(0),
+                pol_round: Round::Nil,
+                proposer: key.address(),
+                block,
+            }
+        };
+        let ahead = MAX_TIME_AHEAD.as_millis() as u64;
+        let now = block_at(shell, now_ms() + ahead / 2);
+        let future = block_at(shell, now_ms() + 2 * ahead);
+        assert_eq!(shell.accept(&future).expect("no store error"), Some(Validity::Invalid));
+        assert_eq!(shell.accept(&now).expect("no store error"), Some(Validity::Valid));
+    }
 }

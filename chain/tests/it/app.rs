@@ -59,6 +59,17 @@ fn a_proposed_block_is_validated_and_committed_by_another_node() {
     let mut orphan = block.clone();
     orphan.header.parent = Hash([2; 32]);
     assert!(matches!(refuse(orphan), Invalid::NotNext { .. }));
+    // Block times only go forward: one at its parent's time is refused, and a proposer whose
+    // clock is behind the head's time proposes 1 ms after it.
+    let mut stale = block.clone();
+    stale.header.time_ms = g.time_ms;
+    let err = refuse(stale);
+    assert_eq!(
+        err.to_string(),
+        format!("its time {0} ms is not after its parent's {0} ms", g.time_ms)
+    );
+    let behind = b.propose(bob.address(), g.time_ms - 5_000, 10).unwrap();
+    assert_eq!(behind.block.header.time_ms, g.time_ms + 1);
 
     let validated = b.validate(block).unwrap().unwrap();
     let (ha, hb) = (a.commit(proposal, None).unwrap(), b.commit(validated, None).unwrap());
