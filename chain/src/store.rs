@@ -113,42 +113,41 @@ impl Store {
         crate::decode(bytes.value()).map(Some)
     }
 
-    /// The block at `height`.
-    pub fn block(&self, height: u64) -> Result<Option<Block>, Error> {
-        let what = "reading a block";
+    /// The row at `height` of a table keyed by height, decoded by `decode`.
+    fn by_height<T>(
+        &self,
+        table: TableDefinition<'_, u64, &[u8]>,
+        height: u64,
+        what: &'static str,
+        decode: impl FnOnce(&[u8]) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
         let txn = self.db.begin_read().map_err(failed(what))?;
-        let blocks = txn.open_table(BLOCKS).map_err(failed(what))?;
-        let Some(bytes) = blocks.get(height).map_err(failed(what))? else {
+        let rows = txn.open_table(table).map_err(failed(what))?;
+        let Some(bytes) = rows.get(height).map_err(failed(what))? else {
             return Ok(None);
         };
-        crate::decode(bytes.value()).map(Some)
+        decode(bytes.value()).map(Some)
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, Error> {
+        self.by_height(BLOCKS, height, "reading a block", crate::decode)
     }
 
     /// The header of the block at `height` (its transactions are not decoded).
     pub fn header(&self, height: u64) -> Result<Option<Header>, Error> {
-        let what = "reading a header";
-        let txn = self.db.begin_read().map_err(failed(what))?;
-        let blocks = txn.open_table(BLOCKS).map_err(failed(what))?;
-        let Some(bytes) = blocks.get(height).map_err(failed(what))? else {
-            return Ok(None);
-        };
-        // A block's encoding starts with its header's.
-        let header = Header::deserialize(&mut bytes.value()).map_err(|e| Error::BadEncoding {
-            what: "a stored block's header",
-            why: e.to_string(),
-        })?;
-        Ok(Some(header))
+        self.by_height(BLOCKS, height, "reading a header", |mut bytes| {
+            // A block's encoding starts with its header's.
+            Header::deserialize(&mut bytes).map_err(|e| Error::BadEncoding {
+                what: "a stored block's header",
+                why: e.to_string(),
+            })
+        })
     }
 
     /// The certificate that finalized the block at `height` (none for genesis).
     pub fn certificate(&self, height: u64) -> Result<Option<Certificate>, Error> {
-        let what = "reading a certificate";
-        let txn = self.db.begin_read().map_err(failed(what))?;
-        let certificates = txn.open_table(CERTIFICATES).map_err(failed(what))?;
-        let Some(bytes) = certificates.get(height).map_err(failed(what))? else {
-            return Ok(None);
-        };
-        crate::decode(bytes.value()).map(Some)
+        self.by_height(CERTIFICATES, height, "reading a certificate", crate::decode)
     }
 
     /// Blocks per epoch, as the genesis state set it.
