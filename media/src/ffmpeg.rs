@@ -1,7 +1,10 @@
 //! Finding and running `ffmpeg` and `ffprobe`.
 //!
 //! Kinema drives Debian's ffmpeg as subprocesses. [`Ffmpeg::locate`] finds both tools on `PATH`
-//! (or where `KINEMA_FFMPEG` / `KINEMA_FFPROBE` point) and checks that they run.
+//! (or where `KINEMA_FFMPEG` / `KINEMA_FFPROBE` point); a tool that is there but does not run
+//! fails the first command that starts it. Nothing runs just to check: with Debian's build
+//! (215 shared libraries) each start costs ~70 ms of CPU, which a verification would pay twice
+//! more for nothing.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -16,23 +19,30 @@ use crate::{Error, Result};
 pub struct Ffmpeg {
     ffmpeg: PathBuf,
     ffprobe: PathBuf,
-    version: String,
+    version: OnceLock<Result<String, String>>,
     decodable: OnceLock<Result<BTreeSet<String>, String>>,
 }
 
 impl Ffmpeg {
-    /// Finds `ffmpeg` and `ffprobe` and checks that both run.
+    /// Finds `ffmpeg` and `ffprobe`.
     pub fn locate() -> Result<Self> {
         let ffmpeg = find_tool("ffmpeg", "KINEMA_FFMPEG")?;
         let ffprobe = find_tool("ffprobe", "KINEMA_FFPROBE")?;
-        let version = version_line(&ffmpeg, "ffmpeg", "KINEMA_FFMPEG")?;
-        version_line(&ffprobe, "ffprobe", "KINEMA_FFPROBE")?;
-        Ok(Self { ffmpeg, ffprobe, version, decodable: OnceLock::new() })
+        Ok(Self { ffmpeg, ffprobe, version: OnceLock::new(), decodable: OnceLock::new() })
     }
 
-    /// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.9-0+deb12u1 ...`.
-    pub fn version(&self) -> &str {
-        &self.version
+    /// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.9-0+deb12u1 ...` (asked
+    /// once).
+    pub fn version(&self) -> Result<&str> {
+        let line = self.version.get_or_init(|| {
+            version_line(&self.ffmpeg, "ffmpeg", "KINEMA_FFMPEG").map_err(|e| e.to_string())
+        });
+        match line {
+            Ok(line) => Ok(line),
+            Err(detail) => {
+                Err(Error::Ffmpeg { what: "asking its version".into(), detail: detail.clone() })
+            }
+        }
     }
 
     /// An `ffmpeg` command that reads no stdin and logs errors only.

@@ -453,7 +453,7 @@ fn manifest(
         mezzanine: (plan.mode == Mode::Mezzanine).then(|| config.mezzanine.clone()),
         segment_durations: durations,
         encoder: EncoderSummary {
-            ffmpeg: ff.version().to_owned(),
+            ffmpeg: ff.version()?.to_owned(),
             video: "libx264".into(),
             settings: config.encode.clone(),
             audio: info.audio.as_ref().map(|_| "aac".to_owned()),
