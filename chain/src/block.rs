@@ -236,6 +236,47 @@ impl SignedVote {
     }
 }
 
+/// A round's proposal as its proposer signs it: the block it puts forward.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The chain.
+    pub chain_id: String,
+    /// Height.
+    pub height: u64,
+    /// Round within the height.
+    pub round: u32,
+    /// The proposed block's header hash.
+    pub block: Hash,
+    /// The round of the polka it carries over from, if any.
+    pub pol_round: Option<u32>,
+}
+
+impl Proposal {
+    /// Signs it with `key`.
+    pub fn sign(self, key: &SecretKey) -> SignedProposal {
+        let signature = key.sign(Domain::Proposal, &crate::encode(&self));
+        SignedProposal { proposal: self, proposer: key.public(), signature }
+    }
+}
+
+/// A proposal with its proposer's signature.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SignedProposal {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Who proposed.
+    pub proposer: PublicKey,
+    /// The signature over the proposal's canonical encoding.
+    pub signature: Signature,
+}
+
+impl SignedProposal {
+    /// Checks the signature.
+    pub fn check(&self) -> Result<(), Error> {
+        self.proposer.verify(Domain::Proposal, &crate::encode(&self.proposal), &self.signature)
+    }
+}
+
 /// One validator's precommit signature in a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct CommitSignature {

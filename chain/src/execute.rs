@@ -7,8 +7,9 @@
 //! not burn is refunded. Whatever the call does — succeed, refuse, trap, run out of fuel — the
 //! block goes on.
 //!
-//! Double-sign evidence is checked (both votes signed by the same validator, same step, different
-//! blocks, this chain) and makes the chain — caller [`SYSTEM`], which no transaction can be —
+//! Double-sign evidence is checked (two votes signed by the same validator in the same step, or
+//! two proposals by the same proposer in the same round, for different blocks of this chain)
+//! and makes the chain — caller [`SYSTEM`], which no transaction can be —
 //! call the accounts contract's `slash`, burning [`DOUBLE_SIGN_SLASH_BPS`] of the offender's
 //! bonded and unbonding stake; the offence is recorded so it is punished once.
 
@@ -212,9 +213,8 @@ impl Executor {
             return Err(Rejection::Unsupported(why.into()));
         }
         if let Call::Evidence(evidence) = &tx.tx.call {
-            let Evidence::DoubleSign { first, .. } = &**evidence;
-            if first.vote.chain_id != self.chain_id {
-                let why = format!("the votes are for chain {:?}", first.vote.chain_id);
+            if evidence.chain_id() != self.chain_id {
+                let why = format!("it is about chain {:?}", evidence.chain_id());
                 return Err(Rejection::BadEvidence(why));
             }
             evidence.offender().map_err(|e| Rejection::BadEvidence(e.to_string()))?;
@@ -360,10 +360,12 @@ pub(crate) fn punished(state: &Overlay, tx: &SignedTx) -> Result<Option<Address>
 
 /// Where the chain records that an offence was punished: validator, height, round and step.
 fn evidence_key(evidence: &Evidence) -> Vec<u8> {
-    let Evidence::DoubleSign { first, .. } = evidence;
-    let vote = &first.vote;
+    let accused = match evidence {
+        Evidence::DoubleSign { first, .. } => &first.validator,
+        Evidence::DoubleProposal { first, .. } => &first.proposer,
+    };
     let mut key = b"evidence/".to_vec();
-    key.extend_from_slice(&Address::of(&first.validator).0);
-    key.extend_from_slice(&crate::encode(&(vote.height, vote.round, vote.kind)));
+    key.extend_from_slice(&Address::of(accused).0);
+    key.extend_from_slice(&evidence.offence());
     key
 }

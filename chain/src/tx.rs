@@ -3,7 +3,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::block::SignedVote;
+use crate::block::{SignedProposal, SignedVote};
 use crate::crypto::{Domain, SecretKey};
 use crate::{Address, Error, Hash, PublicKey, Signature};
 
@@ -54,16 +54,23 @@ pub enum Evidence {
         /// The conflicting vote.
         second: SignedVote,
     },
+    /// Two proposals by one validator for different blocks in the same height and round.
+    DoubleProposal {
+        /// One proposal.
+        first: SignedProposal,
+        /// The conflicting proposal.
+        second: SignedProposal,
+    },
 }
 
 impl Evidence {
     /// The validator it accuses, once the evidence is checked: both signatures valid, same
-    /// validator, same chain, height, round and kind, different blocks.
+    /// validator, same chain, height, round (and kind, for votes), different blocks.
     pub fn offender(&self) -> Result<Address, Error> {
+        let bad = |why: &str| Error::BadEvidence { why: why.to_owned() };
         match self {
             Evidence::DoubleSign { first, second } => {
                 let (a, b) = (&first.vote, &second.vote);
-                let bad = |why: &str| Error::BadEvidence { why: why.to_owned() };
                 if first.validator != second.validator {
                     return Err(bad("the votes are by different validators"));
                 }
@@ -78,6 +85,44 @@ impl Evidence {
                 first.check()?;
                 second.check()?;
                 Ok(Address::of(&first.validator))
+            }
+            Evidence::DoubleProposal { first, second } => {
+                let (a, b) = (&first.proposal, &second.proposal);
+                if first.proposer != second.proposer {
+                    return Err(bad("the proposals are by different validators"));
+                }
+                if (&a.chain_id, a.height, a.round) != (&b.chain_id, b.height, b.round) {
+                    return Err(bad("the proposals are for different rounds"));
+                }
+                if a.block == b.block {
+                    return Err(bad("the proposals agree"));
+                }
+                first.check()?;
+                second.check()?;
+                Ok(Address::of(&first.proposer))
+            }
+        }
+    }
+
+    /// The chain the evidence is about.
+    pub fn chain_id(&self) -> &str {
+        match self {
+            Evidence::DoubleSign { first, .. } => &first.vote.chain_id,
+            Evidence::DoubleProposal { first, .. } => &first.proposal.chain_id,
+        }
+    }
+
+    /// What identifies the offence (one punishment each): its kind, height, round and, for
+    /// votes, step.
+    pub fn offence(&self) -> Vec<u8> {
+        match self {
+            Evidence::DoubleSign { first, .. } => {
+                let vote = &first.vote;
+                crate::encode(&(vote.height, vote.round, vote.kind))
+            }
+            Evidence::DoubleProposal { first, .. } => {
+                let proposal = &first.proposal;
+                crate::encode(&("proposal", proposal.height, proposal.round))
             }
         }
     }

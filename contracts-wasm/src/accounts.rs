@@ -44,7 +44,8 @@ pub fn key(address: &Address) -> Vec<u8> {
 /// hashes to in practice, all zeros.
 pub const SYSTEM: Address = [0; 20];
 
-/// Share of a double-signer's bonded and unbonding stake that is burnt, in basis points.
+/// Share of a double-signer's (two votes or two proposals for one step) bonded and unbonding
+/// stake that is burnt, in basis points.
 pub const DOUBLE_SIGN_SLASH_BPS: u64 = 500;
 
 /// Arguments of [`slash`].

@@ -92,6 +92,19 @@ pub struct Proposal {
     pub proposer: Address,
 }
 
+impl Proposal {
+    /// The chain's own proposal, whose encoding is what the proposer signs.
+    pub fn to_chain_proposal(&self, chain_id: &str) -> block::Proposal {
+        block::Proposal {
+            chain_id: chain_id.to_owned(),
+            height: self.height.0,
+            round: self.round.as_u32().unwrap_or(0),
+            block: self.block,
+            pol_round: self.pol_round.as_u32(),
+        }
+    }
+}
+
 impl mc::Proposal<Ctx> for Proposal {
     fn height(&self) -> Height {
         self.height
@@ -320,8 +333,9 @@ impl Ctx {
         &self.chain_id
     }
 
+    /// What a proposer signs: the chain's own [`block::Proposal`]'s encoding.
     fn proposal_bytes(&self, proposal: &Proposal) -> Vec<u8> {
-        crate::encode(&(self.chain_id(), proposal))
+        crate::encode(&proposal.to_chain_proposal(&self.chain_id))
     }
 
     /// `vote` signed with `key`.
@@ -351,6 +365,19 @@ impl Ctx {
         key: &PublicKey,
     ) -> bool {
         key.verify(Domain::Proposal, &self.proposal_bytes(proposal), signature).is_ok()
+    }
+
+    /// The chain's form of a signed proposal, for evidence.
+    pub fn chain_signed_proposal(
+        &self,
+        signed: &mc::SignedProposal<Ctx>,
+        key: PublicKey,
+    ) -> block::SignedProposal {
+        block::SignedProposal {
+            proposal: signed.message.to_chain_proposal(&self.chain_id),
+            proposer: key,
+            signature: signed.signature,
+        }
     }
 
     /// The chain's form of a double vote.

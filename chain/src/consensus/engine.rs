@@ -24,7 +24,7 @@ use crate::crypto::SecretKey;
 use crate::gossip::Finalized;
 use crate::mempool::Refusal;
 use crate::tx::{Call, Evidence, VerifiedTx};
-use crate::{Address, Error, Hash};
+use crate::{Address, Error, Hash, PublicKey};
 
 /// The fee a validator offers for reporting a double vote (most of it comes back unburnt).
 const EVIDENCE_FEE: u64 = 1_000_000;
@@ -753,17 +753,18 @@ impl Shell {
                 r.resume_with(())
             }
             Effect::Finalize(certificate, _extensions, evidence, r) => {
-                for (address, pairs) in evidence.votes.iter() {
-                    let Some(member) = self.validators.member(address) else { continue };
-                    let key = member.public_key;
-                    for (first, second) in pairs {
-                        let evidence = Evidence::DoubleSign {
-                            first: self.ctx.chain_signed_vote(first, key),
-                            second: self.ctx.chain_signed_vote(second, key),
-                        };
-                        self.submit_evidence(evidence);
+                self.report(evidence.proposals.iter(), |ctx, first, second, key| {
+                    Evidence::DoubleProposal {
+                        first: ctx.chain_signed_proposal(first, key),
+                        second: ctx.chain_signed_proposal(second, key),
                     }
-                }
+                });
+                self.report(evidence.votes.iter(), |ctx, first, second, key| {
+                    Evidence::DoubleSign {
+                        first: ctx.chain_signed_vote(first, key),
+                        second: ctx.chain_signed_vote(second, key),
+                    }
+                });
                 self.finalized = Some(certificate.height);
                 r.resume_with(())
             }
@@ -809,6 +810,22 @@ impl Shell {
             Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
             Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Ok(())),
         })
+    }
+
+    /// Submits evidence of each pair of conflicting messages a validator of this height signed.
+    fn report<'a, M: 'a>(
+        &mut self,
+        offences: impl IntoIterator<Item = (&'a Address, &'a Vec<(M, M)>)>,
+        evidence: impl Fn(&Ctx, &M, &M, PublicKey) -> Evidence,
+    ) {
+        for (address, pairs) in offences {
+            let Some(member) = self.validators.member(address) else { continue };
+            let key = member.public_key;
+            for (first, second) in pairs {
+                let proof = evidence(&self.ctx, first, second, key);
+                self.submit_evidence(proof);
+            }
+        }
     }
 
     fn submit_evidence(&mut self, evidence: Evidence) {

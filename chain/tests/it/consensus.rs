@@ -7,8 +7,8 @@ use std::time::Duration;
 use kinema_chain::app::App;
 use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
-use kinema_chain::consensus::context::{Ctx, Height, Vote};
-use kinema_chain::consensus::node::{Hub, NodeHandle, Transport};
+use kinema_chain::consensus::context::{Ctx, Height, Proposal, Vote};
+use kinema_chain::consensus::node::{Hub, Link, NodeHandle, Transport};
 use kinema_chain::consensus::{
     Config, Engine, MalachiteEngine, Message, Output, Peer, Timer, Topic, start,
 };
@@ -163,17 +163,24 @@ async fn a_crashed_validator_restarts_and_catches_up() {
     assert_eq!(net.account(3, &to).balance, 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_double_signing_validator_is_slashed() {
-    // Validator 3 does not run honestly: it signs two prevotes for every coming height.
+/// Four validators, three of them running past block 1; the fourth's key, for a test to
+/// misbehave with, and a link onto their network.
+async fn three_and_a_cheat() -> (Net, SecretKey, Link) {
     let mut net = Net::new(4);
     for i in 0..3 {
         net.start(i);
     }
     net.wait_all(1).await;
     let cheat = net.keys[3].clone();
+    let link = net.hub.join();
+    (net, cheat, link)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_signing_validator_is_slashed() {
+    // Validator 3 does not run honestly: it signs two prevotes for every coming height.
+    let (net, cheat, mut link) = three_and_a_cheat().await;
     let ctx = Ctx::new(CHAIN);
-    let mut link = net.hub.join();
     let now = net.node(0).store().head().unwrap().unwrap().height;
     for height in now + 1..now + 4 {
         for block in [b"one", b"two"] {
@@ -202,6 +209,49 @@ async fn a_double_signing_validator_is_slashed() {
     let stake = net.account(0, &cheat.address()).stake;
     assert!((85..=95).contains(&stake), "stake {stake} after at most three offences");
     net.assert_agree(height + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_double_proposing_validator_is_slashed() {
+    // Validator 3 does not run honestly: whenever a round is its to propose, it proposes two
+    // different blocks.
+    let (net, cheat, mut link) = three_and_a_cheat().await;
+    let ctx = Ctx::new(CHAIN);
+    let mut proposed = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while (0..3).any(|i| net.account(i, &cheat.address()).stake == 100) {
+        assert!(tokio::time::Instant::now() < deadline, "the double-proposer kept its stake");
+        let status = net.node(0).status().await.unwrap();
+        let (height, round) = (status.consensus_height, status.round);
+        let set = net.node(0).store().validators_at(height).unwrap();
+        let ours = set.validators().iter().position(|v| v.public_key == cheat.public());
+        if status.height + 1 == height
+            && Some(set.proposer_index(status.block, height, round)) == ours
+            && proposed.insert((height, round))
+        {
+            for block in [b"one", b"two"] {
+                let proposal = Proposal {
+                    height: Height(height),
+                    round: Round::new(round),
+                    block: Hash::of("a block that does not exist", block),
+                    pol_round: Round::Nil,
+                    proposer: cheat.address(),
+                };
+                let signed = ctx.sign_proposal(proposal, &cheat);
+                link.broadcast(
+                    Topic::Consensus,
+                    encode(&Message::Consensus(SignedConsensusMsg::Proposal(signed))),
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // 5 % per offence, once per offence.
+    let height = net.node(0).store().head().unwrap().unwrap().height;
+    net.wait_all(height + 2).await;
+    let stake = net.account(0, &cheat.address()).stake;
+    assert!((85..100).contains(&stake), "stake {stake}");
+    net.assert_agree(height + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,4 +237,27 @@ fn a_double_signing_validator_is_slashed_once() {
         matches!(reject_exec(&ex, &state, &other), Rejection::BadEvidence(ref w) if w.contains("kinema-other"))
     );
     assert_eq!(account(&state, &validator).stake, 9_500);
+
+    // Two proposals for one round are another offence, punished once too.
+    let proposal = |block: &[u8]| kinema_chain::block::Proposal {
+        chain_id: CHAIN.into(),
+        height: 40,
+        round: 0,
+        block: Hash::of("test block", block),
+        pol_round: None,
+    };
+    let proposals = |nonce| {
+        let evidence = Evidence::DoubleProposal {
+            first: proposal(b"a").sign(&validator),
+            second: proposal(b"b").sign(&validator),
+        };
+        tx(&reporter, nonce, FEE, Call::Evidence(Box::new(evidence)))
+    };
+    let (slashed, state) = run(&ex, state, &proposals(1));
+    assert_eq!(slashed.result, Ok(()));
+    assert_eq!(account(&state, &validator).stake, 9_025);
+    assert_eq!(
+        reject_exec(&ex, &state, &proposals(2)),
+        Rejection::DuplicateEvidence(validator.address())
+    );
 }

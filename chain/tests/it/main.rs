@@ -244,3 +244,35 @@ fn double_signing_is_proved_by_two_votes_and_nothing_else() {
     let forged = Evidence::DoubleSign { first: a, second: forged };
     assert!(matches!(forged.offender(), Err(Error::BadSignature { .. })));
 }
+
+#[test]
+fn double_proposing_is_proved_by_two_proposals_for_one_round() {
+    use kinema_chain::block::Proposal;
+
+    let k = key(14);
+    let proposal = |block: &[u8]| Proposal {
+        chain_id: CHAIN.into(),
+        height: 9,
+        round: 1,
+        block: Hash::of("test block", block),
+        pol_round: None,
+    };
+    let (a, b) = (proposal(b"a").sign(&k), proposal(b"b").sign(&k));
+    let evidence = Evidence::DoubleProposal { first: a.clone(), second: b.clone() };
+    assert_eq!(evidence.offender().unwrap(), k.address());
+
+    let same = Evidence::DoubleProposal { first: a.clone(), second: a.clone() };
+    assert!(same.offender().unwrap_err().to_string().contains("agree"));
+    let other = proposal(b"b").sign(&key(15));
+    let two = Evidence::DoubleProposal { first: a.clone(), second: other };
+    assert!(two.offender().unwrap_err().to_string().contains("different validators"));
+    let mut later = proposal(b"b");
+    later.round = 2;
+    let rounds = Evidence::DoubleProposal { first: a.clone(), second: later.sign(&k) };
+    assert!(rounds.offender().unwrap_err().to_string().contains("different rounds"));
+    // A signature over the other proposal does not verify.
+    let mut forged = b;
+    forged.signature = a.signature;
+    let forged = Evidence::DoubleProposal { first: a, second: forged };
+    assert!(matches!(forged.offender(), Err(Error::BadSignature { .. })));
+}
