@@ -10,10 +10,11 @@
 //! what it saw and signed instead of signing something else.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
-use redb::{Database, ReadOnlyTable, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use borsh::BorshDeserialize;
 
@@ -35,6 +36,11 @@ const CERTIFICATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("cert
 const WAL: TableDefinition<'_, (u64, u64), &[u8]> = TableDefinition::new("wal");
 /// The head.
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+/// Tree nodes a later version replaced: big-endian version it was replaced at ‖ borsh
+/// `NodeKey`.
+const STALE: TableDefinition<'_, &[u8], ()> = TableDefinition::new("stale");
+/// Stale nodes a commit deletes at most (the rest wait for the next commits).
+const PRUNE_BATCH: usize = 20_000;
 
 /// The last committed block.
 #[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
@@ -68,9 +74,18 @@ impl Pending {
 }
 
 /// Blocks and state on disk.
+///
+/// Every version of the state stays readable unless [`Store::keep_states`] sets how many
+/// recent ones to keep: each commit then deletes the tree nodes and values that only older
+/// versions used, except those of epoch boundaries (multiples of the epoch length), whose
+/// validator sets light clients prove from genesis on. Blocks and certificates are always kept.
 #[derive(Debug)]
 pub struct Store {
     db: Database,
+    /// Versions kept besides the boundaries; 0 keeps every one.
+    keep: AtomicU64,
+    /// Below this height only epoch boundaries can be read.
+    pruned: AtomicU64,
 }
 
 /// Turns a redb or tree error into a store error saying what was being done.
@@ -92,6 +107,7 @@ impl Store {
                 txn.open_table(table)?;
             }
             txn.open_table(WAL)?;
+            txn.open_table(STALE)?;
             txn.commit()?;
             Ok(db)
         };
@@ -99,7 +115,18 @@ impl Store {
             what: "opening the chain store",
             detail: format!("{}: {e}", path.display()),
         })?;
-        Ok(Self { db })
+        let store = Self { db, keep: AtomicU64::new(0), pruned: AtomicU64::new(0) };
+        let pruned = store.meta("pruned")?.map(|bytes| crate::decode(&bytes)).transpose()?;
+        store.pruned.store(pruned.unwrap_or(0), Ordering::Relaxed);
+        Ok(store)
+    }
+
+    /// The metadata under `name`.
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let what = "reading the store's metadata";
+        let txn = self.db.begin_read().map_err(failed(what))?;
+        let meta = txn.open_table(META).map_err(failed(what))?;
+        Ok(meta.get(name).map_err(failed(what))?.map(|bytes| bytes.value().to_vec()))
     }
 
     /// The last committed block, or `None` before genesis.
@@ -127,6 +154,40 @@ impl Store {
             return Ok(None);
         };
         decode(bytes.value()).map(Some)
+    }
+
+    /// Keeps the state of the last `versions` heights (and of every epoch boundary); `None`
+    /// keeps every height's. Takes effect from the next commit.
+    pub fn keep_states(&self, versions: Option<u64>) {
+        self.keep.store(versions.map_or(0, |v| v.max(1)), Ordering::Relaxed);
+    }
+
+    /// Tree nodes stored, of every version kept.
+    pub fn state_nodes(&self) -> Result<u64, Error> {
+        let what = "counting the state tree's nodes";
+        let txn = self.db.begin_read().map_err(failed(what))?;
+        let nodes = txn.open_table(NODES).map_err(failed(what))?;
+        nodes.len().map_err(failed(what))
+    }
+
+    /// The height below which only epoch boundaries' states can be read (0: none pruned).
+    pub fn pruned_below(&self) -> u64 {
+        self.pruned.load(Ordering::Relaxed)
+    }
+
+    /// An error unless the state after block `height` is still stored.
+    fn readable(&self, height: u64) -> Result<(), Error> {
+        let pruned = self.pruned_below();
+        if height >= pruned || height.is_multiple_of(self.epoch_length_at(pruned)?) {
+            return Ok(());
+        }
+        Err(Error::Store {
+            what: "reading the state",
+            detail: format!(
+                "the state after block {height} was pruned: this node keeps heights from \
+                 {pruned} on and epoch boundaries"
+            ),
+        })
     }
 
     /// The block at `height`.
@@ -212,6 +273,7 @@ impl Store {
 
     /// What `key` holds after the block at `height`.
     pub fn get(&self, key: &[u8], height: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.readable(height)?;
         let reader = self.reader("reading the state")?;
         JellyfishMerkleTree::<_, Blake3>::new(&reader)
             .get(key_hash(key), height)
@@ -225,6 +287,7 @@ impl Store {
         key: &[u8],
         height: u64,
     ) -> Result<(Option<Vec<u8>>, Proof), Error> {
+        self.readable(height)?;
         let reader = self.reader("reading the state")?;
         let tree = JellyfishMerkleTree::<_, Blake3>::new(&reader);
         let (value, proof) =
@@ -285,6 +348,12 @@ impl Store {
             });
         }
         let head = Head { height: header.height, block: header.hash(), state_root: pending.root };
+        let keep = self.keep.load(Ordering::Relaxed);
+        let horizon = (keep > 0 && head.height > keep).then(|| head.height - keep);
+        let epoch = match horizon {
+            Some(_) => self.epoch_length()?,
+            None => 0,
+        };
         let write = || -> anyhow::Result<()> {
             let txn = self.db.begin_write()?;
             {
@@ -304,12 +373,27 @@ impl Store {
                 }
                 let mut wal = txn.open_table(WAL)?;
                 wal.retain_in(..=(header.height, u64::MAX), |_, _| false)?;
-                txn.open_table(META)?.insert("head", crate::encode(&head).as_slice())?;
+                let mut stale = txn.open_table(STALE)?;
+                for index in &pending.batch.stale_node_index_batch {
+                    let key = stale_key(index.stale_since_version, &index.node_key);
+                    stale.insert(key.as_slice(), ())?;
+                }
+                let mut meta = txn.open_table(META)?;
+                meta.insert("head", crate::encode(&head).as_slice())?;
+                if let Some(horizon) = horizon {
+                    // Heights below the horizon may lose nodes now (all of them once the
+                    // backlog of stale nodes is through): none is read any more.
+                    prune(&mut stale, &mut nodes, &mut values, horizon, epoch)?;
+                    meta.insert("pruned", crate::encode(&horizon).as_slice())?;
+                }
             }
             txn.commit()?;
             Ok(())
         };
         write().map_err(failed("committing a block"))?;
+        if let Some(horizon) = horizon {
+            self.pruned.fetch_max(horizon, Ordering::Relaxed);
+        }
         Ok(head)
     }
 
@@ -322,6 +406,77 @@ impl Store {
         };
         open().map_err(failed(what))
     }
+}
+
+fn stale_key(since: Version, node: &NodeKey) -> Vec<u8> {
+    let mut key = since.to_be_bytes().to_vec();
+    key.extend_from_slice(&crate::encode(node));
+    key
+}
+
+/// Deletes up to [`PRUNE_BATCH`] of the tree nodes that went stale at or below `horizon`, and
+/// the values only they read, except what an epoch boundary's tree (every `epoch` heights) still
+/// uses.
+fn prune(
+    stale: &mut redb::Table<'_, &'static [u8], ()>,
+    nodes: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    values: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    horizon: u64,
+    epoch: u64,
+) -> anyhow::Result<()> {
+    // Whether a boundary B with from <= B < to exists.
+    let boundary_in = |from: u64, to: u64| to > from && (to - 1) / epoch * epoch >= from;
+    let end = (horizon + 1).to_be_bytes();
+    let batch = stale
+        .range(..end.as_slice())?
+        .take(PRUNE_BATCH)
+        .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for key in &batch {
+        stale.remove(key.as_slice())?;
+        let since = u64::from_be_bytes(key[..8].try_into()?);
+        let node_key: NodeKey = borsh::from_slice(&key[8..])?;
+        let created = node_key.version();
+        if boundary_in(created, since) {
+            continue;
+        }
+        let leaf = match nodes.remove(crate::encode(&node_key).as_slice())? {
+            Some(bytes) => match borsh::from_slice::<Node>(bytes.value())? {
+                Node::Leaf(leaf) => Some(leaf.key_hash()),
+                _ => None,
+            },
+            None => None,
+        };
+        // The value the leaf read (the newest at or below its version) goes too once a newer
+        // one serves every version kept.
+        if let Some(hash) = leaf {
+            let used = values
+                .range(value_key(hash, 0).as_slice()..=value_key(hash, created).as_slice())?
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| version_of(k.value()));
+            let Some(used) = used else { continue };
+            let next = values
+                .range(value_key(hash, used + 1).as_slice()..=value_key(hash, u64::MAX).as_slice())?
+                .next()
+                .transpose()?
+                .map(|(k, _)| version_of(k.value()));
+            if let Some(next) = next
+                && next <= horizon
+                && !boundary_in(used, next)
+            {
+                values.remove(value_key(hash, used).as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The version in a [`value_key`].
+fn version_of(key: &[u8]) -> u64 {
+    let mut version = [0; 8];
+    version.copy_from_slice(&key[32..40]);
+    u64::from_be_bytes(version)
 }
 
 fn value_key(key: KeyHash, version: Version) -> [u8; 40] {

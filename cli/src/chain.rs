@@ -40,6 +40,10 @@ pub(crate) struct DevnetArgs {
     /// Seconds between blocks when no transaction waits.
     #[arg(long, default_value_t = 1.0)]
     empty_block_interval: f64,
+    /// Each validator keeps the state of only this many recent heights (and of every epoch
+    /// boundary); default: every height's.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    keep_states: Option<u64>,
 }
 
 impl DevnetArgs {
@@ -54,6 +58,7 @@ impl DevnetArgs {
             rpc_port: self.rpc_port,
             p2p_port: self.p2p_port,
             empty_block_interval: Duration::from_secs_f64(interval),
+            keep_states: self.keep_states,
         })
     }
 }

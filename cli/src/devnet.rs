@@ -53,6 +53,8 @@ pub(crate) struct Options {
     pub(crate) p2p_port: u16,
     /// An empty block at most this often.
     pub(crate) empty_block_interval: Duration,
+    /// Past states each validator keeps besides epoch boundaries; `None` keeps all.
+    pub(crate) keep_states: Option<u64>,
 }
 
 /// A running devnet.
@@ -177,6 +179,7 @@ impl Devnet {
                 peers: peers.map(|(_, a)| a.clone()).collect(),
                 rpc: SocketAddr::from(([127, 0, 0, 1], port)),
                 empty_block_interval: options.empty_block_interval,
+                keep_states: options.keep_states,
             })
             .await
             .with_context(|| format!("validator {i}"))?;

@@ -40,6 +40,8 @@ pub(crate) struct NodeSetup<'a> {
     pub(crate) peers: Vec<Multiaddr>,
     pub(crate) rpc: SocketAddr,
     pub(crate) empty_block_interval: Duration,
+    /// Past states kept besides epoch boundaries; `None` keeps all.
+    pub(crate) keep_states: Option<u64>,
 }
 
 /// A started node.
@@ -68,6 +70,7 @@ pub(crate) async fn start(setup: NodeSetup<'_>) -> Result<RunningNode> {
         .with_context(|| format!("cannot listen on {at} for the RPC"))?;
     let mut config = Config::new(setup.key);
     config.empty_block_interval = setup.empty_block_interval;
+    config.keep_states = setup.keep_states;
     let (p2p, link) = p2p::start(P2pConfig {
         listen: setup.listen,
         peers: setup.peers,
@@ -106,6 +109,10 @@ pub(crate) struct NodeCommand {
     /// Where its RPC listens.
     #[arg(long, default_value = "127.0.0.1:26660")]
     rpc: SocketAddr,
+    /// Keep the state of only this many recent heights (and of every epoch boundary, which
+    /// light clients prove validator sets from); default: every height's.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    keep_states: Option<u64>,
 }
 
 pub(crate) fn run(command: NodeCommand) -> Result<()> {
@@ -140,6 +147,7 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
             peers: command.peer,
             rpc: command.rpc,
             empty_block_interval: Duration::from_secs(1),
+            keep_states: command.keep_states,
         })
         .await?;
         let role = if validator { "validator" } else { "full node (not a genesis validator)" };

@@ -66,11 +66,14 @@ pub struct Config {
     pub max_block_txs: usize,
     /// Transactions the mempool holds at most.
     pub mempool_capacity: usize,
+    /// States of past heights kept besides the epoch boundaries' ([`crate::store::Store::keep_states`]);
+    /// `None` keeps every one.
+    pub keep_states: Option<u64>,
 }
 
 impl Config {
     /// Defaults for `key`: an empty block a second at most, a 50 ms batch window, 1 s steps,
-    /// 10,000 transactions a block, 100,000 in the mempool.
+    /// 10,000 transactions a block, 100,000 in the mempool, every state kept.
     pub fn new(key: SecretKey) -> Self {
         Self {
             key,
@@ -79,6 +82,7 @@ impl Config {
             step_timeout: Duration::from_secs(1),
             max_block_txs: 10_000,
             mempool_capacity: 100_000,
+            keep_states: None,
         }
     }
 }

@@ -128,6 +128,7 @@ pub fn start<T: Transport>(
     transport: T,
 ) -> Result<NodeHandle, Error> {
     let app = App::open(path, genesis, config.mempool_capacity)?;
+    app.store().keep_states(config.keep_states);
     let store = app.store().clone();
     let engine = MalachiteEngine::new(app, config)?;
     NodeHandle::spawn(engine, transport, store)

@@ -80,6 +80,55 @@ fn a_proposed_block_is_validated_and_committed_by_another_node() {
     proof.verify_account(hb.state_root, &bob.address(), account.as_ref()).unwrap();
 }
 
+#[test]
+fn a_pruning_node_keeps_recent_states_and_epoch_boundaries_only() {
+    // Two nodes run the same 40 blocks of transfers among 4 accounts (epochs of 20 blocks);
+    // one keeps every state, the other the last 5 and the boundaries.
+    let keys: Vec<SecretKey> = (1..=4).map(key).collect();
+    let g = Genesis { epoch_length: 20, ..genesis(&keys.iter().collect::<Vec<_>>()) };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let path = dirs[1].path().join("chain.redb");
+    let mut archive = App::open(&dirs[0].path().join("chain.redb"), &g, 1_000).unwrap();
+    let mut pruning = App::open(&path, &g, 1_000).unwrap();
+    pruning.store().keep_states(Some(5));
+    for i in 0..40u64 {
+        let from = &keys[(i % 4) as usize];
+        let to = &keys[((i + 1) % 4) as usize];
+        let tx = transfer(from, i / 4, to, 1 + i);
+        assert!(archive.submit(&encode(&tx)).unwrap().is_ok());
+        let proposal = archive.propose(keys[0].address(), g.time_ms + 1 + i, 10).unwrap();
+        let validated = pruning.validate(proposal.block.clone()).unwrap().unwrap();
+        archive.commit(proposal, None).unwrap();
+        pruning.commit(validated, None).unwrap();
+    }
+    let head = pruning.head().unwrap().height;
+    assert_eq!(pruning.store().pruned_below(), head - 5);
+    let (kept, all) =
+        (pruning.store().state_nodes().unwrap(), archive.store().state_nodes().unwrap());
+    assert!(kept * 2 < all, "{kept} tree nodes kept of {all}");
+
+    // Every state kept reads as the archive's, with proofs against its block's root; the others
+    // are refused with a reason.
+    for height in 0..=head {
+        let root = archive.store().header(height).unwrap().unwrap().state_root;
+        for k in &keys {
+            let read = pruning.store().account(&k.address(), height);
+            if height >= head - 5 || height.is_multiple_of(20) {
+                let (account, proof) = read.unwrap();
+                proof.verify_account(root, &k.address(), account.as_ref()).unwrap();
+                assert_eq!(account, archive.store().account(&k.address(), height).unwrap().0);
+            } else {
+                let why = read.unwrap_err().to_string();
+                assert!(why.contains(&format!("block {height} was pruned")), "{why}");
+            }
+        }
+    }
+    // Reopened, it knows what it pruned.
+    drop(pruning);
+    let reopened = App::open(&path, &g, 1_000).unwrap();
+    assert_eq!(reopened.store().pruned_below(), head - 5);
+}
+
 /// A transaction the property test throws at a node: what it does (0 transfer, 1 stake,
 /// 2 unstake), sender, receiver, amount, and how far its nonce is off.
 fn arb_tx() -> impl Strategy<Value = (u8, u8, u8, u64, i8)> {

@@ -32,7 +32,7 @@ fn devnet(dir: &std::path::Path, port: u16) -> Process {
     let child = Command::new(env!("CARGO_BIN_EXE_kinema"))
         .args(["chain", "devnet", "--validators", "4", "--rpc-port", &port.to_string()])
         .args(["--p2p-port", &(port + 4).to_string()])
-        .args(["--empty-block-interval", "0.2", "--data-dir"])
+        .args(["--empty-block-interval", "0.2", "--keep-states", "20", "--data-dir"])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
