@@ -378,6 +378,11 @@ fn write_bytes<V: 'static>(
     bytes: &[u8],
 ) -> wasmtime::Result<()> {
     let (memory, _) = memory(caller)?;
+    put(memory, ptr, bytes)
+}
+
+/// Copies `bytes` into `memory` at `ptr`, or traps naming the access.
+fn put(memory: &mut [u8], ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
     let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
     let at = range(memory, ptr, len)?;
     memory[at].copy_from_slice(bytes);
@@ -391,9 +396,7 @@ fn define_imports<V: StateView>(linker: &mut Linker<Context<V>>) -> wasmtime::Re
         let len = c.data().input.len();
         charge(&mut c, len)?;
         let (memory, context) = memory(&mut c)?;
-        let at = range(memory, ptr, i32::try_from(len).unwrap_or(i32::MAX))?;
-        memory[at].copy_from_slice(&context.input);
-        Ok(())
+        put(memory, ptr, &context.input)
     })?;
     linker.func_wrap(M, "caller", |mut c: Caller<'_, Context<V>>, ptr: i32| {
         let who = c.data().caller;

@@ -10,6 +10,7 @@
 //! what it saw and signed instead of signing something else.
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
@@ -86,6 +87,8 @@ pub struct Store {
     keep: AtomicU64,
     /// Below this height only epoch boundaries can be read.
     pruned: AtomicU64,
+    /// Blocks per epoch, once read (the genesis fixes it).
+    epoch_length: OnceLock<u64>,
 }
 
 /// Turns a redb or tree error into a store error saying what was being done.
@@ -115,7 +118,12 @@ impl Store {
             what: "opening the chain store",
             detail: format!("{}: {e}", path.display()),
         })?;
-        let store = Self { db, keep: AtomicU64::new(0), pruned: AtomicU64::new(0) };
+        let store = Self {
+            db,
+            keep: AtomicU64::new(0),
+            pruned: AtomicU64::new(0),
+            epoch_length: OnceLock::new(),
+        };
         let pruned = store.meta("pruned")?.map(|bytes| crate::decode(&bytes)).transpose()?;
         store.pruned.store(pruned.unwrap_or(0), Ordering::Relaxed);
         Ok(store)
@@ -131,13 +139,7 @@ impl Store {
 
     /// The last committed block, or `None` before genesis.
     pub fn head(&self) -> Result<Option<Head>, Error> {
-        let what = "reading the head";
-        let txn = self.db.begin_read().map_err(failed(what))?;
-        let meta = txn.open_table(META).map_err(failed(what))?;
-        let Some(bytes) = meta.get("head").map_err(failed(what))? else {
-            return Ok(None);
-        };
-        crate::decode(bytes.value()).map(Some)
+        self.meta("head")?.map(|bytes| crate::decode(&bytes)).transpose()
     }
 
     /// The row at `height` of a table keyed by height, decoded by `decode`.
@@ -178,7 +180,7 @@ impl Store {
     /// An error unless the state after block `height` is still stored.
     fn readable(&self, height: u64) -> Result<(), Error> {
         let pruned = self.pruned_below();
-        if height >= pruned || height.is_multiple_of(self.epoch_length_at(pruned)?) {
+        if height >= pruned || height.is_multiple_of(self.epoch_length()?) {
             return Ok(());
         }
         Err(Error::Store {
@@ -211,17 +213,18 @@ impl Store {
         self.by_height(CERTIFICATES, height, "reading a certificate", crate::decode)
     }
 
-    /// Blocks per epoch, as the genesis state set it.
+    /// Blocks per epoch, as the genesis state set it (read once).
     pub fn epoch_length(&self) -> Result<u64, Error> {
-        self.epoch_length_at(self.head()?.map_or(0, |h| h.height))
-    }
-
-    fn epoch_length_at(&self, height: u64) -> Result<u64, Error> {
-        let length = self.get(epoch::EPOCH_LENGTH_KEY, height)?.ok_or_else(|| Error::Store {
+        if let Some(length) = self.epoch_length.get() {
+            return Ok(*length);
+        }
+        let head = self.head()?.map_or(0, |h| h.height);
+        let length = self.get(epoch::EPOCH_LENGTH_KEY, head)?.ok_or_else(|| Error::Store {
             what: "reading the epoch length",
             detail: "the state has none (no genesis block?)".into(),
         })?;
-        crate::decode(&length)
+        let length: u64 = crate::decode(&length)?;
+        Ok(*self.epoch_length.get_or_init(|| length))
     }
 
     /// The validators of the epoch of block `height`, as the state at the head records them
@@ -232,7 +235,7 @@ impl Store {
             detail: "the store has no genesis block".into(),
         })?;
         let missing = |what: String| Error::Store { what: "reading the validators", detail: what };
-        let e = epoch::epoch_of(height, self.epoch_length_at(head.height)?);
+        let e = epoch::epoch_of(height, self.epoch_length()?);
         let set = self.get(&epoch::validator_set_key(e), head.height)?.ok_or_else(|| {
             missing(format!("no validator set for epoch {e} (block {height}) yet"))
         })?;
