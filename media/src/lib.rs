@@ -57,6 +57,7 @@ pub mod rendition;
 pub mod scale;
 pub mod segment;
 pub mod transcode;
+pub mod ts;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -196,7 +196,9 @@ enum Listing {
     Inline,
 }
 
-fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, Vec<String>)> {
+/// The metadata of `path` when it is a non-empty file; otherwise the error that says which of
+/// those it is not.
+pub(crate) fn media_file(path: &Path) -> Result<std::fs::Metadata> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -210,6 +212,11 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
     if meta.len() == 0 {
         return Err(Error::Empty { path: path.into() });
     }
+    Ok(meta)
+}
+
+fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, Vec<String>)> {
+    let meta = media_file(path)?;
 
     let mut command = ff.ffprobe();
     command.args(["-of", "json", "-show_format", "-show_streams"]);

@@ -8,4 +8,5 @@ mod hardware;
 mod metrics;
 mod probe;
 mod support;
+mod ts;
 mod verify;
