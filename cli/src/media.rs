@@ -146,13 +146,14 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                 }
                 let s = &report.scores;
                 say!(
-                    "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, edges kept {:.0} %, worst block >= {:.2} dB",
+                    "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, edges kept {:.0} %, blur {:.1} %, worst block >= {:.2} dB",
                     s.pairs,
                     s.psnr_y,
                     s.psnr_chroma,
                     s.ssim,
                     s.ms_ssim,
-                    s.edge_detail * 100.0,
+                    s.edges_kept * 100.0,
+                    s.blur * 100.0,
                     s.worst_block_psnr
                 );
             }

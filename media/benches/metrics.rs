@@ -89,9 +89,9 @@ fn reference_scaler_720p_to_480p(bencher: Bencher<'_, '_>) {
 }
 
 #[divan::bench]
-fn edge_detail_luma(bencher: Bencher<'_, '_>) {
+fn edges_kept_luma(bencher: Bencher<'_, '_>) {
     let (a, b) = pair();
     bencher.bench(|| {
-        metrics::edge_detail(black_box(a.planes[0].as_ref()), black_box(b.planes[0].as_ref()), 0.05)
+        metrics::edges_kept(black_box(a.planes[0].as_ref()), black_box(b.planes[0].as_ref()))
     });
 }

@@ -19,6 +19,8 @@ use crate::plan::plan;
 use crate::probe::probe;
 use crate::rendition::plan_renditions;
 use crate::segment::{MezzanineSettings, Segmenter};
+use crate::transcode::EncodeSettings;
+use crate::ts;
 use crate::verify::{Expect, Reason, Scores, Thresholds, analyse};
 use crate::{Error, Result};
 
@@ -96,6 +98,9 @@ struct Job {
     /// Arguments of a second encode from the source whose output is appended byte-wise (an
     /// MPEG-TS stream that changes resolution part-way).
     then: Option<Vec<String>>,
+    /// Arguments of the job's own encode and a divisor: the rendition gets `args` plus a video
+    /// bit rate of what that encode spent on this segment divided by the divisor.
+    rate_of: Option<(Vec<String>, u64)>,
 }
 
 /// How big an evaluation to run.
@@ -235,6 +240,7 @@ fn jobs_for(
             args,
             pre_inputs: pre,
             then: None,
+            rate_of: None,
         };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     for r in &renditions {
@@ -282,7 +288,7 @@ fn jobs_for(
         rungs.push(last.clone());
     }
     for r in &rungs {
-        let (w, h, rate) = (r.width, r.height, r.max_bitrate);
+        let (w, h) = (r.width, r.height);
         let base = format!("scale={w}:{h}:flags=bicubic,setsar=1");
         let enc = s(&["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]);
         let attack = |filter: &str| format!("{filter},{base}");
@@ -332,26 +338,21 @@ fn jobs_for(
         for (family, vf) in filters {
             jobs.push(job(family, false, w, h, encode_args(&vf, &enc, audio), Vec::new()));
         }
-        let quant = s(&[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-b:v",
-            &(rate / 8).to_string(),
-            "-maxrate",
-            &(rate / 8).to_string(),
-            "-bufsize",
-            &(rate / 4).to_string(),
-        ]);
-        jobs.push(job(
+        // An eighth of the bits the job's own encode (Kinema's default settings for this rung)
+        // spends on this segment. (An eighth of the rung's cap is not heavy quantization where
+        // the content needs less than that: on static footage it scores above honest CRF 30.)
+        let mut quant = job(
             "quantization/bitrate÷8",
             false,
             w,
             h,
-            encode_args(&base, &quant, audio),
+            encode_args(&base, &s(&["-c:v", "libx264", "-preset", "veryfast"]), audio),
             Vec::new(),
-        ));
+        );
+        let mut own = s(&["-c:v", "libx264"]);
+        own.extend(EncodeSettings::default().x264_args(r));
+        quant.rate_of = Some((encode_args(&base, &own, audio), 8));
+        jobs.push(quant);
         // The first half at the asked size, the second at half of it: one stream whose size
         // changes part-way.
         let first_half = attack(&format!("select='lt(n\\,{half})'"));
@@ -413,9 +414,19 @@ fn start_of(ff: &Ffmpeg, path: &Path) -> Result<f64> {
 /// Makes one rendition and measures it as `verify` does.
 fn measure(ff: &Ffmpeg, job: &Job, out: &Path) -> Result<Sample> {
     let what = || format!("making {} of {}", job.family, job.clip);
+    let mut args = job.args.clone();
+    if let Some((own, divisor)) = &job.rate_of {
+        ffmpeg::run(
+            ff.ffmpeg().args(["-y", "-copyts", "-i"]).arg(&job.source).args(own).arg(out),
+            what,
+        )?;
+        let rate = video_bit_rate(out)? / divisor;
+        let (rate, bufsize) = (rate.to_string(), (2 * rate).to_string());
+        args.extend(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &bufsize].map(String::from));
+    }
     let mut make = ff.ffmpeg();
     make.args(["-y", "-copyts"]).args(&job.pre_inputs).arg("-i").arg(&job.source);
-    ffmpeg::run(make.args(&job.args).arg(out), what)?;
+    ffmpeg::run(make.args(&args).arg(out), what)?;
     if let Some(then) = &job.then {
         let part = out.with_extension("part2.ts");
         ffmpeg::run(
@@ -443,19 +454,32 @@ fn measure(ff: &Ffmpeg, job: &Job, out: &Path) -> Result<Sample> {
     })
 }
 
+/// Bits per second of an MPEG-TS segment's video: the file less its audio, over its span.
+fn video_bit_rate(path: &Path) -> Result<u64> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "cannot read", e))?;
+    let segment = ts::read(path, &bytes)?.ok_or_else(|| Error::NotMedia {
+        path: path.into(),
+        detail: "not an MPEG-TS segment with H.264 video".into(),
+    })?;
+    let audio = segment.audio.map_or(0, |a| a.bytes.len());
+    let span = segment.info.video.span().max(1e-3);
+    Ok(((bytes.len() - audio) as f64 * 8.0 / span) as u64)
+}
+
 /// Margins outside the worst honest value, per feature, set after looking at evaluation runs
 /// (see `media/data/README.md`). Absolute quality (luma and chroma PSNR, the worst block) varies
 /// with content far more than with tampering, so those are only floors for gross changes, with
 /// wide margins; the decisions rest on features that do not depend on the content: chroma
-/// falling below luma (colour), the block mean shift (overlays), the edges kept (blur, averaged
-/// over the pairs), the temporal gain and orientation on thumbnails.
+/// falling below luma (colour), the block mean shift (overlays), the edge sharpness lost
+/// beyond the structure lost (blur, averaged over the pairs), the temporal gain and
+/// orientation on thumbnails.
 pub const MARGINS: Thresholds = Thresholds {
     psnr_y: 8.0,
     psnr_chroma: 8.0,
     chroma_deficit: 3.0,
     ssim: 0.03,
     ms_ssim: 0.02,
-    edge_detail: 0.15,
+    blur: 0.06,
     worst_block_psnr: 5.0,
     block_shift: 4.0,
     offset_gain: 1.5,
@@ -476,7 +500,7 @@ pub fn calibrate_on(samples: &[&Sample]) -> Thresholds {
         chroma_deficit: round(max(&|s| s.chroma_deficit) + m.chroma_deficit),
         ssim: round(min(&|s| s.ssim) - m.ssim),
         ms_ssim: round(min(&|s| s.ms_ssim) - m.ms_ssim),
-        edge_detail: round(min(&|s| s.edge_detail) - m.edge_detail),
+        blur: round(max(&|s| s.blur) + m.blur),
         worst_block_psnr: round(min(&|s| s.worst_block_psnr) - m.worst_block_psnr),
         block_shift: round(max(&|s| s.block_shift) + m.block_shift),
         offset_gain: round(max(&|s| s.offset_gain) + m.offset_gain),
@@ -496,7 +520,7 @@ pub fn suspicion(sample: &Sample, t: &Thresholds) -> f64 {
         t.psnr_chroma - s.psnr_chroma,
         (t.ssim - s.ssim) * 100.0,
         (t.ms_ssim - s.ms_ssim) * 100.0,
-        (t.edge_detail - s.edge_detail) * 100.0,
+        (s.blur - t.blur) * 100.0,
         s.chroma_deficit - t.chroma_deficit,
         t.worst_block_psnr - s.worst_block_psnr,
         s.block_shift - t.block_shift,

@@ -47,9 +47,8 @@ pub struct PairScores {
     pub ssim: f64,
     /// MS-SSIM of luma.
     pub ms_ssim: f64,
-    /// Energy of the source's steepest luma edges that the rendition keeps
-    /// ([`metrics::edge_detail`], steepest 5 %): blur flattens them, honest encodes keep them.
-    pub edge_ratio: f64,
+    /// How sharp the source's steepest edges stay ([`metrics::edges_kept`]).
+    pub edges_kept: f64,
     /// PSNR of the worst 16x16 luma block in dB.
     pub worst_block_psnr: f64,
     /// The largest change of a 16x16 luma block's mean, in levels.
@@ -101,7 +100,7 @@ pub fn measure(source: &Decoded, rendition: &Decoded, samples: &[usize]) -> Vec<
                 psnr,
                 ssim: metrics::ssim(ry, oy),
                 ms_ssim: metrics::ms_ssim(ry, oy),
-                edge_ratio: metrics::edge_detail(ry, oy, 0.05),
+                edges_kept: metrics::edges_kept(ry, oy),
                 worst_block_psnr: cap(metrics::psnr(blocks.worst())),
                 block_shift: blocks.worst_shift(),
                 best_offset,

@@ -342,5 +342,5 @@ fn the_shipped_thresholds_parse_and_are_ordered() {
     assert!(t.ms_ssim > t.ssim - 0.2 && t.ms_ssim < 1.0);
     assert!(t.worst_block_psnr < t.psnr_y + 20.0 && t.psnr_y > 10.0);
     assert!(t.block_shift > 0.0 && t.offset_gain > 0.0 && t.chroma_deficit > 0.0);
-    assert!(t.edge_detail > 0.0 && t.edge_detail < 1.0);
+    assert!(t.blur > 0.0 && t.blur < 0.5);
 }
