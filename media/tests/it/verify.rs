@@ -14,6 +14,11 @@ use crate::support::{corpus, ff};
 
 /// Segment 1 (2 s to 4 s, with 5.1 AAC turned into stereo AAC) of bigbuckbunny.mp4.
 fn source_segment(dir: &Path) -> PathBuf {
+    source_segments(dir).swap_remove(1)
+}
+
+/// Every segment of bigbuckbunny.mp4, as the ladder cuts it.
+fn source_segments(dir: &Path) -> Vec<PathBuf> {
     let info = probe(ff(), &corpus("bigbuckbunny.mp4")).unwrap();
     let plan = plan(&info.video, 2.0);
     let mut segmenter =
@@ -23,7 +28,7 @@ fn source_segment(dir: &Path) -> PathBuf {
         paths.push(segment.unwrap().path);
     }
     segmenter.finish().unwrap();
-    paths.swap_remove(1)
+    paths
 }
 
 /// A rendition made by ffmpeg from `source` with `args` between the input and the output.
@@ -270,7 +275,8 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let source = source_segment(dir);
+    let segments = source_segments(dir);
+    let (source, elsewhere) = (&segments[1], &segments[2]);
     let thresholds = Thresholds::calibrated();
     let expect = Expect { width: 640, height: 360, fps: None, audio_copy: true };
     let make = |name: &str, vf: &str, enc: &[&str]| {
@@ -280,7 +286,7 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         args.extend(["-vf", &chain]);
         args.extend(enc);
         args.extend(["-f", "mpegts", "-mpegts_copyts", "1"]);
-        ffmpeg(&source, &dir.join(name), &args)
+        ffmpeg(source, &dir.join(name), &args)
     };
     let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"];
 
@@ -290,7 +296,7 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         ("honest-lanczos.ts", "", &x264[..]),
     ] {
         let vf = if name.contains("lanczos") { "scale=640:360:flags=lanczos," } else { vf };
-        let report = verify(ff(), &source, &make(name, vf, enc), &expect, &thresholds).unwrap();
+        let report = verify(ff(), source, &make(name, vf, enc), &expect, &thresholds).unwrap();
         assert_eq!(report.verdict, Verdict::Pass, "{name}: {:?}", report.reasons);
     }
 
@@ -327,12 +333,51 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
     ];
     for (name, vf, reason) in attacks {
         let report =
-            verify(ff(), &source, &make(&format!("{name}.ts"), vf, &x264), &expect, &thresholds)
+            verify(ff(), source, &make(&format!("{name}.ts"), vf, &x264), &expect, &thresholds)
                 .unwrap();
         let found: Vec<Reason> = report.reasons.iter().map(|r| r.reason).collect();
         assert_eq!(report.verdict, Verdict::Fail, "{name}");
         assert!(found.contains(reason), "{name}: expected {reason}, found {found:?}");
     }
+
+    // Heavy quantization: an eighth of the bits the honest encode spent on the segment.
+    let honest = dir.join("honest-veryfast.ts");
+    let bytes = std::fs::read(&honest).unwrap();
+    let read = kinema_media::ts::read(&honest, &bytes).unwrap().unwrap();
+    let video_bits = (bytes.len() - read.audio.map_or(0, |a| a.bytes.len())) as f64 * 8.0;
+    let rate = (video_bits / read.info.video.span() / 8.0) as u64;
+    let (rate, bufsize) = (rate.to_string(), (2 * rate).to_string());
+    let enc = ["-c:v", "libx264", "-preset", "veryfast", "-b:v", &rate];
+    let quantized =
+        make("quantized.ts", "", &[&enc[..], &["-maxrate", &rate, "-bufsize", &bufsize]].concat());
+    let report = verify(ff(), source, &quantized, &expect, &thresholds).unwrap();
+    assert_eq!(report.verdict, Verdict::Fail, "bit rate ÷ 8: {:?}", report.scores);
+    assert!(report.reasons.iter().any(|r| r.reason == Reason::Quality), "{:?}", report.reasons);
+
+    // The next segment of the same video, retimed onto this one, with this one's audio.
+    let start = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        kinema_media::ts::read(path, &bytes).unwrap().unwrap().info.start_time
+    };
+    let swapped = dir.join("elsewhere.ts");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-copyts", "-itsoffset"])
+        .arg(format!("{:.6}", start(source) - start(elsewhere)))
+        .arg("-i")
+        .arg(elsewhere)
+        .arg("-i")
+        .arg(source)
+        .args(["-map", "0:v:0", "-map", "1:a:0", "-c:a", "copy", "-vf", "scale=640:360,setsar=1"])
+        .args(["-fps_mode", "passthrough"])
+        .args(x264)
+        .args(["-f", "mpegts", "-mpegts_copyts", "1"])
+        .arg(&swapped)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = verify(ff(), source, &swapped, &expect, &thresholds).unwrap();
+    assert_eq!(report.verdict, Verdict::Fail, "a segment from elsewhere: {:?}", report.scores);
+    assert!(report.reasons.iter().any(|r| r.reason == Reason::Quality), "{:?}", report.reasons);
 }
 
 #[test]
