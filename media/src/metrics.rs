@@ -159,37 +159,33 @@ pub fn ms_ssim(a: PlaneRef<'_>, b: PlaneRef<'_>) -> f64 {
     if used > 0.0 { result.powf(1.0 / used) } else { 1.0 }
 }
 
-/// |dx| + |dy| of every sample but the last row and column, row by row.
-fn gradients(p: PlaneRef<'_>) -> Vec<u16> {
-    let (w, h) = (p.width, p.height);
-    let mut out = Vec::with_capacity((w - 1) * (h - 1));
-    for y in 0..h - 1 {
-        let (row, next) = (p.row(y), p.row(y + 1));
-        out.extend(
-            (0..w - 1).map(|x| {
-                u16::from(row[x].abs_diff(row[x + 1])) + u16::from(row[x].abs_diff(next[x]))
-            }),
-        );
-    }
-    out
+/// |dx| + |dy| at (x, y), for x below the last column and y below the last row.
+#[inline]
+fn gradient(p: PlaneRef<'_>, x: usize, y: usize) -> u16 {
+    let (row, next) = (p.row(y), p.row(y + 1));
+    u16::from(row[x].abs_diff(row[x + 1])) + u16::from(row[x].abs_diff(next[x]))
 }
 
 /// How sharp `reference`'s steepest edges stay in `out`: at the reference's steepest 5 % of
-/// gradients (a step of at least 8 levels), the sum of `out`'s steepest gradient within one
-/// sample (capped at the reference's) over the sum of the reference's. An edge an encoder moved
-/// by a sample still counts; a blurred one does not, wherever it lies. 1 when the reference has
-/// no such edges.
+/// gradients (|dx| + |dy|, a step of at least 8 levels), the sum of `out`'s steepest gradient
+/// within one sample (capped at the reference's) over the sum of the reference's. An edge an
+/// encoder moved by a sample still counts; a blurred one does not, wherever it lies. 1 when the
+/// reference has no such edges.
 pub fn edges_kept(reference: PlaneRef<'_>, out: PlaneRef<'_>) -> f64 {
     assert_same_size(reference, out);
     let (w, h) = (reference.width, reference.height);
     if w < 3 || h < 3 {
         return 1.0;
     }
+    // Gradients are taken over (w - 1) x (h - 1) samples.
     let (gw, gh) = (w - 1, h - 1);
-    let (ours, theirs) = (gradients(out), gradients(reference));
     let mut histogram = [0u32; 511];
-    for &g in &theirs {
-        histogram[usize::from(g)] += 1;
+    for y in 0..gh {
+        let (row, next) = (reference.row(y), reference.row(y + 1));
+        for x in 0..gw {
+            histogram[usize::from(row[x].abs_diff(row[x + 1]))
+                + usize::from(row[x].abs_diff(next[x]))] += 1;
+        }
     }
     let wanted = (gw * gh) as f64 * 0.05;
     let (mut count, mut edge) = (0.0, histogram.len());
@@ -200,18 +196,20 @@ pub fn edges_kept(reference: PlaneRef<'_>, out: PlaneRef<'_>) -> f64 {
     let edge = edge as u16;
     let (mut sum, mut kept) = (0u64, 0u64);
     for y in 0..gh {
+        let (row, next) = (reference.row(y), reference.row(y + 1));
         let rows = [y.saturating_sub(1), y, (y + 1).min(gh - 1)];
-        for (x, &g) in theirs[y * gw..(y + 1) * gw].iter().enumerate() {
+        for x in 0..gw {
+            let g = u16::from(row[x].abs_diff(row[x + 1])) + u16::from(row[x].abs_diff(next[x]));
             if g < edge {
                 continue;
             }
-            let (left, right) = (x.saturating_sub(1), (x + 1).min(gw - 1));
-            let near = rows
-                .iter()
-                .flat_map(|&r| &ours[r * gw + left..=r * gw + right])
-                .copied()
-                .max()
-                .unwrap_or(0);
+            let columns = [x.saturating_sub(1), x, (x + 1).min(gw - 1)];
+            let mut near = 0;
+            for r in rows {
+                for c in columns {
+                    near = near.max(gradient(out, c, r));
+                }
+            }
             sum += u64::from(g);
             kept += u64::from(near.min(g));
         }
