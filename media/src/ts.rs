@@ -94,17 +94,18 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Option<Segment>> {
 
     // One clock for the file: every time unwrapped around the first one seen.
     let origin = pictures.frames.iter().filter_map(|f| f.0).chain(audio_first(&demuxed)).next();
-    let unwrap = |t: i64| origin.map_or(t, |o| o + (t - o + WRAP / 2).rem_euclid(WRAP) - WRAP / 2);
+    let on_clock =
+        |t: i64| origin.map_or(t, |o| o + (t - o + WRAP / 2).rem_euclid(WRAP) - WRAP / 2);
     let mut times: Vec<Option<i64>> = Vec::with_capacity(pictures.frames.len());
     let mut last = None;
     for &(pts, _) in &pictures.frames {
         // A picture without a time of its own (a second one in a packet) repeats the last.
-        let t = pts.map(unwrap).or(last);
+        let t = pts.map(on_clock).or(last);
         times.push(t);
         last = t;
     }
     let audio = demuxed.audio.as_ref().map(|a| AudioBytes {
-        first_pts: a.pes.iter().find_map(|p| p.pts).map(unwrap),
+        first_pts: a.pes.iter().find_map(|p| p.pts).map(on_clock),
         bytes: a.pes.iter().flat_map(|p| p.payload.iter().copied()).collect(),
     });
     let start =
