@@ -30,6 +30,9 @@ pub enum Error {
     /// Misbehaviour evidence does not prove anything.
     #[error("invalid evidence: {why}")]
     BadEvidence { why: String },
+    /// What a light client was shown does not follow from what it trusts.
+    #[error("not verified: {why}")]
+    NotTrusted { why: String },
     /// A state proof does not hold under the root it is checked against.
     #[error("the state proof does not hold: {why}")]
     BadProof { why: String },

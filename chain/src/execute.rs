@@ -18,9 +18,8 @@ use std::sync::Arc;
 
 use kinema_contracts::accounts::{DOUBLE_SIGN_SLASH_BPS, SYSTEM, SlashArgs, TransferArgs};
 
-use crate::host::{self, Failure, Host, StateView};
+use crate::contract::{self, ContractHost, Failure, StateView};
 use crate::state::account_key;
-use crate::store::Store;
 use crate::tx::{Account, Call, Evidence, SignedTx, VerifiedTx};
 use crate::{Address, Error, Hash, PublicKey, epoch};
 
@@ -98,21 +97,29 @@ pub struct Receipt {
     pub events: Vec<Vec<u8>>,
 }
 
-/// The state a block executes against: the store at its head, plus the block's own changes.
+/// Committed state, readable at each version (the height of the block after which it holds):
+/// a node's store, or in a browser the values a state proof showed.
+pub trait StateSource: Send + Sync + std::fmt::Debug {
+    /// The value under `key` after block `version`.
+    fn get(&self, key: &[u8], version: u64) -> Result<Option<Vec<u8>>, Error>;
+}
+
+/// The state a block executes against: the committed state at its parent, plus the block's own
+/// changes.
 #[derive(Debug, Clone)]
 pub struct Overlay {
-    store: Option<Arc<Store>>,
+    store: Option<Arc<dyn StateSource>>,
     base: Option<u64>,
     changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl Overlay {
     /// The state after the block at `base` in `store` (`None`: before genesis).
-    pub fn new(store: Option<Arc<Store>>, base: Option<u64>) -> Self {
+    pub fn new(store: Option<Arc<dyn StateSource>>, base: Option<u64>) -> Self {
         Self { store, base, changes: BTreeMap::new() }
     }
 
-    /// The changes so far, to hand to [`Store::prepare`].
+    /// The changes so far, to commit with the block.
     pub fn into_changes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         self.changes.into_iter().collect()
     }
@@ -148,16 +155,16 @@ impl StateView for Overlay {
 }
 
 /// Runs transactions for one chain.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Executor {
     chain_id: String,
-    host: Host<Overlay>,
+    host: Arc<dyn ContractHost<Overlay>>,
 }
 
 impl Executor {
-    /// An executor for `chain_id` with the system contracts loaded.
-    pub fn new(chain_id: &str) -> Result<Self, Error> {
-        Ok(Self { chain_id: chain_id.to_owned(), host: Host::new()? })
+    /// An executor for `chain_id` whose contract calls run in `host`.
+    pub fn new(chain_id: &str, host: Arc<dyn ContractHost<Overlay>>) -> Self {
+        Self { chain_id: chain_id.to_owned(), host }
     }
 
     /// The checks a transaction must pass to be executable on `state`; a block's executor runs
@@ -306,7 +313,8 @@ impl Executor {
         account.nonce += 1;
         state.set_account(&sender, &account);
 
-        let call = host::Call { contract, method, args: &args, caller, height, fuel: tx.tx.fee };
+        let call =
+            contract::Call { contract, method, args: &args, caller, height, fuel: tx.tx.fee };
         let (outcome, mut state) = self.host.call(state, &call)?;
         for (key, value) in outcome.writes {
             state.set(key, value);
@@ -345,7 +353,7 @@ fn register_staker(state: &mut Overlay, address: Address, key: PublicKey) -> Res
 }
 
 /// For evidence whose offence `state` records as punished already, the offender.
-pub(crate) fn punished(state: &Overlay, tx: &SignedTx) -> Result<Option<Address>, Error> {
+pub fn punished(state: &Overlay, tx: &SignedTx) -> Result<Option<Address>, Error> {
     let Call::Evidence(evidence) = &tx.tx.call else {
         return Ok(None);
     };

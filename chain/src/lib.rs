@@ -57,27 +57,17 @@
 //! decoding refuses trailing bytes, so `decode(encode(x)) == x` and `encode(decode(b)) == b`.
 //! The `jmt` crate speaks borsh too.
 
-#[cfg(not(target_arch = "wasm32"))]
-pub mod app;
 pub mod block;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod consensus;
+pub mod contract;
 pub mod crypto;
 pub mod epoch;
 mod error;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod execute;
 pub mod gossip;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod host;
 pub mod ids;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod mempool;
-#[cfg(not(target_arch = "wasm32"))]
+pub mod light;
 pub mod rpc;
 pub mod state;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod store;
 pub mod tx;
 
 pub use error::Error;

@@ -43,7 +43,7 @@ pub fn account_key(address: &Address) -> Vec<u8> {
 
 /// Proof of what a key holds (or that it holds nothing) under a state root.
 #[derive(Clone, BorshSerialize, BorshDeserialize)]
-pub struct Proof(pub(crate) SparseMerkleProof<Blake3>);
+pub struct Proof(SparseMerkleProof<Blake3>);
 
 impl std::fmt::Debug for Proof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,6 +52,11 @@ impl std::fmt::Debug for Proof {
 }
 
 impl Proof {
+    /// The tree's own proof (what a store reads with `get_with_proof`).
+    pub fn new(proof: SparseMerkleProof<Blake3>) -> Self {
+        Self(proof)
+    }
+
     /// Checks that under `root`, `key` holds `value` (`None`: nothing).
     pub fn verify(&self, root: Hash, key: &[u8], value: Option<&[u8]>) -> Result<(), Error> {
         self.0

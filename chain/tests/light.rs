@@ -3,8 +3,8 @@
 //! (`wasm-bindgen-test`), as the browser light node will run them.
 //!
 //! The account proofs come from `tests/fixtures/account-proofs.bin`, made by a real store;
-//! `the_fixture_is_what_the_store_makes` (native) checks it is current and rewrites it when
-//! `KINEMA_UPDATE_FIXTURES=1`.
+//! kinema-node's `the_light_client_fixture_is_what_the_store_makes` checks it is current and
+//! rewrites it when `KINEMA_UPDATE_FIXTURES=1`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -80,51 +80,4 @@ fn account_proofs_from_a_store_verify_against_its_root() {
         assert!(proof.verify_account(Hash([9; 32]), address, account.as_ref()).is_err());
     }
     assert!(entries[0].1.is_some() && entries[1].1.is_none());
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-#[test]
-fn the_fixture_is_what_the_store_makes() {
-    use kinema_chain::block::Block;
-    use kinema_chain::state::account_key;
-    use kinema_chain::store::Store;
-
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("chain.redb")).unwrap();
-    let changes = (1..=3u8)
-        .map(|i| {
-            let account = Account { balance: u64::from(i) * 1_000, nonce: 2, ..Default::default() };
-            (account_key(&key(i).address()), Some(encode(&account)))
-        })
-        .collect();
-    let pending = store.prepare(changes).unwrap();
-    let header = Header {
-        chain_id: "kinema-light".into(),
-        height: 0,
-        parent: Hash::ZERO,
-        time_ms: 0,
-        proposer: key(1).address(),
-        state_root: pending.root(),
-        tx_root: Hash::ZERO,
-        validator_set_hash: Hash::ZERO,
-    };
-    let head = store.commit(pending, &Block { header, txs: Vec::new() }, None).unwrap();
-    let entries = [key(2).address(), key(9).address()]
-        .into_iter()
-        .map(|a| {
-            let (account, proof) = store.account(&a, 0).unwrap();
-            (a, account, proof)
-        })
-        .collect::<Vec<_>>();
-    let made = encode(&(head.state_root, entries));
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/account-proofs.bin");
-    if std::env::var_os("KINEMA_UPDATE_FIXTURES").is_some() {
-        std::fs::write(&path, &made).unwrap();
-    }
-    assert!(
-        made == FIXTURE,
-        "{} is out of date: run this test with KINEMA_UPDATE_FIXTURES=1",
-        path.display()
-    );
 }

@@ -12,16 +12,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use kinema_chain::Address;
-use kinema_chain::app::Genesis;
 use kinema_chain::block::{Validator, ValidatorSet};
-use kinema_chain::consensus::node::NodeHandle;
 use kinema_chain::crypto::SecretKey;
-use kinema_node::p2p;
+use kinema_net::p2p;
+use kinema_node::app::Genesis;
+use kinema_node::builder::{Builder, Running};
+use kinema_node::consensus::node::NodeHandle;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
 
-use crate::node::{self, NodeSetup, RunningNode, load_or_create_key};
+use crate::node::load_or_create_key;
 use crate::wallet::load_key;
 
 /// The devnet's chain id.
@@ -59,7 +60,7 @@ pub(crate) struct Options {
 
 /// A running devnet.
 pub(crate) struct Devnet {
-    nodes: Vec<(RunningNode, Multiaddr)>,
+    nodes: Vec<(Running, Multiaddr)>,
     addresses: Vec<Address>,
     faucet: Address,
 }
@@ -170,19 +171,16 @@ impl Devnet {
             let listen: Multiaddr =
                 p2p_addresses[i].iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect();
             let peers = p2p_addresses.iter().enumerate().filter(|(j, _)| *j != i);
-            let running = node::start(NodeSetup {
-                genesis: &genesis,
-                key,
-                store: validator_dir(dir, i).join("chain.redb"),
-                identity,
-                listen: vec![listen],
-                peers: peers.map(|(_, a)| a.clone()).collect(),
-                rpc: SocketAddr::from(([127, 0, 0, 1], port)),
-                empty_block_interval: options.empty_block_interval,
-                keep_states: options.keep_states,
-            })
-            .await
-            .with_context(|| format!("validator {i}"))?;
+            let store = validator_dir(dir, i).join("chain.redb");
+            let running = Builder::new(&genesis, key, store, identity)
+                .listen(vec![listen])
+                .peers(peers.map(|(_, a)| a.clone()).collect())
+                .rpc(SocketAddr::from(([127, 0, 0, 1], port)))
+                .empty_block_interval(options.empty_block_interval)
+                .keep_states(options.keep_states)
+                .start()
+                .await
+                .with_context(|| format!("validator {i}"))?;
             devnet.nodes.push((running, p2p_addresses[i].clone()));
         }
         Ok(devnet)

@@ -1,22 +1,16 @@
-//! One chain node: its store, consensus engine, libp2p node and RPC server. `kinema chain
-//! devnet` starts several in one process; `kinema node` starts one, so validators can run as
-//! separate processes on separate hosts.
+//! `kinema node`: one chain node in this process (kinema-node's builder), so validators can
+//! run as separate processes on separate hosts; and the key files nodes keep.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kinema_chain::app::Genesis;
-use kinema_chain::consensus::node::NodeHandle;
-use kinema_chain::consensus::{self, Config};
 use kinema_chain::crypto::SecretKey;
-use kinema_chain::rpc;
-use kinema_node::p2p::{self, P2p, P2pConfig};
+use kinema_net::p2p;
+use kinema_node::app::Genesis;
+use kinema_node::builder::Builder;
 use libp2p::Multiaddr;
-use libp2p::identity::Keypair;
-use tokio::task::JoinHandle;
 
 use crate::wallet::{load_key, new_key, write_key};
 
@@ -28,63 +22,6 @@ pub(crate) fn load_or_create_key(path: &Path) -> Result<SecretKey> {
     let key = new_key()?;
     write_key(path, &key)?;
     Ok(key)
-}
-
-/// What one node needs.
-pub(crate) struct NodeSetup<'a> {
-    pub(crate) genesis: &'a Genesis,
-    pub(crate) key: SecretKey,
-    pub(crate) store: PathBuf,
-    pub(crate) identity: Keypair,
-    pub(crate) listen: Vec<Multiaddr>,
-    pub(crate) peers: Vec<Multiaddr>,
-    pub(crate) rpc: SocketAddr,
-    pub(crate) empty_block_interval: Duration,
-    /// Past states kept besides epoch boundaries; `None` keeps all.
-    pub(crate) keep_states: Option<u64>,
-}
-
-/// A started node.
-pub(crate) struct RunningNode {
-    pub(crate) node: NodeHandle,
-    pub(crate) p2p: P2p,
-    pub(crate) rpc: SocketAddr,
-    server: JoinHandle<()>,
-}
-
-impl RunningNode {
-    /// Stops its RPC server and its node.
-    pub(crate) async fn stop(self) -> Result<()> {
-        self.server.abort();
-        self.node.stop().await?;
-        Ok(())
-    }
-}
-
-/// Opens the store (a new one from the genesis), starts the engine over a libp2p node and
-/// serves the RPC.
-pub(crate) async fn start(setup: NodeSetup<'_>) -> Result<RunningNode> {
-    let at = setup.rpc;
-    let listener = tokio::net::TcpListener::bind(at)
-        .await
-        .with_context(|| format!("cannot listen on {at} for the RPC"))?;
-    let mut config = Config::new(setup.key);
-    config.empty_block_interval = setup.empty_block_interval;
-    config.keep_states = setup.keep_states;
-    let (p2p, link) = p2p::start(P2pConfig {
-        listen: setup.listen,
-        peers: setup.peers,
-        ..P2pConfig::new(setup.identity, setup.genesis.chain_id.clone())
-    })?;
-    let node = consensus::start(&setup.store, setup.genesis, config, link)
-        .with_context(|| format!("{}", setup.store.display()))?;
-    let router = rpc::router(node.client(), &setup.genesis.chain_id);
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::warn!("RPC on {at} stopped: {e}");
-        }
-    });
-    Ok(RunningNode { node, p2p, rpc: at, server })
 }
 
 /// `kinema node`: one chain node in this process.
@@ -138,18 +75,13 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
     runtime.block_on(async {
         let validator = genesis.validators.get(&key.address()).is_some();
         let address = key.address();
-        let node = start(NodeSetup {
-            genesis: &genesis,
-            key,
-            store: command.data_dir.join("chain.redb"),
-            identity,
-            listen: command.listen,
-            peers: command.peer,
-            rpc: command.rpc,
-            empty_block_interval: Duration::from_secs(1),
-            keep_states: command.keep_states,
-        })
-        .await?;
+        let node = Builder::new(&genesis, key, command.data_dir.join("chain.redb"), identity)
+            .listen(command.listen)
+            .peers(command.peer)
+            .rpc(command.rpc)
+            .keep_states(command.keep_states)
+            .start()
+            .await?;
         let role = if validator { "validator" } else { "full node (not a genesis validator)" };
         say!("node {address}: {role} of chain {}", genesis.chain_id);
         say!("  peer id {}", node.p2p.peer_id());
@@ -160,13 +92,10 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
         let mut node = node;
         tokio::select! {
             signal = tokio::signal::ctrl_c() => {
-                node.stop().await?;
-                signal.context("waiting for Ctrl-C")
+                signal.context("waiting for Ctrl-C")?;
+                node.stop().await.context("stopping the node")
             }
-            ended = node.node.join() => {
-                node.server.abort();
-                ended.context("the node stopped")
-            }
+            ended = node.join() => ended.context("the node stopped"),
         }
     })
 }

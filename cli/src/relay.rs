@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use kinema_media::hls::Manifest;
-use kinema_node::p2p;
+use kinema_net::p2p;
 use kinema_relay::{Config, Limits, Relay};
 use libp2p::Multiaddr;
 

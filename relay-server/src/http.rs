@@ -29,8 +29,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use kinema_media::hls::{self, Manifest};
-use kinema_node::blobs::BlobStore;
-use kinema_node::p2p::P2p;
+use kinema_net::blobs::BlobStore;
+use kinema_net::p2p::P2p;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -408,7 +408,7 @@ async fn upload_blob(
         .await
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| match e {
-            kinema_node::blobs::BlobError::WrongHash { .. } => {
+            kinema_net::blobs::BlobError::WrongHash { .. } => {
                 Failure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
             e => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -1,6 +1,6 @@
 //! Kinema's relay server: the door browsers come through.
 //!
-//! - **libp2p** ([`kinema_node::p2p`]): TCP, QUIC, websocket and webrtc-direct listeners
+//! - **libp2p** ([`kinema_net::p2p`]): TCP, QUIC, websocket and webrtc-direct listeners
 //!   (browsers dial the last two; the webrtc certificate is kept so its address stays), circuit relay v2 for peers behind NAT, kademlia and the segment protocol;
 //!   asked for a blob it lacks, the relay fetches it from its providers, verified, keeps it and
 //!   answers (browsers cannot reach most providers themselves);
@@ -24,8 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use kinema_node::blobs::BlobStore;
-use kinema_node::p2p::{self, P2p, P2pConfig, P2pLink};
+use kinema_chain::gossip::{Finalized, Topic};
+use kinema_net::blobs::BlobStore;
+use kinema_net::gossip::Registry;
+use kinema_net::p2p::{self, Messages, P2p, P2pConfig};
 use libp2p::{Multiaddr, identity};
 use tokio::task::JoinHandle;
 
@@ -90,7 +92,7 @@ pub struct Relay {
     pub db: Db,
     server: JoinHandle<()>,
     indexer: JoinHandle<()>,
-    _link: P2pLink,
+    _messages: Messages,
 }
 
 impl std::fmt::Debug for Relay {
@@ -119,7 +121,7 @@ pub async fn start(config: Config) -> Result<Relay> {
         None => format!("sqlite://{}?mode=rwc", config.data_dir.join("relay.db").display()),
     };
     let db = Db::open(&url).await?;
-    let (p2p, link) = p2p::start(P2pConfig {
+    let (p2p, messages) = p2p::start(P2pConfig {
         listen: config.listen.clone(),
         peers: config.peers.clone(),
         external: config.external.clone(),
@@ -127,7 +129,8 @@ pub async fn start(config: Config) -> Result<Relay> {
         relay: true,
         fetch_missing: true,
         webrtc_certificate: config.webrtc_certificate.clone(),
-        ..P2pConfig::new(config.keypair.clone(), config.chain_id.clone())
+        gossip: gossip(&config.chain_id),
+        ..P2pConfig::new(config.keypair.clone())
     })?;
     // What it tells browsers and peers to dial is whole once every listener has its address.
     tokio::time::timeout(LISTENERS_UP, p2p.listeners_up()).await.map_err(|_| {
@@ -158,7 +161,16 @@ pub async fn start(config: Config) -> Result<Relay> {
         }
     });
     let indexer = tokio::spawn(index_peers(p2p.clone(), db.clone()));
-    Ok(Relay { http: http_at, p2p, db, server, indexer, _link: link })
+    Ok(Relay { http: http_at, p2p, db, server, indexer, _messages: messages })
+}
+
+/// The gossip a relay joins: the chain's finalized headers, which it forwards to the browsers
+/// connected to it (a message passes when it decodes as a header with its certificate).
+fn gossip(chain_id: &str) -> Registry {
+    let mut registry = Registry::new();
+    registry
+        .register(Topic::Headers.name(chain_id), |bytes| Finalized::from_gossip(bytes).is_some());
+    registry
 }
 
 /// Writes the connected peers to the index: a peer that is new or changed (addresses, agent)

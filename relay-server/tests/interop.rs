@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kinema_node::p2p::{self, AGENT, P2pConfig};
+use kinema_net::p2p::{self, AGENT, P2pConfig};
 use kinema_relay::{Config, Limits};
 use serde_json::Value;
 
@@ -100,7 +100,7 @@ async fn a_kinema_node_dials_js_libp2p() {
     let address = first["listening"].as_str().unwrap().parse().unwrap();
     let (node, _link) = p2p::start(P2pConfig {
         peers: vec![address],
-        ..P2pConfig::new(p2p::keypair_from_seed([92; 32]).unwrap(), "kinema-interop")
+        ..P2pConfig::new(p2p::keypair_from_seed([92; 32]).unwrap())
     })
     .unwrap();
     tokio::time::timeout(Duration::from_secs(20), node.connected_to(1)).await.unwrap();

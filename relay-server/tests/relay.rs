@@ -14,8 +14,8 @@ use std::time::Duration;
 use kinema_media::ffmpeg::Ffmpeg;
 use kinema_media::hls::Manifest;
 use kinema_media::ladder;
-use kinema_node::blobs::BlobStore;
-use kinema_node::p2p::{self, P2pConfig};
+use kinema_net::blobs::BlobStore;
+use kinema_net::p2p::{self, P2pConfig};
 use kinema_relay::{Config, Limits, Relay};
 use serde_json::Value;
 
@@ -215,7 +215,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     let (peer, _link) = p2p::start(P2pConfig {
         peers: vec![tcp],
         blobs: Some(store),
-        ..P2pConfig::new(p2p::keypair_from_seed([78; 32]).unwrap(), "kinema-relay-test")
+        ..P2pConfig::new(p2p::keypair_from_seed([78; 32]).unwrap())
     })
     .unwrap();
     tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
@@ -256,7 +256,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     let known = &peers["peers"].as_array().unwrap();
     let entry = known.iter().find(|p| p["peer_id"] == peer.peer_id().to_string()).unwrap();
     assert_eq!(entry["connected"], true);
-    assert_eq!(entry["agent"], kinema_node::p2p::AGENT);
+    assert_eq!(entry["agent"], kinema_net::p2p::AGENT);
 
     // A blob uploaded by hash is served back; the document and the metrics are well formed.
     let blob = b"a segment uploaded over HTTP".to_vec();

@@ -2,7 +2,7 @@
 // network with every group verified, and follows the chain's finalized headers. What it learns
 // it shows in the elements marked with data-testid; `window.kinema` exposes the node and the
 // light client to other scripts (the player).
-import init, { LightClient, LightNode } from "./kinema_node.js";
+import init, { LightClient, LightNode } from "./kinema_wasm_node.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 

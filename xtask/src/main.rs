@@ -12,9 +12,10 @@
 //! - `test`: installs what the tests need (ffmpeg, the PostgreSQL server, Node and npm,
 //!   chromium, rustfmt, clippy, the wasm32 target, wasm-bindgen-cli at the Cargo.lock version)
 //!   if missing, builds the light-node page, then runs `cargo fmt --check`,
-//!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-node and the contracts for
-//!   `wasm32-unknown-unknown`), `cargo test` over the workspace, and the light-client tests in
-//!   wasm32 under Node.
+//!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-net, kinema-wasm-node,
+//!   the relay's API (no default features) and the contracts for `wasm32-unknown-unknown`), the
+//!   check that the light node's wasm imports nothing from `env`, `cargo test` over the
+//!   workspace, and the light-client tests in wasm32 under Node.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
@@ -26,6 +27,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 mod bench;
+mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -253,7 +255,18 @@ fn test() -> Result<()> {
     // What the browser light node will link must keep building for the browser, and the
     // contracts must pass the lints as the module the chain runs.
     cargo(&["clippy", "-p", "kinema-chain", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
-    cargo(&["clippy", "-p", "kinema-node", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
+    cargo(&["clippy", "-p", "kinema-net", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "-p",
+        "kinema-wasm-node",
+        "--target",
+        WASM,
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&[
         "clippy",
         "-p",
@@ -367,16 +380,17 @@ fn devnet(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Builds the browser light node (kinema-node for wasm32, the `wasm` profile, through
+/// Builds the browser light node (kinema-wasm-node for wasm32, the `wasm` profile, through
 /// wasm-bindgen) and its page into `<target>/light-node/`, and returns that directory.
 pub(crate) fn light_node() -> Result<PathBuf> {
     ensure_wasm_target()?;
     ensure_wasm_test_runner()?;
-    cargo(&["build", "-p", "kinema-node", "--target", WASM, "--profile", "wasm", "--locked"])?;
-    let wasm = target_dir().join(WASM).join("wasm/kinema_node.wasm");
+    cargo(&["build", "-p", "kinema-wasm-node", "--target", WASM, "--profile", "wasm", "--locked"])?;
+    let wasm = target_dir().join(WASM).join("wasm/kinema_wasm_node.wasm");
+    check_no_env_imports(&wasm)?;
     let out = target_dir().join("light-node");
     let status = Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-name", "kinema_node", "--out-dir"])
+        .args(["--target", "web", "--out-name", "kinema_wasm_node", "--out-dir"])
         .arg(&out)
         .arg(&wasm)
         .status()
@@ -391,6 +405,23 @@ pub(crate) fn light_node() -> Result<PathBuf> {
         std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
     }
     Ok(out)
+}
+
+/// Fails when the wasm module at `path` imports anything from the `env` module: such an
+/// import is a native symbol that leaked into the browser build (a C library, a libc call),
+/// and the page would fail to instantiate it.
+fn check_no_env_imports(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let imports = wasm::imports(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+    let env: Vec<&str> = imports
+        .iter()
+        .filter(|(module, _)| module == "env")
+        .map(|(_, name)| name.as_str())
+        .collect();
+    if !env.is_empty() {
+        bail!("{} imports from env: {}", path.display(), env.join(", "));
+    }
+    Ok(())
 }
 
 fn demo(args: &[String]) -> Result<()> {

@@ -3,15 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly
 
-mod app;
-mod consensus;
-mod execute;
-mod host;
-mod mempool;
-mod rpc;
-mod store;
-mod support;
-
 use kinema_chain::block::{
     Block, Certificate, CommitSignature, Header, Validator, ValidatorSet, Vote, VoteKind, tx_root,
 };
@@ -104,26 +95,6 @@ fn encodings_are_pinned() {
     };
     insta::assert_snapshot!("account", hex::encode(encode(&account)));
     insta::assert_snapshot!("signed_transfer_json", serde_json::to_string_pretty(&tx).unwrap());
-}
-
-#[test]
-fn a_headers_topic_message_is_the_finalized_tag_then_the_header() {
-    use kinema_chain::consensus::{Message, Topic};
-    use kinema_chain::gossip::{FINALIZED_TAG, Finalized};
-    let (keys, set) = validators();
-    let header = header(&set, &[]);
-    let certificate = certificate(&header, &[&keys[0], &keys[1], &keys[2]]);
-    let finalized = Finalized { header, certificate };
-    let message = Message::Finalized(finalized.clone());
-    assert_eq!(message.topic(), Topic::Headers);
-    let bytes = encode(&message);
-    assert_eq!(bytes[0], FINALIZED_TAG);
-    assert_eq!(Finalized::from_gossip(&bytes), Some(finalized));
-    let tx = Message::Tx(encode(&transfer(0)));
-    assert_eq!(tx.topic(), Topic::Transactions);
-    assert_eq!(Finalized::from_gossip(&encode(&tx)), None);
-    assert_eq!(Finalized::from_gossip(&bytes[..bytes.len() - 1]), None);
-    assert_eq!(Topic::Headers.name("kinema-devnet"), "/kinema/kinema-devnet/headers/1");
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinema_node::blobs::BlobStore;
-use kinema_node::p2p::{self, P2pConfig};
+use kinema_net::blobs::BlobStore;
+use kinema_net::p2p::{self, P2pConfig};
 use libp2p::Multiaddr;
 
 use super::chain::free_ports;
@@ -85,7 +85,7 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     let (peer, _link) = p2p::start(P2pConfig {
         peers: vec![relay_at.expect("the devnet printed no relay address")],
         blobs: Some(store),
-        ..P2pConfig::new(p2p::keypair_from_seed([61; 32]).unwrap(), "kinema-devnet")
+        ..P2pConfig::new(p2p::keypair_from_seed([61; 32]).unwrap())
     })
     .unwrap();
     tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();

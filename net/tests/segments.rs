@@ -1,0 +1,194 @@
+//! Blobs over libp2p between native nodes on loopback: found through kademlia, fetched in
+//! verified 16 KiB groups; a provider serving a corrupted group is caught at it and banned; a
+//! restarted node still serves what it stored. Websocket, QUIC and webrtc-direct carry the same
+//! protocols; a
+//! relay fetches for a peer what it lacks, and a node that listens only through a relay's
+//! circuit serves its blobs through it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinema_net::blobs::BlobStore;
+use kinema_net::p2p::{self, FetchError, Messages, P2p, P2pConfig};
+use kinema_net::verified::GROUP;
+use kinema_net::wire::BATCH;
+use libp2p::Multiaddr;
+
+fn config(seed: u8, listen: &[&str], peers: &[Multiaddr], blobs: Option<&Path>) -> P2pConfig {
+    P2pConfig {
+        listen: listen.iter().map(|a| a.parse().unwrap()).collect(),
+        peers: peers.to_vec(),
+        blobs: blobs.map(|d| Arc::new(BlobStore::open(d).unwrap())),
+        ..P2pConfig::new(p2p::keypair_from_seed([seed; 32]).unwrap())
+    }
+}
+
+/// A node with identity `seed`, listening on `listen`, dialling `peers`, serving `blobs`.
+async fn node(
+    seed: u8,
+    listen: &str,
+    peers: &[Multiaddr],
+    blobs: Option<&Path>,
+) -> (P2p, Messages, Multiaddr) {
+    let (p2p, link) = p2p::start(config(seed, &[listen], peers, blobs)).unwrap();
+    let address = p2p.listening().await.remove(0);
+    (p2p, link, address)
+}
+
+/// The first of `p2p`'s listen addresses whose outermost protocol (before `/certhash` and
+/// `/p2p`) is `protocol` (e.g. `"tcp"`, `"ws"`, `"quic-v1"`, `"webrtc-direct"`, `"p2p-circuit"`).
+async fn listening_on(p2p: &P2p, protocol: &str) -> Multiaddr {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let found = p2p.listening().await.into_iter().find(|a| {
+                let tags = a.iter().map(|p| p.tag()).filter(|t| !["p2p", "certhash"].contains(t));
+                tags.last() == Some(protocol)
+            });
+            if let Some(address) = found {
+                return address;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {protocol} listener"))
+}
+
+async fn fetch(p2p: &P2p, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
+    tokio::time::timeout(Duration::from_secs(60), p2p.fetch(name)).await.expect("fetch hangs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_are_found_fetched_verified_and_liars_are_banned() {
+    // 7.8 MB: eight batches, several asked at once.
+    let clip = std::fs::read(kinema_test_support::corpus("trailer_bbb.mp4")).unwrap();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (honest, liar) = (dirs[0].path(), dirs[1].path());
+    let name = BlobStore::open(honest).unwrap().put(&clip).unwrap();
+    // The liar holds the same blob with one byte flipped on its disk, in the sixth batch: its
+    // answer arrives while others are in flight.
+    BlobStore::open(liar).unwrap().put(&clip).unwrap();
+    let path = liar.join(name.to_hex().as_str());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(5 * BATCH as usize + 3) * GROUP + 5] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+
+    // A hub node everyone dials, the liar, and a fetcher that knows only the hub.
+    let (hub, _hub_link, hub_at) = node(1, "/ip4/127.0.0.1/tcp/0", &[], None).await;
+    let (liar_node, _liar_link, _) =
+        node(2, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), Some(liar)).await;
+    liar_node.connected_to(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (fetcher, _fetcher_link, _) =
+        node(3, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), None).await;
+    fetcher.connected_to(1).await;
+
+    // Only the liar provides it: the fetch fails, and the liar is banned for its bad group.
+    assert_eq!(fetch(&fetcher, name).await, Err(FetchError::NotFound(name)));
+    assert_eq!(fetcher.banned(), vec![liar_node.peer_id()]);
+
+    // An honest provider appears: the fetch succeeds from it, the liar is not asked again.
+    let (honest_node, honest_link, honest_at) =
+        node(4, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), Some(honest)).await;
+    honest_node.connected_to(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fetch(&fetcher, name).await.unwrap(), clip);
+
+    // The honest node restarts on the same port with the same store; a new node fetches from
+    // it (the liar is caught again if asked first).
+    drop((honest_node, honest_link));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listen: Multiaddr =
+        honest_at.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
+    let (again, _again_link, _) =
+        node(4, &listen.to_string(), std::slice::from_ref(&hub_at), Some(honest)).await;
+    again.connected_to(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (newcomer, _newcomer_link, _) = node(5, "/ip4/127.0.0.1/tcp/0", &[hub_at], None).await;
+    newcomer.connected_to(1).await;
+    assert_eq!(fetch(&newcomer, name).await.unwrap(), clip);
+    assert!(newcomer.banned().iter().all(|p| *p == liar_node.peer_id()));
+    drop(hub);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_quic_relay_fetches_and_circuits() {
+    let clip = std::fs::read(kinema_test_support::corpus("bigbuckbunny.mp4")).unwrap();
+    let other = clip[..clip.len() / 2].iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (relay_store, behind_store) = (dirs[0].path(), dirs[1].path());
+    let store = BlobStore::open(behind_store).unwrap();
+    let (name, other_name) = (store.put(&clip).unwrap(), store.put(&other).unwrap());
+
+    // A relay listening on TCP, websocket, QUIC and webrtc-direct, fetching what it is asked for
+    // and lacks.
+    let listen = [
+        "/ip4/127.0.0.1/tcp/0",
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+        "/ip4/127.0.0.1/udp/0/webrtc-direct",
+    ];
+    let (relay, _relay_link) = p2p::start(P2pConfig {
+        relay: true,
+        fetch_missing: true,
+        ..config(10, &listen, &[], Some(relay_store))
+    })
+    .unwrap();
+    let relay_tcp = listening_on(&relay, "tcp").await;
+    let relay_ws = listening_on(&relay, "ws").await;
+    let relay_quic = listening_on(&relay, "quic-v1").await;
+    let relay_webrtc = listening_on(&relay, "webrtc-direct").await;
+
+    // Peers that reach it over websocket, QUIC and webrtc-direct only.
+    let only =
+        [(11, &relay_ws, "ws"), (12, &relay_quic, "quic-v1"), (16, &relay_webrtc, "webrtc-direct")];
+    for (seed, address, protocol) in only {
+        // libp2p's webrtc transport dials from its listener's socket.
+        let listen: &[&str] =
+            if protocol == "webrtc-direct" { &["/ip4/127.0.0.1/udp/0/webrtc-direct"] } else { &[] };
+        let (peer, _link) =
+            p2p::start(config(seed, listen, std::slice::from_ref(address), None)).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
+        let via = &peer.peers()[0];
+        assert_eq!(via.peer_id, relay.peer_id());
+        assert!(via.addresses.iter().any(|a| a.iter().any(|p| p.tag() == protocol)), "{via:?}");
+    }
+
+    // A node that cannot be dialled: it listens only through the relay's circuit.
+    let circuit = format!("{relay_tcp}/p2p-circuit");
+    let (behind, _behind_link) =
+        p2p::start(config(13, &[&circuit], std::slice::from_ref(&relay_tcp), Some(behind_store)))
+            .unwrap();
+    listening_on(&behind, "p2p-circuit").await;
+    let reserved = async {
+        while relay.stats().reservations.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reserved).await.expect("no reservation counted");
+
+    // A peer asks the relay for a blob only the node behind it holds: the relay fetches it,
+    // keeps it and answers.
+    let (asker, _asker_link) =
+        p2p::start(config(14, &[], std::slice::from_ref(&relay_tcp), None)).unwrap();
+    asker.connected_to(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fetched =
+        tokio::time::timeout(Duration::from_secs(60), asker.fetch_from(relay.peer_id(), name));
+    assert_eq!(fetched.await.unwrap().unwrap(), clip);
+    assert!(BlobStore::open(relay_store).unwrap().has(&name));
+
+    // Another dials the node behind the relay through its circuit and fetches from it there
+    // (more than libp2p's default 128 KiB circuit limit).
+    let through: Multiaddr = format!("{circuit}/p2p/{}", behind.peer_id()).parse().unwrap();
+    let (dialer, _dialer_link) = p2p::start(config(15, &[], &[through], None)).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), dialer.connected_to(2)).await.unwrap();
+    let peers = dialer.peers();
+    let via = peers.iter().find(|p| p.peer_id == behind.peer_id()).unwrap();
+    assert!(via.addresses.iter().any(|a| a.iter().any(|p| p.tag() == "p2p-circuit")), "{via:?}");
+    assert_eq!(fetch(&dialer, other_name).await.unwrap(), other);
+    assert!(relay.stats().circuits.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}

@@ -1,0 +1,961 @@
+//! [`MalachiteEngine`]: Malachite's consensus core driving an [`App`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use malachitebft_core_consensus::{
+    self as mcc, ConsensusMsg, Effect, Input, LivenessMsg, LocallyProposedValue, Params,
+    ProposedValue, Resumable, SignedConsensusMsg, State,
+};
+use malachitebft_core_types::{
+    CertificateError, CommitCertificate, LinearTimeouts, NilOrVal, PolkaCertificate, Round,
+    RoundCertificate, RoundCertificateType, SignedProposal, SignedVote, ThresholdParam,
+    ThresholdParams, Timeout, TimeoutKind, Validity, ValueOrigin, ValuePayload,
+    VoteExtensionPolicy,
+};
+use tracing::{debug, info, warn};
+
+use super::context::{BlockHash, Ctx, Height, ValidatorAddress, Validators};
+use super::{Engine, Message, Output, Peer, ProposedBlock, Status, Timer};
+use crate::app::{App, Executed};
+use crate::mempool::Refusal;
+use kinema_chain::block::{Block, Certificate, CommitSignature};
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::gossip::Finalized;
+use kinema_chain::tx::{Call, Evidence, VerifiedTx};
+use kinema_chain::{Address, Error, Hash, PublicKey};
+
+/// The fee a validator offers for reporting a double vote (most of it comes back unburnt).
+const EVIDENCE_FEE: u64 = 1_000_000;
+/// Blocks of later heights kept until their height starts.
+const EARLY_BLOCKS: usize = 64;
+/// Blocks re-executed per height at most: anyone can build a valid block, so a peer could
+/// otherwise make a validator re-execute without end.
+const BLOCKS_PER_HEIGHT: usize = 64;
+/// How often a validator checks whether a peer is ahead of it.
+const SYNC_EVERY: Duration = Duration::from_millis(500);
+/// How long a block request may go unanswered before another peer is asked.
+const SYNC_PATIENCE: Duration = Duration::from_secs(2);
+/// Blocks one sync answer carries at most, and the bytes after which it takes no more (it
+/// always carries one).
+const SYNC_BATCH: u64 = 64;
+const SYNC_BATCH_BYTES: usize = 4 << 20;
+/// How far ahead of a validator's clock a proposed block's time may be for it to vote for it.
+/// Times only go forward ([`App::validate`]), so a proposer with a fast clock would otherwise
+/// drag the chain's time ahead of the world's.
+const MAX_TIME_AHEAD: Duration = Duration::from_secs(5);
+/// Peers whose announced heads a node remembers.
+const AHEAD_PEERS: usize = 32;
+
+/// How a validator runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Its consensus key (its account's key).
+    pub key: SecretKey,
+    /// How long a proposer waits for transactions before proposing an empty block.
+    pub empty_block_interval: Duration,
+    /// How long a proposer with transactions waiting collects more before proposing (unless
+    /// a full block's worth waits): a block per transaction would spend the height's fixed
+    /// cost — votes, write-ahead log, a durable commit — on each.
+    pub batch_window: Duration,
+    /// The prevote and precommit timeouts of round 0; each later round waits half of it
+    /// longer. The propose timeout adds the empty-block interval.
+    pub step_timeout: Duration,
+    /// Transactions in a block at most.
+    pub max_block_txs: usize,
+    /// Transactions the mempool holds at most.
+    pub mempool_capacity: usize,
+    /// States of past heights kept besides the epoch boundaries' ([`crate::store::Store::keep_states`]);
+    /// `None` keeps every one.
+    pub keep_states: Option<u64>,
+}
+
+impl Config {
+    /// Defaults for `key`: an empty block a second at most, a 50 ms batch window, 1 s steps,
+    /// 10,000 transactions a block, 100,000 in the mempool, every state kept.
+    pub fn new(key: SecretKey) -> Self {
+        Self {
+            key,
+            empty_block_interval: Duration::from_secs(1),
+            batch_window: Duration::from_millis(50),
+            step_timeout: Duration::from_secs(1),
+            max_block_txs: 10_000,
+            mempool_capacity: 100_000,
+            keep_states: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum TimerKind {
+    Step(Timeout),
+    Batch,
+    EmptyBlock,
+    Sync,
+}
+
+/// What the write-ahead log keeps of a height.
+#[derive(Debug, BorshSerialize, BorshDeserialize)]
+enum WalEntry {
+    Block(ProposedBlock),
+    Vote(SignedVote<Ctx>),
+    Proposal(SignedProposal<Ctx>),
+    ProposedValue(ProposedValue<Ctx>, bool),
+    Polka(PolkaCertificate<Ctx>),
+    Round(RoundCertificate<Ctx>),
+    Timeout { kind: u8, round: Round, millis: u64 },
+}
+
+impl WalEntry {
+    fn of(input: &Input<Ctx>) -> Option<Self> {
+        Some(match input {
+            Input::Vote(v) => Self::Vote(v.clone()),
+            Input::Proposal(p) => Self::Proposal(p.clone()),
+            Input::ProposedValue(v, origin) => Self::ProposedValue(v.clone(), origin.is_sync()),
+            Input::PolkaCertificate(c) => Self::Polka(c.clone()),
+            Input::RoundCertificate(c) => Self::Round(c.clone()),
+            Input::TimeoutElapsed(t) => {
+                let (kind, millis) = match t.kind {
+                    TimeoutKind::Propose => (0, 0),
+                    TimeoutKind::Prevote => (1, 0),
+                    TimeoutKind::Precommit => (2, 0),
+                    TimeoutKind::Rebroadcast => (3, 0),
+                    TimeoutKind::FinalizeHeight(d) => (4, d.as_millis() as u64),
+                };
+                Self::Timeout { kind, round: t.round, millis }
+            }
+            Input::StartHeight(..) | Input::Propose(_) | Input::SyncValueResponse(_) => {
+                return None;
+            }
+        })
+    }
+
+    fn input(self) -> Option<Input<Ctx>> {
+        Some(match self {
+            Self::Block(_) => return None,
+            Self::Vote(v) => Input::Vote(v),
+            Self::Proposal(p) => Input::Proposal(p),
+            Self::ProposedValue(v, sync) => {
+                let origin = if sync { ValueOrigin::Sync } else { ValueOrigin::Consensus };
+                Input::ProposedValue(v, origin)
+            }
+            Self::Polka(c) => Input::PolkaCertificate(c),
+            Self::Round(c) => Input::RoundCertificate(c),
+            Self::Timeout { kind, round, millis } => {
+                let kind = match kind {
+                    0 => TimeoutKind::Propose,
+                    1 => TimeoutKind::Prevote,
+                    2 => TimeoutKind::Precommit,
+                    3 => TimeoutKind::Rebroadcast,
+                    _ => TimeoutKind::FinalizeHeight(Duration::from_millis(millis)),
+                };
+                Input::TimeoutElapsed(Timeout::new(round, kind))
+            }
+        })
+    }
+}
+
+/// A validator deciding blocks with Malachite's Tendermint core.
+pub struct MalachiteEngine {
+    consensus: State<Ctx>,
+    shell: Shell,
+}
+
+impl std::fmt::Debug for MalachiteEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MalachiteEngine")
+            .field("address", &self.shell.address)
+            .field("height", &self.consensus.height())
+            .field("round", &self.consensus.round())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything but Malachite's state: what answers its effects.
+struct Shell {
+    ctx: Ctx,
+    config: Config,
+    address: Address,
+    app: App,
+    timeouts: LinearTimeouts,
+    validators: Validators,
+    out: Vec<Output>,
+    /// Blocks of the height being decided that execute, by header hash.
+    blocks: HashMap<Hash, Executed>,
+    /// Those that do not.
+    invalid: HashSet<Hash>,
+    /// The blocks this validator built, by round.
+    own: BTreeMap<Round, Hash>,
+    /// Blocks for later heights.
+    early: VecDeque<ProposedBlock>,
+    /// The round Malachite asked this validator to propose in.
+    to_propose: Option<(Height, Round)>,
+    batch_due: bool,
+    empty_block_due: bool,
+    /// A height Malachite finalized; the next one starts once its block is committed.
+    finalized: Option<Height>,
+    replaying: bool,
+    /// An error that stops the validator (the store failed).
+    fatal: Option<Error>,
+    /// The heads peers announced (the latest each), at most [`AHEAD_PEERS`].
+    ahead: HashMap<Peer, u64>,
+    /// The peer last asked for blocks, the first height asked, and when.
+    requested: Option<(Peer, u64, Instant)>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl MalachiteEngine {
+    /// A validator for `app`'s chain with `config`'s key. It may be a validator of the genesis
+    /// set or not (then it follows the chain without voting).
+    pub fn new(app: App, config: Config) -> Result<Self, Error> {
+        let ctx = Ctx::new(app.chain_id());
+        let head = app.head()?;
+        let validators = Validators::new(app.validators_at(head.height + 1)?, head.block)?;
+        let address = config.key.address();
+        let params = Params {
+            address: ValidatorAddress(address),
+            threshold_params: ThresholdParams::default(),
+            value_payload: ValuePayload::ProposalAndParts,
+            enabled: true,
+        };
+        let consensus = State::new(
+            ctx.clone(),
+            Height(head.height + 1),
+            validators.clone(),
+            params,
+            4096,
+            1024,
+        );
+        let step = config.step_timeout;
+        let timeouts = LinearTimeouts {
+            propose: step + config.empty_block_interval,
+            propose_delta: step / 2,
+            prevote: step,
+            prevote_delta: step / 2,
+            precommit: step,
+            precommit_delta: step / 2,
+            rebroadcast: 3 * step + config.empty_block_interval,
+            max_timeout: Duration::from_secs(60),
+        };
+        let shell = Shell {
+            ctx,
+            config,
+            address,
+            app,
+            timeouts,
+            validators,
+            out: Vec::new(),
+            blocks: HashMap::new(),
+            invalid: HashSet::new(),
+            own: BTreeMap::new(),
+            early: VecDeque::new(),
+            to_propose: None,
+            batch_due: false,
+            empty_block_due: false,
+            finalized: None,
+            replaying: false,
+            fatal: None,
+            ahead: HashMap::new(),
+            requested: None,
+        };
+        Ok(Self { consensus, shell })
+    }
+
+    /// Feeds one input to Malachite, answering the effects it yields.
+    fn feed(&mut self, input: Input<Ctx>) {
+        let shell = &mut self.shell;
+        let result: Result<(), mcc::Error<Ctx>> = mcc::process!(
+            input: input,
+            state: &mut self.consensus,
+            metrics: &(),
+            with: effect => shell.handle(effect)
+        );
+        if let Err(e) = result {
+            warn!(validator = %self.shell.address, "consensus refused an input: {e}");
+        }
+    }
+
+    /// Starts deciding `height` (the head's next), replaying its write-ahead log if this
+    /// validator already took part in it.
+    fn start_height(&mut self, height: u64) -> Result<(), Error> {
+        let head = self.shell.app.head()?;
+        debug_assert_eq!(head.height + 1, height);
+        let validators = Validators::new(self.shell.app.validators_at(height)?, head.block)?;
+        let shell = &mut self.shell;
+        shell.validators = validators.clone();
+        shell.blocks.clear();
+        shell.invalid.clear();
+        shell.own.clear();
+        shell.to_propose = None;
+        shell.batch_due = false;
+        shell.empty_block_due = false;
+        let mut wal = Vec::new();
+        for bytes in shell.app.store().wal(height)? {
+            wal.push(kinema_chain::decode::<WalEntry>(&bytes)?);
+        }
+        let restart = !wal.is_empty();
+        let policy = VoteExtensionPolicy::Disabled;
+        self.feed(Input::StartHeight(Height(height), validators, restart, None, policy));
+        if restart {
+            info!(validator = %self.shell.address, height, entries = wal.len(), "replaying the write-ahead log");
+            let mut blocks = Vec::new();
+            let mut inputs = Vec::new();
+            for entry in wal {
+                match entry {
+                    WalEntry::Block(block) => blocks.push(block),
+                    other => inputs.extend(other.input()),
+                }
+            }
+            self.shell.replaying = true;
+            for block in &blocks {
+                self.shell.accept(block)?;
+            }
+            self.consensus.index_wal_entries(inputs.iter());
+            for input in inputs {
+                self.feed(input);
+            }
+            self.consensus.reset_entries_index();
+            self.shell.replaying = false;
+        }
+        let early: Vec<ProposedBlock> = self.shell.early.drain(..).collect();
+        for block in early {
+            self.on_block(block)?;
+        }
+        Ok(())
+    }
+
+    fn on_block(&mut self, proposed: ProposedBlock) -> Result<(), Error> {
+        let height = proposed.block.header.height;
+        let current = self.consensus.height().0;
+        if height < current {
+            return Ok(());
+        }
+        if height > current {
+            if self.shell.early.len() == EARLY_BLOCKS {
+                self.shell.early.pop_front();
+            }
+            self.shell.early.push_back(proposed);
+            return Ok(());
+        }
+        let Some(validity) = self.shell.accept(&proposed)? else {
+            return Ok(());
+        };
+        let value = ProposedValue {
+            height: Height(height),
+            round: proposed.round,
+            valid_round: proposed.pol_round,
+            proposer: ValidatorAddress(proposed.proposer),
+            value: BlockHash(proposed.block.header.hash()),
+            validity,
+        };
+        self.feed(Input::ProposedValue(value, ValueOrigin::Consensus));
+        Ok(())
+    }
+
+    /// Committed blocks a peer sent with their certificates, in height order: each that
+    /// follows the head and whose certificate verifies is executed and committed.
+    fn on_synced(&mut self, blocks: Vec<(Block, Certificate)>) -> Result<(), Error> {
+        let mut progress = false;
+        for (block, certificate) in blocks {
+            if !self.sync_one(block, certificate)? {
+                break;
+            }
+            progress = true;
+        }
+        if progress {
+            self.shell.request_blocks();
+        }
+        Ok(())
+    }
+
+    /// Commits one synced block; false when it does not follow the head or its certificate
+    /// does not verify.
+    fn sync_one(&mut self, block: Block, certificate: Certificate) -> Result<bool, Error> {
+        let head = self.shell.app.head()?;
+        if block.header.height != head.height + 1 {
+            return Ok(false);
+        }
+        let validators = self.shell.app.validators_at(block.header.height)?;
+        if let Err(e) = certificate.verify(&block.header, &validators) {
+            warn!(validator = %self.shell.address, "a peer sent block {} with a bad certificate: {e}", block.header.height);
+            return Ok(false);
+        }
+        let hash = block.header.hash();
+        let executed = match self.shell.blocks.remove(&hash) {
+            Some(executed) => executed,
+            None => match self.shell.app.validate(block)? {
+                Ok(executed) => executed,
+                Err(why) => {
+                    // More than 2/3 of the stake certified a block this node cannot execute:
+                    // its contracts or its state differ from the chain's.
+                    return Err(Error::Consensus {
+                        why: format!(
+                            "certified block {} does not execute here: {why}",
+                            head.height + 1
+                        ),
+                    });
+                }
+            },
+        };
+        // Not announced: the validators that decided it did, when it was new.
+        let head = self.shell.commit(executed, &certificate, false)?;
+        self.start_height(head.height + 1)?;
+        Ok(true)
+    }
+
+    /// Runs what Malachite's effects left to do, and returns what the runner must do.
+    fn settle(&mut self) -> Result<Vec<Output>, Error> {
+        loop {
+            if let Some(e) = self.shell.fatal.take() {
+                return Err(e);
+            }
+            if let Some(height) = self.shell.finalized.take() {
+                let head = self.shell.app.head()?;
+                if head.height >= height.0 {
+                    self.start_height(head.height + 1)?;
+                } else {
+                    // Decided without its block: fetch it from whoever committed it.
+                    warn!(validator = %self.shell.address, height = height.0, "decided a block it never received; asking peers");
+                    self.shell.broadcast(&Message::SyncRequest { height: height.0 });
+                }
+                continue;
+            }
+            if let Some((height, round)) = self.shell.to_propose {
+                let shell = &self.shell;
+                let waiting = shell.app.pending_transactions();
+                let ready = round > Round::ZERO
+                    || shell.empty_block_due
+                    || (shell.batch_due && waiting > 0)
+                    || waiting >= shell.config.max_block_txs
+                    || shell.own.contains_key(&round);
+                if ready {
+                    self.shell.to_propose = None;
+                    let block = self.shell.build(round)?;
+                    self.feed(Input::Propose(LocallyProposedValue::new(
+                        height,
+                        round,
+                        BlockHash(block),
+                    )));
+                    continue;
+                }
+            }
+            break;
+        }
+        Ok(std::mem::take(&mut self.shell.out))
+    }
+}
+
+impl Engine for MalachiteEngine {
+    fn start(&mut self) -> Result<Vec<Output>, Error> {
+        let head = self.shell.app.head()?;
+        self.start_height(head.height + 1)?;
+        self.shell.out.push(Output::Schedule(Timer(TimerKind::Sync), SYNC_EVERY));
+        self.settle()
+    }
+
+    fn on_message(&mut self, from: Peer, bytes: &[u8]) -> Result<Vec<Output>, Error> {
+        let message = match kinema_chain::decode::<Message>(bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                debug!(validator = %self.shell.address, ?from, "undecodable message: {e}");
+                return Ok(Vec::new());
+            }
+        };
+        match message {
+            Message::Consensus(SignedConsensusMsg::Vote(vote))
+            | Message::Liveness(LivenessMsg::Vote(vote)) => self.feed(Input::Vote(vote)),
+            Message::Consensus(SignedConsensusMsg::Proposal(proposal)) => {
+                self.feed(Input::Proposal(proposal));
+            }
+            Message::Liveness(LivenessMsg::PolkaCertificate(c)) => {
+                self.feed(Input::PolkaCertificate(c));
+            }
+            Message::Liveness(LivenessMsg::SkipRoundCertificate(c)) => {
+                self.feed(Input::RoundCertificate(c));
+            }
+            Message::Block(block) => self.on_block(block)?,
+            Message::Tx(bytes) => {
+                if let Err(refusal) = self.shell.app.submit(&bytes)? {
+                    debug!(validator = %self.shell.address, "gossiped transaction refused: {refusal}");
+                }
+            }
+            Message::Finalized(Finalized { header, .. }) => {
+                // Only a hint of where the chain is: what is fetched because of it is checked.
+                self.shell.heard_head(from, header.height);
+            }
+            Message::SyncRequest { height } => {
+                let blocks = self.shell.committed_from(height)?;
+                if !blocks.is_empty() {
+                    let reply = Message::SyncResponse { blocks };
+                    self.shell.out.push(Output::Send(from, kinema_chain::encode(&reply)));
+                }
+            }
+            Message::SyncResponse { blocks } => self.on_synced(blocks)?,
+        }
+        self.settle()
+    }
+
+    fn on_timer(&mut self, timer: Timer) -> Result<Vec<Output>, Error> {
+        match timer.0 {
+            TimerKind::Step(timeout) => self.feed(Input::TimeoutElapsed(timeout)),
+            TimerKind::Batch => self.shell.batch_due = true,
+            TimerKind::EmptyBlock => self.shell.empty_block_due = true,
+            TimerKind::Sync => {
+                self.shell.request_blocks();
+                self.shell.out.push(Output::Schedule(Timer(TimerKind::Sync), SYNC_EVERY));
+            }
+        }
+        self.settle()
+    }
+
+    fn submit(&mut self, tx: VerifiedTx) -> Result<(Result<Hash, Refusal>, Vec<Output>), Error> {
+        let bytes = kinema_chain::encode(&*tx);
+        let admitted = self.shell.app.submit_verified(tx)?;
+        if admitted.is_ok() {
+            self.shell.broadcast(&Message::Tx(bytes));
+        }
+        Ok((admitted, self.settle()?))
+    }
+
+    fn status(&self) -> Result<Status, Error> {
+        let head = self.shell.app.head()?;
+        Ok(Status {
+            height: head.height,
+            block: head.block,
+            state_root: head.state_root,
+            consensus_height: self.consensus.height().0,
+            round: self.consensus.round().as_u32().unwrap_or(0),
+            address: self.shell.address,
+            pending_transactions: self.shell.app.pending_transactions(),
+        })
+    }
+}
+
+impl Shell {
+    fn broadcast(&mut self, message: &Message) {
+        self.out.push(Output::Broadcast(message.topic(), kinema_chain::encode(message)));
+    }
+
+    fn wal(&mut self, height: u64, entry: &WalEntry) {
+        if self.replaying {
+            return;
+        }
+        if let Err(e) = self.app.store().wal_append(height, &kinema_chain::encode(entry)) {
+            self.fatal.get_or_insert(e);
+        }
+    }
+
+    /// Re-executes a block of the current height (once), logging the ones that execute.
+    /// `None` when this height has seen too many blocks to look at another.
+    fn accept(&mut self, proposed: &ProposedBlock) -> Result<Option<Validity>, Error> {
+        let hash = proposed.block.header.hash();
+        if self.blocks.contains_key(&hash) {
+            return Ok(Some(Validity::Valid));
+        }
+        if self.invalid.contains(&hash) {
+            return Ok(Some(Validity::Invalid));
+        }
+        if self.blocks.len() + self.invalid.len() >= BLOCKS_PER_HEIGHT {
+            return Ok(None);
+        }
+        let time_ms = proposed.block.header.time_ms;
+        let now = now_ms();
+        if time_ms > now + MAX_TIME_AHEAD.as_millis() as u64 {
+            warn!(validator = %self.address, "block {hash} is {} ms ahead of this clock", time_ms - now);
+            self.invalid.insert(hash);
+            return Ok(Some(Validity::Invalid));
+        }
+        match self.app.validate(proposed.block.clone())? {
+            Ok(executed) => {
+                self.wal(proposed.block.header.height, &WalEntry::Block(proposed.clone()));
+                if proposed.proposer == self.address {
+                    self.own.insert(proposed.round, hash);
+                }
+                self.blocks.insert(hash, executed);
+                Ok(Some(Validity::Valid))
+            }
+            Err(why) => {
+                warn!(validator = %self.address, "block {hash} does not execute: {why}");
+                self.invalid.insert(hash);
+                Ok(Some(Validity::Invalid))
+            }
+        }
+    }
+
+    /// The block this validator proposes in `round`: the one it built for that round before
+    /// a restart, or a new one from its mempool, broadcast.
+    fn build(&mut self, round: Round) -> Result<Hash, Error> {
+        if let Some(hash) = self.own.get(&round) {
+            return Ok(*hash);
+        }
+        let executed = self.app.propose(self.address, now_ms(), self.config.max_block_txs)?;
+        let block = executed.block.clone();
+        let hash = block.header.hash();
+        let proposed =
+            ProposedBlock { round, pol_round: Round::Nil, proposer: self.address, block };
+        self.wal(proposed.block.header.height, &WalEntry::Block(proposed.clone()));
+        self.broadcast(&Message::Block(proposed));
+        self.own.insert(round, hash);
+        self.blocks.insert(hash, executed);
+        Ok(hash)
+    }
+
+    /// Commits `executed`; `announce` publishes its header and certificate on the headers
+    /// topic.
+    fn commit(
+        &mut self,
+        executed: Executed,
+        certificate: &Certificate,
+        announce: bool,
+    ) -> Result<crate::store::Head, Error> {
+        let txs = executed.block.txs.len();
+        let header = announce.then(|| executed.block.header.clone());
+        let head = self.app.commit(executed, Some(certificate))?;
+        debug!(validator = %self.address, height = head.height, txs, "committed");
+        self.out.push(Output::Committed(head.clone()));
+        if let Some(header) = header {
+            let certificate = certificate.clone();
+            self.broadcast(&Message::Finalized(Finalized { header, certificate }));
+        }
+        Ok(head)
+    }
+
+    /// Remembers that `peer` announced a head at `height`; the lowest head is forgotten when
+    /// too many peers are remembered.
+    fn heard_head(&mut self, peer: Peer, height: u64) {
+        self.ahead.insert(peer, height);
+        if self.ahead.len() > AHEAD_PEERS
+            && let Some(lowest) = self.ahead.iter().min_by_key(|(p, h)| (**h, **p)).map(|(p, _)| *p)
+        {
+            self.ahead.remove(&lowest);
+        }
+    }
+
+    /// The committed blocks from `height` on with their certificates, as many as one sync
+    /// answer carries.
+    fn committed_from(&self, height: u64) -> Result<Vec<(Block, Certificate)>, Error> {
+        let store = self.app.store();
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        for height in height..height.saturating_add(SYNC_BATCH) {
+            let (Some(block), Some(certificate)) =
+                (store.block(height)?, store.certificate(height)?)
+            else {
+                break;
+            };
+            bytes += borsh::object_length(&block).unwrap_or(0);
+            blocks.push((block, certificate));
+            if bytes >= SYNC_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok(blocks)
+    }
+
+    /// Asks a peer that announced a head above this node's for the blocks after it, unless a
+    /// request is pending. The peer answered last is asked again; one that let a request go
+    /// unanswered for [`SYNC_PATIENCE`] is passed over for the next in turn (an announcement
+    /// can come from a peer this node cannot reach, or one that forwarded it without the block).
+    fn request_blocks(&mut self) {
+        let Ok(head) = self.app.head() else { return };
+        let next = head.height + 1;
+        let mut ahead: Vec<Peer> =
+            self.ahead.iter().filter(|(_, h)| **h >= next).map(|(p, _)| *p).collect();
+        if ahead.is_empty() {
+            return;
+        }
+        ahead.sort_unstable();
+        let peer = match self.requested {
+            Some((_, asked, at)) if asked == next && at.elapsed() < SYNC_PATIENCE => return,
+            // Unanswered: the next peer in turn.
+            Some((last, asked, _)) if asked == next => {
+                ahead.iter().copied().find(|p| *p > last).unwrap_or(ahead[0])
+            }
+            Some((last, _, _)) if ahead.contains(&last) => last,
+            _ => ahead[0],
+        };
+        self.requested = Some((peer, next, Instant::now()));
+        let request = Message::SyncRequest { height: next };
+        self.out.push(Output::Send(peer, kinema_chain::encode(&request)));
+    }
+
+    /// Answers one of Malachite's effects.
+    fn handle(&mut self, effect: Effect<Ctx>) -> Result<mcc::Resume<Ctx>, Error> {
+        let ctx = &self.ctx;
+        Ok(match effect {
+            Effect::CancelAllTimeouts(r) => {
+                self.out.push(Output::CancelAll);
+                r.resume_with(())
+            }
+            Effect::CancelTimeout(timeout, r) => {
+                self.out.push(Output::Cancel(Timer(TimerKind::Step(timeout))));
+                r.resume_with(())
+            }
+            Effect::ScheduleTimeout(timeout, r) => {
+                let after = self.timeouts.duration_for(timeout);
+                self.out.push(Output::Schedule(Timer(TimerKind::Step(timeout)), after));
+                r.resume_with(())
+            }
+            Effect::StartRound(height, round, proposer, _role, r) => {
+                debug!(validator = %self.address, %height, %round, %proposer, "round starts");
+                r.resume_with(())
+            }
+            Effect::PublishConsensusMsg(message, r) => {
+                self.broadcast(&Message::Consensus(message));
+                r.resume_with(())
+            }
+            Effect::PublishLivenessMsg(message, r) => {
+                self.broadcast(&Message::Liveness(message));
+                r.resume_with(())
+            }
+            Effect::RepublishVote(vote, r) => {
+                self.broadcast(&Message::Liveness(LivenessMsg::Vote(vote)));
+                r.resume_with(())
+            }
+            Effect::RepublishRoundCertificate(certificate, r) => {
+                let message = LivenessMsg::SkipRoundCertificate(certificate);
+                self.broadcast(&Message::Liveness(message));
+                r.resume_with(())
+            }
+            Effect::GetValue(height, round, _timeout, r) => {
+                self.to_propose = Some((height, round));
+                self.batch_due = false;
+                self.empty_block_due = false;
+                if round == Round::ZERO && !self.own.contains_key(&round) {
+                    let batch = self.config.batch_window;
+                    self.out.push(Output::Schedule(Timer(TimerKind::Batch), batch));
+                    let wait = self.config.empty_block_interval;
+                    self.out.push(Output::Schedule(Timer(TimerKind::EmptyBlock), wait));
+                }
+                r.resume_with(())
+            }
+            Effect::RestreamProposal(_height, round, valid_round, proposer, block, r) => {
+                if let Some(executed) = self.blocks.get(&block) {
+                    let block = executed.block.clone();
+                    let proposer = proposer.0;
+                    let proposed = ProposedBlock { round, pol_round: valid_round, proposer, block };
+                    self.broadcast(&Message::Block(proposed));
+                }
+                r.resume_with(())
+            }
+            // Kinema's own block sync answers lagging validators; Malachite's value sync is
+            // never fed, so these never come.
+            Effect::CertVerifiedSyncValue(_, _, r) | Effect::CertRejectedSyncValue(_, _, _, r) => {
+                r.resume_with(())
+            }
+            Effect::Decide(certificate, _extensions, r) => {
+                let certificate = chain_certificate(&certificate);
+                match self.blocks.remove(&certificate.block) {
+                    Some(executed) => {
+                        if let Err(e) = self.commit(executed, &certificate, true) {
+                            self.fatal.get_or_insert(e);
+                        }
+                    }
+                    None => {
+                        debug!(validator = %self.address, "decided block {} not received yet", certificate.block)
+                    }
+                }
+                r.resume_with(())
+            }
+            Effect::Finalize(certificate, _extensions, evidence, r) => {
+                self.report(evidence.proposals.iter(), |ctx, first, second, key| {
+                    Evidence::DoubleProposal {
+                        first: ctx.chain_signed_proposal(first, key),
+                        second: ctx.chain_signed_proposal(second, key),
+                    }
+                });
+                self.report(evidence.votes.iter(), |ctx, first, second, key| {
+                    Evidence::DoubleSign {
+                        first: ctx.chain_signed_vote(first, key),
+                        second: ctx.chain_signed_vote(second, key),
+                    }
+                });
+                self.finalized = Some(certificate.height);
+                r.resume_with(())
+            }
+            Effect::SignVote(vote, r) => r.resume_with(ctx.sign_vote(vote, &self.config.key)),
+            Effect::SignProposal(proposal, r) => {
+                r.resume_with(ctx.sign_proposal(proposal, &self.config.key))
+            }
+            Effect::VerifySignature(signed, key, r) => {
+                let valid = match &signed.message {
+                    ConsensusMsg::Vote(vote) => ctx.check_vote(vote, &signed.signature, &key),
+                    ConsensusMsg::Proposal(proposal) => {
+                        ctx.check_proposal(proposal, &signed.signature, &key)
+                    }
+                };
+                r.resume_with(valid)
+            }
+            Effect::VerifyCommitCertificate(certificate, validators, thresholds, r) => {
+                let votes = commit_votes(ctx, &certificate);
+                r.resume_with(check_votes(ctx, votes, &validators, thresholds.quorum))
+            }
+            Effect::VerifyExtendedCommitCertificate(certificate, validators, thresholds, _, r) => {
+                let votes = commit_votes(ctx, &certificate.trim_vote_extensions());
+                r.resume_with(check_votes(ctx, votes, &validators, thresholds.quorum))
+            }
+            Effect::VerifyPolkaCertificate(certificate, validators, thresholds, r) => {
+                let votes = certificate.votes(ctx).collect();
+                r.resume_with(check_votes(ctx, votes, &validators, thresholds.quorum))
+            }
+            Effect::VerifyRoundCertificate(certificate, validators, thresholds, r) => {
+                let needed = match certificate.cert_type {
+                    RoundCertificateType::Skip => thresholds.honest,
+                    RoundCertificateType::Precommit => thresholds.quorum,
+                };
+                let votes = certificate.votes(ctx).collect();
+                r.resume_with(check_votes(ctx, votes, &validators, needed))
+            }
+            Effect::WalAppend(height, input, r) => {
+                if let Some(entry) = WalEntry::of(&input) {
+                    self.wal(height.0, &entry);
+                }
+                r.resume_with(())
+            }
+            Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
+            Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Ok(())),
+        })
+    }
+
+    /// Submits evidence of each pair of conflicting messages a validator of this height signed.
+    fn report<'a, M: 'a>(
+        &mut self,
+        offences: impl IntoIterator<Item = (&'a ValidatorAddress, &'a Vec<(M, M)>)>,
+        evidence: impl Fn(&Ctx, &M, &M, PublicKey) -> Evidence,
+    ) {
+        for (address, pairs) in offences {
+            let Some(member) = self.validators.member(address) else { continue };
+            let key = member.public_key;
+            for (first, second) in pairs {
+                let proof = evidence(&self.ctx, first, second, key);
+                self.submit_evidence(proof);
+            }
+        }
+    }
+
+    fn submit_evidence(&mut self, evidence: Evidence) {
+        let offender = evidence.offender().map(|a| a.to_string()).unwrap_or_default();
+        match self.app.submit_call(
+            &self.config.key,
+            Call::Evidence(Box::new(evidence)),
+            EVIDENCE_FEE,
+        ) {
+            Ok(Ok(tx)) => {
+                warn!(validator = %self.address, %offender, "reporting a double vote");
+                self.broadcast(&Message::Tx(kinema_chain::encode(&tx)));
+            }
+            Ok(Err(refusal)) => {
+                debug!(validator = %self.address, %offender, "evidence not submitted: {refusal}")
+            }
+            Err(e) => {
+                self.fatal.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// The chain's certificate of a Malachite decision.
+fn chain_certificate(certificate: &CommitCertificate<Ctx>) -> Certificate {
+    Certificate {
+        height: certificate.height.0,
+        round: certificate.round.as_u32().unwrap_or(0),
+        block: certificate.value_id,
+        signatures: certificate
+            .commit_signatures
+            .iter()
+            .map(|s| CommitSignature { validator: s.address.0, signature: s.signature })
+            .collect(),
+    }
+}
+
+fn commit_votes(ctx: &Ctx, certificate: &CommitCertificate<Ctx>) -> Vec<SignedVote<Ctx>> {
+    use malachitebft_core_types::Context as _;
+    certificate
+        .commit_signatures
+        .iter()
+        .map(|s| {
+            let vote = ctx.new_precommit(
+                certificate.height,
+                certificate.round,
+                NilOrVal::Val(certificate.value_id),
+                s.address,
+            );
+            SignedVote::new(vote, s.signature)
+        })
+        .collect()
+}
+
+/// Checks that `votes` are validly signed by distinct validators holding more than `needed`
+/// of the power.
+fn check_votes(
+    ctx: &Ctx,
+    votes: Vec<SignedVote<Ctx>>,
+    validators: &Validators,
+    needed: ThresholdParam,
+) -> Result<(), CertificateError<Ctx>> {
+    use malachitebft_core_types::ValidatorSet as _;
+    let mut seen = BTreeSet::new();
+    let mut signed = 0u64;
+    for vote in votes {
+        let address = vote.message.validator;
+        let Some(member) = validators.member(&address) else {
+            return Err(CertificateError::UnknownValidator(address));
+        };
+        if !seen.insert(address) {
+            return Err(CertificateError::DuplicateVote(address));
+        }
+        if !ctx.check_vote(&vote.message, &vote.signature, &member.public_key) {
+            return Err(CertificateError::VerificationError(None));
+        }
+        signed += member.power;
+    }
+    let total = validators.total_voting_power();
+    if !needed.is_met(signed, total) {
+        let expected = needed.min_expected(total);
+        return Err(CertificateError::NotEnoughVotingPower { signed, total, expected });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Genesis;
+    use kinema_chain::block::{Validator, ValidatorSet};
+
+    #[test]
+    fn a_block_from_too_far_ahead_is_voted_against() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let key = SecretKey::from_seed([7; 32]);
+        let validators = ValidatorSet::new(vec![Validator { public_key: key.public(), power: 1 }])
+            .expect("a validator set");
+        let genesis = Genesis {
+            chain_id: "kinema-engine-test".into(),
+            time_ms: 0,
+            balances: Vec::new(),
+            validators,
+            epoch_length: 100,
+        };
+        let app = App::open(&dir.path().join("chain.redb"), &genesis, 10).expect("a store");
+        let mut engine = MalachiteEngine::new(app, Config::new(key.clone())).expect("an engine");
+        let shell = &mut engine.shell;
+        let block_at = |shell: &Shell, time_ms| {
+            let block = shell.app.propose(key.address(), time_ms, 10).expect("a block").block;
+            ProposedBlock {
+                round: Round::new(0),
+                pol_round: Round::Nil,
+                proposer: key.address(),
+                block,
+            }
+        };
+        let ahead = MAX_TIME_AHEAD.as_millis() as u64;
+        let now = block_at(shell, now_ms() + ahead / 2);
+        let future = block_at(shell, now_ms() + 2 * ahead);
+        assert_eq!(shell.accept(&future).expect("no store error"), Some(Validity::Invalid));
+        assert_eq!(shell.accept(&now).expect("no store error"), Some(Validity::Valid));
+    }
+}

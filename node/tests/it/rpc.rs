@@ -1,0 +1,210 @@
+//! The RPC over real HTTP: what it answers, its OpenAPI document, and the 4xx it gives bad
+//! requests, each with a reason.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kinema_chain::block::{Validator, ValidatorSet};
+use kinema_chain::state::Proof;
+use kinema_chain::tx::{Account, Call, Tx};
+use kinema_chain::{Address, Hash, decode, encode};
+use kinema_node::app::Genesis;
+use kinema_node::consensus::node::{Hub, NodeHandle};
+use kinema_node::consensus::{Config, start};
+use kinema_node::rpc;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{CHAIN, FEE, key};
+
+/// One HTTP/1.1 exchange: the status and the JSON body.
+async fn http(at: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: kinema\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        request += &format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    }
+    request += "\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    if let Some(body) = body {
+        // A server may answer (413) before reading all of an oversized body.
+        let _ = stream.write_all(body).await;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())))
+}
+
+/// A request and what it must get: method, path, body, status, a phrase of the reason.
+type Case<'a> = (&'a str, &'a str, Option<Vec<u8>>, u16, &'a str);
+
+async fn node() -> (tempfile::TempDir, NodeHandle, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let validator = key(100);
+    let set =
+        ValidatorSet::new(vec![Validator { public_key: validator.public(), power: 10 }]).unwrap();
+    let genesis = Genesis {
+        chain_id: CHAIN.into(),
+        time_ms: 0,
+        balances: vec![(key(1).address(), 100 * FEE)],
+        validators: set,
+        epoch_length: 1000,
+    };
+    let mut config = Config::new(validator);
+    config.empty_block_interval = Duration::from_millis(50);
+    let path = dir.path().join("chain.redb");
+    let node = start(&path, &genesis, config, Hub::new().join()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let router = rpc::router(node.client(), CHAIN);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (dir, node, at)
+}
+
+fn tx(nonce: u64, amount: u64) -> Tx {
+    let call = Call::Transfer { to: key(2).address(), amount };
+    Tx { chain_id: CHAIN.into(), signer: key(1).public(), nonce, fee: FEE, call }
+}
+
+fn submit_body(bytes: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "tx": hex::encode(bytes) })).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rpc_answers_and_refuses_with_reasons() {
+    let (_dir, node, at) = node().await;
+    node.wait_for(1).await.unwrap();
+
+    let (code, status) = http(at, "GET", "/api/v1/status", None).await;
+    assert_eq!(code, 200, "{status}");
+    for field in ["height", "finalized_height", "state_root", "validators", "chain_id"] {
+        assert!(status.get(field).is_some(), "no {field}: {status}");
+    }
+
+    // A transfer goes through; the account comes with a proof against the state root.
+    let signed = tx(0, 1234).sign(&key(1));
+    let (code, reply) = http(at, "POST", "/api/v1/txs", Some(&submit_body(&encode(&signed)))).await;
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(reply["hash"], signed.hash().to_string());
+    let to = key(2).address();
+    let account = loop {
+        let (code, account) = http(at, "GET", &format!("/api/v1/accounts/0x{to}"), None).await;
+        assert_eq!(code, 200, "{account}");
+        if account["balance"] == 1234 {
+            break account;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let proof: Proof = decode(&hex::decode(account["proof"].as_str().unwrap()).unwrap()).unwrap();
+    let root: Hash = account["state_root"].as_str().unwrap().parse().unwrap();
+    let expected = Account { balance: 1234, ..Default::default() };
+    proof.verify_account(root, &to, Some(&expected)).unwrap();
+    let stranger: Address = key(77).address();
+    let (_, nobody) = http(at, "GET", &format!("/api/v1/accounts/{stranger}"), None).await;
+    assert_eq!(nobody["exists"], false);
+    let proof: Proof = decode(&hex::decode(nobody["proof"].as_str().unwrap()).unwrap()).unwrap();
+    let root: Hash = nobody["state_root"].as_str().unwrap().parse().unwrap();
+    proof.verify_account(root, &stranger, None).unwrap();
+
+    // Blocks come with certificates.
+    let (code, block) = http(at, "GET", "/api/v1/blocks/1", None).await;
+    assert_eq!(code, 200, "{block}");
+    assert!(block["certificate"]["signatures"].as_array().is_some_and(|s| s.len() == 1));
+
+    // Epoch 0's validators, with a proof against the genesis state.
+    let (code, set) = http(at, "GET", "/api/v1/validator-sets/0", None).await;
+    assert_eq!(code, 200, "{set}");
+    assert_eq!(set["validators"].as_array().map(Vec::len), Some(1));
+    let (code, later) = http(at, "GET", "/api/v1/validator-sets/5", None).await;
+    assert_eq!(code, 404, "{later}");
+
+    // Bad requests: each a 4xx whose JSON says what is wrong.
+    let mut forged = tx(1, 5).sign(&key(1));
+    forged.tx.fee += 1;
+    let cases: Vec<Case<'_>> = vec![
+        ("GET", "/api/v1/accounts/zz", None, 400, "not a valid address"),
+        ("GET", "/api/v1/blocks/abc", None, 400, "not a block height"),
+        ("GET", "/api/v1/blocks/999999", None, 404, "no block at height 999999"),
+        ("GET", "/api/v1/nothing", None, 404, "no such endpoint"),
+        ("POST", "/api/v1/txs", Some(b"{not json".to_vec()), 400, ""),
+        ("POST", "/api/v1/txs", Some(br#"{"tx": "xyz"}"#.to_vec()), 400, "not hex"),
+        ("POST", "/api/v1/txs", Some(submit_body(b"\x01\x02")), 422, "malformed transaction"),
+        ("POST", "/api/v1/txs", Some(submit_body(&encode(&forged))), 422, "signature"),
+        (
+            "POST",
+            "/api/v1/txs",
+            Some(submit_body(&encode(&tx(7, 5).sign(&key(1))))),
+            422,
+            "nonce 7",
+        ),
+        (
+            "POST",
+            "/api/v1/txs",
+            Some(submit_body(&encode(&tx(1, 1 << 60).sign(&key(1))))),
+            422,
+            "balance",
+        ),
+        ("POST", "/api/v1/txs", Some(vec![b' '; rpc::MAX_BODY + 1]), 413, ""),
+    ];
+    for (method, path, body, expected, reason) in cases {
+        let (code, answer) = http(at, method, path, body.as_deref()).await;
+        assert_eq!(code, expected, "{method} {path}: {answer}");
+        let text = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| answer.as_str().unwrap_or_default());
+        assert!(!text.is_empty(), "{method} {path}: no reason");
+        assert!(text.contains(reason), "{method} {path}: {text:?} does not say {reason:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_endpoint_and_resolves() {
+    let (_dir, _node, at) = node().await;
+    let (code, doc) = http(at, "GET", "/api/v1/openapi.json", None).await;
+    assert_eq!(code, 200);
+    assert_eq!(doc, rpc::openapi_document());
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/status",
+        "/api/v1/accounts/{address}",
+        "/api/v1/blocks/{height}",
+        "/api/v1/validator-sets/{epoch}",
+        "/api/v1/txs",
+        "/api/v1/openapi.json",
+    ] {
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} undocumented"));
+        for (_, operation) in item.as_object().unwrap() {
+            assert!(operation["responses"]["200"].is_object(), "{path}");
+            // Every path parameter in the template is declared.
+            for name in path.split('{').skip(1).map(|p| p.split('}').next().unwrap()) {
+                let declared = operation["parameters"].as_array().unwrap();
+                assert!(declared.iter().any(|p| p["name"] == name && p["in"] == "path"));
+            }
+        }
+    }
+    // Every $ref points at a schema that exists.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 5);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap();
+        assert!(doc["components"]["schemas"][name].is_object(), "{r} does not resolve");
+    }
+}

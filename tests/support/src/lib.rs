@@ -1,0 +1,59 @@
+//! What Kinema's tests share.
+//!
+//! - [`corpus`]: a clip of the shared test corpus (`../shared/corpus` beside the workspace, or
+//!   `KINEMA_CORPUS`);
+//! - [`wait_until`] / [`wait_until_async`]: wait for a condition with a deadline, checking it
+//!   often, instead of sleeping a fixed time and hoping.
+//!
+//! ```
+//! use std::time::Duration;
+//! let start = std::time::Instant::now();
+//! kinema_test_support::wait_until("a tenth of a second passed", Duration::from_secs(5), || {
+//!     start.elapsed() >= Duration::from_millis(100)
+//! });
+//! ```
+
+#![allow(clippy::print_stderr)] // a test's helper says what it waits for
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The corpus directory: `KINEMA_CORPUS`, or `shared/corpus` beside the workspace.
+pub fn corpus_dir() -> PathBuf {
+    std::env::var_os("KINEMA_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"))
+}
+
+/// The corpus clip `name`; panics, saying where it looked, when it is not there.
+pub fn corpus(name: &str) -> PathBuf {
+    let path = corpus_dir().join(name);
+    assert!(path.is_file(), "corpus clip {} is missing (set KINEMA_CORPUS)", path.display());
+    path
+}
+
+/// How often a wait checks its condition.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Checks `condition` until it holds; panics naming `what` when `deadline` passes first.
+pub fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < deadline, "waited {deadline:?} for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`wait_until`] for a condition that must be awaited (a request to a node), on tokio.
+pub async fn wait_until_async<F: Future<Output = bool>>(
+    what: &str,
+    deadline: Duration,
+    mut condition: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < deadline, "waited {deadline:?} for {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
