@@ -10,6 +10,8 @@
 //! - [`addr`]: the one way to read which peer a multiaddr names (also wasm32);
 //! - [`blobs`] (native): the content-addressed store on disk, with the outboards verification
 //!   needs;
+//! - [`fetch`] (native): one blob's fetch from its providers as a state machine with no IO,
+//!   which the swarm drives (and tests drive without sockets);
 //! - [`p2p`] (native): the libp2p swarm of native peers — TCP, websocket, QUIC, webrtc-direct,
 //!   circuit relay v2, gossipsub, kademlia provider records and the segment protocol, which
 //!   fetches blobs from their providers in verified groups.
@@ -28,6 +30,8 @@
 pub mod addr;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod blobs;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fetch;
 pub mod gossip;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod p2p;

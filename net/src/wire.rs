@@ -515,3 +515,48 @@ mod tests {
         assert_eq!(download.accept(&not_found), Answer::NotFound);
     }
 }
+
+/// The segment protocol's encodings, pinned: a peer of another version must read them.
+#[cfg(test)]
+mod encodings {
+    use super::*;
+
+    fn framed(bytes: Vec<u8>) -> String {
+        let mut out = Vec::new();
+        futures::executor::block_on(write_message(&mut out, bytes)).unwrap();
+        hex::encode(out)
+    }
+
+    #[test]
+    fn segment_requests_and_answers_keep_their_bytes() {
+        let whole = SegmentRequest {
+            name: *blake3::hash(b"a segment").as_bytes(),
+            first: 64,
+            count: BATCH,
+            outboard: true,
+            offset: 0,
+            max_bytes: 0,
+        };
+        let piece = SegmentRequest {
+            first: 3,
+            count: 1,
+            offset: 15_360,
+            max_bytes: 15_360,
+            ..whole.clone()
+        };
+        let found = SegmentResponse::Found {
+            outboard: Some(vec![0xaa; 4]),
+            groups: vec![b"group 0".to_vec(), b"group 1".to_vec()],
+        };
+        insta::assert_snapshot!(
+            "segment_request_whole_groups",
+            framed(borsh::to_vec(&whole).unwrap())
+        );
+        insta::assert_snapshot!("segment_request_piece", framed(borsh::to_vec(&piece).unwrap()));
+        insta::assert_snapshot!(
+            "segment_answer_not_found",
+            framed(borsh::to_vec(&SegmentResponse::NotFound).unwrap())
+        );
+        insta::assert_snapshot!("segment_answer_found", framed(borsh::to_vec(&found).unwrap()));
+    }
+}

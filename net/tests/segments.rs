@@ -1,9 +1,8 @@
 //! Blobs over libp2p between native nodes on loopback: found through kademlia, fetched in
 //! verified 16 KiB groups; a provider serving a corrupted group is caught at it and banned; a
 //! restarted node still serves what it stored. Websocket, QUIC and webrtc-direct carry the same
-//! protocols; a
-//! relay fetches for a peer what it lacks, and a node that listens only through a relay's
-//! circuit serves its blobs through it.
+//! protocols; a relay fetches for a peer what it lacks, and a node that listens only through a
+//! relay's circuit serves its blobs through it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -11,11 +10,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use kinema_net::blobs::BlobStore;
 use kinema_net::p2p::{self, FetchError, Messages, P2p, P2pConfig};
 use kinema_net::verified::GROUP;
 use kinema_net::wire::BATCH;
+use kinema_test_support::{eventually, wait_until_async};
 use libp2p::Multiaddr;
+
+/// How long a test waits for the network to do something before it fails.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn config(seed: u8, listen: &[&str], peers: &[Multiaddr], blobs: Option<&Path>) -> P2pConfig {
     P2pConfig {
@@ -41,24 +45,17 @@ async fn node(
 /// The first of `p2p`'s listen addresses whose outermost protocol (before `/certhash` and
 /// `/p2p`) is `protocol` (e.g. `"tcp"`, `"ws"`, `"quic-v1"`, `"webrtc-direct"`, `"p2p-circuit"`).
 async fn listening_on(p2p: &P2p, protocol: &str) -> Multiaddr {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let found = p2p.listening().await.into_iter().find(|a| {
-                let tags = a.iter().map(|p| p.tag()).filter(|t| !["p2p", "certhash"].contains(t));
-                tags.last() == Some(protocol)
-            });
-            if let Some(address) = found {
-                return address;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    eventually(&format!("a {protocol} listener"), Duration::from_secs(20), || async {
+        p2p.listening().await.into_iter().find(|a| {
+            let tags = a.iter().map(|p| p.tag()).filter(|t| !["p2p", "certhash"].contains(t));
+            tags.last() == Some(protocol)
+        })
     })
     .await
-    .unwrap_or_else(|_| panic!("no {protocol} listener"))
 }
 
 async fn fetch(p2p: &P2p, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
-    tokio::time::timeout(Duration::from_secs(60), p2p.fetch(name)).await.expect("fetch hangs")
+    tokio::time::timeout(PATIENCE, p2p.fetch(name)).await.expect("fetch hangs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,35 +78,50 @@ async fn segments_are_found_fetched_verified_and_liars_are_banned() {
     let (liar_node, _liar_link, _) =
         node(2, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), Some(liar)).await;
     liar_node.connected_to(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let (fetcher, _fetcher_link, _) =
         node(3, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), None).await;
     fetcher.connected_to(1).await;
 
-    // Only the liar provides it: the fetch fails, and the liar is banned for its bad group.
-    assert_eq!(fetch(&fetcher, name).await, Err(FetchError::NotFound(name)));
+    // Only the liar provides it: the fetch fails, and the liar is banned for its bad group (once
+    // the hub has heard the liar's provider record: until then no one is asked).
+    eventually("the liar to be asked and banned", PATIENCE, || async {
+        assert_eq!(fetch(&fetcher, name).await, Err(FetchError::NotFound(name)));
+        (!fetcher.banned().is_empty()).then_some(())
+    })
+    .await;
     assert_eq!(fetcher.banned(), vec![liar_node.peer_id()]);
 
     // An honest provider appears: the fetch succeeds from it, the liar is not asked again.
     let (honest_node, honest_link, honest_at) =
         node(4, "/ip4/127.0.0.1/tcp/0", std::slice::from_ref(&hub_at), Some(honest)).await;
     honest_node.connected_to(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fetch(&fetcher, name).await.unwrap(), clip);
+    let fetched = eventually("a fetch from the honest provider", PATIENCE, || async {
+        fetch(&fetcher, name).await.ok()
+    })
+    .await;
+    assert_eq!(fetched, clip);
+    assert_eq!(fetcher.banned(), vec![liar_node.peer_id()]);
 
     // The honest node restarts on the same port with the same store; a new node fetches from
     // it (the liar is caught again if asked first).
+    let honest_id = honest_node.peer_id();
     drop((honest_node, honest_link));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until_async("the hub to see the honest node go", PATIENCE, || async {
+        hub.peers().iter().all(|p| p.peer_id != honest_id)
+    })
+    .await;
     let listen: Multiaddr =
         honest_at.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect();
     let (again, _again_link, _) =
         node(4, &listen.to_string(), std::slice::from_ref(&hub_at), Some(honest)).await;
     again.connected_to(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let (newcomer, _newcomer_link, _) = node(5, "/ip4/127.0.0.1/tcp/0", &[hub_at], None).await;
     newcomer.connected_to(1).await;
-    assert_eq!(fetch(&newcomer, name).await.unwrap(), clip);
+    let fetched = eventually("a fetch from the restarted provider", PATIENCE, || async {
+        fetch(&newcomer, name).await.ok()
+    })
+    .await;
+    assert_eq!(fetched, clip);
     assert!(newcomer.banned().iter().all(|p| *p == liar_node.peer_id()));
     drop(hub);
 }
@@ -163,22 +175,22 @@ async fn websocket_quic_relay_fetches_and_circuits() {
         p2p::start(config(13, &[&circuit], std::slice::from_ref(&relay_tcp), Some(behind_store)))
             .unwrap();
     listening_on(&behind, "p2p-circuit").await;
-    let reserved = async {
-        while relay.stats().reservations.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), reserved).await.expect("no reservation counted");
+    wait_until_async("a reservation counted", PATIENCE, || async {
+        relay.stats().reservations.load(std::sync::atomic::Ordering::Relaxed) > 0
+    })
+    .await;
 
     // A peer asks the relay for a blob only the node behind it holds: the relay fetches it,
     // keeps it and answers.
     let (asker, _asker_link) =
         p2p::start(config(14, &[], std::slice::from_ref(&relay_tcp), None)).unwrap();
     asker.connected_to(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let fetched =
-        tokio::time::timeout(Duration::from_secs(60), asker.fetch_from(relay.peer_id(), name));
-    assert_eq!(fetched.await.unwrap().unwrap(), clip);
+        eventually("the relay to fetch what only the node behind it holds", PATIENCE, || {
+            asker.fetch_from(relay.peer_id(), name).map(Result::ok)
+        })
+        .await;
+    assert_eq!(fetched, clip);
     assert!(BlobStore::open(relay_store).unwrap().has(&name));
 
     // Another dials the node behind the relay through its circuit and fetches from it there

@@ -14,6 +14,7 @@ use kinema_node::app::Genesis;
 use kinema_node::consensus::node::NodeHandle;
 use kinema_node::consensus::{Config, start};
 use kinema_node::link::{self, P2pLink};
+use kinema_test_support::wait_until_async;
 use libp2p::Multiaddr;
 
 const CHAIN: &str = "kinema-p2p-test";
@@ -121,11 +122,10 @@ async fn validators_over_libp2p_finalize_and_a_restarted_one_catches_up() {
     let call = Call::Transfer { to, amount: 42 };
     let tx = Tx { chain_id: CHAIN.into(), signer: key(1).public(), nonce: 0, fee: FEE, call };
     net.node(2).submit(encode(&tx.sign(&key(1)))).await.unwrap().unwrap();
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while (0..4).any(|i| net.balance(i, &to) != 42) {
-        assert!(tokio::time::Instant::now() < deadline, "the transfer did not reach everyone");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_async("the transfer to reach everyone", PATIENCE, || async {
+        (0..4).all(|i| net.balance(i, &to) == 42)
+    })
+    .await;
 
     // Validator 3 stops (its swarm with it); the others go on; it restarts on the same port
     // with the same identity and catches up over the network.

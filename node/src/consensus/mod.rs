@@ -25,6 +25,7 @@
 //! height) fetches each missing block with its certificate from a peer that announced a higher
 //! head, checks the certificate, re-executes the block and commits it.
 
+pub mod clock;
 pub mod context;
 mod engine;
 pub mod node;

@@ -2,6 +2,7 @@
 //! on every state root, survive a crash, catch up, slash a double-signer, and let a double
 //! spend through once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kinema_chain::block::{Validator, ValidatorSet};
@@ -12,6 +13,7 @@ use kinema_chain::tx::{Account, Call, Tx};
 use kinema_chain::{Address, Hash, decode, encode};
 use kinema_node::app::App;
 use kinema_node::app::Genesis;
+use kinema_node::consensus::clock::ManualClock;
 use kinema_node::consensus::context::{BlockHash, Ctx, Height, Proposal, ValidatorAddress, Vote};
 use kinema_node::consensus::node::{Hub, Link, NodeHandle, Transport};
 use kinema_node::consensus::{
@@ -110,11 +112,7 @@ fn transfer(from: &SecretKey, nonce: u64, to: Address, amount: u64) -> Vec<u8> {
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen in {PATIENCE:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    kinema_test_support::wait_until_async(what, PATIENCE, || std::future::ready(done())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +383,9 @@ async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
     // (2); it asks 1 first, in turn.
     let app = App::open(&net.dir.path().join("new.redb"), &net.genesis, 1000).unwrap();
     let synced = app.store().clone();
-    let mut node = MalachiteEngine::new(app, Config::new(key(93))).unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let config = Config { clock: clock.clone(), ..Config::new(key(93)) };
+    let mut node = MalachiteEngine::new(app, config).unwrap();
     let timers = other_timers(&node.start().unwrap());
     let header = store.block(head).unwrap().unwrap().header;
     let certificate = store.certificate(head).unwrap().unwrap();
@@ -403,7 +403,7 @@ async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
     assert_eq!(tick(&mut node), [(silent, 1)]);
     assert_eq!(tick(&mut node), [], "asked again before its patience ran out");
     // Unanswered for two seconds: the next peer in turn.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     assert_eq!(tick(&mut node), [(server_peer, 1)]);
 
     // Each answer carries up to 64 blocks; the next request follows it at once.
@@ -473,4 +473,11 @@ fn a_headers_topic_message_is_the_finalized_tag_then_the_header() {
     assert_eq!(Finalized::from_gossip(&encode(&tx)), None);
     assert_eq!(Finalized::from_gossip(&bytes[..bytes.len() - 1]), None);
     assert_eq!(Topic::Headers.name("kinema-devnet"), "/kinema/kinema-devnet/headers/1");
+    // What peers of another version must still read.
+    insta::assert_snapshot!("message_finalized", hex::encode(&bytes));
+    insta::assert_snapshot!("message_tx", hex::encode(encode(&tx)));
+    insta::assert_snapshot!(
+        "message_sync_request",
+        hex::encode(encode(&Message::SyncRequest { height: 7 }))
+    );
 }

@@ -12,6 +12,7 @@ use kinema_node::app::Genesis;
 use kinema_node::consensus::node::{Hub, NodeHandle};
 use kinema_node::consensus::{Config, start};
 use kinema_node::rpc;
+use kinema_test_support::eventually;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -90,14 +91,12 @@ async fn the_rpc_answers_and_refuses_with_reasons() {
     assert_eq!(code, 200, "{reply}");
     assert_eq!(reply["hash"], signed.hash().to_string());
     let to = key(2).address();
-    let account = loop {
+    let account = eventually("the transfer's balance", Duration::from_secs(60), || async {
         let (code, account) = http(at, "GET", &format!("/api/v1/accounts/0x{to}"), None).await;
         assert_eq!(code, 200, "{account}");
-        if account["balance"] == 1234 {
-            break account;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (account["balance"] == 1234).then_some(account)
+    })
+    .await;
     let proof: Proof = decode(&hex::decode(account["proof"].as_str().unwrap()).unwrap()).unwrap();
     let root: Hash = account["state_root"].as_str().unwrap().parse().unwrap();
     let expected = Account { balance: 1234, ..Default::default() };

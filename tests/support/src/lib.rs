@@ -3,7 +3,8 @@
 //! - [`corpus`]: a clip of the shared test corpus (`../shared/corpus` beside the workspace, or
 //!   `KINEMA_CORPUS`);
 //! - [`wait_until`] / [`wait_until_async`]: wait for a condition with a deadline, checking it
-//!   often, instead of sleeping a fixed time and hoping.
+//!   often, instead of sleeping a fixed time and hoping; [`eventually`]: repeat an attempt
+//!   until it gives a value.
 //!
 //! ```
 //! use std::time::Duration;
@@ -53,6 +54,23 @@ pub async fn wait_until_async<F: Future<Output = bool>>(
 ) {
     let start = Instant::now();
     while !condition().await {
+        assert!(start.elapsed() < deadline, "waited {deadline:?} for {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Makes `attempt` until it gives a value (a fetch that succeeds once the network has learnt
+/// who provides a blob), and returns it; panics naming `what` when `deadline` passes first.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    deadline: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
         assert!(start.elapsed() < deadline, "waited {deadline:?} for {what}");
         tokio::time::sleep(POLL).await;
     }

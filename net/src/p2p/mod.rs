@@ -16,29 +16,28 @@
 //! buffered without end. Peers given at start are redialled while they
 //! are unreachable.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod behaviour;
+mod fetch;
+mod gossip;
+mod serve;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
-use libp2p::core::Transport as _;
-use libp2p::core::muxing::StreamMuxerBox;
-use libp2p::swarm::behaviour::toggle::Toggle;
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, connection_limits, gossipsub, identify, identity, kad,
-    noise, ping, relay, request_response, tcp, yamux,
-};
+use libp2p::{Multiaddr, PeerId, gossipsub, identify, identity, kad, relay, request_response};
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
 
 use crate::addr::peer_of;
 use crate::blobs::BlobStore;
+pub use crate::fetch::FetchError;
 use crate::gossip::{Check, Registry};
-use crate::verified::{GROUP, groups};
-use crate::wire::{Answer, BATCH, Bytes, Download, SegmentRequest, SegmentResponse, piece_len};
-use tracing::{debug, warn};
+use behaviour::{Behaviour, BehaviourEvent};
 
 /// What a node says it runs (identify's agent version).
 pub const AGENT: &str = concat!("kinema/", env!("CARGO_PKG_VERSION"));
@@ -132,17 +131,6 @@ pub struct Stats {
     pub circuits: AtomicU64,
 }
 
-/// Why a fetch failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    /// No provider of the blob was found, or none answered with good data.
-    #[error("no provider of blob {0} answered with it")]
-    NotFound(blake3::Hash),
-    /// The node has stopped.
-    #[error("the node has stopped")]
-    Stopped,
-}
-
 /// Why the swarm could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum P2pError {
@@ -157,19 +145,6 @@ pub enum P2pError {
         /// The reason.
         why: String,
     },
-}
-
-#[derive(NetworkBehaviour)]
-struct Behaviour {
-    limits: connection_limits::Behaviour,
-    relay: Toggle<relay::Behaviour>,
-    relay_client: relay::client::Behaviour,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    gossipsub: gossipsub::Behaviour,
-    direct: request_response::Behaviour<Bytes>,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    segments: request_response::Behaviour<Bytes>,
 }
 
 enum Command {
@@ -346,83 +321,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, Messages), P2pError> {
             (topic.hash(), (topic, check.clone()))
         })
         .collect();
-    // Both rustls providers are linked (QUIC's and the websocket's); webrtc's DTLS asks for the
-    // process default, which must then be chosen. Already chosen (another node): fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let pem = match &config.webrtc_certificate {
-        Some(pem) => pem.clone(),
-        None => webrtc_certificate()?,
-    };
-    let certificate = libp2p_webrtc::tokio::Certificate::from_pem(&pem)
-        .map_err(|e| P2pError::Build(format!("the webrtc certificate: {e}")))?;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair.clone())
-        .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| build(&e))?
-        .with_quic()
-        .with_other_transport(|key| {
-            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
-                .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
-        })
-        .map_err(|e| build(&e))?
-        .with_dns()
-        .map_err(|e| build(&e))?
-        .with_websocket(noise::Config::new, yamux::Config::default)
-        .now_or_never()
-        .ok_or_else(|| P2pError::Build("the websocket transport did not build at once".into()))?
-        .map_err(|e| build(&e))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| build(&e))?
-        .with_behaviour(|key, relay_client| {
-            let gossip_config = gossipsub::ConfigBuilder::default()
-                .max_transmit_size(MAX_MESSAGE)
-                .heartbeat_interval(Duration::from_millis(500))
-                .validation_mode(gossipsub::ValidationMode::Strict)
-                // Each message is checked against its topic before it is forwarded.
-                .validate_messages()
-                .build()
-                .map_err(|e| e.to_string())?;
-            let gossipsub = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
-                gossip_config,
-            )?;
-            let limits = connection_limits::ConnectionLimits::default()
-                .with_max_established(Some(MAX_CONNECTIONS))
-                .with_max_established_per_peer(Some(MAX_PER_PEER));
-            let protocol =
-                |name| [(StreamProtocol::new(name), request_response::ProtocolSupport::Full)];
-            let timeout =
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30));
-            let direct =
-                request_response::Behaviour::new(protocol("/kinema/direct/1"), timeout.clone());
-            let segments = request_response::Behaviour::new(protocol("/kinema/segment/1"), timeout);
-            let id = key.public().to_peer_id();
-            let mut kad = kad::Behaviour::with_config(
-                id,
-                kad::store::MemoryStore::new(id),
-                kad::Config::new(StreamProtocol::new("/kinema/kad/1")),
-            );
-            // Answer queries without waiting to learn an external address (loopback devnets).
-            kad.set_mode(Some(kad::Mode::Server));
-            let relay = config.relay.then(|| relay::Behaviour::new(id, relay_config()));
-            Ok(Behaviour {
-                limits: connection_limits::Behaviour::new(limits),
-                relay: relay.into(),
-                relay_client,
-                identify: identify::Behaviour::new(
-                    identify::Config::new("/kinema/1.0.0".into(), key.public())
-                        .with_agent_version(AGENT.into()),
-                ),
-                ping: ping::Behaviour::default(),
-                gossipsub,
-                direct,
-                kad,
-                segments,
-            })
-        })
-        .map_err(|e| build(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = behaviour::build(&config)?;
     for (topic, _) in topics.values() {
         swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| build(&e))?;
     }
@@ -557,7 +456,7 @@ struct SwarmTask {
     announced: bool,
     banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
     /// Fetches under way, by blob.
-    fetches: HashMap<blake3::Hash, Fetch>,
+    fetches: HashMap<blake3::Hash, fetch::Pending>,
     /// Work done off the swarm's task (blob reads and writes), coming back.
     done: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
@@ -578,63 +477,10 @@ enum Done {
 
 /// Blob reads a node runs at once; more requests wait their turn.
 const READERS: usize = 16;
-
-/// One blob being fetched.
-struct Fetch {
-    download: Download,
-    replies: Vec<oneshot::Sender<Result<Vec<u8>, FetchError>>>,
-    /// Segment requests for the blob from peers, answered when it is here.
-    waiting: Vec<(request_response::ResponseChannel<Vec<u8>>, Vec<u8>)>,
-    providers: VecDeque<PeerId>,
-    tried: HashSet<PeerId>,
-    /// The provider asked now, and how many of its answers are awaited.
-    provider: Option<PeerId>,
-    in_flight: usize,
-    /// Whether the provider query has ended.
-    searched: bool,
-    /// Provider queries made; one that finds no one is repeated a few times (a node that just
-    /// joined may not know the network yet).
-    queries: u32,
-    /// When to ask again.
-    retry_at: Option<tokio::time::Instant>,
-}
-
-impl Fetch {
-    fn new(name: blake3::Hash) -> Self {
-        Self {
-            download: Download::new(name),
-            replies: Vec::new(),
-            waiting: Vec::new(),
-            providers: VecDeque::new(),
-            tried: HashSet::new(),
-            provider: None,
-            in_flight: 0,
-            searched: false,
-            queries: 0,
-            retry_at: None,
-        }
-    }
-}
-
-/// Batches of a fetch asked of its provider at once. Each answer is a yamux stream of its own,
-/// whose window starts at 256 KiB, so a 1 MiB answer takes several round trips: over a 20 ms
-/// round trip one batch at a time needs at least 640 ms for 32 MiB; 4 in flight took 991 ms,
-/// 8 572 ms, 16 399 ms (`cargo bench -p kinema-node --bench segments`). A provider holds up to
-/// this many answers (16 MiB) per fetch.
-const IN_FLIGHT: usize = 16;
-
-/// Provider queries a fetch makes before it gives up.
-const QUERIES: u32 = 4;
-/// The wait before asking again.
-const REQUERY: Duration = Duration::from_millis(500);
+/// How often fetches waiting to search again are looked at.
+const REQUERY_TICK: Duration = Duration::from_millis(250);
 
 impl SwarmTask {
-    fn deliver(&mut self, from: PeerId, bytes: Vec<u8>) {
-        if self.inbox.try_send((from, bytes.into())).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// Opens the circuit listeners whose relay is connected and that are not open.
     fn listen_through_relays(&mut self) {
         for circuit in &mut self.circuits {
@@ -672,7 +518,7 @@ impl SwarmTask {
     async fn run(mut self) {
         self.redial();
         let mut redial = tokio::time::interval(REDIAL);
-        let mut requery = tokio::time::interval(REQUERY / 2);
+        let mut requery = tokio::time::interval(REQUERY_TICK);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -702,268 +548,8 @@ impl SwarmTask {
         }
     }
 
-    /// Announces everything the store holds (once the node knows a peer to announce it to,
-    /// and again after a restart).
-    fn provide_held(&mut self) {
-        let held = self.blobs.as_ref().map(|b| b.list()).transpose();
-        match held {
-            Ok(names) => names.into_iter().flatten().for_each(|name| self.provide(name)),
-            Err(e) => warn!("listing the blob store: {e}"),
-        }
-    }
-
-    fn provide(&mut self, name: blake3::Hash) {
-        let key = kad::RecordKey::new(name.as_bytes());
-        if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
-            warn!(%name, "providing: {e}");
-        }
-    }
-
-    fn start_fetch(
-        &mut self,
-        name: blake3::Hash,
-        from: Option<PeerId>,
-        reply: oneshot::Sender<Result<Vec<u8>, FetchError>>,
-    ) {
-        if let Some(store) = &self.blobs
-            && store.has(&name)
-            && let Ok(bytes) = store.get(&name)
-        {
-            let _ = reply.send(Ok(bytes));
-            return;
-        }
-        if let Some(peer) = from
-            && !self.fetches.contains_key(&name)
-        {
-            // One peer asked, no provider search.
-            let fetch = Fetch {
-                providers: VecDeque::from([peer]),
-                searched: true,
-                queries: QUERIES,
-                replies: vec![reply],
-                ..Fetch::new(name)
-            };
-            self.fetches.insert(name, fetch);
-            return self.advance(name);
-        }
-        self.fetch_entry(name).replies.push(reply);
-    }
-
-    /// The fetch of `name`, started if it was not under way.
-    fn fetch_entry(&mut self, name: blake3::Hash) -> &mut Fetch {
-        if let std::collections::hash_map::Entry::Vacant(entry) = self.fetches.entry(name) {
-            entry.insert(Fetch::new(name));
-            self.query(name);
-        }
-        self.fetches.entry(name).or_insert_with(|| Fetch::new(name))
-    }
-
-    fn query(&mut self, name: blake3::Hash) {
-        if let Some(fetch) = self.fetches.get_mut(&name) {
-            fetch.queries += 1;
-            fetch.searched = false;
-            fetch.retry_at = None;
-            let key = kad::RecordKey::new(name.as_bytes());
-            let id = self.swarm.behaviour_mut().kad.get_providers(key);
-            self.queries.insert(id, name);
-        }
-    }
-
-    fn requery_due(&mut self) {
-        let now = tokio::time::Instant::now();
-        let due: Vec<blake3::Hash> = self
-            .fetches
-            .iter()
-            .filter(|(_, f)| f.retry_at.is_some_and(|at| at <= now))
-            .map(|(n, _)| *n)
-            .collect();
-        for name in due {
-            self.query(name);
-        }
-    }
-
     fn is_banned(&self, peer: &PeerId) -> bool {
         self.banned.lock().is_ok_and(|b| b.contains(peer))
-    }
-
-    fn on_providers(&mut self, name: blake3::Hash, found: Vec<PeerId>, last: bool) {
-        let local = *self.swarm.local_peer_id();
-        let banned: Vec<bool> = found.iter().map(|p| self.is_banned(p)).collect();
-        let Some(fetch) = self.fetches.get_mut(&name) else { return };
-        for (peer, banned) in found.into_iter().zip(banned) {
-            if peer != local
-                && !banned
-                && !fetch.tried.contains(&peer)
-                && !fetch.providers.contains(&peer)
-            {
-                fetch.providers.push_back(peer);
-            }
-        }
-        fetch.searched |= last;
-        self.advance(name);
-    }
-
-    /// Keeps [`IN_FLIGHT`] batches asked of the current provider, or ends the fetch.
-    fn advance(&mut self, name: blake3::Hash) {
-        let Some(fetch) = self.fetches.get_mut(&name) else { return };
-        if fetch.download.is_complete() {
-            let data = std::mem::replace(&mut fetch.download, Download::new(name)).into_bytes();
-            self.finish(name, Ok(data));
-            return;
-        }
-        match fetch.providers.front().copied() {
-            Some(peer) => {
-                if fetch.provider != Some(peer) {
-                    // A new provider: what the last one left unanswered is asked again.
-                    fetch.provider = Some(peer);
-                    fetch.in_flight = 0;
-                    fetch.download.ask_again();
-                }
-                while fetch.in_flight < IN_FLIGHT {
-                    let Some((first, bytes)) = fetch.download.next_batch() else { break };
-                    let id = self.swarm.behaviour_mut().segments.send_request(&peer, bytes);
-                    self.requests.insert(id, (name, first));
-                    fetch.in_flight += 1;
-                }
-            }
-            None if fetch.searched && fetch.queries < QUERIES => {
-                fetch.searched = false;
-                fetch.retry_at = Some(tokio::time::Instant::now() + REQUERY);
-            }
-            None if fetch.searched => self.finish(name, Err(FetchError::NotFound(name))),
-            None => {}
-        }
-    }
-
-    fn finish(&mut self, name: blake3::Hash, result: Result<Vec<u8>, FetchError>) {
-        let Some(fetch) = self.fetches.remove(&name) else { return };
-        if result.is_ok() {
-            self.stats.fetched.fetch_add(1, Ordering::Relaxed);
-        }
-        let (Ok(bytes), Some(store)) = (&result, self.blobs.clone()) else {
-            for reply in fetch.replies {
-                let _ = reply.send(result.clone());
-            }
-            for (channel, request) in fetch.waiting {
-                self.serve(channel, request);
-            }
-            return;
-        };
-        // Kept on a blocking thread; then the fetch returns, the requests that waited for it
-        // are answered from the store, and it is provided.
-        let (stats, done) = (self.stats.clone(), self.done.clone());
-        let (bytes, replies, waiting) = (bytes.clone(), fetch.replies, fetch.waiting);
-        tokio::spawn(async move {
-            let kept = tokio::task::spawn_blocking(move || {
-                let kept = store.put(&bytes);
-                if let Err(e) = &kept {
-                    warn!(%name, "keeping a fetched blob: {e}");
-                }
-                for reply in replies {
-                    let _ = reply.send(Ok(bytes.clone()));
-                }
-                let answers: Vec<Done> = waiting
-                    .into_iter()
-                    .map(|(channel, request)| {
-                        Done::Answer(channel, answer(Some(&store), &stats, &request))
-                    })
-                    .collect();
-                (kept.is_ok(), answers)
-            })
-            .await;
-            let Ok((kept, answers)) = kept else { return };
-            for answer in answers {
-                let _ = done.send(answer).await;
-            }
-            if kept {
-                let _ = done.send(Done::Kept(name)).await;
-            }
-        });
-    }
-
-    /// Drops `peer` from a fetch: it answered without the blob, or failed.
-    fn skip(&mut self, name: blake3::Hash, peer: PeerId) {
-        if let Some(fetch) = self.fetches.get_mut(&name) {
-            fetch.providers.retain(|p| *p != peer);
-            fetch.tried.insert(peer);
-            if fetch.provider == Some(peer) {
-                fetch.provider = None;
-                fetch.in_flight = 0;
-            }
-        }
-    }
-
-    /// Bans `peer` for sending data that does not match what it claimed, and goes on with the
-    /// next provider.
-    fn penalize(&mut self, name: blake3::Hash, peer: PeerId, why: &str) {
-        warn!(%peer, %name, "bad data, banned: {why}");
-        if let Ok(mut banned) = self.banned.lock() {
-            banned.insert(peer);
-        }
-        let _ = self.swarm.disconnect_peer_id(peer);
-        self.skip(name, peer);
-        self.advance(name);
-    }
-
-    fn on_segment(&mut self, name: blake3::Hash, first: u32, peer: PeerId, bytes: &[u8]) {
-        let Some(fetch) = self.fetches.get_mut(&name) else { return };
-        if fetch.provider != Some(peer) {
-            // An answer from a provider given up on.
-            return;
-        }
-        fetch.in_flight = fetch.in_flight.saturating_sub(1);
-        match fetch.download.accept_batch(first, bytes) {
-            Answer::NotFound | Answer::Added(0) => {
-                // Not held, or nothing new: this provider does not have it after all.
-                self.skip(name, peer);
-                self.advance(name);
-            }
-            Answer::Bad(why) => self.penalize(name, peer, &why),
-            Answer::Added(_) | Answer::Complete => self.advance(name),
-        }
-    }
-
-    /// Answers a segment request: at once, or once the blob is fetched when this node fetches
-    /// what it is asked for and does not hold.
-    fn on_request(
-        &mut self,
-        channel: request_response::ResponseChannel<Vec<u8>>,
-        request: Vec<u8>,
-    ) {
-        if self.fetch_missing
-            && let Ok(asked) = borsh::from_slice::<SegmentRequest>(&request)
-            && let Some(store) = &self.blobs
-        {
-            let name = blake3::Hash::from_bytes(asked.name);
-            if !store.has(&name) {
-                self.fetch_entry(name).waiting.push((channel, request));
-                return;
-            }
-        }
-        self.serve(channel, request);
-    }
-
-    /// Answers a segment request from the store on a blocking thread (reading a blob must not
-    /// hold up the swarm); the answer comes back as a [`Done`]. At most [`READERS`] read at
-    /// once.
-    fn serve(&self, channel: request_response::ResponseChannel<Vec<u8>>, request: Vec<u8>) {
-        let (blobs, stats, done) = (self.blobs.clone(), self.stats.clone(), self.done.clone());
-        let readers = self.readers.clone();
-        tokio::spawn(async move {
-            let Ok(_permit) = readers.acquire_owned().await else { return };
-            let read = move || answer(blobs.as_deref(), &stats, &request);
-            let Ok(answer) = tokio::task::spawn_blocking(read).await else { return };
-            let _ = done.send(Done::Answer(channel, answer)).await;
-        });
-    }
-
-    fn on_done(&mut self, done: Done) {
-        match done {
-            Done::Answer(channel, answer) => {
-                let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
-            }
-            Done::Kept(name) => self.provide(name),
-        }
     }
 
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -987,8 +573,7 @@ impl SwarmTask {
             )) => {
                 debug!(%peer, "segment request failed: {error}");
                 if let Some((name, _)) = self.requests.remove(&request_id) {
-                    self.skip(name, peer);
-                    self.advance(name);
+                    self.on_segment_failure(name, peer);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
@@ -1018,42 +603,8 @@ impl SwarmTask {
                 };
                 self.on_providers(name, found, step.last);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            })) => {
-                let fits =
-                    self.topics.get(&message.topic).is_some_and(|(_, check)| check(&message.data));
-                let verdict = if fits {
-                    gossipsub::MessageAcceptance::Accept
-                } else {
-                    debug!(%propagation_source, topic = %message.topic, "gossip rejected");
-                    gossipsub::MessageAcceptance::Reject
-                };
-                let gossip = &mut self.swarm.behaviour_mut().gossipsub;
-                gossip.report_message_validation_result(&message_id, &propagation_source, verdict);
-                if fits {
-                    // Its author when this node can answer it directly (a block asked for
-                    // after a header is heard goes there), otherwise the peer it came through.
-                    let from = message
-                        .source
-                        .filter(|author| self.swarm.is_connected(author))
-                        .unwrap_or(propagation_source);
-                    self.deliver(from, message.data);
-                }
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Direct(request_response::Event::Message {
-                peer,
-                message: request_response::Message::Request { request, channel, .. },
-                ..
-            })) => {
-                self.deliver(peer, request);
-                let _ = self.swarm.behaviour_mut().direct.send_response(channel, Vec::new());
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Direct(
-                request_response::Event::OutboundFailure { peer, error, .. },
-            )) => debug!(%peer, "direct message failed: {error}"),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -1144,70 +695,6 @@ impl SwarmTask {
             }
             _ => {}
         }
-    }
-}
-
-/// Up to `len` bytes of blob `name` from `request.offset` bytes into group `request.first`
-/// (nothing past its end, or when unreadable).
-/// What a node holding `blobs` answers to a segment request.
-fn answer(blobs: Option<&BlobStore>, stats: &Stats, request: &[u8]) -> Vec<u8> {
-    let answer = match (borsh::from_slice::<SegmentRequest>(request), blobs) {
-        (Ok(request), Some(store)) => {
-            let name = blake3::Hash::from_bytes(request.name);
-            match store.outboard(&name) {
-                Ok(outboard) => {
-                    let sent_outboard = request.outboard.then(|| outboard.to_bytes());
-                    let groups = if request.max_bytes == 0 {
-                        let first = request.first as usize;
-                        let end =
-                            (first + request.count.min(BATCH) as usize).min(groups(outboard.len()));
-                        // Past the end, or unreadable: nothing more to send.
-                        store.groups(&name, &outboard, first..end).unwrap_or_default()
-                    } else {
-                        let outboard_len = sent_outboard.as_ref().map_or(0, Vec::len);
-                        let len = piece_len(request.max_bytes, outboard_len);
-                        vec![piece(store, &name, &outboard, &request, len)]
-                    };
-                    let sent: usize = groups.iter().map(Vec::len).sum();
-                    stats.segment_requests.fetch_add(1, Ordering::Relaxed);
-                    stats.segment_bytes.fetch_add(sent as u64, Ordering::Relaxed);
-                    SegmentResponse::Found { outboard: sent_outboard, groups }
-                }
-                Err(_) => SegmentResponse::NotFound,
-            }
-        }
-        _ => SegmentResponse::NotFound,
-    };
-    borsh::to_vec(&answer).unwrap_or_default()
-}
-
-fn piece(
-    store: &BlobStore,
-    name: &blake3::Hash,
-    outboard: &crate::verified::Outboard,
-    request: &SegmentRequest,
-    len: usize,
-) -> Vec<u8> {
-    let start = request.first as usize * GROUP + request.offset as usize;
-    let end = (start + len).min(outboard.len() as usize);
-    if start >= end {
-        return Vec::new();
-    }
-    let (first, last) = (start / GROUP, end.div_ceil(GROUP));
-    let Ok(read) = store.groups(name, outboard, first..last) else { return Vec::new() };
-    read.concat()[start - first * GROUP..end - first * GROUP].to_vec()
-}
-
-/// A relay's limits: more circuits than libp2p's defaults, and long enough and large enough
-/// that a provider behind NAT can serve whole segments through them (libp2p's defaults, 2
-/// minutes and 128 KiB, are meant for hole punching only).
-fn relay_config() -> relay::Config {
-    relay::Config {
-        max_circuits: 256,
-        max_circuits_per_peer: 16,
-        max_circuit_duration: Duration::from_secs(3600),
-        max_circuit_bytes: 1 << 30,
-        ..relay::Config::default()
     }
 }
 

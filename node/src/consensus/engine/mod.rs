@@ -1,7 +1,20 @@
 //! [`MalachiteEngine`]: Malachite's consensus core driving an [`App`].
+//!
+//! The engine is sans-IO and reads no clock of its own ([`Config::clock`]): `mod.rs` holds the
+//! state and the [`Engine`] implementation; [`effects`] answers Malachite's effects, [`wal`]
+//! writes and replays the write-ahead log, [`sync`] fetches committed blocks from peers ahead,
+//! [`evidence`] reports double signing.
+
+mod effects;
+mod evidence;
+mod sync;
+mod wal;
+
+use wal::WalEntry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use malachitebft_core_consensus::{
@@ -16,6 +29,7 @@ use malachitebft_core_types::{
 };
 use tracing::{debug, info, warn};
 
+use super::clock::{Clock, SystemClock};
 use super::context::{BlockHash, Ctx, Height, ValidatorAddress, Validators};
 use super::{Engine, Message, Output, Peer, ProposedBlock, Status, Timer};
 use crate::app::{App, Executed};
@@ -69,6 +83,8 @@ pub struct Config {
     /// States of past heights kept besides the epoch boundaries' ([`crate::store::Store::keep_states`]);
     /// `None` keeps every one.
     pub keep_states: Option<u64>,
+    /// Where it reads the time (the system's clocks but in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Config {
@@ -83,6 +99,7 @@ impl Config {
             max_block_txs: 10_000,
             mempool_capacity: 100_000,
             keep_states: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -93,67 +110,6 @@ pub(super) enum TimerKind {
     Batch,
     EmptyBlock,
     Sync,
-}
-
-/// What the write-ahead log keeps of a height.
-#[derive(Debug, BorshSerialize, BorshDeserialize)]
-enum WalEntry {
-    Block(ProposedBlock),
-    Vote(SignedVote<Ctx>),
-    Proposal(SignedProposal<Ctx>),
-    ProposedValue(ProposedValue<Ctx>, bool),
-    Polka(PolkaCertificate<Ctx>),
-    Round(RoundCertificate<Ctx>),
-    Timeout { kind: u8, round: Round, millis: u64 },
-}
-
-impl WalEntry {
-    fn of(input: &Input<Ctx>) -> Option<Self> {
-        Some(match input {
-            Input::Vote(v) => Self::Vote(v.clone()),
-            Input::Proposal(p) => Self::Proposal(p.clone()),
-            Input::ProposedValue(v, origin) => Self::ProposedValue(v.clone(), origin.is_sync()),
-            Input::PolkaCertificate(c) => Self::Polka(c.clone()),
-            Input::RoundCertificate(c) => Self::Round(c.clone()),
-            Input::TimeoutElapsed(t) => {
-                let (kind, millis) = match t.kind {
-                    TimeoutKind::Propose => (0, 0),
-                    TimeoutKind::Prevote => (1, 0),
-                    TimeoutKind::Precommit => (2, 0),
-                    TimeoutKind::Rebroadcast => (3, 0),
-                    TimeoutKind::FinalizeHeight(d) => (4, d.as_millis() as u64),
-                };
-                Self::Timeout { kind, round: t.round, millis }
-            }
-            Input::StartHeight(..) | Input::Propose(_) | Input::SyncValueResponse(_) => {
-                return None;
-            }
-        })
-    }
-
-    fn input(self) -> Option<Input<Ctx>> {
-        Some(match self {
-            Self::Block(_) => return None,
-            Self::Vote(v) => Input::Vote(v),
-            Self::Proposal(p) => Input::Proposal(p),
-            Self::ProposedValue(v, sync) => {
-                let origin = if sync { ValueOrigin::Sync } else { ValueOrigin::Consensus };
-                Input::ProposedValue(v, origin)
-            }
-            Self::Polka(c) => Input::PolkaCertificate(c),
-            Self::Round(c) => Input::RoundCertificate(c),
-            Self::Timeout { kind, round, millis } => {
-                let kind = match kind {
-                    0 => TimeoutKind::Propose,
-                    1 => TimeoutKind::Prevote,
-                    2 => TimeoutKind::Precommit,
-                    3 => TimeoutKind::Rebroadcast,
-                    _ => TimeoutKind::FinalizeHeight(Duration::from_millis(millis)),
-                };
-                Input::TimeoutElapsed(Timeout::new(round, kind))
-            }
-        })
-    }
 }
 
 /// A validator deciding blocks with Malachite's Tendermint core.
@@ -202,10 +158,6 @@ struct Shell {
     ahead: HashMap<Peer, u64>,
     /// The peer last asked for blocks, the first height asked, and when.
     requested: Option<(Peer, u64, Instant)>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl MalachiteEngine {
@@ -356,57 +308,6 @@ impl MalachiteEngine {
         Ok(())
     }
 
-    /// Committed blocks a peer sent with their certificates, in height order: each that
-    /// follows the head and whose certificate verifies is executed and committed.
-    fn on_synced(&mut self, blocks: Vec<(Block, Certificate)>) -> Result<(), Error> {
-        let mut progress = false;
-        for (block, certificate) in blocks {
-            if !self.sync_one(block, certificate)? {
-                break;
-            }
-            progress = true;
-        }
-        if progress {
-            self.shell.request_blocks();
-        }
-        Ok(())
-    }
-
-    /// Commits one synced block; false when it does not follow the head or its certificate
-    /// does not verify.
-    fn sync_one(&mut self, block: Block, certificate: Certificate) -> Result<bool, Error> {
-        let head = self.shell.app.head()?;
-        if block.header.height != head.height + 1 {
-            return Ok(false);
-        }
-        let validators = self.shell.app.validators_at(block.header.height)?;
-        if let Err(e) = certificate.verify(&block.header, &validators) {
-            warn!(validator = %self.shell.address, "a peer sent block {} with a bad certificate: {e}", block.header.height);
-            return Ok(false);
-        }
-        let hash = block.header.hash();
-        let executed = match self.shell.blocks.remove(&hash) {
-            Some(executed) => executed,
-            None => match self.shell.app.validate(block)? {
-                Ok(executed) => executed,
-                Err(why) => {
-                    // More than 2/3 of the stake certified a block this node cannot execute:
-                    // its contracts or its state differ from the chain's.
-                    return Err(Error::Consensus {
-                        why: format!(
-                            "certified block {} does not execute here: {why}",
-                            head.height + 1
-                        ),
-                    });
-                }
-            },
-        };
-        // Not announced: the validators that decided it did, when it was new.
-        let head = self.shell.commit(executed, &certificate, false)?;
-        self.start_height(head.height + 1)?;
-        Ok(true)
-    }
-
     /// Runs what Malachite's effects left to do, and returns what the runner must do.
     fn settle(&mut self) -> Result<Vec<Output>, Error> {
         loop {
@@ -540,15 +441,6 @@ impl Shell {
         self.out.push(Output::Broadcast(message.topic(), kinema_chain::encode(message)));
     }
 
-    fn wal(&mut self, height: u64, entry: &WalEntry) {
-        if self.replaying {
-            return;
-        }
-        if let Err(e) = self.app.store().wal_append(height, &kinema_chain::encode(entry)) {
-            self.fatal.get_or_insert(e);
-        }
-    }
-
     /// Re-executes a block of the current height (once), logging the ones that execute.
     /// `None` when this height has seen too many blocks to look at another.
     fn accept(&mut self, proposed: &ProposedBlock) -> Result<Option<Validity>, Error> {
@@ -563,7 +455,7 @@ impl Shell {
             return Ok(None);
         }
         let time_ms = proposed.block.header.time_ms;
-        let now = now_ms();
+        let now = self.config.clock.unix_ms();
         if time_ms > now + MAX_TIME_AHEAD.as_millis() as u64 {
             warn!(validator = %self.address, "block {hash} is {} ms ahead of this clock", time_ms - now);
             self.invalid.insert(hash);
@@ -592,7 +484,11 @@ impl Shell {
         if let Some(hash) = self.own.get(&round) {
             return Ok(*hash);
         }
-        let executed = self.app.propose(self.address, now_ms(), self.config.max_block_txs)?;
+        let executed = self.app.propose(
+            self.address,
+            self.config.clock.unix_ms(),
+            self.config.max_block_txs,
+        )?;
         let block = executed.block.clone();
         let hash = block.header.hash();
         let proposed =
@@ -623,302 +519,6 @@ impl Shell {
         }
         Ok(head)
     }
-
-    /// Remembers that `peer` announced a head at `height`; the lowest head is forgotten when
-    /// too many peers are remembered.
-    fn heard_head(&mut self, peer: Peer, height: u64) {
-        self.ahead.insert(peer, height);
-        if self.ahead.len() > AHEAD_PEERS
-            && let Some(lowest) = self.ahead.iter().min_by_key(|(p, h)| (**h, **p)).map(|(p, _)| *p)
-        {
-            self.ahead.remove(&lowest);
-        }
-    }
-
-    /// The committed blocks from `height` on with their certificates, as many as one sync
-    /// answer carries.
-    fn committed_from(&self, height: u64) -> Result<Vec<(Block, Certificate)>, Error> {
-        let store = self.app.store();
-        let mut blocks = Vec::new();
-        let mut bytes = 0;
-        for height in height..height.saturating_add(SYNC_BATCH) {
-            let (Some(block), Some(certificate)) =
-                (store.block(height)?, store.certificate(height)?)
-            else {
-                break;
-            };
-            bytes += borsh::object_length(&block).unwrap_or(0);
-            blocks.push((block, certificate));
-            if bytes >= SYNC_BATCH_BYTES {
-                break;
-            }
-        }
-        Ok(blocks)
-    }
-
-    /// Asks a peer that announced a head above this node's for the blocks after it, unless a
-    /// request is pending. The peer answered last is asked again; one that let a request go
-    /// unanswered for [`SYNC_PATIENCE`] is passed over for the next in turn (an announcement
-    /// can come from a peer this node cannot reach, or one that forwarded it without the block).
-    fn request_blocks(&mut self) {
-        let Ok(head) = self.app.head() else { return };
-        let next = head.height + 1;
-        let mut ahead: Vec<Peer> =
-            self.ahead.iter().filter(|(_, h)| **h >= next).map(|(p, _)| *p).collect();
-        if ahead.is_empty() {
-            return;
-        }
-        ahead.sort_unstable();
-        let peer = match self.requested {
-            Some((_, asked, at)) if asked == next && at.elapsed() < SYNC_PATIENCE => return,
-            // Unanswered: the next peer in turn.
-            Some((last, asked, _)) if asked == next => {
-                ahead.iter().copied().find(|p| *p > last).unwrap_or(ahead[0])
-            }
-            Some((last, _, _)) if ahead.contains(&last) => last,
-            _ => ahead[0],
-        };
-        self.requested = Some((peer, next, Instant::now()));
-        let request = Message::SyncRequest { height: next };
-        self.out.push(Output::Send(peer, kinema_chain::encode(&request)));
-    }
-
-    /// Answers one of Malachite's effects.
-    fn handle(&mut self, effect: Effect<Ctx>) -> Result<mcc::Resume<Ctx>, Error> {
-        let ctx = &self.ctx;
-        Ok(match effect {
-            Effect::CancelAllTimeouts(r) => {
-                self.out.push(Output::CancelAll);
-                r.resume_with(())
-            }
-            Effect::CancelTimeout(timeout, r) => {
-                self.out.push(Output::Cancel(Timer(TimerKind::Step(timeout))));
-                r.resume_with(())
-            }
-            Effect::ScheduleTimeout(timeout, r) => {
-                let after = self.timeouts.duration_for(timeout);
-                self.out.push(Output::Schedule(Timer(TimerKind::Step(timeout)), after));
-                r.resume_with(())
-            }
-            Effect::StartRound(height, round, proposer, _role, r) => {
-                debug!(validator = %self.address, %height, %round, %proposer, "round starts");
-                r.resume_with(())
-            }
-            Effect::PublishConsensusMsg(message, r) => {
-                self.broadcast(&Message::Consensus(message));
-                r.resume_with(())
-            }
-            Effect::PublishLivenessMsg(message, r) => {
-                self.broadcast(&Message::Liveness(message));
-                r.resume_with(())
-            }
-            Effect::RepublishVote(vote, r) => {
-                self.broadcast(&Message::Liveness(LivenessMsg::Vote(vote)));
-                r.resume_with(())
-            }
-            Effect::RepublishRoundCertificate(certificate, r) => {
-                let message = LivenessMsg::SkipRoundCertificate(certificate);
-                self.broadcast(&Message::Liveness(message));
-                r.resume_with(())
-            }
-            Effect::GetValue(height, round, _timeout, r) => {
-                self.to_propose = Some((height, round));
-                self.batch_due = false;
-                self.empty_block_due = false;
-                if round == Round::ZERO && !self.own.contains_key(&round) {
-                    let batch = self.config.batch_window;
-                    self.out.push(Output::Schedule(Timer(TimerKind::Batch), batch));
-                    let wait = self.config.empty_block_interval;
-                    self.out.push(Output::Schedule(Timer(TimerKind::EmptyBlock), wait));
-                }
-                r.resume_with(())
-            }
-            Effect::RestreamProposal(_height, round, valid_round, proposer, block, r) => {
-                if let Some(executed) = self.blocks.get(&block) {
-                    let block = executed.block.clone();
-                    let proposer = proposer.0;
-                    let proposed = ProposedBlock { round, pol_round: valid_round, proposer, block };
-                    self.broadcast(&Message::Block(proposed));
-                }
-                r.resume_with(())
-            }
-            // Kinema's own block sync answers lagging validators; Malachite's value sync is
-            // never fed, so these never come.
-            Effect::CertVerifiedSyncValue(_, _, r) | Effect::CertRejectedSyncValue(_, _, _, r) => {
-                r.resume_with(())
-            }
-            Effect::Decide(certificate, _extensions, r) => {
-                let certificate = chain_certificate(&certificate);
-                match self.blocks.remove(&certificate.block) {
-                    Some(executed) => {
-                        if let Err(e) = self.commit(executed, &certificate, true) {
-                            self.fatal.get_or_insert(e);
-                        }
-                    }
-                    None => {
-                        debug!(validator = %self.address, "decided block {} not received yet", certificate.block)
-                    }
-                }
-                r.resume_with(())
-            }
-            Effect::Finalize(certificate, _extensions, evidence, r) => {
-                self.report(evidence.proposals.iter(), |ctx, first, second, key| {
-                    Evidence::DoubleProposal {
-                        first: ctx.chain_signed_proposal(first, key),
-                        second: ctx.chain_signed_proposal(second, key),
-                    }
-                });
-                self.report(evidence.votes.iter(), |ctx, first, second, key| {
-                    Evidence::DoubleSign {
-                        first: ctx.chain_signed_vote(first, key),
-                        second: ctx.chain_signed_vote(second, key),
-                    }
-                });
-                self.finalized = Some(certificate.height);
-                r.resume_with(())
-            }
-            Effect::SignVote(vote, r) => r.resume_with(ctx.sign_vote(vote, &self.config.key)),
-            Effect::SignProposal(proposal, r) => {
-                r.resume_with(ctx.sign_proposal(proposal, &self.config.key))
-            }
-            Effect::VerifySignature(signed, key, r) => {
-                let valid = match &signed.message {
-                    ConsensusMsg::Vote(vote) => ctx.check_vote(vote, &signed.signature, &key),
-                    ConsensusMsg::Proposal(proposal) => {
-                        ctx.check_proposal(proposal, &signed.signature, &key)
-                    }
-                };
-                r.resume_with(valid)
-            }
-            Effect::VerifyCommitCertificate(certificate, validators, thresholds, r) => {
-                let votes = commit_votes(ctx, &certificate);
-                r.resume_with(check_votes(ctx, votes, &validators, thresholds.quorum))
-            }
-            Effect::VerifyExtendedCommitCertificate(certificate, validators, thresholds, _, r) => {
-                let votes = commit_votes(ctx, &certificate.trim_vote_extensions());
-                r.resume_with(check_votes(ctx, votes, &validators, thresholds.quorum))
-            }
-            Effect::VerifyPolkaCertificate(certificate, validators, thresholds, r) => {
-                let votes = certificate.votes(ctx).collect();
-                r.resume_with(check_votes(ctx, votes, &validators, thresholds.quorum))
-            }
-            Effect::VerifyRoundCertificate(certificate, validators, thresholds, r) => {
-                let needed = match certificate.cert_type {
-                    RoundCertificateType::Skip => thresholds.honest,
-                    RoundCertificateType::Precommit => thresholds.quorum,
-                };
-                let votes = certificate.votes(ctx).collect();
-                r.resume_with(check_votes(ctx, votes, &validators, needed))
-            }
-            Effect::WalAppend(height, input, r) => {
-                if let Some(entry) = WalEntry::of(&input) {
-                    self.wal(height.0, &entry);
-                }
-                r.resume_with(())
-            }
-            Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
-            Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Ok(())),
-        })
-    }
-
-    /// Submits evidence of each pair of conflicting messages a validator of this height signed.
-    fn report<'a, M: 'a>(
-        &mut self,
-        offences: impl IntoIterator<Item = (&'a ValidatorAddress, &'a Vec<(M, M)>)>,
-        evidence: impl Fn(&Ctx, &M, &M, PublicKey) -> Evidence,
-    ) {
-        for (address, pairs) in offences {
-            let Some(member) = self.validators.member(address) else { continue };
-            let key = member.public_key;
-            for (first, second) in pairs {
-                let proof = evidence(&self.ctx, first, second, key);
-                self.submit_evidence(proof);
-            }
-        }
-    }
-
-    fn submit_evidence(&mut self, evidence: Evidence) {
-        let offender = evidence.offender().map(|a| a.to_string()).unwrap_or_default();
-        match self.app.submit_call(
-            &self.config.key,
-            Call::Evidence(Box::new(evidence)),
-            EVIDENCE_FEE,
-        ) {
-            Ok(Ok(tx)) => {
-                warn!(validator = %self.address, %offender, "reporting a double vote");
-                self.broadcast(&Message::Tx(kinema_chain::encode(&tx)));
-            }
-            Ok(Err(refusal)) => {
-                debug!(validator = %self.address, %offender, "evidence not submitted: {refusal}")
-            }
-            Err(e) => {
-                self.fatal.get_or_insert(e);
-            }
-        }
-    }
-}
-
-/// The chain's certificate of a Malachite decision.
-fn chain_certificate(certificate: &CommitCertificate<Ctx>) -> Certificate {
-    Certificate {
-        height: certificate.height.0,
-        round: certificate.round.as_u32().unwrap_or(0),
-        block: certificate.value_id,
-        signatures: certificate
-            .commit_signatures
-            .iter()
-            .map(|s| CommitSignature { validator: s.address.0, signature: s.signature })
-            .collect(),
-    }
-}
-
-fn commit_votes(ctx: &Ctx, certificate: &CommitCertificate<Ctx>) -> Vec<SignedVote<Ctx>> {
-    use malachitebft_core_types::Context as _;
-    certificate
-        .commit_signatures
-        .iter()
-        .map(|s| {
-            let vote = ctx.new_precommit(
-                certificate.height,
-                certificate.round,
-                NilOrVal::Val(certificate.value_id),
-                s.address,
-            );
-            SignedVote::new(vote, s.signature)
-        })
-        .collect()
-}
-
-/// Checks that `votes` are validly signed by distinct validators holding more than `needed`
-/// of the power.
-fn check_votes(
-    ctx: &Ctx,
-    votes: Vec<SignedVote<Ctx>>,
-    validators: &Validators,
-    needed: ThresholdParam,
-) -> Result<(), CertificateError<Ctx>> {
-    use malachitebft_core_types::ValidatorSet as _;
-    let mut seen = BTreeSet::new();
-    let mut signed = 0u64;
-    for vote in votes {
-        let address = vote.message.validator;
-        let Some(member) = validators.member(&address) else {
-            return Err(CertificateError::UnknownValidator(address));
-        };
-        if !seen.insert(address) {
-            return Err(CertificateError::DuplicateVote(address));
-        }
-        if !ctx.check_vote(&vote.message, &vote.signature, &member.public_key) {
-            return Err(CertificateError::VerificationError(None));
-        }
-        signed += member.power;
-    }
-    let total = validators.total_voting_power();
-    if !needed.is_met(signed, total) {
-        let expected = needed.min_expected(total);
-        return Err(CertificateError::NotEnoughVotingPower { signed, total, expected });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -953,8 +553,9 @@ mod tests {
             }
         };
         let ahead = MAX_TIME_AHEAD.as_millis() as u64;
-        let now = block_at(shell, now_ms() + ahead / 2);
-        let future = block_at(shell, now_ms() + 2 * ahead);
+        let clock = shell.config.clock.unix_ms();
+        let now = block_at(shell, clock + ahead / 2);
+        let future = block_at(shell, clock + 2 * ahead);
         assert_eq!(shell.accept(&future).expect("no store error"), Some(Validity::Invalid));
         assert_eq!(shell.accept(&now).expect("no store error"), Some(Validity::Valid));
     }

@@ -1,0 +1,179 @@
+//! Fetching blobs: the swarm's side of [`crate::fetch::Fetch`] — it feeds each fetch what the
+//! network does and does what the fetch asks (search providers in kademlia, send segment
+//! requests, ban liars), then keeps what was fetched and answers whoever waited for it.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use libp2p::{PeerId, kad, request_response};
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use super::{Done, SwarmTask};
+use crate::fetch::{Action, Fetch, FetchError};
+use crate::p2p::serve::answer;
+
+/// A fetch and who waits for it.
+pub(super) struct Pending {
+    fetch: Fetch,
+    /// Local callers.
+    replies: Vec<oneshot::Sender<Result<Vec<u8>, FetchError>>>,
+    /// Segment requests for the blob from peers, answered when it is here.
+    pub(super) waiting: Vec<(request_response::ResponseChannel<Vec<u8>>, Vec<u8>)>,
+}
+
+impl Pending {
+    fn new(fetch: Fetch) -> Self {
+        Self { fetch, replies: Vec::new(), waiting: Vec::new() }
+    }
+}
+
+impl SwarmTask {
+    pub(super) fn start_fetch(
+        &mut self,
+        name: blake3::Hash,
+        from: Option<PeerId>,
+        reply: oneshot::Sender<Result<Vec<u8>, FetchError>>,
+    ) {
+        if let Some(store) = &self.blobs
+            && store.has(&name)
+            && let Ok(bytes) = store.get(&name)
+        {
+            let _ = reply.send(Ok(bytes));
+            return;
+        }
+        if let Some(peer) = from
+            && !self.fetches.contains_key(&name)
+        {
+            // One peer asked, no provider search.
+            let (fetch, actions) = Fetch::from_peer(name, peer, Instant::now());
+            let mut pending = Pending::new(fetch);
+            pending.replies.push(reply);
+            self.fetches.insert(name, pending);
+            return self.act(name, actions);
+        }
+        self.fetching(name).replies.push(reply);
+    }
+
+    /// The fetch of `name`, started if it was not under way.
+    pub(super) fn fetching(&mut self, name: blake3::Hash) -> &mut Pending {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.fetches.entry(name) {
+            let (fetch, actions) = Fetch::search(name);
+            entry.insert(Pending::new(fetch));
+            self.act(name, actions);
+        }
+        self.fetches.entry(name).or_insert_with(|| Pending::new(Fetch::search(name).0))
+    }
+
+    /// Does what the fetch of `name` asks.
+    fn act(&mut self, name: blake3::Hash, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::FindProviders => {
+                    let key = kad::RecordKey::new(name.as_bytes());
+                    let id = self.swarm.behaviour_mut().kad.get_providers(key);
+                    self.queries.insert(id, name);
+                }
+                Action::Request { peer, first, request } => {
+                    let id = self.swarm.behaviour_mut().segments.send_request(&peer, request);
+                    self.requests.insert(id, (name, first));
+                }
+                Action::Ban { peer, why } => {
+                    warn!(%peer, %name, "bad data, banned: {why}");
+                    if let Ok(mut banned) = self.banned.lock() {
+                        banned.insert(peer);
+                    }
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                Action::Finished(result) => self.finish(name, result),
+            }
+        }
+    }
+
+    /// Searches again for the fetches whose time has come.
+    pub(super) fn requery_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(blake3::Hash, Vec<Action>)> = self
+            .fetches
+            .iter_mut()
+            .map(|(name, pending)| (*name, pending.fetch.on_tick(now)))
+            .filter(|(_, actions)| !actions.is_empty())
+            .collect();
+        for (name, actions) in due {
+            self.act(name, actions);
+        }
+    }
+
+    pub(super) fn on_providers(&mut self, name: blake3::Hash, found: Vec<PeerId>, last: bool) {
+        let local = *self.swarm.local_peer_id();
+        let found: Vec<PeerId> =
+            found.into_iter().filter(|p| *p != local && !self.is_banned(p)).collect();
+        let Some(pending) = self.fetches.get_mut(&name) else { return };
+        let actions = pending.fetch.on_providers(found, last, Instant::now());
+        self.act(name, actions);
+    }
+
+    pub(super) fn on_segment(
+        &mut self,
+        name: blake3::Hash,
+        first: u32,
+        peer: PeerId,
+        bytes: &[u8],
+    ) {
+        let Some(pending) = self.fetches.get_mut(&name) else { return };
+        let actions = pending.fetch.on_answer(peer, first, bytes, Instant::now());
+        self.act(name, actions);
+    }
+
+    pub(super) fn on_segment_failure(&mut self, name: blake3::Hash, peer: PeerId) {
+        let Some(pending) = self.fetches.get_mut(&name) else { return };
+        let actions = pending.fetch.on_failure(peer, Instant::now());
+        self.act(name, actions);
+    }
+
+    fn finish(&mut self, name: blake3::Hash, result: Result<Vec<u8>, FetchError>) {
+        let Some(pending) = self.fetches.remove(&name) else { return };
+        if result.is_ok() {
+            self.stats.fetched.fetch_add(1, Ordering::Relaxed);
+        }
+        let (Ok(bytes), Some(store)) = (&result, self.blobs.clone()) else {
+            for reply in pending.replies {
+                let _ = reply.send(result.clone());
+            }
+            for (channel, request) in pending.waiting {
+                self.serve(channel, request);
+            }
+            return;
+        };
+        // Kept on a blocking thread; then the fetch returns, the requests that waited for it
+        // are answered from the store, and it is provided.
+        let (stats, done) = (self.stats.clone(), self.done.clone());
+        let (bytes, replies, waiting) = (bytes.clone(), pending.replies, pending.waiting);
+        tokio::spawn(async move {
+            let kept = tokio::task::spawn_blocking(move || {
+                let kept = store.put(&bytes);
+                if let Err(e) = &kept {
+                    warn!(%name, "keeping a fetched blob: {e}");
+                }
+                for reply in replies {
+                    let _ = reply.send(Ok(bytes.clone()));
+                }
+                let answers: Vec<Done> = waiting
+                    .into_iter()
+                    .map(|(channel, request)| {
+                        Done::Answer(channel, answer(Some(&store), &stats, &request))
+                    })
+                    .collect();
+                (kept.is_ok(), answers)
+            })
+            .await;
+            let Ok((kept, answers)) = kept else { return };
+            for answer in answers {
+                let _ = done.send(answer).await;
+            }
+            if kept {
+                let _ = done.send(Done::Kept(name)).await;
+            }
+        });
+    }
+}
