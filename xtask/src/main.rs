@@ -57,7 +57,9 @@ pub(crate) fn root() -> PathBuf {
     manifest.parent().map_or_else(|| PathBuf::from("."), Path::to_owned)
 }
 
-/// The shared corpus beside the workspace.
+/// The shared corpus beside the workspace, found at run time (clones sharing a target directory
+/// share one xtask binary, so no path is compiled in; the tests' locator is
+/// kinema-test-support's).
 pub(crate) fn corpus(name: &str) -> PathBuf {
     std::env::var_os("KINEMA_CORPUS")
         .map_or_else(|| root().join("../shared/corpus"), PathBuf::from)

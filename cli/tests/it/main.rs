@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 mod browser;
@@ -13,12 +13,7 @@ fn kinema(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kinema")).args(args).output().unwrap()
 }
 
-fn corpus(name: &str) -> PathBuf {
-    let dir = std::env::var_os("KINEMA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    dir.join(name)
-}
+use kinema_test_support::corpus;
 
 fn ladder(input: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<&std::ffi::OsStr> = vec![

@@ -5,6 +5,7 @@
 mod corpus;
 mod determinism;
 mod hardware;
+mod manifest;
 mod metrics;
 mod probe;
 mod support;

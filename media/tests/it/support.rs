@@ -1,20 +1,12 @@
 //! Helpers: the corpus, the located ffmpeg, facts about a segment read back with ffprobe.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use kinema_media::Ffmpeg;
 
-/// A clip of the shared corpus (`KINEMA_CORPUS` overrides the directory).
-pub(crate) fn corpus(name: &str) -> PathBuf {
-    let dir = std::env::var_os("KINEMA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    let path = dir.join(name);
-    assert!(path.is_file(), "corpus clip {} is missing (set KINEMA_CORPUS)", path.display());
-    path
-}
+pub(crate) use kinema_test_support::corpus;
 
 pub(crate) fn ff() -> &'static Ffmpeg {
     static FF: OnceLock<Ffmpeg> = OnceLock::new();
