@@ -311,13 +311,7 @@ impl Certificate {
         if self.height != header.height || self.block != header.hash() {
             return Err(bad(format!("it certifies another block than {}", header.hash())));
         }
-        let precommit = crate::encode(&Vote {
-            chain_id: header.chain_id.clone(),
-            height: self.height,
-            round: self.round,
-            kind: VoteKind::Precommit,
-            block: Some(self.block),
-        });
+        let precommit = self.precommit(header);
         let mut seen = Vec::with_capacity(self.signatures.len());
         let mut power = 0u128;
         for s in &self.signatures {
@@ -336,6 +330,43 @@ impl Certificate {
             return Err(bad(format!("signers hold {power} of {total} power, not more than 2/3")));
         }
         Ok(power)
+    }
+}
+
+impl Certificate {
+    /// The bytes each of its signers signed: the precommit of its block.
+    fn precommit(&self, header: &Header) -> Vec<u8> {
+        crate::encode(&Vote {
+            chain_id: header.chain_id.clone(),
+            height: self.height,
+            round: self.round,
+            kind: VoteKind::Precommit,
+            block: Some(self.block),
+        })
+    }
+
+    /// The power of `validators` whose precommits in it for `header` verify: members only, each
+    /// once, other signers ignored, and none of `verify`'s requirement that the header name
+    /// this set. Enough to tell a real head of a later epoch (signed by validators this node
+    /// knows) from a made-up one, without trusting it.
+    pub fn power_signed_by(&self, header: &Header, validators: &ValidatorSet) -> u128 {
+        if self.height != header.height || self.block != header.hash() {
+            return 0;
+        }
+        let precommit = self.precommit(header);
+        let mut seen = Vec::with_capacity(self.signatures.len());
+        let mut power = 0u128;
+        for s in &self.signatures {
+            let Some(v) = validators.get(&s.validator) else { continue };
+            if seen.contains(&s.validator) {
+                continue;
+            }
+            if v.public_key.verify(Domain::Vote, &precommit, &s.signature).is_ok() {
+                seen.push(s.validator);
+                power += u128::from(v.power);
+            }
+        }
+        power
     }
 }
 

@@ -16,7 +16,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kinema_contracts::accounts::{DOUBLE_SIGN_SLASH_BPS, SYSTEM, SlashArgs, TransferArgs};
+use kinema_contracts::accounts::{
+    DOUBLE_SIGN_SLASH_BPS, SYSTEM, SlashArgs, TransferArgs, UNBONDING_PERIOD,
+};
 
 use crate::contract::{self, ContractHost, Failure, StateView};
 use crate::state::account_key;
@@ -124,6 +126,11 @@ impl Overlay {
         self.changes.into_iter().collect()
     }
 
+    /// The height of the block executed on it: the one after its base.
+    pub fn height(&self) -> u64 {
+        self.base.map_or(0, |base| base + 1)
+    }
+
     /// Sets `key`.
     pub fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         self.changes.insert(key, value);
@@ -171,7 +178,9 @@ impl Executor {
     /// them on every transaction in order.
     pub fn check(&self, state: &Overlay, tx: &SignedTx) -> Result<Result<(), Rejection>, Error> {
         let account = state.account(&tx.sender())?;
-        Ok(self.check_after(tx, account.nonce, account.balance))
+        Ok(self
+            .check_after(tx, account.nonce, account.balance)
+            .and_then(|()| evidence_in_time(tx, state.height())))
     }
 
     /// The same checks for a transaction queued behind others of its sender: its nonce must be
@@ -238,7 +247,10 @@ impl Executor {
         next_nonce: u64,
         balance: u64,
     ) -> Result<Result<(), Rejection>, Error> {
-        if let Err(rejection) = self.check_with(tx, next_nonce, balance, false) {
+        if let Err(rejection) = self
+            .check_with(tx, next_nonce, balance, false)
+            .and_then(|()| evidence_in_time(tx, state.height()))
+        {
             return Ok(Err(rejection));
         }
         match punished(state, tx)? {
@@ -278,7 +290,9 @@ impl Executor {
         let mut state = state;
         let sender = tx.sender();
         let mut account = state.account(&sender)?;
-        if let Err(rejection) = self.check_with(tx, account.nonce, account.balance, check_signature)
+        if let Err(rejection) = self
+            .check_with(tx, account.nonce, account.balance, check_signature)
+            .and_then(|()| evidence_in_time(tx, height))
         {
             return Ok((Err(rejection), state));
         }
@@ -337,6 +351,21 @@ impl Executor {
         };
         Ok((Ok(receipt), state))
     }
+}
+
+/// Evidence is refused once the stake bonded at its offence may have left: after the unbonding
+/// period, what the offender unstaked then is paid out and no longer slashable.
+fn evidence_in_time(tx: &SignedTx, height: u64) -> Result<(), Rejection> {
+    let Call::Evidence(evidence) = &tx.tx.call else { return Ok(()) };
+    let offence = evidence.height();
+    if height >= offence.saturating_add(UNBONDING_PERIOD) {
+        return Err(Rejection::BadEvidence(format!(
+            "the offence at height {offence} is {} blocks old, past the unbonding period of \
+             {UNBONDING_PERIOD}: the stake it could slash may have left",
+            height - offence
+        )));
+    }
+    Ok(())
 }
 
 /// Adds a staker to the list the next epochs' validator sets are drawn from (once).

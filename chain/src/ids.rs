@@ -59,7 +59,9 @@ macro_rules! hex_id {
 }
 
 hex_id!(
-    /// A blake3 hash: of a block header, a transaction, a validator set, a state root.
+    /// A blake3 hash, the one content address of Kinema: of a segment, a blob or a manifest
+    /// (the plain hash of its bytes, [`Hash::digest`]), and of a block header, a transaction, a
+    /// validator set (domain-separated, [`Hash::of`]); a state root.
     Hash,
     32,
     "hash"
@@ -93,6 +95,23 @@ impl Hash {
         let mut hasher = blake3::Hasher::new_derive_key(domain);
         hasher.update(bytes);
         Hash(*hasher.finalize().as_bytes())
+    }
+
+    /// The plain blake3 hash of `bytes`: the name of a segment, blob or manifest.
+    pub fn digest(bytes: &[u8]) -> Hash {
+        Hash(*blake3::hash(bytes).as_bytes())
+    }
+}
+
+impl From<blake3::Hash> for Hash {
+    fn from(hash: blake3::Hash) -> Hash {
+        Hash(*hash.as_bytes())
+    }
+}
+
+impl From<Hash> for blake3::Hash {
+    fn from(hash: Hash) -> blake3::Hash {
+        blake3::Hash::from_bytes(hash.0)
     }
 }
 

@@ -112,6 +112,14 @@ impl Evidence {
         }
     }
 
+    /// The height of the offence.
+    pub fn height(&self) -> u64 {
+        match self {
+            Evidence::DoubleSign { first, .. } => first.vote.height,
+            Evidence::DoubleProposal { first, .. } => first.proposal.height,
+        }
+    }
+
     /// What identifies the offence (one punishment each): its kind, height, round and, for
     /// votes, step.
     pub fn offence(&self) -> Vec<u8> {

@@ -6,10 +6,10 @@
 //! init segment, which independent transcoders would each have to reproduce byte for byte.
 //! Browsers play TS through hls.js, which transmuxes it to fMP4 for Media Source Extensions.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::path::Path;
-use std::str::FromStr;
 
+use kinema_chain::Hash;
 use serde::{Deserialize, Serialize};
 
 use crate::ffmpeg::{Ffmpeg, run};
@@ -23,46 +23,13 @@ use crate::{Error, Result};
 /// Version of the `manifest.json` layout.
 pub const MANIFEST_VERSION: u32 = 1;
 
-/// A segment's content address: the blake3 hash of its bytes, written as 64 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub struct SegmentId(pub blake3::Hash);
-
-impl SegmentId {
-    /// Hashes a file.
-    pub fn of_file(path: &Path) -> Result<(SegmentId, u64)> {
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_reader(&mut file).map_err(|e| Error::io(path, "cannot read", e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len();
-        Ok((SegmentId(hasher.finalize()), len))
-    }
-}
-
-impl fmt::Display for SegmentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.to_hex().as_str())
-    }
-}
-
-impl FromStr for SegmentId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        blake3::Hash::from_hex(s).map(SegmentId).map_err(|e| format!("{s:?}: {e}"))
-    }
-}
-
-impl From<SegmentId> for String {
-    fn from(id: SegmentId) -> String {
-        id.to_string()
-    }
-}
-
-impl TryFrom<String> for SegmentId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
+/// The blake3 hash of the file at `path` (a segment's content address), and its size.
+pub fn hash_file(path: &Path) -> Result<(Hash, u64)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "cannot open", e))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(&mut file).map_err(|e| Error::io(path, "cannot read", e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, "cannot stat", e))?.len();
+    Ok((hasher.finalize().into(), len))
 }
 
 /// Everything a ladder run produced, as written to `manifest.json`.
@@ -146,7 +113,7 @@ pub struct SegmentEntry {
     /// File name relative to the rendition directory: `<blake3>.ts`.
     pub file: String,
     /// blake3 of the file.
-    pub blake3: SegmentId,
+    pub blake3: Hash,
     /// Size in bytes.
     pub bytes: u64,
     /// Duration in seconds.
@@ -274,13 +241,8 @@ mod tests {
     use super::*;
 
     fn entry(i: u32, bytes: u64, duration: f64) -> SegmentEntry {
-        let hash = blake3::hash(&i.to_le_bytes());
-        SegmentEntry {
-            file: format!("{}.ts", hash.to_hex()),
-            blake3: SegmentId(hash),
-            bytes,
-            duration,
-        }
+        let hash = Hash::digest(&i.to_le_bytes());
+        SegmentEntry { file: format!("{hash}.ts"), blake3: hash, bytes, duration }
     }
 
     #[test]
@@ -317,10 +279,10 @@ mod tests {
 
     #[test]
     fn segment_ids_round_trip_as_hex() {
-        let id = SegmentId(blake3::hash(b"segment"));
+        let id = Hash::digest(b"segment");
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json.len(), 66);
-        assert_eq!(serde_json::from_str::<SegmentId>(&json).unwrap(), id);
-        assert!("xyz".parse::<SegmentId>().is_err());
+        assert_eq!(serde_json::from_str::<Hash>(&json).unwrap(), id);
+        assert!("xyz".parse::<Hash>().is_err());
     }
 }

@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 
 use crate::ffmpeg::Ffmpeg;
-use crate::hls::{
-    self, EncoderSummary, Manifest, RenditionManifest, SegmentEntry, SegmentId, SourceSummary,
-};
+use crate::hls::{self, EncoderSummary, Manifest, RenditionManifest, SegmentEntry, SourceSummary};
 use crate::hw::{self, HwChoice};
 use crate::plan::{self, Mode, SegmentPlan};
 use crate::probe::{self, MediaInfo};
@@ -209,7 +207,7 @@ impl Drop for Partial {
 
 /// One output segment of one rendition.
 struct Produced {
-    id: SegmentId,
+    id: kinema_chain::Hash,
     bytes: u64,
 }
 
@@ -359,7 +357,7 @@ impl Pipeline<'_> {
             .outputs
             .iter()
             .map(|(rendition, path)| {
-                let (id, bytes) = SegmentId::of_file(path)?;
+                let (id, bytes) = hls::hash_file(path)?;
                 let named = self.dir.join(&rendition.name).join(format!("{id}.ts"));
                 std::fs::rename(path, &named).map_err(|e| Error::io(path, "cannot rename", e))?;
                 Ok(Produced { id, bytes })

@@ -62,5 +62,5 @@ pub mod verify;
 
 pub use error::{Error, Result};
 pub use ffmpeg::Ffmpeg;
-pub use hls::{Manifest, SegmentId};
+pub use hls::Manifest;
 pub use probe::{MediaInfo, probe};

@@ -6,6 +6,7 @@
 //! whole or absent after a crash; a temporary file left by one is removed on the next open.
 //! Data that does not hash to the name it is stored under is refused.
 
+use kinema_chain::Hash;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub enum BlobError {
     #[error("blob {name}: {why}")]
     Mismatch {
         /// The name it came under.
-        name: blake3::Hash,
+        name: Hash,
         /// How it differs.
         why: Mismatch,
     },
@@ -35,18 +36,18 @@ pub enum BlobError {
     #[error("data offered as blob {name} hashes to {found}")]
     WrongHash {
         /// The name it came under.
-        name: blake3::Hash,
+        name: Hash,
         /// Its hash.
-        found: blake3::Hash,
+        found: Hash,
     },
     /// The store has no blob of that name.
     #[error("no blob {0}")]
-    Missing(blake3::Hash),
+    Missing(Hash),
     /// A group past the blob's end was asked for.
     #[error("blob {name} has {groups} groups, not {index}")]
     NoSuchGroup {
         /// The blob.
-        name: blake3::Hash,
+        name: Hash,
         /// Its groups.
         groups: usize,
         /// The group asked for.
@@ -77,12 +78,12 @@ impl BlobStore {
         Ok(Self { dir: dir.to_owned() })
     }
 
-    fn data_path(&self, name: &blake3::Hash) -> PathBuf {
-        self.dir.join(name.to_hex().as_str())
+    fn data_path(&self, name: &Hash) -> PathBuf {
+        self.dir.join(name.to_string())
     }
 
-    fn outboard_path(&self, name: &blake3::Hash) -> PathBuf {
-        self.dir.join(format!("{}.outboard", name.to_hex()))
+    fn outboard_path(&self, name: &Hash) -> PathBuf {
+        self.dir.join(format!("{name}.outboard"))
     }
 
     fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), BlobError> {
@@ -93,7 +94,7 @@ impl BlobStore {
     }
 
     /// Stores `data` and returns its name.
-    pub fn put(&self, data: &[u8]) -> Result<blake3::Hash, BlobError> {
+    pub fn put(&self, data: &[u8]) -> Result<Hash, BlobError> {
         let (name, outboard) = Outboard::compute(data);
         if !self.has(&name) {
             self.write(&self.data_path(&name), data)?;
@@ -103,8 +104,8 @@ impl BlobStore {
     }
 
     /// Stores `data` under `name`, refusing it unless it hashes to that name.
-    pub fn put_as(&self, name: blake3::Hash, data: &[u8]) -> Result<(), BlobError> {
-        let found = blake3::hash(data);
+    pub fn put_as(&self, name: Hash, data: &[u8]) -> Result<(), BlobError> {
+        let found = Hash::digest(data);
         if found != name {
             return Err(BlobError::WrongHash { name, found });
         }
@@ -112,12 +113,12 @@ impl BlobStore {
     }
 
     /// Whether the store holds `name` whole.
-    pub fn has(&self, name: &blake3::Hash) -> bool {
+    pub fn has(&self, name: &Hash) -> bool {
         self.outboard_path(name).exists()
     }
 
     /// The blob `name`, whole.
-    pub fn get(&self, name: &blake3::Hash) -> Result<Vec<u8>, BlobError> {
+    pub fn get(&self, name: &Hash) -> Result<Vec<u8>, BlobError> {
         if !self.has(name) {
             return Err(BlobError::Missing(*name));
         }
@@ -126,7 +127,7 @@ impl BlobStore {
     }
 
     /// The outboard of `name`, checked against it.
-    pub fn outboard(&self, name: &blake3::Hash) -> Result<Outboard, BlobError> {
+    pub fn outboard(&self, name: &Hash) -> Result<Outboard, BlobError> {
         let path = self.outboard_path(name);
         let bytes = fs::read(&path).map_err(|why| match why.kind() {
             std::io::ErrorKind::NotFound => BlobError::Missing(*name),
@@ -136,7 +137,7 @@ impl BlobStore {
     }
 
     /// Group `index` of `name`: what a peer serves, and the receiver checks with the outboard.
-    pub fn group(&self, name: &blake3::Hash, index: usize) -> Result<Vec<u8>, BlobError> {
+    pub fn group(&self, name: &Hash, index: usize) -> Result<Vec<u8>, BlobError> {
         let outboard = self.outboard(name)?;
         let mut read = self.groups(name, &outboard, index..index + 1)?;
         Ok(read.pop().unwrap_or_default())
@@ -145,7 +146,7 @@ impl BlobStore {
     /// Groups `range` of `name` (whose `outboard` the caller read), in one read of the file.
     pub fn groups(
         &self,
-        name: &blake3::Hash,
+        name: &Hash,
         outboard: &Outboard,
         range: std::ops::Range<usize>,
     ) -> Result<Vec<Vec<u8>>, BlobError> {
@@ -170,7 +171,7 @@ impl BlobStore {
     }
 
     /// The names of the blobs held whole.
-    pub fn list(&self) -> Result<Vec<blake3::Hash>, BlobError> {
+    pub fn list(&self) -> Result<Vec<Hash>, BlobError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
             let path = entry.map_err(io(&self.dir))?.path();
@@ -181,7 +182,7 @@ impl BlobStore {
                 names.push(name);
             }
         }
-        names.sort_by_key(|n: &blake3::Hash| *n.as_bytes());
+        names.sort_by_key(|n: &Hash| *n.as_bytes());
         Ok(names)
     }
 }

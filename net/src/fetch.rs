@@ -18,6 +18,7 @@
 //! assert!(matches!(actions[..], [Action::FindProviders]));
 //! ```
 
+use kinema_chain::Hash;
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,7 @@ pub const REQUERY: Duration = Duration::from_millis(500);
 pub enum FetchError {
     /// No provider of the blob was found, or none answered with good data.
     #[error("no provider of blob {0} answered with it")]
-    NotFound(blake3::Hash),
+    NotFound(Hash),
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
@@ -76,7 +77,7 @@ pub enum Action {
 /// A blob being fetched.
 #[derive(Debug)]
 pub struct Fetch {
-    name: blake3::Hash,
+    name: Hash,
     download: Download,
     /// Providers not tried yet (the first is asked now).
     providers: VecDeque<PeerId>,
@@ -95,7 +96,7 @@ pub struct Fetch {
 }
 
 impl Fetch {
-    fn new(name: blake3::Hash) -> Self {
+    fn new(name: Hash) -> Self {
         Self {
             name,
             download: Download::new(name),
@@ -111,14 +112,14 @@ impl Fetch {
     }
 
     /// A fetch of `name` from whoever provides it: it starts with a provider search.
-    pub fn search(name: blake3::Hash) -> (Self, Vec<Action>) {
+    pub fn search(name: Hash) -> (Self, Vec<Action>) {
         let mut fetch = Self::new(name);
         fetch.queries = 1;
         (fetch, vec![Action::FindProviders])
     }
 
     /// A fetch of `name` from `peer` alone (a relay that fetches for its clients): no search.
-    pub fn from_peer(name: blake3::Hash, peer: PeerId, now: Instant) -> (Self, Vec<Action>) {
+    pub fn from_peer(name: Hash, peer: PeerId, now: Instant) -> (Self, Vec<Action>) {
         let mut fetch = Self::new(name);
         fetch.providers.push_back(peer);
         fetch.searched = true;
@@ -128,7 +129,7 @@ impl Fetch {
     }
 
     /// The blob.
-    pub fn name(&self) -> blake3::Hash {
+    pub fn name(&self) -> Hash {
         self.name
     }
 
@@ -264,7 +265,7 @@ mod tests {
     struct Blob {
         data: Vec<u8>,
         outboard: Outboard,
-        name: blake3::Hash,
+        name: Hash,
     }
 
     impl Blob {

@@ -10,8 +10,26 @@
 
 use std::sync::Arc;
 
-/// Whether a message may be delivered and forwarded.
-pub type Check = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+/// What a node does with a message it heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Deliver it and forward it.
+    Accept,
+    /// Neither, and hold nothing against its sender: it may be right for a node that is
+    /// elsewhere in the chain (a vote for a height this node has not reached).
+    Ignore,
+    /// Neither, and count it against the peer it came from: only a liar sends it.
+    Reject,
+}
+
+impl From<bool> for Verdict {
+    fn from(ok: bool) -> Self {
+        if ok { Verdict::Accept } else { Verdict::Reject }
+    }
+}
+
+/// What a topic's message must pass.
+pub type Check = Arc<dyn Fn(&[u8]) -> Verdict + Send + Sync>;
 
 /// The topics a node joins, each with its check.
 #[derive(Clone, Default)]
@@ -36,7 +54,7 @@ impl Registry {
     pub fn register(
         &mut self,
         name: impl Into<String>,
-        check: impl Fn(&[u8]) -> bool + Send + Sync + 'static,
+        check: impl Fn(&[u8]) -> Verdict + Send + Sync + 'static,
     ) -> &mut Self {
         let name = name.into();
         self.topics.retain(|(n, _)| *n != name);
@@ -62,12 +80,12 @@ mod tests {
     #[test]
     fn a_topic_registered_again_keeps_its_last_check() {
         let mut registry = Registry::new();
-        registry.register("a", |_| false).register("b", |b| b == b"ok");
-        registry.register("a", |b| !b.is_empty());
+        registry.register("a", |_| Verdict::Reject).register("b", |b| (b == b"ok").into());
+        registry.register("a", |b| (!b.is_empty()).into());
         let names: Vec<&str> = registry.topics().map(|(n, _)| n).collect();
         assert_eq!(names, ["b", "a"]);
-        assert!(registry.check("a").is_some_and(|c| c(b"x")));
-        assert!(registry.check("b").is_some_and(|c| !c(b"no")));
+        assert!(registry.check("a").is_some_and(|c| c(b"x") == Verdict::Accept));
+        assert!(registry.check("b").is_some_and(|c| c(b"no") == Verdict::Reject));
         assert!(registry.check("c").is_none());
     }
 }

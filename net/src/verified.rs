@@ -8,6 +8,7 @@
 //! at that group, before the next one is read. This module does no IO and builds for wasm32.
 
 use blake3::hazmat::{self, ChainingValue, HasherExt, Mode};
+use kinema_chain::Hash;
 
 /// Bytes per verified group: 16 chunks of 1 KiB.
 pub const GROUP: usize = 16 * 1024;
@@ -19,7 +20,7 @@ pub enum Mismatch {
     #[error("the outboard of {len} bytes does not hash to {expected}")]
     Outboard {
         /// The blob's name.
-        expected: blake3::Hash,
+        expected: Hash,
         /// The length the outboard claims.
         len: u64,
     },
@@ -64,8 +65,8 @@ pub fn groups(len: u64) -> usize {
 
 impl Outboard {
     /// The outboard of `data`, with its name.
-    pub fn compute(data: &[u8]) -> (blake3::Hash, Self) {
-        let hash = blake3::hash(data);
+    pub fn compute(data: &[u8]) -> (Hash, Self) {
+        let hash = Hash::digest(data);
         let cvs = if data.len() <= GROUP {
             // A single group is the root itself: it is checked against the name directly.
             Vec::new()
@@ -96,17 +97,19 @@ impl Outboard {
     }
 
     /// Reads [`Outboard::to_bytes`] back and checks it against the blob's name `expected`.
-    pub fn from_bytes(expected: blake3::Hash, bytes: &[u8]) -> Result<Self, Mismatch> {
+    pub fn from_bytes(expected: Hash, bytes: &[u8]) -> Result<Self, Mismatch> {
         let bad = |len| Mismatch::Outboard { expected, len };
         let (len, rest) = bytes.split_first_chunk::<8>().ok_or(bad(0))?;
         let len = u64::from_le_bytes(*len);
-        let wanted = if len as usize <= GROUP { 0 } else { groups(len) };
-        if rest.len() != 32 * wanted {
+        // In u64 and checked: the length is the sender's, and on wasm32 a usize product of it
+        // would wrap and let a short outboard through.
+        let wanted = if len <= GROUP as u64 { 0 } else { len.div_ceil(GROUP as u64) };
+        if wanted.checked_mul(32) != Some(rest.len() as u64) {
             return Err(bad(len));
         }
         let cvs = rest.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect();
         let outboard = Self { len, cvs };
-        if wanted > 0 && outboard.root(0, len) != Root::Hash(expected) {
+        if wanted > 0 && outboard.root(0, len) != Root::Hash(expected.into()) {
             return Err(bad(len));
         }
         Ok(outboard)
@@ -133,14 +136,14 @@ impl Outboard {
     }
 
     /// Checks group `index` of the blob named `name` (its bytes in full).
-    pub fn check(&self, name: blake3::Hash, index: usize, bytes: &[u8]) -> Result<(), Mismatch> {
+    pub fn check(&self, name: Hash, index: usize, bytes: &[u8]) -> Result<(), Mismatch> {
         let start = (index * GROUP) as u64;
         let expected = self.len.saturating_sub(start).min(GROUP as u64) as usize;
         if index >= groups(self.len) || bytes.len() != expected {
             return Err(Mismatch::Length { index, expected, found: bytes.len() });
         }
         let good = if self.cvs.is_empty() {
-            blake3::hash(bytes) == name
+            Hash::digest(bytes) == name
         } else {
             group_cv(index, bytes) == self.cvs[index]
         };
@@ -163,12 +166,25 @@ mod tests {
     }
 
     #[test]
+    fn an_outboard_claiming_a_length_it_does_not_cover_is_refused() {
+        let name = Hash::digest(b"anything");
+        // Lengths whose group count times 32 wraps a 32-bit usize, or a 64-bit one.
+        for len in [(1u64 << 32) * GROUP as u64 + 1, (1u64 << 49) * GROUP as u64, u64::MAX] {
+            let mut bytes = len.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&[7; 64]);
+            let refused = Outboard::from_bytes(name, &bytes);
+            assert_eq!(refused, Err(Mismatch::Outboard { expected: name, len }), "{len}");
+            assert!(Outboard::from_bytes(name, &len.to_le_bytes()).is_err(), "{len}");
+        }
+    }
+
+    #[test]
     fn outboards_rebuild_blake3_at_every_shape() {
         // Empty, one byte, one group exactly, a byte more, powers of two and odd tails.
         for len in [0, 1, GROUP, GROUP + 1, 2 * GROUP, 3 * GROUP - 5, 5 * GROUP, 17 * GROUP + 100] {
             let bytes = data(len);
             let (hash, outboard) = Outboard::compute(&bytes);
-            assert_eq!(hash, blake3::hash(&bytes), "{len}");
+            assert_eq!(hash, Hash::digest(&bytes), "{len}");
             let back = Outboard::from_bytes(hash, &outboard.to_bytes()).unwrap();
             assert_eq!(back, outboard);
             for (i, group) in bytes.chunks(GROUP).enumerate() {

@@ -2,6 +2,7 @@
 //! the segment protocol's request and answer, and [`Download`], which checks a blob group by
 //! group as the answers arrive. Builds for wasm32.
 
+use kinema_chain::Hash;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -27,7 +28,7 @@ pub const SEGMENT_PROTOCOL: &str = "/kinema/segment/1";
 #[derive(Debug, Clone, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct SegmentRequest {
     /// The blob's blake3.
-    pub name: [u8; 32],
+    pub name: Hash,
     /// The first group wanted.
     pub first: u32,
     /// How many groups (at most [`BATCH`] are sent).
@@ -149,7 +150,7 @@ impl request_response::Codec for Bytes {
 /// outboard by its index alone), and kept until the groups before it are in.
 #[derive(Debug, Clone)]
 pub struct Download {
-    name: blake3::Hash,
+    name: Hash,
     outboard: Option<Outboard>,
     /// The checked groups, in order from the first.
     data: Vec<u8>,
@@ -178,12 +179,12 @@ pub enum Answer {
 
 impl Download {
     /// Starts downloading blob `name` in batches of whole groups.
-    pub fn new(name: blake3::Hash) -> Self {
+    pub fn new(name: Hash) -> Self {
         Self::in_pieces(name, 0)
     }
 
     /// Starts downloading blob `name` in answers of at most `max_bytes` (0: whole groups).
-    pub fn in_pieces(name: blake3::Hash, max_bytes: u32) -> Self {
+    pub fn in_pieces(name: Hash, max_bytes: u32) -> Self {
         Self {
             name,
             outboard: None,
@@ -196,7 +197,7 @@ impl Download {
     }
 
     /// The blob's name.
-    pub fn name(&self) -> blake3::Hash {
+    pub fn name(&self) -> Hash {
         self.name
     }
 
@@ -213,7 +214,7 @@ impl Download {
     /// The next request to send, encoded.
     pub fn request(&self) -> Vec<u8> {
         let request = SegmentRequest {
-            name: *self.name.as_bytes(),
+            name: self.name,
             first: (self.data.len() / GROUP) as u32,
             count: if self.max_bytes == 0 { BATCH } else { 1 },
             outboard: self.outboard.is_none(),
@@ -241,7 +242,7 @@ impl Download {
         }
         self.asked = first + BATCH as usize;
         let request = SegmentRequest {
-            name: *self.name.as_bytes(),
+            name: self.name,
             first: first as u32,
             count: BATCH,
             outboard: self.outboard.is_none(),
@@ -479,7 +480,7 @@ mod tests {
             Answer::Added(_)
         ));
         let rest = SegmentRequest {
-            name: *name.as_bytes(),
+            name,
             first: 2 * BATCH + 3,
             count: BATCH,
             outboard: false,
@@ -530,7 +531,7 @@ mod encodings {
     #[test]
     fn segment_requests_and_answers_keep_their_bytes() {
         let whole = SegmentRequest {
-            name: *blake3::hash(b"a segment").as_bytes(),
+            name: Hash::digest(b"a segment"),
             first: 64,
             count: BATCH,
             outboard: true,

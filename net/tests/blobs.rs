@@ -14,7 +14,7 @@ fn blobs_are_named_by_blake3_verified_per_group_and_survive_a_restart() {
     let name = {
         let store = BlobStore::open(dir.path()).unwrap();
         let name = store.put(&clip).unwrap();
-        assert_eq!(name, blake3::hash(&clip));
+        assert_eq!(name, kinema_chain::Hash::digest(&clip));
         // Storing it again changes nothing; other data under its name is refused.
         assert_eq!(store.put(&clip).unwrap(), name);
         let err = store.put_as(name, &clip[1..]).unwrap_err();
@@ -36,11 +36,11 @@ fn blobs_are_named_by_blake3_verified_per_group_and_survive_a_restart() {
         outboard.check(name, index, &group).unwrap();
     }
     assert!(matches!(store.group(&name, count), Err(BlobError::NoSuchGroup { .. })));
-    let unknown = blake3::hash(b"never stored");
+    let unknown = kinema_chain::Hash::digest(b"never stored");
     assert!(matches!(store.get(&unknown), Err(BlobError::Missing(_))));
 
     // The disk flips a byte in group 5: serving still works, checking catches group 5 only.
-    let path = dir.path().join(name.to_hex().as_str());
+    let path = dir.path().join(name.to_string());
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[5 * GROUP + 1000] ^= 0x40;
     std::fs::write(&path, bytes).unwrap();

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+use kinema_chain::Hash;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +55,7 @@ async fn listening_on(p2p: &P2p, protocol: &str) -> Multiaddr {
     .await
 }
 
-async fn fetch(p2p: &P2p, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
+async fn fetch(p2p: &P2p, name: Hash) -> Result<Vec<u8>, FetchError> {
     tokio::time::timeout(PATIENCE, p2p.fetch(name)).await.expect("fetch hangs")
 }
 
@@ -68,7 +69,7 @@ async fn segments_are_found_fetched_verified_and_liars_are_banned() {
     // The liar holds the same blob with one byte flipped on its disk, in the sixth batch: its
     // answer arrives while others are in flight.
     BlobStore::open(liar).unwrap().put(&clip).unwrap();
-    let path = liar.join(name.to_hex().as_str());
+    let path = liar.join(name.to_string());
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[(5 * BATCH as usize + 3) * GROUP + 5] ^= 1;
     std::fs::write(&path, bytes).unwrap();

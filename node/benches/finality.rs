@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kinema_chain::block::{Validator, ValidatorSet};
@@ -19,6 +20,7 @@ use kinema_chain::tx::{Call, Tx};
 use kinema_chain::{Address, encode};
 use kinema_net::p2p::{self, P2p, P2pConfig, P2pError};
 use kinema_node::app::Genesis;
+use kinema_node::consensus::guard::Guard;
 use kinema_node::consensus::node::NodeHandle;
 use kinema_node::consensus::{Config, start};
 use kinema_node::link::{self, P2pLink};
@@ -28,8 +30,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const CHAIN: &str = "kinema-bench";
 
 /// A libp2p node on the test chain's gossip, with the consensus transport over it.
-fn start_p2p(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
-    let (p2p, messages) = p2p::start(P2pConfig { gossip: link::gossip(CHAIN), ..config })?;
+fn start_p2p(config: P2pConfig, guard: &Arc<Guard>) -> Result<(P2p, P2pLink), P2pError> {
+    let gossip = link::gossip(CHAIN, guard.clone());
+    let (p2p, messages) = p2p::start(P2pConfig { gossip, ..config })?;
     Ok((p2p, P2pLink::new(messages, CHAIN)))
 }
 const FEE: u64 = 1_000_000;
@@ -76,15 +79,19 @@ async fn network(
     let mut addresses = Vec::new();
     let mut rpc_at = None;
     for (i, k) in keys.into_iter().enumerate() {
-        let (p2p, link) = start_p2p(P2pConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-            peers: addresses.clone(),
-            ..P2pConfig::new(p2p::keypair_from_seed([50 + i as u8; 32]).unwrap())
-        })
+        let config = Config::new(k);
+        let (p2p, link) = start_p2p(
+            P2pConfig {
+                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+                peers: addresses.clone(),
+                ..P2pConfig::new(p2p::keypair_from_seed([50 + i as u8; 32]).unwrap())
+            },
+            &config.guard,
+        )
         .unwrap();
         addresses.push(p2p.listening().await.remove(0));
         let path = dir.join(format!("v{i}.redb"));
-        let node = start(&path, &genesis, Config::new(k), link).unwrap();
+        let node = start(&path, &genesis, config, link).unwrap();
         if i == 0 {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             rpc_at = Some(listener.local_addr().unwrap());

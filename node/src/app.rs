@@ -62,6 +62,20 @@ pub enum Invalid {
         /// The executor's reason.
         why: String,
     },
+    /// Its encoding is over [`MAX_BLOCK_BYTES`].
+    #[error("it is {bytes} bytes, over the {MAX_BLOCK_BYTES}-byte limit")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+    },
+    /// Its header names another proposer than the one of the round it was built in.
+    #[error("its header names proposer {found}; the round's proposer is {expected}")]
+    Proposer {
+        /// The round's proposer.
+        expected: Address,
+        /// The header's.
+        found: Address,
+    },
     /// Its header does not commit to what executing it gives.
     #[error("its {field} is {found}, executing it gives {expected}")]
     Mismatch {
@@ -73,6 +87,9 @@ pub enum Invalid {
         found: Hash,
     },
 }
+
+/// The largest block, encoded: well inside a gossip message (16 MiB) and a sync answer's budget.
+pub const MAX_BLOCK_BYTES: usize = 4 << 20;
 
 /// A block ready to be committed, with what executing it did.
 #[derive(Debug)]
@@ -174,6 +191,11 @@ impl App {
         &self.chain_id
     }
 
+    /// Blocks per epoch.
+    pub fn epoch_length(&self) -> u64 {
+        self.epoch_length
+    }
+
     /// The validators of the epoch of block `height` (at most the head's next).
     pub fn validators_at(&self, height: u64) -> Result<ValidatorSet, Error> {
         self.store.validators_at(height)
@@ -256,7 +278,14 @@ impl App {
         let validators = self.validators_at(height)?;
         let mut txs = Vec::new();
         let mut receipts = Vec::new();
+        // The header and the list's length, then each transaction.
+        let mut bytes = 1024;
         for tx in self.mempool.take(max_txs) {
+            let size = kinema_chain::encode(&*tx).len();
+            if bytes + size > MAX_BLOCK_BYTES {
+                break;
+            }
+            bytes += size;
             let (receipt, next) = self.executor.execute_verified(state, &tx, height)?;
             state = next;
             if let Ok(receipt) = receipt {
@@ -279,8 +308,24 @@ impl App {
         Ok(Executed { block: Block { header, txs }, receipts, pending })
     }
 
-    /// Re-executes a block someone proposed and checks that its header commits to the result.
-    pub fn validate(&self, block: Block) -> Result<Result<Executed, Invalid>, Error> {
+    /// Re-executes a block someone proposed and checks that its header commits to the result,
+    /// that it is within [`MAX_BLOCK_BYTES`] and, when `proposer` is given (the proposer of the
+    /// round the block was built in; a block certified already needs no such check), that its
+    /// header names that proposer.
+    pub fn validate(
+        &self,
+        block: Block,
+        proposer: Option<Address>,
+    ) -> Result<Result<Executed, Invalid>, Error> {
+        let bytes = kinema_chain::encode(&block).len();
+        if bytes > MAX_BLOCK_BYTES {
+            return Ok(Err(Invalid::TooLarge { bytes }));
+        }
+        if let Some(expected) = proposer
+            && block.header.proposer != expected
+        {
+            return Ok(Err(Invalid::Proposer { expected, found: block.header.proposer }));
+        }
         let (head, mut state) = self.head_state()?;
         let header = &block.header;
         let not_next = |why: String| Ok(Err(Invalid::NotNext { height: header.height, why }));

@@ -139,7 +139,7 @@ impl<'a> Builder<'a> {
         let (p2p, messages) = p2p::start(P2pConfig {
             listen: self.listen,
             peers: self.peers,
-            gossip: link::gossip(chain_id),
+            gossip: link::gossip(chain_id, config.guard.clone()),
             ..P2pConfig::new(self.identity)
         })?;
         let node =

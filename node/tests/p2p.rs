@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kinema_chain::block::{Validator, ValidatorSet};
@@ -11,6 +12,7 @@ use kinema_chain::tx::{Call, Tx};
 use kinema_chain::{Address, encode};
 use kinema_net::p2p::{self, P2p, P2pConfig, P2pError};
 use kinema_node::app::Genesis;
+use kinema_node::consensus::guard::Guard;
 use kinema_node::consensus::node::NodeHandle;
 use kinema_node::consensus::{Config, start};
 use kinema_node::link::{self, P2pLink};
@@ -19,13 +21,15 @@ use libp2p::Multiaddr;
 
 const CHAIN: &str = "kinema-p2p-test";
 
-/// A libp2p node on the test chain's gossip, with the consensus transport over it.
-fn start_p2p(config: P2pConfig) -> Result<(P2p, P2pLink), P2pError> {
-    let (p2p, messages) = p2p::start(P2pConfig { gossip: link::gossip(CHAIN), ..config })?;
-    Ok((p2p, P2pLink::new(messages, CHAIN)))
-}
 const FEE: u64 = 1_000_000;
 const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A libp2p node on the test chain's gossip, with the consensus transport over it.
+fn start_p2p(config: P2pConfig, guard: &Arc<Guard>) -> Result<(P2p, P2pLink), P2pError> {
+    let gossip = link::gossip(CHAIN, guard.clone());
+    let (p2p, messages) = p2p::start(P2pConfig { gossip, ..config })?;
+    Ok((p2p, P2pLink::new(messages, CHAIN)))
+}
 
 fn key(seed: u8) -> SecretKey {
     SecretKey::from_seed([seed; 32])
@@ -71,11 +75,14 @@ impl Net {
         let mut config = Config::new(self.keys[i].clone());
         config.empty_block_interval = Duration::from_millis(100);
         config.step_timeout = Duration::from_millis(500);
-        let (p2p, link) = start_p2p(P2pConfig {
-            listen: vec![listen],
-            peers: self.addresses.clone(),
-            ..P2pConfig::new(p2p::keypair_from_seed([200 + i as u8; 32]).unwrap())
-        })
+        let (p2p, link) = start_p2p(
+            P2pConfig {
+                listen: vec![listen],
+                peers: self.addresses.clone(),
+                ..P2pConfig::new(p2p::keypair_from_seed([200 + i as u8; 32]).unwrap())
+            },
+            &config.guard,
+        )
         .unwrap();
         let node = start(&path, &self.genesis, config, link).unwrap();
         let address = p2p.listening().await.remove(0);
@@ -157,11 +164,14 @@ async fn followers_hear_certified_headers_and_mislabelled_gossip_goes_nowhere() 
     net.start(0, loopback()).await;
 
     // A follower runs no consensus: it only reads what gossip brings it.
-    let (follower, mut link) = start_p2p(P2pConfig {
-        listen: vec![loopback()],
-        peers: net.addresses.clone(),
-        ..P2pConfig::new(p2p::keypair_from_seed([90; 32]).unwrap())
-    })
+    let (follower, mut link) = start_p2p(
+        P2pConfig {
+            listen: vec![loopback()],
+            peers: net.addresses.clone(),
+            ..P2pConfig::new(p2p::keypair_from_seed([90; 32]).unwrap())
+        },
+        &Arc::new(Guard::new()),
+    )
     .unwrap();
     let follower_at = follower.listening().await.remove(0);
 
@@ -178,10 +188,13 @@ async fn followers_hear_certified_headers_and_mislabelled_gossip_goes_nowhere() 
 
     // A peer that publishes a transaction on the headers topic is not listened to there; the
     // same peer's transactions on their own topic arrive.
-    let (_rogue, mut rogue_link) = start_p2p(P2pConfig {
-        peers: vec![follower_at],
-        ..P2pConfig::new(p2p::keypair_from_seed([91; 32]).unwrap())
-    })
+    let (_rogue, mut rogue_link) = start_p2p(
+        P2pConfig {
+            peers: vec![follower_at],
+            ..P2pConfig::new(p2p::keypair_from_seed([91; 32]).unwrap())
+        },
+        &Arc::new(Guard::new()),
+    )
     .unwrap();
     let publisher = tokio::spawn(async move {
         loop {
@@ -213,14 +226,17 @@ async fn a_late_node_that_knows_one_validator_catches_up_with_a_long_chain() {
 
     // Not a validator, and connected to validator 0 only: every header the others publish
     // reaches it through validator 0, whose blocks it must then ask for.
-    let (_p2p, link) = start_p2p(P2pConfig {
-        listen: vec![loopback()],
-        peers: net.addresses[..1].to_vec(),
-        ..P2pConfig::new(p2p::keypair_from_seed([92; 32]).unwrap())
-    })
-    .unwrap();
     let mut config = Config::new(key(93));
     config.empty_block_interval = Duration::from_millis(100);
+    let (_p2p, link) = start_p2p(
+        P2pConfig {
+            listen: vec![loopback()],
+            peers: net.addresses[..1].to_vec(),
+            ..P2pConfig::new(p2p::keypair_from_seed([92; 32]).unwrap())
+        },
+        &config.guard,
+    )
+    .unwrap();
     let late = start(&net.dir.path().join("late.redb"), &net.genesis, config, link).unwrap();
     let target = net.node(0).store().head().unwrap().unwrap().height + 20;
     tokio::time::timeout(PATIENCE, late.wait_for(target))
@@ -234,4 +250,77 @@ async fn a_late_node_that_knows_one_validator_catches_up_with_a_long_chain() {
         assert_eq!(late.store().block(h).unwrap().unwrap().header, block.header);
     }
     late.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_blocks_flooded_at_every_height_do_not_stall_consensus() {
+    use kinema_chain::Hash;
+    use kinema_chain::block::{Block, Header};
+    use kinema_net::gossip::Registry;
+    use kinema_node::consensus::{Message, ProposedBlock, Topic};
+    use malachitebft_core_types::Round;
+
+    let mut net = Net::new(4);
+    for i in 0..4 {
+        net.start(i, loopback()).await;
+    }
+    net.wait_all(2).await;
+
+    // A peer that is no validator joins the consensus topic and, at every height, publishes
+    // far more well-formed blocks than a validator executes per height: for every round, some
+    // signed by itself, some claiming the round's proposer with a signature it made up.
+    let flooder = key(66);
+    let mut topics = Registry::new();
+    topics.register(Topic::Consensus.name(CHAIN), |_| kinema_net::gossip::Verdict::Accept);
+    let (flood_node, flood) = p2p::start(P2pConfig {
+        peers: net.addresses.clone(),
+        gossip: topics,
+        ..P2pConfig::new(p2p::keypair_from_seed([66; 32]).unwrap())
+    })
+    .unwrap();
+    flood_node.connected_to(4).await;
+    let start = net.node(0).store().head().unwrap().unwrap().height;
+    let store = net.node(0).store().clone();
+    let validator = net.keys[0].address();
+    let flooding = tokio::spawn(async move {
+        let mut n = 0u64;
+        loop {
+            let height = store.head().unwrap().unwrap().height + 1;
+            for round in 0..4 {
+                for claimed in [flooder.address(), validator] {
+                    n += 1;
+                    let header = Header {
+                        chain_id: CHAIN.into(),
+                        height,
+                        parent: Hash::of("junk", &n.to_le_bytes()),
+                        time_ms: n,
+                        proposer: claimed,
+                        state_root: Hash::ZERO,
+                        tx_root: Hash::ZERO,
+                        validator_set_hash: Hash::ZERO,
+                    };
+                    let block = Block { header, txs: Vec::new() };
+                    let mut part = ProposedBlock::signed(
+                        CHAIN,
+                        Round::new(round),
+                        Round::Nil,
+                        block,
+                        &flooder,
+                    );
+                    part.proposer = claimed;
+                    flood.publish(&Topic::Consensus.name(CHAIN), encode(&Message::Block(part)));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+
+    // The validators keep finalizing while it floods, and stop listening to it.
+    net.wait_all(start + 10).await;
+    wait_until_async("the flooder to be banned", PATIENCE, || async {
+        net.nodes.iter().flatten().any(|(_, p2p)| p2p.banned().contains(&flood_node.peer_id()))
+    })
+    .await;
+    assert!(!flooding.is_finished(), "the flood stopped before the validators went on");
+    flooding.abort();
 }

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, PathBuf};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use kinema_chain::Hash;
 use kinema_media::hls::{self, Manifest};
 use kinema_net::blobs::BlobStore;
 use kinema_net::p2p::P2p;
@@ -72,7 +74,7 @@ struct Inner {
     limits: Limits,
     chain_id: String,
     chain_rpc: Option<String>,
-    manifests: Mutex<HashMap<blake3::Hash, Arc<Manifest>>>,
+    manifests: Mutex<HashMap<Hash, Arc<Manifest>>>,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     served_bytes: AtomicU64,
@@ -153,9 +155,9 @@ fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Fail
     })
 }
 
-fn parse_hash(text: &str, what: &str) -> Result<blake3::Hash, Failure> {
+fn parse_hash(text: &str, what: &str) -> Result<Hash, Failure> {
     let hex = text.strip_prefix("0x").unwrap_or(text);
-    blake3::Hash::from_hex(hex).map_err(|_| bad(format!("{what} {text:?} is not 64 hex digits")))
+    Hash::from_str(hex).map_err(|_| bad(format!("{what} {text:?} is not 64 hex digits")))
 }
 
 /// The route class a path is counted under in `/metrics`.
@@ -322,7 +324,7 @@ async fn content(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ContentReply>, Failure> {
-    let id = parse_hash(&id, "content id")?.to_hex().to_string();
+    let id = parse_hash(&id, "content id")?.to_string();
     match state.0.db.content_by_id(&id).await? {
         Some(row) => Ok(Json(content_reply(row))),
         None => Err(Failure(StatusCode::NOT_FOUND, format!("no content {id}"))),
@@ -381,7 +383,7 @@ async fn add_content(
         .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let _ = state.0.p2p.provide(id).await;
     let row = ContentRow {
-        id: id.to_hex().to_string(),
+        id: id.to_string(),
         name: manifest.source.name.clone(),
         duration_ms: (manifest.source.duration * 1000.0).round() as i64,
         renditions: manifest.renditions.iter().map(|r| r.rendition.name.clone()).collect(),
@@ -414,11 +416,11 @@ async fn upload_blob(
             e => Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         })?;
     let _ = state.0.p2p.provide(name).await;
-    Ok((StatusCode::CREATED, Json(json!({ "blake3": name.to_hex().as_str(), "bytes": size }))))
+    Ok((StatusCode::CREATED, Json(json!({ "blake3": name.to_string(), "bytes": size }))))
 }
 
 /// Blob `name` from the store, or fetched from peers (and kept).
-async fn get_blob(state: &AppState, name: blake3::Hash) -> Result<Vec<u8>, Failure> {
+async fn get_blob(state: &AppState, name: Hash) -> Result<Vec<u8>, Failure> {
     let blobs = state.0.blobs.clone();
     if blobs.has(&name) {
         return tokio::task::spawn_blocking(move || blobs.get(&name))
@@ -456,7 +458,7 @@ async fn blob(
 }
 
 /// The manifest of content `id`, from memory, the store or peers.
-async fn manifest(state: &AppState, id: blake3::Hash) -> Result<Arc<Manifest>, Failure> {
+async fn manifest(state: &AppState, id: Hash) -> Result<Arc<Manifest>, Failure> {
     if let Some(known) = state.0.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
         return Ok(known.clone());
     }
@@ -489,7 +491,7 @@ async fn gateway(
         return Ok(served(&state, M3U8, text.into_bytes()));
     }
     let segment = rendition.segments.iter().find(|s| s.file == file).ok_or_else(missing)?;
-    let bytes = get_blob(&state, segment.blake3.0).await?;
+    let bytes = get_blob(&state, segment.blake3).await?;
     Ok(served(&state, "video/mp2t", bytes))
 }
 

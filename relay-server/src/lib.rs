@@ -168,8 +168,9 @@ pub async fn start(config: Config) -> Result<Relay> {
 /// connected to it (a message passes when it decodes as a header with its certificate).
 fn gossip(chain_id: &str) -> Registry {
     let mut registry = Registry::new();
-    registry
-        .register(Topic::Headers.name(chain_id), |bytes| Finalized::from_gossip(bytes).is_some());
+    registry.register(Topic::Headers.name(chain_id), |bytes| {
+        Finalized::from_gossip(bytes).is_some().into()
+    });
     registry
 }
 

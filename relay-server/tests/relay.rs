@@ -186,7 +186,7 @@ async fn relay_behaviour(database_url: Option<String>) {
         for segment in &rendition.segments {
             let bytes =
                 std::fs::read(out.join(&rendition.rendition.name).join(&segment.file)).unwrap();
-            assert_eq!(store.put(&bytes).unwrap(), segment.blake3.0);
+            assert_eq!(store.put(&bytes).unwrap(), segment.blake3);
         }
     }
     let relay = relay(dirs[1].path(), database_url, Limits::default()).await;
@@ -224,11 +224,11 @@ async fn relay_behaviour(database_url: Option<String>) {
     let added = call("POST", format!("{base}/api/v1/content"), Some(manifest_bytes.clone())).await;
     assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
     let added = added.json();
-    assert_eq!(added["id"], id.to_hex().as_str());
+    assert_eq!(added["id"], id.to_string());
     assert_eq!(added["renditions"], serde_json::json!(["240p", "144p"]));
     let master = format!("{base}{}", added["hls"].as_str().unwrap());
     let listed = call("GET", format!("{base}/api/v1/content"), None).await.json();
-    assert_eq!(listed["content"][0]["id"], id.to_hex().as_str());
+    assert_eq!(listed["content"][0]["id"], id.to_string());
 
     // ffmpeg reads every rendition whole through the gateway, which fetches each segment from
     // the peer, verified; the playlists are the ladder's own.
@@ -247,7 +247,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     assert!(read.stderr.is_empty(), "{}", String::from_utf8_lossy(&read.stderr));
     let relay_store = BlobStore::open(&dirs[1].path().join("blobs")).unwrap();
     for segment in manifest.renditions.iter().flat_map(|r| &r.segments) {
-        assert!(relay_store.has(&segment.blake3.0), "segment {} not served", segment.file);
+        assert!(relay_store.has(&segment.blake3), "segment {} not served", segment.file);
     }
 
     // The peer index (written every 2 s) knows the native peer.

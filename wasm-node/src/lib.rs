@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, SinkExt, StreamExt};
+use kinema_chain::Hash;
 use kinema_chain::gossip::{Finalized, Topic};
 use kinema_chain::light;
 use kinema_chain::rpc::{BlockReply, ValidatorSetReply};
@@ -91,7 +92,7 @@ pub struct LightNode {
     relay: PeerId,
     /// Answers of at most this many bytes (webrtc), or whole groups (0).
     max_bytes: u32,
-    fetches: mpsc::Sender<(blake3::Hash, Reply)>,
+    fetches: mpsc::Sender<(Hash, Reply)>,
     /// Whether it follows a chain's headers.
     follows_chain: bool,
     headers: Rc<RefCell<Headers>>,
@@ -237,8 +238,7 @@ impl LightNode {
     pub fn fetch_segment(&self, hash: String) -> js_sys::Promise {
         let mut fetches = self.fetches.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let name = blake3::Hash::from_hex(hash.trim())
-                .map_err(|_| js(format!("segment name {hash:?} is not 64 hex digits")))?;
+            let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
             let (reply, answer) = oneshot::channel();
             fetches.send((name, reply)).await.map_err(|_| js("the light node has stopped"))?;
             let bytes = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
@@ -250,7 +250,7 @@ impl LightNode {
 /// Drives the swarm: sends each download's requests to the relay and checks the answers.
 async fn run(
     mut swarm: libp2p::Swarm<LightBehaviour>,
-    mut requests: mpsc::Receiver<(blake3::Hash, Reply)>,
+    mut requests: mpsc::Receiver<(Hash, Reply)>,
     relay: PeerId,
     max_bytes: u32,
     headers: Rc<RefCell<Headers>>,

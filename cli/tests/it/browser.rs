@@ -72,7 +72,7 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     let segment = &manifest.renditions[0].segments[0];
     let bytes = std::fs::read(out.join("144p").join(&segment.file)).unwrap();
     let store = Arc::new(BlobStore::open(&tmp.path().join("peer")).unwrap());
-    assert_eq!(store.put(&bytes).unwrap(), segment.blake3.0);
+    assert_eq!(store.put(&bytes).unwrap(), segment.blake3);
 
     let port = free_ports();
     let extra =

@@ -2,6 +2,7 @@
 //! network does and does what the fetch asks (search providers in kademlia, send segment
 //! requests, ban liars), then keeps what was fetched and answers whoever waited for it.
 
+use kinema_chain::Hash;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -31,7 +32,7 @@ impl Pending {
 impl SwarmTask {
     pub(super) fn start_fetch(
         &mut self,
-        name: blake3::Hash,
+        name: Hash,
         from: Option<PeerId>,
         reply: oneshot::Sender<Result<Vec<u8>, FetchError>>,
     ) {
@@ -56,7 +57,7 @@ impl SwarmTask {
     }
 
     /// The fetch of `name`, started if it was not under way.
-    pub(super) fn fetching(&mut self, name: blake3::Hash) -> &mut Pending {
+    pub(super) fn fetching(&mut self, name: Hash) -> &mut Pending {
         if let std::collections::hash_map::Entry::Vacant(entry) = self.fetches.entry(name) {
             let (fetch, actions) = Fetch::search(name);
             entry.insert(Pending::new(fetch));
@@ -66,7 +67,7 @@ impl SwarmTask {
     }
 
     /// Does what the fetch of `name` asks.
-    fn act(&mut self, name: blake3::Hash, actions: Vec<Action>) {
+    fn act(&mut self, name: Hash, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::FindProviders => {
@@ -78,13 +79,7 @@ impl SwarmTask {
                     let id = self.swarm.behaviour_mut().segments.send_request(&peer, request);
                     self.requests.insert(id, (name, first));
                 }
-                Action::Ban { peer, why } => {
-                    warn!(%peer, %name, "bad data, banned: {why}");
-                    if let Ok(mut banned) = self.banned.lock() {
-                        banned.insert(peer);
-                    }
-                    let _ = self.swarm.disconnect_peer_id(peer);
-                }
+                Action::Ban { peer, why } => self.ban(peer, &format!("bad data for {name}: {why}")),
                 Action::Finished(result) => self.finish(name, result),
             }
         }
@@ -93,7 +88,7 @@ impl SwarmTask {
     /// Searches again for the fetches whose time has come.
     pub(super) fn requery_due(&mut self) {
         let now = Instant::now();
-        let due: Vec<(blake3::Hash, Vec<Action>)> = self
+        let due: Vec<(Hash, Vec<Action>)> = self
             .fetches
             .iter_mut()
             .map(|(name, pending)| (*name, pending.fetch.on_tick(now)))
@@ -104,7 +99,7 @@ impl SwarmTask {
         }
     }
 
-    pub(super) fn on_providers(&mut self, name: blake3::Hash, found: Vec<PeerId>, last: bool) {
+    pub(super) fn on_providers(&mut self, name: Hash, found: Vec<PeerId>, last: bool) {
         let local = *self.swarm.local_peer_id();
         let found: Vec<PeerId> =
             found.into_iter().filter(|p| *p != local && !self.is_banned(p)).collect();
@@ -113,25 +108,19 @@ impl SwarmTask {
         self.act(name, actions);
     }
 
-    pub(super) fn on_segment(
-        &mut self,
-        name: blake3::Hash,
-        first: u32,
-        peer: PeerId,
-        bytes: &[u8],
-    ) {
+    pub(super) fn on_segment(&mut self, name: Hash, first: u32, peer: PeerId, bytes: &[u8]) {
         let Some(pending) = self.fetches.get_mut(&name) else { return };
         let actions = pending.fetch.on_answer(peer, first, bytes, Instant::now());
         self.act(name, actions);
     }
 
-    pub(super) fn on_segment_failure(&mut self, name: blake3::Hash, peer: PeerId) {
+    pub(super) fn on_segment_failure(&mut self, name: Hash, peer: PeerId) {
         let Some(pending) = self.fetches.get_mut(&name) else { return };
         let actions = pending.fetch.on_failure(peer, Instant::now());
         self.act(name, actions);
     }
 
-    fn finish(&mut self, name: blake3::Hash, result: Result<Vec<u8>, FetchError>) {
+    fn finish(&mut self, name: Hash, result: Result<Vec<u8>, FetchError>) {
         let Some(pending) = self.fetches.remove(&name) else { return };
         if result.is_ok() {
             self.stats.fetched.fetch_add(1, Ordering::Relaxed);

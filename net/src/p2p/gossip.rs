@@ -7,18 +7,26 @@ use libp2p::{PeerId, gossipsub, request_response};
 use tracing::debug;
 
 use super::SwarmTask;
+use crate::gossip::Verdict;
 
 impl SwarmTask {
     pub(super) fn on_gossip(&mut self, event: gossipsub::Event) {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
-        let fits = self.topics.get(&message.topic).is_some_and(|(_, check)| check(&message.data));
-        let verdict = if fits {
-            gossipsub::MessageAcceptance::Accept
-        } else {
-            debug!(%propagation_source, topic = %message.topic, "gossip rejected");
-            gossipsub::MessageAcceptance::Reject
+        let verdict = match self.topics.get(&message.topic) {
+            Some((_, check)) => check(&message.data),
+            None => Verdict::Reject,
+        };
+        let fits = verdict == Verdict::Accept;
+        let verdict = match verdict {
+            Verdict::Accept => gossipsub::MessageAcceptance::Accept,
+            Verdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            Verdict::Reject => {
+                debug!(%propagation_source, topic = %message.topic, "gossip rejected");
+                self.refused(propagation_source);
+                gossipsub::MessageAcceptance::Reject
+            }
         };
         let gossip = &mut self.swarm.behaviour_mut().gossipsub;
         gossip.report_message_validation_result(&message_id, &propagation_source, verdict);
@@ -47,6 +55,20 @@ impl SwarmTask {
                 debug!(%peer, "direct message failed: {error}");
             }
             _ => {}
+        }
+    }
+
+    /// Counts a message of `peer`'s refused; past [`super::MAX_REFUSED`] since the last
+    /// [`super::FORGIVE`], it is banned.
+    fn refused(&mut self, peer: PeerId) {
+        if self.rejected.len() >= super::REFUSED_PEERS && !self.rejected.contains_key(&peer) {
+            self.rejected.clear();
+        }
+        let count = self.rejected.entry(peer).or_default();
+        *count += 1;
+        if *count > super::MAX_REFUSED {
+            self.rejected.remove(&peer);
+            self.ban(peer, "it forwarded gossip that does not pass its topic's check");
         }
     }
 

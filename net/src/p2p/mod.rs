@@ -21,6 +21,7 @@ mod fetch;
 mod gossip;
 mod serve;
 
+use kinema_chain::Hash;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,8 +151,9 @@ pub enum P2pError {
 enum Command {
     Publish(gossipsub::TopicHash, Vec<u8>),
     Send(PeerId, Vec<u8>),
-    Provide(blake3::Hash),
-    Fetch(blake3::Hash, Option<PeerId>, oneshot::Sender<Result<Vec<u8>, FetchError>>),
+    Provide(Hash),
+    Fetch(Hash, Option<PeerId>, oneshot::Sender<Result<Vec<u8>, FetchError>>),
+    Ban(PeerId),
 }
 
 /// A running node's handle: its identity, addresses and counters.
@@ -213,32 +215,24 @@ impl P2p {
     }
 
     /// Announces (in kademlia) that this node provides blob `name`.
-    pub async fn provide(&self, name: blake3::Hash) -> Result<(), FetchError> {
+    pub async fn provide(&self, name: Hash) -> Result<(), FetchError> {
         self.commands.send(Command::Provide(name)).await.map_err(|_| FetchError::Stopped)
     }
 
     /// Finds the providers of blob `name` and fetches it, checking every 16 KiB group against
     /// the name as it arrives; a provider that sends a bad one is banned and the next provider
     /// goes on from that group. The blob is kept in the node's store and provided.
-    pub async fn fetch(&self, name: blake3::Hash) -> Result<Vec<u8>, FetchError> {
+    pub async fn fetch(&self, name: Hash) -> Result<Vec<u8>, FetchError> {
         self.fetch_via(name, None).await
     }
 
     /// Fetches blob `name` from `peer` alone (a relay, which fetches what it lacks from the
     /// providers), checking every group as [`P2p::fetch`] does.
-    pub async fn fetch_from(
-        &self,
-        peer: PeerId,
-        name: blake3::Hash,
-    ) -> Result<Vec<u8>, FetchError> {
+    pub async fn fetch_from(&self, peer: PeerId, name: Hash) -> Result<Vec<u8>, FetchError> {
         self.fetch_via(name, Some(peer)).await
     }
 
-    async fn fetch_via(
-        &self,
-        name: blake3::Hash,
-        from: Option<PeerId>,
-    ) -> Result<Vec<u8>, FetchError> {
+    async fn fetch_via(&self, name: Hash, from: Option<PeerId>) -> Result<Vec<u8>, FetchError> {
         let (reply, answer) = oneshot::channel();
         let command = Command::Fetch(name, from, reply);
         self.commands.send(command).await.map_err(|_| FetchError::Stopped)?;
@@ -281,6 +275,7 @@ impl std::fmt::Debug for Command {
             Command::Send(p, b) => write!(f, "Send({p:?}, {} bytes)", b.len()),
             Command::Provide(name) => write!(f, "Provide({name})"),
             Command::Fetch(name, from, _) => write!(f, "Fetch({name} from {from:?})"),
+            Command::Ban(peer) => write!(f, "Ban({peer})"),
         }
     }
 }
@@ -300,6 +295,12 @@ impl Messages {
     /// Sends `bytes` to `to` alone.
     pub fn send(&self, to: PeerId, bytes: Vec<u8>) {
         self.queue(Command::Send(to, bytes));
+    }
+
+    /// Bans `peer`, which sent what only a liar sends: it is disconnected, and again whenever
+    /// it connects.
+    pub fn ban(&self, peer: PeerId) {
+        self.queue(Command::Ban(peer));
     }
 
     /// The next message that arrived, and who it came from: its author when this node is
@@ -392,6 +393,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, Messages), P2pError> {
         stats,
         announced: false,
         banned,
+        rejected: HashMap::new(),
         fetches: HashMap::new(),
         queries: HashMap::new(),
         requests: HashMap::new(),
@@ -455,16 +457,18 @@ struct SwarmTask {
     /// Whether the store's blobs were announced since start.
     announced: bool,
     banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
+    /// Gossip refused since the last [`FORGIVE`], by the peer it came from.
+    rejected: HashMap<PeerId, u32>,
     /// Fetches under way, by blob.
-    fetches: HashMap<blake3::Hash, fetch::Pending>,
+    fetches: HashMap<Hash, fetch::Pending>,
     /// Work done off the swarm's task (blob reads and writes), coming back.
     done: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
     /// Blob reads under way at most.
     readers: Arc<tokio::sync::Semaphore>,
     /// Provider queries, and segment requests in flight, by the blob they fetch.
-    queries: HashMap<kad::QueryId, blake3::Hash>,
-    requests: HashMap<request_response::OutboundRequestId, (blake3::Hash, u32)>,
+    queries: HashMap<kad::QueryId, Hash>,
+    requests: HashMap<request_response::OutboundRequestId, (Hash, u32)>,
 }
 
 /// What a blocking task hands back to the swarm's task.
@@ -472,11 +476,19 @@ enum Done {
     /// The answer to a segment request.
     Answer(request_response::ResponseChannel<Vec<u8>>, Vec<u8>),
     /// A fetched blob is in the store: provide it.
-    Kept(blake3::Hash),
+    Kept(Hash),
 }
 
 /// Blob reads a node runs at once; more requests wait their turn.
 const READERS: usize = 16;
+/// Gossip messages a peer may have refused before it is banned, and how often the count
+/// starts again: an honest peer forwards only what it checked itself, so it is refused only
+/// around a height or epoch change.
+const MAX_REFUSED: u32 = 32;
+const FORGIVE: Duration = Duration::from_secs(60);
+/// Peers whose refused messages are counted at most.
+const REFUSED_PEERS: usize = 1024;
+
 /// How often fetches waiting to search again are looked at.
 const REQUERY_TICK: Duration = Duration::from_millis(250);
 
@@ -519,6 +531,7 @@ impl SwarmTask {
         self.redial();
         let mut redial = tokio::time::interval(REDIAL);
         let mut requery = tokio::time::interval(REQUERY_TICK);
+        let mut forgive = tokio::time::interval(FORGIVE);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -538,11 +551,13 @@ impl SwarmTask {
                         self.swarm.behaviour_mut().direct.send_request(&to, bytes);
                     }
                     Some(Command::Provide(name)) => self.provide(name),
+                    Some(Command::Ban(peer)) => self.ban(peer, "its messages were refused"),
                     Some(Command::Fetch(name, from, reply)) => self.start_fetch(name, from, reply),
                 },
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 _ = redial.tick() => self.redial(),
                 _ = requery.tick() => self.requery_due(),
+                _ = forgive.tick() => self.rejected.clear(),
                 event = self.swarm.select_next_some() => self.on_event(event),
             }
         }
@@ -550,6 +565,15 @@ impl SwarmTask {
 
     fn is_banned(&self, peer: &PeerId) -> bool {
         self.banned.lock().is_ok_and(|b| b.contains(peer))
+    }
+
+    /// Bans `peer`: disconnected now and whenever it connects again.
+    fn ban(&mut self, peer: PeerId, why: &str) {
+        warn!(%peer, "banned: {why}");
+        if let Ok(mut banned) = self.banned.lock() {
+            banned.insert(peer);
+        }
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {

@@ -2,6 +2,7 @@
 //! `READERS` at once), or once the blob is fetched when this node fetches what it lacks (a
 //! relay); and announcing what the store holds.
 
+use kinema_chain::Hash;
 use std::sync::atomic::Ordering;
 
 use libp2p::{kad, request_response};
@@ -23,7 +24,7 @@ impl SwarmTask {
         }
     }
 
-    pub(super) fn provide(&mut self, name: blake3::Hash) {
+    pub(super) fn provide(&mut self, name: Hash) {
         let key = kad::RecordKey::new(name.as_bytes());
         if let Err(e) = self.swarm.behaviour_mut().kad.start_providing(key) {
             warn!(%name, "providing: {e}");
@@ -41,7 +42,7 @@ impl SwarmTask {
             && let Ok(asked) = borsh::from_slice::<SegmentRequest>(&request)
             && let Some(store) = &self.blobs
         {
-            let name = blake3::Hash::from_bytes(asked.name);
+            let name = asked.name;
             if !store.has(&name) {
                 self.fetching(name).waiting.push((channel, request));
                 return;
@@ -82,7 +83,7 @@ impl SwarmTask {
 pub(super) fn answer(blobs: Option<&BlobStore>, stats: &Stats, request: &[u8]) -> Vec<u8> {
     let answer = match (borsh::from_slice::<SegmentRequest>(request), blobs) {
         (Ok(request), Some(store)) => {
-            let name = blake3::Hash::from_bytes(request.name);
+            let name = request.name;
             match store.outboard(&name) {
                 Ok(outboard) => {
                     let sent_outboard = request.outboard.then(|| outboard.to_bytes());
@@ -114,7 +115,7 @@ pub(super) fn answer(blobs: Option<&BlobStore>, stats: &Stats, request: &[u8]) -
 /// (nothing past its end, or when unreadable).
 fn piece(
     store: &BlobStore,
-    name: &blake3::Hash,
+    name: &Hash,
     outboard: &crate::verified::Outboard,
     request: &SegmentRequest,
     len: usize,

@@ -28,6 +28,7 @@
 pub mod clock;
 pub mod context;
 mod engine;
+pub mod guard;
 pub mod node;
 
 use std::path::Path;
@@ -44,11 +45,12 @@ use crate::app::{App, Genesis};
 use crate::mempool::Refusal;
 use crate::store::Head;
 use context::Ctx;
-use kinema_chain::block::{Block, Certificate};
+use kinema_chain::block::{self as chain, Block, Certificate};
+use kinema_chain::crypto::{Domain, SecretKey};
 use kinema_chain::gossip::Finalized;
 pub use kinema_chain::gossip::Topic;
 use kinema_chain::tx::VerifiedTx;
-use kinema_chain::{Address, Error, Hash};
+use kinema_chain::{Address, Error, Hash, PublicKey, Signature};
 
 /// A peer on the consensus network, as the transport names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +82,9 @@ pub enum Output {
     CancelAll,
     /// A block was committed.
     Committed(Head),
+    /// This peer sent what only a liar sends (a block no proposer signed): stop listening to
+    /// it.
+    Penalize(Peer),
 }
 
 /// Where a validator stands.
@@ -173,7 +178,9 @@ impl Message {
     }
 }
 
-/// A block as its round's proposer streams it.
+/// A block as its round's proposer streams it, signed as that round's proposal: a node acts on
+/// it only when the signature is the round's proposer's, so no one else can make it execute
+/// blocks (nor fill the blocks it executes per height).
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
 pub struct ProposedBlock {
     /// The round.
@@ -184,4 +191,38 @@ pub struct ProposedBlock {
     pub proposer: Address,
     /// The block.
     pub block: Block,
+    /// The proposer's signature over the chain's proposal of the block in this round
+    /// ([`kinema_chain::block::Proposal`], proposal domain): the signature its proposal carries.
+    pub signature: Signature,
+}
+
+impl ProposedBlock {
+    /// `block` proposed in `round` (carried over from `pol_round`), signed with `key`.
+    pub fn signed(
+        chain_id: &str,
+        round: Round,
+        pol_round: Round,
+        block: Block,
+        key: &SecretKey,
+    ) -> Self {
+        let proposal = Self::proposal(chain_id, round, pol_round, &block);
+        let signature = key.sign(Domain::Proposal, &kinema_chain::encode(&proposal));
+        Self { round, pol_round, proposer: key.address(), block, signature }
+    }
+
+    fn proposal(chain_id: &str, round: Round, pol_round: Round, block: &Block) -> chain::Proposal {
+        chain::Proposal {
+            chain_id: chain_id.to_owned(),
+            height: block.header.height,
+            round: round.as_u32().unwrap_or(0),
+            block: block.header.hash(),
+            pol_round: pol_round.as_u32(),
+        }
+    }
+
+    /// Whether its signature is `key`'s.
+    pub fn check(&self, chain_id: &str, key: &PublicKey) -> bool {
+        let proposal = Self::proposal(chain_id, self.round, self.pol_round, &self.block);
+        key.verify(Domain::Proposal, &kinema_chain::encode(&proposal), &self.signature).is_ok()
+    }
 }

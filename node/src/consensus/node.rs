@@ -28,6 +28,10 @@ pub trait Transport: Send + 'static {
     fn send(&mut self, to: Peer, bytes: Vec<u8>);
     /// The next message from a peer; `None` once the transport is closed.
     fn recv(&mut self) -> impl Future<Output = Option<(Peer, Arc<[u8]>)>> + Send;
+    /// Stops listening to `peer`, which sent what only a liar sends.
+    fn penalize(&mut self, peer: Peer) {
+        let _ = peer;
+    }
 }
 
 type Inbox = mpsc::Sender<(Peer, Arc<[u8]>)>;
@@ -297,6 +301,7 @@ fn apply<T: Transport>(
         match output {
             Output::Broadcast(topic, bytes) => transport.broadcast(topic, bytes),
             Output::Send(to, bytes) => transport.send(to, bytes),
+            Output::Penalize(peer) => transport.penalize(peer),
             Output::Schedule(timer, after) => {
                 timers.insert(timer, Instant::now() + after);
             }

@@ -44,7 +44,7 @@ fn a_proposed_block_is_validated_and_committed_by_another_node() {
     let block = proposal.block.clone();
 
     // Tampered copies are refused with their reason.
-    let refuse = |block| b.validate(block).unwrap().unwrap_err();
+    let refuse = |block| b.validate(block, Some(alice.address())).unwrap().unwrap_err();
     let mut root = block.clone();
     root.header.state_root = Hash([1; 32]);
     assert!(matches!(refuse(root), Invalid::Mismatch { field: "state_root", .. }));
@@ -71,7 +71,15 @@ fn a_proposed_block_is_validated_and_committed_by_another_node() {
     let behind = b.propose(bob.address(), g.time_ms - 5_000, 10).unwrap();
     assert_eq!(behind.block.header.time_ms, g.time_ms + 1);
 
-    let validated = b.validate(block).unwrap().unwrap();
+    // A block whose header names another proposer than the round's is refused, and so is one
+    // over the size limit.
+    let err = b.validate(block.clone(), Some(bob.address())).unwrap().unwrap_err();
+    assert!(matches!(err, Invalid::Proposer { .. }), "{err}");
+    let mut fat = block.clone();
+    fat.txs = vec![fat.txs[0].clone(); kinema_node::app::MAX_BLOCK_BYTES / 100];
+    assert!(matches!(refuse(fat), Invalid::TooLarge { .. }));
+
+    let validated = b.validate(block, Some(alice.address())).unwrap().unwrap();
     let (ha, hb) = (a.commit(proposal, None).unwrap(), b.commit(validated, None).unwrap());
     assert_eq!(ha, hb);
     assert_eq!(a.pending_transactions(), 0);
@@ -97,7 +105,7 @@ fn a_pruning_node_keeps_recent_states_and_epoch_boundaries_only() {
         let tx = transfer(from, i / 4, to, 1 + i);
         assert!(archive.submit(&encode(&tx)).unwrap().is_ok());
         let proposal = archive.propose(keys[0].address(), g.time_ms + 1 + i, 10).unwrap();
-        let validated = pruning.validate(proposal.block.clone()).unwrap().unwrap();
+        let validated = pruning.validate(proposal.block.clone(), None).unwrap().unwrap();
         archive.commit(proposal, None).unwrap();
         pruning.commit(validated, None).unwrap();
     }
@@ -170,7 +178,7 @@ proptest! {
                 }
             }
             let proposal = a.propose(keys[0].address(), 1_795_000_000_000 + i as u64, 100).unwrap();
-            let validated = b.validate(proposal.block.clone()).unwrap().unwrap();
+            let validated = b.validate(proposal.block.clone(), None).unwrap().unwrap();
             let (ha, hb) = (a.commit(proposal, None).unwrap(), b.commit(validated, None).unwrap());
             // Epochs of 3 blocks: the stakes change the validator set, the same on both.
             let next = ha.height + 1;

@@ -261,3 +261,47 @@ fn a_double_signing_validator_is_slashed_once() {
         Rejection::DuplicateEvidence(validator.address())
     );
 }
+
+#[test]
+fn an_offender_that_unbonds_is_still_slashed_and_evidence_expires_with_the_unbonding_period() {
+    use kinema_chain::block::{Vote, VoteKind};
+    use kinema_chain::tx::Evidence;
+    use kinema_contracts::accounts::UNBONDING_PERIOD;
+
+    let ex = Executor::new(CHAIN, std::sync::Arc::new(kinema_node::wasm::Host::new().unwrap()));
+    let (reporter, validator) = (key(1), key(8));
+    let mut state = funded(&[(&reporter, 10 * FEE)]);
+    let bonded = Account { stake: 10_000, balance: 10 * FEE, ..Default::default() };
+    state.set(account_key(&validator.address()), Some(encode(&bonded)));
+    let vote = |block: &[u8]| Vote {
+        chain_id: CHAIN.into(),
+        height: 40,
+        round: 0,
+        kind: VoteKind::Precommit,
+        block: Some(Hash::of("test block", block)),
+    };
+    let evidence = Evidence::DoubleSign {
+        first: vote(b"a").sign(&validator),
+        second: vote(b"b").sign(&validator),
+    };
+    let report = tx(&reporter, 0, FEE, Call::Evidence(Box::new(evidence)));
+
+    // Right after its offence, the validator unstakes everything to escape the slash.
+    let unstake = tx(&validator, 0, FEE, Call::Unstake { amount: 10_000 });
+    let (receipt, state) = ex.execute(state, &unstake, 41).unwrap();
+    assert_eq!(receipt.unwrap().result, Ok(()));
+    assert_eq!(account(&state, &validator).stake, 0);
+
+    // Evidence past the unbonding period is refused: what was unbonding may have been paid out.
+    let late = ex.execute(state.clone(), &report, 40 + UNBONDING_PERIOD).unwrap().0.unwrap_err();
+    assert!(
+        matches!(late, Rejection::BadEvidence(ref w) if w.contains("unbonding period")),
+        "{late}"
+    );
+
+    // Within it, the unbonding stake is cut as if it were still bonded.
+    let (slashed, state) = ex.execute(state, &report, 40 + UNBONDING_PERIOD - 1).unwrap();
+    assert_eq!(slashed.unwrap().result, Ok(()));
+    let left: u64 = account(&state, &validator).unbonding.iter().map(|u| u.amount).sum();
+    assert_eq!(left, 9_500);
+}

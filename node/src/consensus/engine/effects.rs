@@ -55,10 +55,13 @@ impl Shell {
                 r.resume_with(())
             }
             Effect::RestreamProposal(_height, round, valid_round, proposer, block, r) => {
-                if let Some(executed) = self.blocks.get(&block) {
+                if let Some(executed) = self.blocks.get(&block)
+                    && proposer.0 == self.address
+                {
                     let block = executed.block.clone();
-                    let proposer = proposer.0;
-                    let proposed = ProposedBlock { round, pol_round: valid_round, proposer, block };
+                    let chain_id = self.app.chain_id().to_owned();
+                    let key = &self.config.key;
+                    let proposed = ProposedBlock::signed(&chain_id, round, valid_round, block, key);
                     self.broadcast(&Message::Block(proposed));
                 }
                 r.resume_with(())

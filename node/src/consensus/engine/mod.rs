@@ -31,6 +31,7 @@ use tracing::{debug, info, warn};
 
 use super::clock::{Clock, SystemClock};
 use super::context::{BlockHash, Ctx, Height, ValidatorAddress, Validators};
+use super::guard::{Guard, Refused, View};
 use super::{Engine, Message, Output, Peer, ProposedBlock, Status, Timer};
 use crate::app::{App, Executed};
 use crate::mempool::Refusal;
@@ -85,6 +86,9 @@ pub struct Config {
     pub keep_states: Option<u64>,
     /// Where it reads the time (the system's clocks but in tests).
     pub clock: Arc<dyn Clock>,
+    /// Where it keeps its current view for the gossip layer's checks
+    /// ([`super::link`](crate::link)'s registry asks it).
+    pub guard: Arc<Guard>,
 }
 
 impl Config {
@@ -100,6 +104,7 @@ impl Config {
             mempool_capacity: 100_000,
             keep_states: None,
             clock: Arc::new(SystemClock),
+            guard: Arc::new(Guard::new()),
         }
     }
 }
@@ -136,6 +141,8 @@ struct Shell {
     app: App,
     timeouts: LinearTimeouts,
     validators: Validators,
+    /// What messages of the height are checked against (the guard holds a copy).
+    view: View,
     out: Vec<Output>,
     /// Blocks of the height being decided that execute, by header hash.
     blocks: HashMap<Hash, Executed>,
@@ -166,7 +173,10 @@ impl MalachiteEngine {
     pub fn new(app: App, config: Config) -> Result<Self, Error> {
         let ctx = Ctx::new(app.chain_id());
         let head = app.head()?;
-        let validators = Validators::new(app.validators_at(head.height + 1)?, head.block)?;
+        let set = app.validators_at(head.height + 1)?;
+        let validators = Validators::new(set.clone(), head.block)?;
+        let view = View::new(app.chain_id(), head.height + 1, set, head.block, app.epoch_length());
+        config.guard.set(view.clone());
         let address = config.key.address();
         let params = Params {
             address: ValidatorAddress(address),
@@ -200,6 +210,7 @@ impl MalachiteEngine {
             app,
             timeouts,
             validators,
+            view,
             out: Vec::new(),
             blocks: HashMap::new(),
             invalid: HashSet::new(),
@@ -236,8 +247,12 @@ impl MalachiteEngine {
     fn start_height(&mut self, height: u64) -> Result<(), Error> {
         let head = self.shell.app.head()?;
         debug_assert_eq!(head.height + 1, height);
-        let validators = Validators::new(self.shell.app.validators_at(height)?, head.block)?;
+        let set = self.shell.app.validators_at(height)?;
+        let validators = Validators::new(set.clone(), head.block)?;
         let shell = &mut self.shell;
+        let epoch_length = shell.app.epoch_length();
+        shell.view = View::new(shell.app.chain_id(), height, set, head.block, epoch_length);
+        shell.config.guard.set(shell.view.clone());
         shell.validators = validators.clone();
         shell.blocks.clear();
         shell.invalid.clear();
@@ -275,17 +290,40 @@ impl MalachiteEngine {
         }
         let early: Vec<ProposedBlock> = self.shell.early.drain(..).collect();
         for block in early {
-            self.on_block(block)?;
+            if self.shell.view.check_block(&block).is_ok() {
+                self.on_block_checked(block)?;
+            }
         }
         Ok(())
     }
 
-    fn on_block(&mut self, proposed: ProposedBlock) -> Result<(), Error> {
+    fn on_block(&mut self, from: Peer, proposed: ProposedBlock) -> Result<(), Error> {
         let height = proposed.block.header.height;
         let current = self.consensus.height().0;
         if height < current {
             return Ok(());
         }
+        match self.shell.view.check_block(&proposed) {
+            Ok(()) => {}
+            Err(Refused::Ignore(why)) => {
+                debug!(validator = %self.shell.address, ?from, "block ignored: {why}");
+                return Ok(());
+            }
+            Err(Refused::Lie(why)) => {
+                // Only a liar makes a block its round's proposer did not sign; it costs nothing
+                // but this check, and the peer that sent it is not listened to again.
+                warn!(validator = %self.shell.address, ?from, "block refused: {why}");
+                self.shell.out.push(Output::Penalize(from));
+                return Ok(());
+            }
+        }
+        self.on_block_checked(proposed)
+    }
+
+    /// A block whose signature was checked: kept for the next height, or validated now.
+    fn on_block_checked(&mut self, proposed: ProposedBlock) -> Result<(), Error> {
+        let height = proposed.block.header.height;
+        let current = self.consensus.height().0;
         if height > current {
             if self.shell.early.len() == EARLY_BLOCKS {
                 self.shell.early.pop_front();
@@ -378,15 +416,15 @@ impl Engine for MalachiteEngine {
             Message::Liveness(LivenessMsg::SkipRoundCertificate(c)) => {
                 self.feed(Input::RoundCertificate(c));
             }
-            Message::Block(block) => self.on_block(block)?,
+            Message::Block(block) => self.on_block(from, block)?,
             Message::Tx(bytes) => {
                 if let Err(refusal) = self.shell.app.submit(&bytes)? {
                     debug!(validator = %self.shell.address, "gossiped transaction refused: {refusal}");
                 }
             }
-            Message::Finalized(Finalized { header, .. }) => {
+            Message::Finalized(heard) => {
                 // Only a hint of where the chain is: what is fetched because of it is checked.
-                self.shell.heard_head(from, header.height);
+                self.shell.heard_head(from, &heard);
             }
             Message::SyncRequest { height } => {
                 let blocks = self.shell.committed_from(height)?;
@@ -461,7 +499,9 @@ impl Shell {
             self.invalid.insert(hash);
             return Ok(Some(Validity::Invalid));
         }
-        match self.app.validate(proposed.block.clone())? {
+        let built_in = proposed.pol_round.as_u32().unwrap_or(proposed.round.as_u32().unwrap_or(0));
+        let author = self.view.proposer(built_in);
+        match self.app.validate(proposed.block.clone(), author)? {
             Ok(executed) => {
                 self.wal(proposed.block.header.height, &WalEntry::Block(proposed.clone()));
                 if proposed.proposer == self.address {
@@ -491,8 +531,8 @@ impl Shell {
         )?;
         let block = executed.block.clone();
         let hash = block.header.hash();
-        let proposed =
-            ProposedBlock { round, pol_round: Round::Nil, proposer: self.address, block };
+        let chain_id = self.app.chain_id().to_owned();
+        let proposed = ProposedBlock::signed(&chain_id, round, Round::Nil, block, &self.config.key);
         self.wal(proposed.block.header.height, &WalEntry::Block(proposed.clone()));
         self.broadcast(&Message::Block(proposed));
         self.own.insert(round, hash);
@@ -525,32 +565,35 @@ impl Shell {
 mod tests {
     use super::*;
     use crate::app::Genesis;
+    use kinema_chain::Signature;
     use kinema_chain::block::{Validator, ValidatorSet};
 
-    #[test]
-    fn a_block_from_too_far_ahead_is_voted_against() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let key = SecretKey::from_seed([7; 32]);
+    const CHAIN: &str = "kinema-engine-test";
+
+    /// An engine whose chain has one validator, `key`, with its store in `dir`.
+    fn engine(dir: &tempfile::TempDir, key: &SecretKey) -> MalachiteEngine {
         let validators = ValidatorSet::new(vec![Validator { public_key: key.public(), power: 1 }])
             .expect("a validator set");
         let genesis = Genesis {
-            chain_id: "kinema-engine-test".into(),
+            chain_id: CHAIN.into(),
             time_ms: 0,
             balances: Vec::new(),
             validators,
             epoch_length: 100,
         };
         let app = App::open(&dir.path().join("chain.redb"), &genesis, 10).expect("a store");
-        let mut engine = MalachiteEngine::new(app, Config::new(key.clone())).expect("an engine");
+        MalachiteEngine::new(app, Config::new(key.clone())).expect("an engine")
+    }
+
+    #[test]
+    fn a_block_from_too_far_ahead_is_voted_against() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let key = SecretKey::from_seed([7; 32]);
+        let mut engine = engine(&dir, &key);
         let shell = &mut engine.shell;
         let block_at = |shell: &Shell, time_ms| {
             let block = shell.app.propose(key.address(), time_ms, 10).expect("a block").block;
-            ProposedBlock {
-                round: Round::new(0),
-                pol_round: Round::Nil,
-                proposer: key.address(),
-                block,
-            }
+            ProposedBlock::signed(CHAIN, Round::new(0), Round::Nil, block, &key)
         };
         let ahead = MAX_TIME_AHEAD.as_millis() as u64;
         let clock = shell.config.clock.unix_ms();
@@ -558,5 +601,38 @@ mod tests {
         let future = block_at(shell, clock + 2 * ahead);
         assert_eq!(shell.accept(&future).expect("no store error"), Some(Validity::Invalid));
         assert_eq!(shell.accept(&now).expect("no store error"), Some(Validity::Valid));
+    }
+
+    #[test]
+    fn blocks_their_rounds_proposer_did_not_sign_are_refused_unexecuted() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let key = SecretKey::from_seed([7; 32]);
+        let chain = CHAIN;
+        let mut engine = engine(&dir, &key);
+        let now = engine.shell.config.clock.unix_ms();
+        let block = |engine: &MalachiteEngine, ms| {
+            engine.shell.app.propose(key.address(), now + ms, 10).expect("a block").block
+        };
+        let (liar, junk) = (Peer(5), SecretKey::from_seed([9; 32]));
+        // A flood of well-formed blocks signed by someone who is not the round's proposer, and
+        // one that claims the proposer with a made-up signature: none is executed, none counts
+        // against the height's budget, and their sender is penalized.
+        for ms in 0..(2 * BLOCKS_PER_HEIGHT as u64) {
+            let part =
+                ProposedBlock::signed(chain, Round::new(0), Round::Nil, block(&engine, ms), &junk);
+            engine.on_block(liar, part).expect("no store error");
+        }
+        let mut forged =
+            ProposedBlock::signed(chain, Round::new(0), Round::Nil, block(&engine, 999), &key);
+        forged.signature = Signature([1; 64]);
+        engine.on_block(liar, forged).expect("no store error");
+        assert!(engine.shell.blocks.is_empty() && engine.shell.invalid.is_empty());
+        let penalties =
+            engine.shell.out.iter().filter(|o| matches!(o, Output::Penalize(p) if *p == liar));
+        assert_eq!(penalties.count(), 2 * BLOCKS_PER_HEIGHT + 1);
+        // The proposer's own block is still taken.
+        let real = ProposedBlock::signed(chain, Round::new(0), Round::Nil, block(&engine, 5), &key);
+        engine.on_block(Peer(1), real).expect("no store error");
+        assert_eq!(engine.shell.blocks.len(), 1);
     }
 }

@@ -40,7 +40,8 @@ impl MalachiteEngine {
         let hash = block.header.hash();
         let executed = match self.shell.blocks.remove(&hash) {
             Some(executed) => executed,
-            None => match self.shell.app.validate(block)? {
+            // Certified: its proposer was checked by those who decided it.
+            None => match self.shell.app.validate(block, None)? {
                 Ok(executed) => executed,
                 Err(why) => {
                     // More than 2/3 of the stake certified a block this node cannot execute:
@@ -64,7 +65,14 @@ impl MalachiteEngine {
 impl Shell {
     /// Remembers that `peer` announced a head at `height`; the lowest head is forgotten when
     /// too many peers are remembered.
-    pub(super) fn heard_head(&mut self, peer: Peer, height: u64) {
+    pub(super) fn heard_head(&mut self, peer: Peer, heard: &Finalized) {
+        // A head is believed only with a certificate: made-up heads from sybils would otherwise
+        // fill the table and keep this node asking peers who have nothing.
+        if self.view.check_head(heard) != kinema_net::gossip::Verdict::Accept {
+            debug!(validator = %self.address, ?peer, "an uncertified head ignored");
+            return;
+        }
+        let height = heard.header.height;
         self.ahead.insert(peer, height);
         if self.ahead.len() > AHEAD_PEERS
             && let Some(lowest) = self.ahead.iter().min_by_key(|(p, h)| (**h, **p)).map(|(p, _)| *p)
