@@ -3,8 +3,6 @@
 //! websocket and completes identify and ping; a Kinema node dials a js-libp2p node and does the
 //! same.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,6 +54,7 @@ async fn js_libp2p_dials_the_relay_over_websocket() {
         chain_rpc: None,
         assets: None,
         limits: Limits::default(),
+        trusted_proxy: None,
     })
     .await
     .unwrap();
