@@ -14,14 +14,8 @@ use kinema_media::ladder;
 use kinema_net::blobs::BlobStore;
 use kinema_net::p2p::{self, P2pConfig};
 use kinema_relay::{Config, Limits, Relay, api};
+use kinema_test_support::{corpus, wait_until, wait_until_async};
 use serde_json::Value;
-
-fn corpus(name: &str) -> PathBuf {
-    std::env::var_os("KINEMA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join(name)
-}
 
 async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Relay {
     kinema_relay::start(Config {
@@ -44,21 +38,6 @@ async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Rela
     })
     .await
     .unwrap()
-}
-
-/// Waits up to `seconds` for `ready` to give a value, asking again every 50 ms.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    seconds: u64,
-    mut ready: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = ready().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not within {seconds} s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// An HTTP answer: status, headers we look at, body.
@@ -131,36 +110,6 @@ fn ladder() -> &'static (tempfile::TempDir, Manifest) {
         let manifest = ladder::run(&ff, &corpus("bikes.mp4"), &out, &config, &mut |_| {}).unwrap();
         (dir, manifest)
     })
-}
-
-/// Checks that every `$ref` in `document` resolves and every path answers with a response.
-fn check_openapi(document: &Value) {
-    assert_eq!(document["openapi"], "3.1.0");
-    fn refs(value: &Value, found: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("$ref") {
-                    found.push(r.clone());
-                }
-                map.values().for_each(|v| refs(v, found));
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
-            _ => {}
-        }
-    }
-    let mut found = Vec::new();
-    refs(document, &mut found);
-    assert!(!found.is_empty());
-    for r in found {
-        let pointer = r.strip_prefix('#').unwrap();
-        assert!(document.pointer(pointer).is_some(), "{r} does not resolve");
-    }
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            assert!(operation["operationId"].is_string(), "{method} {path}");
-            assert!(!operation["responses"].as_object().unwrap().is_empty(), "{method} {path}");
-        }
-    }
 }
 
 /// Parses OpenMetrics text strictly: every sample's family is declared with a TYPE (a
@@ -274,11 +223,16 @@ async fn relay_behaviour(database_url: Option<String>) {
     }
 
     // The peer index (written every 2 s) knows the native peer.
-    let entry = eventually(10, || async {
+    let native = peer.peer_id().to_string();
+    let indexed = || async {
         let peers = client.peers().await.unwrap().peers;
-        peers.into_iter().find(|p| p.peer_id == peer.peer_id().to_string())
+        peers.into_iter().find(|p| p.peer_id == native)
+    };
+    wait_until_async("the peer indexed", Duration::from_secs(10), || async {
+        indexed().await.is_some()
     })
     .await;
+    let entry = indexed().await.unwrap();
     assert!(entry.connected);
     assert_eq!(entry.agent.as_deref(), Some(kinema_net::p2p::AGENT));
 
@@ -289,7 +243,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     assert_eq!((stored.blake3, stored.bytes), (name, blob.len() as u64));
     assert_eq!(client.blob(&name).await.unwrap(), blob);
     let document = call("GET", format!("{base}/api/v1/openapi.json"), None).await.json();
-    check_openapi(&document);
+    kinema_test_support::check_openapi(&document);
     assert_eq!(document, serde_json::to_value(kinema_relay::routes::openapi_document()).unwrap());
     let metrics = call("GET", format!("{base}/metrics"), None).await;
     let samples = parse_metrics(std::str::from_utf8(&metrics.body).unwrap());
@@ -366,7 +320,7 @@ async fn relay_behaviour(database_url: Option<String>) {
 #[test]
 fn the_openapi_document_is_pinned() {
     let document = serde_json::to_value(kinema_relay::routes::openapi_document()).unwrap();
-    check_openapi(&document);
+    kinema_test_support::check_openapi(&document);
     let mut pinned = document;
     pinned["info"]["version"] = "[version]".into();
     insta::assert_snapshot!("relay_openapi", serde_json::to_string_pretty(&pinned).unwrap());
@@ -401,11 +355,14 @@ async fn clients_over_their_rate_are_told_to_wait() {
     tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(call("GET", url.clone(), None).await.status, 200);
     // The refusals are counted (the metrics are rate-limited too: asked until answered).
-    let metrics = eventually(10, || async {
-        let metrics = call("GET", format!("{}/metrics", relay.url()), None).await;
-        (metrics.status == 200).then_some(metrics.body)
+    let metrics = std::sync::Mutex::new(Vec::new());
+    wait_until_async("the metrics answered", Duration::from_secs(10), || async {
+        let answer = call("GET", format!("{}/metrics", relay.url()), None).await;
+        *metrics.lock().unwrap() = answer.body;
+        answer.status == 200
     })
     .await;
+    let metrics = metrics.into_inner().unwrap();
     let samples = parse_metrics(std::str::from_utf8(&metrics).unwrap());
     let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
     assert!(value("kinema_relay_http_rate_limited_total").unwrap() >= 1.0, "{samples:?}");
@@ -468,18 +425,13 @@ impl Postgres {
         stop.args(["stop", "-m", "immediate", "-D"]).arg(&data);
         let server = Self { child, port, stop, _dir: dir };
         // Up once it accepts logins, which pg_isready tells.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        wait_until("Postgres accepting logins", Duration::from_secs(30), || {
             let ready = Command::new(bin.join("pg_isready"))
                 .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "1"])
-                .status()
-                .unwrap();
-            if ready.success() {
-                return server;
-            }
-            assert!(std::time::Instant::now() < deadline, "Postgres did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                .status();
+            ready.unwrap().success()
+        });
+        server
     }
 
     fn url(&self) -> String {
