@@ -1,7 +1,8 @@
 //! Fixed-size byte identifiers: [`Hash`], [`Address`], [`PublicKey`], [`Signature`].
 //!
 //! Each is printed as lowercase hex and parsed from hex with or without a `0x` prefix, in either
-//! case; in JSON it is that hex string. Its canonical (borsh) encoding is the raw bytes.
+//! case; in JSON it is that hex string. Its canonical (borsh) encoding is the raw bytes. With the
+//! `openapi` feature each is a `utoipa` schema: a string with that hex pattern.
 
 use std::fmt;
 use std::str::FromStr;
@@ -55,6 +56,16 @@ macro_rules! hex_id {
                 text.parse().map_err(serde::de::Error::custom)
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                hex_schema($what, 2 * $len)
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -123,6 +134,20 @@ impl Address {
         out.copy_from_slice(&hash.as_bytes()[..20]);
         Address(out)
     }
+}
+
+/// The OpenAPI schema of an id: a string of `digits` hex digits, `0x` optional.
+#[cfg(feature = "openapi")]
+fn hex_schema(
+    what: &str,
+    digits: usize,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^(0x)?[0-9a-fA-F]{{{digits}}}$")))
+        .description(Some(format!("a {what}: {digits} hex digits, lowercase on output")))
+        .into()
 }
 
 fn parse_hex<const N: usize>(text: &str, what: &'static str) -> Result<[u8; N], Error> {

@@ -1,7 +1,8 @@
 //! The chain RPC's requests and replies: JSON over HTTP, shared by the node that serves them
 //! (kinema-node's `rpc`), the command line and the browser, which check what they read.
 //!
-//! Every error is a 4xx or 5xx status with an [`ErrorReply`].
+//! Every error is a 4xx or 5xx status with an [`ErrorReply`]. With the `openapi` feature every
+//! type here is a `utoipa` schema, which the servers' generated OpenAPI documents use.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,7 @@ use crate::{Address, Hash};
 
 /// Every error answer: what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorReply {
     /// What is wrong, for a person.
     pub error: String,
@@ -18,6 +20,7 @@ pub struct ErrorReply {
 
 /// `GET /api/v1/status`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusReply {
     /// The chain.
     pub chain_id: String,
@@ -43,6 +46,7 @@ pub struct StatusReply {
 
 /// A validator in [`StatusReply`].
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidatorReply {
     /// Its address.
     pub address: Address,
@@ -52,6 +56,7 @@ pub struct ValidatorReply {
 
 /// `GET /api/v1/accounts/{address}`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountReply {
     /// The account.
     pub address: Address,
@@ -69,14 +74,17 @@ pub struct AccountReply {
     /// Staked.
     pub stake: u64,
     /// Unstaked, waiting for release.
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::unbonding))]
     pub unbonding: Vec<Unbonding>,
     /// Hex of the canonical encoding of the state proof (inclusion, or exclusion for an
     /// account that does not exist yet).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]*$"))]
     pub proof: String,
 }
 
 /// `GET /api/v1/blocks/{height}`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockReply {
     /// The block.
     pub block: Block,
@@ -86,6 +94,7 @@ pub struct BlockReply {
 
 /// `GET /api/v1/validator-sets/{epoch}`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidatorSetReply {
     /// The epoch.
     pub epoch: u64,
@@ -96,18 +105,22 @@ pub struct ValidatorSetReply {
     /// The validators.
     pub validators: ValidatorSet,
     /// Hex of the canonical encoding of the state proof against block `height`'s state root.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]*$"))]
     pub proof: String,
 }
 
 /// `POST /api/v1/txs` body.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitRequest {
-    /// Hex of the signed transaction's canonical encoding.
+    /// Hex of the signed transaction's canonical encoding (`0x` optional).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(0x)?[0-9a-fA-F]*$"))]
     pub tx: String,
 }
 
 /// `POST /api/v1/txs` answer.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitReply {
     /// The transaction's hash.
     pub hash: Hash,
@@ -115,4 +128,72 @@ pub struct SubmitReply {
     pub sender: Address,
     /// Its nonce: it is committed once the sender's account nonce is past it.
     pub nonce: u64,
+}
+
+/// The schemas of the chain's own types the replies carry, which have no derive of their own.
+#[cfg(feature = "openapi")]
+mod openapi {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{RefOr, schema};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use crate::PublicKey;
+    use crate::block::{Block, Certificate, ValidatorSet};
+
+    fn integer(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(schema::SchemaFormat::KnownFormat(schema::KnownFormat::Int64)))
+            .minimum(Some(0))
+            .description(Some(description))
+    }
+
+    /// `AccountReply::unbonding`: kinema-contracts' `Unbonding`s.
+    pub(super) fn unbonding() -> impl Into<RefOr<Schema>> {
+        let entry = ObjectBuilder::new()
+            .property("amount", integer("how much"))
+            .required("amount")
+            .property("release_height", integer("the first height at which it is released"))
+            .required("release_height");
+        ArrayBuilder::new().items(entry)
+    }
+
+    impl PartialSchema for ValidatorSet {
+        fn schema() -> RefOr<Schema> {
+            let validator = ObjectBuilder::new()
+                .property("public_key", PublicKey::schema())
+                .required("public_key")
+                .property("power", integer("voting power"))
+                .required("power");
+            ArrayBuilder::new()
+                .items(validator)
+                .description(Some("the validators of an epoch, ordered by address"))
+                .into()
+        }
+    }
+
+    impl ToSchema for ValidatorSet {}
+
+    impl PartialSchema for Block {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .description(Some("a header and its transactions (kinema-chain's block::Block)"))
+                .into()
+        }
+    }
+
+    impl ToSchema for Block {}
+
+    impl PartialSchema for Certificate {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .description(Some(
+                    "precommits for a block from more than 2/3 of the voting power \
+                     (kinema-chain's block::Certificate)",
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for Certificate {}
 }

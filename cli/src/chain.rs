@@ -273,6 +273,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         chain_id: devnet::CHAIN_ID.into(),
         chain_rpc: None,
         limits: kinema_relay::Limits::default(),
+        trusted_proxy: None,
     };
     run_devnet(&options, Some(relay))
 }

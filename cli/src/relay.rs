@@ -2,7 +2,7 @@
 //! of `kinema devnet`.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use kinema_media::hls::Manifest;
 use kinema_net::p2p;
-use kinema_relay::{Config, Limits, Relay};
+use kinema_relay::{Config, Limits, Relay, api};
 use libp2p::Multiaddr;
 
 use crate::node::load_or_create_key;
@@ -57,9 +57,13 @@ pub(crate) struct RelayCommand {
     /// Largest blob upload in MiB.
     #[arg(long, default_value_t = 64)]
     max_upload_mib: usize,
-    /// Requests per second each client may make.
+    /// Requests per second each client may make (five seconds' worth at once).
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
+    /// The address of a reverse proxy in front of the HTTP server: its requests are held to
+    /// the rate of the client its X-Forwarded-For names (the header is ignored from others).
+    #[arg(long)]
+    trusted_proxy: Option<IpAddr>,
 }
 
 /// What a relay of `kinema devnet` or `kinema relay` is given.
@@ -74,6 +78,7 @@ pub(crate) struct RelaySetup {
     pub(crate) chain_id: String,
     pub(crate) chain_rpc: Option<String>,
     pub(crate) limits: Limits,
+    pub(crate) trusted_proxy: Option<IpAddr>,
 }
 
 /// Starts a relay, its libp2p identity kept in `<data-dir>/p2p.key` and its webrtc-direct
@@ -120,6 +125,7 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         chain_rpc: setup.chain_rpc,
         assets: setup.assets,
         limits: setup.limits,
+        trusted_proxy: setup.trusted_proxy,
     })
     .await
 }
@@ -140,13 +146,13 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
     if command.listen.is_empty() {
         bail!("--listen: give at least one address");
     }
-    if !command.rate.is_finite() || command.rate <= 0.0 {
+    if !command.rate.is_finite() || command.rate <= 0.0 || command.rate > f64::from(u32::MAX) {
         bail!("--rate {}: expected a positive number of requests per second", command.rate);
     }
     let limits = Limits {
         max_upload: command.max_upload_mib << 20,
         requests_per_second: command.rate,
-        burst: command.rate * 5.0,
+        burst: (command.rate * 5.0).ceil().min(f64::from(u32::MAX)) as u32,
         ..Limits::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -165,6 +171,7 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             chain_id: command.chain_id,
             chain_rpc: command.chain_rpc,
             limits,
+            trusted_proxy: command.trusted_proxy,
         })
         .await?;
         print_relay(&relay);
@@ -199,40 +206,31 @@ pub(crate) fn read_ladder(dir: &Path) -> Result<(Vec<u8>, Manifest)> {
 
 pub(crate) fn publish(command: PublishCommand) -> Result<()> {
     let (manifest_bytes, manifest) = read_ladder(&command.ladder)?;
-    let base = command.relay.trim_end_matches('/');
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
-    let send = |method: &str, url: &str, body: &[u8]| -> Result<serde_json::Value> {
-        let response = match method {
-            "PUT" => agent.put(url).send(body),
-            _ => agent.post(url).send(body),
-        };
-        let mut response = response.with_context(|| format!("{method} {url}"))?;
-        let status = response.status();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if !status.is_success() {
-            let why = json["error"].as_str().map_or(text.clone(), str::to_owned);
-            bail!("{method} {url}: {status}: {why}");
+    let relay = api::Client::new(&command.relay);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (segments, added) = runtime.block_on(async {
+        let mut segments = 0;
+        for rendition in &manifest.renditions {
+            for segment in &rendition.segments {
+                let path = command.ladder.join(&rendition.rendition.name).join(&segment.file);
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                relay.put_blob(&segment.blake3, bytes).await?;
+                segments += 1;
+            }
         }
-        Ok(json)
-    };
-    let mut segments = 0;
-    for rendition in &manifest.renditions {
-        for segment in &rendition.segments {
-            let path = command.ladder.join(&rendition.rendition.name).join(&segment.file);
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-            send("PUT", &format!("{base}/api/v1/blobs/{}", segment.blake3), &bytes)?;
-            segments += 1;
-        }
-    }
-    let added = send("POST", &format!("{base}/api/v1/content"), &manifest_bytes)?;
+        let added = relay.add_content(manifest_bytes).await?;
+        anyhow::Ok((segments, added))
+    })?;
     if command.json {
-        say!("{added}");
+        say!("{}", serde_json::to_string(&added)?);
         return Ok(());
     }
-    say!("content {}", added["id"].as_str().unwrap_or_default());
-    say!("  {segments} segments of {} renditions on {base}", manifest.renditions.len());
-    say!("  play {base}{}", added["hls"].as_str().unwrap_or_default());
+    say!("content {}", added.id);
+    say!("  {segments} segments of {} renditions on {}", manifest.renditions.len(), relay.base());
+    say!("  play {}", relay.url(&added.hls));
     Ok(())
 }

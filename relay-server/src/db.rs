@@ -3,9 +3,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use kinema_chain::Hash;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
+
+use crate::api::{Content, Peer};
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -21,40 +23,12 @@ pub enum DbError {
     /// A query failed.
     #[error("database: {0}")]
     Query(#[from] sqlx::Error),
-}
-
-/// A peer the relay has seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerRow {
-    /// Its libp2p peer id.
-    pub peer_id: String,
-    /// The addresses it was last connected from.
-    pub addresses: Vec<String>,
-    /// What it runs (identify's agent version).
-    pub agent: Option<String>,
-    /// Unix seconds when first and last seen.
-    pub first_seen: i64,
-    /// Unix seconds when last seen.
-    pub last_seen: i64,
-}
-
-/// A piece of content: a ladder, named by the blake3 of its `manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContentRow {
-    /// blake3 of `manifest.json`, 64 hex digits.
-    pub id: String,
-    /// The source's file name.
-    pub name: String,
-    /// Duration in milliseconds.
-    pub duration_ms: i64,
-    /// Rendition names, tallest first.
-    pub renditions: Vec<String>,
-    /// Segments per rendition.
-    pub segments: i64,
-    /// Bytes of all segments of all renditions.
-    pub bytes: i64,
-    /// Unix seconds when added.
-    pub added: i64,
+    /// A row holds what this relay did not write.
+    #[error("database: content id {id:?} is not a blake3 hash")]
+    Corrupt {
+        /// The id found.
+        id: String,
+    },
 }
 
 /// The index.
@@ -121,8 +95,8 @@ impl Db {
         Ok(())
     }
 
-    /// The peers seen, most recent first.
-    pub async fn peers(&self, limit: i64) -> Result<Vec<PeerRow>, DbError> {
+    /// The peers seen, most recent first (`connected` is false: the index does not know).
+    pub async fn peers(&self, limit: i64) -> Result<Vec<Peer>, DbError> {
         let rows = sqlx::query(
             "SELECT peer_id, addresses, agent, first_seen, last_seen FROM peers \
              ORDER BY last_seen DESC, peer_id LIMIT $1",
@@ -132,25 +106,26 @@ impl Db {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(PeerRow {
+                Ok(Peer {
                     peer_id: row.try_get(0)?,
                     addresses: serde_json::from_str(&row.try_get::<String, _>(1)?)
                         .unwrap_or_default(),
                     agent: row.try_get(2)?,
                     first_seen: row.try_get(3)?,
                     last_seen: row.try_get(4)?,
+                    connected: false,
                 })
             })
             .collect()
     }
 
     /// Adds content (or leaves it as it is when it is known).
-    pub async fn add_content(&self, content: &ContentRow) -> Result<(), DbError> {
+    pub async fn add_content(&self, content: &Content) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO content (id, name, duration_ms, renditions, segments, bytes, added) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
-        .bind(&content.id)
+        .bind(content.id.to_string())
         .bind(&content.name)
         .bind(content.duration_ms)
         .bind(serde_json::to_string(&content.renditions).unwrap_or_default())
@@ -163,7 +138,7 @@ impl Db {
     }
 
     /// The content known, newest first.
-    pub async fn content(&self, limit: i64) -> Result<Vec<ContentRow>, DbError> {
+    pub async fn content(&self, limit: i64) -> Result<Vec<Content>, DbError> {
         let rows = sqlx::query(
             "SELECT id, name, duration_ms, renditions, segments, bytes, added FROM content \
              ORDER BY added DESC, id LIMIT $1",
@@ -175,12 +150,12 @@ impl Db {
     }
 
     /// One piece of content.
-    pub async fn content_by_id(&self, id: &str) -> Result<Option<ContentRow>, DbError> {
+    pub async fn content_by_id(&self, id: &Hash) -> Result<Option<Content>, DbError> {
         let row = sqlx::query(
             "SELECT id, name, duration_ms, renditions, segments, bytes, added FROM content \
              WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(content_row).transpose()
@@ -194,9 +169,12 @@ impl Db {
     }
 }
 
-fn content_row(row: &sqlx::any::AnyRow) -> Result<ContentRow, DbError> {
-    Ok(ContentRow {
-        id: row.try_get(0)?,
+fn content_row(row: &sqlx::any::AnyRow) -> Result<Content, DbError> {
+    let id: String = row.try_get(0)?;
+    let id: Hash = id.parse().map_err(|_| DbError::Corrupt { id })?;
+    Ok(Content {
+        hls: Content::hls_path(&id),
+        id,
         name: row.try_get(1)?,
         duration_ms: row.try_get(2)?,
         renditions: serde_json::from_str(&row.try_get::<String, _>(3)?).unwrap_or_default(),

@@ -254,34 +254,21 @@ fn test() -> Result<()> {
     ensure_wasm_test_runner()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
-    // What the browser light node will link must keep building for the browser, and the
-    // contracts must pass the lints as the module the chain runs.
-    cargo(&["clippy", "-p", "kinema-chain", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
-    cargo(&["clippy", "-p", "kinema-net", "--target", WASM, "--locked", "--", "-D", "warnings"])?;
-    cargo(&[
-        "clippy",
-        "-p",
-        "kinema-wasm-node",
-        "--target",
-        WASM,
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    cargo(&[
-        "clippy",
-        "-p",
-        "kinema-contracts",
-        "--features",
-        "contract",
-        "--target",
-        WASM,
-        "--locked",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
+    // What the browser links (the light node; the relay's API, its types and client) must keep
+    // building for the browser, and the contracts must pass the lints as the module the chain
+    // runs.
+    for package in [
+        &["-p", "kinema-chain"][..],
+        &["-p", "kinema-net"],
+        &["-p", "kinema-relay", "--no-default-features"],
+        &["-p", "kinema-wasm-node"],
+        &["-p", "kinema-contracts", "--features", "contract"],
+    ] {
+        let mut args = vec!["clippy"];
+        args.extend(package);
+        args.extend(["--target", WASM, "--locked", "--", "-D", "warnings"]);
+        cargo(&args)?;
+    }
     // The browser test serves the light-node page; built here, not again by the test.
     let page = light_node()?;
     let page = page.to_str().context("the target directory is not UTF-8")?;

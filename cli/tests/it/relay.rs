@@ -95,6 +95,15 @@ fn devnet_relay_serves_a_published_ladder() {
     ]);
     let stderr = String::from_utf8_lossy(&bad_assets.stderr);
     assert!(stderr.contains("--assets") && stderr.contains("no index.html"), "{stderr}");
+    let bad_proxy = kinema(&[
+        "relay".as_ref(),
+        "--data-dir".as_ref(),
+        tmp.path().join("relay").as_os_str(),
+        "--trusted-proxy".as_ref(),
+        "proxy.example".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&bad_proxy.stderr);
+    assert!(stderr.contains("--trusted-proxy") && stderr.contains("proxy.example"), "{stderr}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //!   `KINEMA_CORPUS`);
 //! - [`wait_until`] / [`wait_until_async`]: wait for a condition with a deadline, checking it
 //!   often, instead of sleeping a fixed time and hoping; [`eventually`]: repeat an attempt
-//!   until it gives a value.
+//!   until it gives a value;
+//! - [`check_openapi`]: that a server's OpenAPI document is whole.
 //!
 //! ```
 //! use std::time::Duration;
@@ -73,5 +74,46 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
         }
         assert!(start.elapsed() < deadline, "waited {deadline:?} for {what}");
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Checks that `document` is a whole OpenAPI 3.1 document: every `$ref` resolves, every
+/// operation has an `operationId` and responses, every parameter of a path template is declared.
+pub fn check_openapi(document: &serde_json::Value) {
+    use serde_json::Value;
+    fn refs<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    assert_eq!(document["openapi"], "3.1.0");
+    let mut found = Vec::new();
+    refs(document, &mut found);
+    assert!(!found.is_empty(), "no $ref: schemas are all inline?");
+    for r in found {
+        let resolves =
+            r.strip_prefix('#').is_some_and(|pointer| document.pointer(pointer).is_some());
+        assert!(resolves, "{r} does not resolve");
+    }
+    let paths = document["paths"].as_object().map(|p| p.iter()).into_iter().flatten();
+    for (path, item) in paths {
+        let operations = item.as_object().map(|o| o.iter()).into_iter().flatten();
+        for (method, operation) in operations {
+            assert!(operation["operationId"].is_string(), "{method} {path}: no operationId");
+            let answers = operation["responses"].as_object().map_or(0, |r| r.len());
+            assert!(answers > 0, "{method} {path}: no responses");
+            let declared = operation["parameters"].as_array().map(|p| p.as_slice()).unwrap_or(&[]);
+            for name in path.split('{').skip(1).filter_map(|p| p.split('}').next()) {
+                let found = declared.iter().any(|p| p["name"] == name && p["in"] == "path");
+                assert!(found, "{method} {path}: parameter {name} undeclared");
+            }
+        }
     }
 }

@@ -1,11 +1,8 @@
 //! The relay end to end, on SQLite and on a real Postgres server: a ladder made by the media
 //! engine from a corpus clip, held only by a native peer, played whole by ffmpeg through the
-//! relay's HLS gateway; the REST API, its OpenAPI document and `/metrics`; every kind of bad
-//! request refused with its status and reason.
+//! relay's HLS gateway; the REST API through its client, its OpenAPI document (pinned by a
+//! snapshot) and `/metrics`; every kind of bad request refused with its status and reason.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
-
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -16,15 +13,9 @@ use kinema_media::hls::Manifest;
 use kinema_media::ladder;
 use kinema_net::blobs::BlobStore;
 use kinema_net::p2p::{self, P2pConfig};
-use kinema_relay::{Config, Limits, Relay};
+use kinema_relay::{Config, Limits, Relay, api};
+use kinema_test_support::{corpus, wait_until, wait_until_async};
 use serde_json::Value;
-
-fn corpus(name: &str) -> PathBuf {
-    std::env::var_os("KINEMA_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join(name)
-}
 
 async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Relay {
     kinema_relay::start(Config {
@@ -43,6 +34,7 @@ async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Rela
         chain_rpc: None,
         assets: None,
         limits,
+        trusted_proxy: None,
     })
     .await
     .unwrap()
@@ -81,6 +73,24 @@ async fn call(method: &'static str, url: String, body: Option<Vec<u8>>) -> Answe
     tokio::task::spawn_blocking(move || http(method, &url, body.as_deref())).await.unwrap()
 }
 
+/// A request announcing a `size`-byte body and waiting to be told to send it (`Expect:
+/// 100-continue`), as a client uploading something large does: the answer comes before it.
+async fn oversized(at: std::net::SocketAddr, method: &str, path: &str, size: usize) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: kinema\r\nContent-Length: {size}\r\n\
+         Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).as_bytes().to_vec();
+    Answer { status, retry_after: None, body }
+}
+
 /// A ladder of the first seconds of a corpus clip, made once for every test in this binary.
 fn ladder() -> &'static (tempfile::TempDir, Manifest) {
     static LADDER: std::sync::OnceLock<(tempfile::TempDir, Manifest)> = std::sync::OnceLock::new();
@@ -102,51 +112,24 @@ fn ladder() -> &'static (tempfile::TempDir, Manifest) {
     })
 }
 
-/// Checks that every `$ref` in `document` resolves and every path answers with a response.
-fn check_openapi(document: &Value) {
-    assert_eq!(document["openapi"], "3.1.0");
-    fn refs(value: &Value, found: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("$ref") {
-                    found.push(r.clone());
-                }
-                map.values().for_each(|v| refs(v, found));
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
-            _ => {}
-        }
-    }
-    let mut found = Vec::new();
-    refs(document, &mut found);
-    assert!(!found.is_empty());
-    for r in found {
-        let pointer = r.strip_prefix('#').unwrap();
-        assert!(document.pointer(pointer).is_some(), "{r} does not resolve");
-    }
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            assert!(operation["operationId"].is_string(), "{method} {path}");
-            assert!(!operation["responses"].as_object().unwrap().is_empty(), "{method} {path}");
-        }
-    }
-}
-
-/// Parses Prometheus text exposition strictly: every sample's family is declared with a TYPE,
-/// names and labels are well formed, values are numbers. Returns the samples.
+/// Parses OpenMetrics text strictly: every sample's family is declared with a TYPE (a
+/// counter's samples end in `_total`), names and labels are well formed, values are numbers, and
+/// the text ends with `# EOF`. Returns the samples.
 fn parse_metrics(text: &str) -> Vec<(String, f64)> {
-    let mut typed = std::collections::HashSet::new();
+    let mut typed = std::collections::HashMap::new();
     let mut samples = Vec::new();
     let name_ok = |n: &str| {
         !n.is_empty()
             && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
             && !n.starts_with(|c: char| c.is_ascii_digit())
     };
-    for line in text.lines() {
+    let (body, end) = text.trim_end().rsplit_once('\n').unwrap();
+    assert_eq!(end, "# EOF", "{text}");
+    for line in body.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
             assert!(name_ok(name) && ["counter", "gauge"].contains(&kind), "{line}");
-            typed.insert(name.to_owned());
+            typed.insert(name.to_owned(), kind.to_owned());
             continue;
         }
         if line.starts_with("# HELP ") {
@@ -166,7 +149,11 @@ fn parse_metrics(text: &str) -> Vec<(String, f64)> {
             }
             None => series,
         };
-        assert!(typed.contains(name), "{name} has no TYPE");
+        let family = match name.strip_suffix("_total") {
+            Some(family) if typed.get(family).is_some_and(|k| k == "counter") => family,
+            _ => name,
+        };
+        assert!(typed.contains_key(family), "{name} has no TYPE");
         samples.push((series.to_owned(), value));
     }
     samples
@@ -191,27 +178,14 @@ async fn relay_behaviour(database_url: Option<String>) {
     }
     let relay = relay(dirs[1].path(), database_url, Limits::default()).await;
     let base = relay.url();
-    let status = call("GET", format!("{base}/api/v1/status"), None).await;
-    assert_eq!(status.status, 200);
-    let status = status.json();
-    assert_eq!(status["peer_id"], relay.p2p.peer_id().to_string());
-    let browser: Vec<&str> = status["browser_addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
-    assert!(browser.iter().all(|a| a.contains("/ws/p2p/")) && !browser.is_empty(), "{status}");
-    assert!(status["chain_rpc"].is_null());
-    let tcp = status["addresses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .find(|a| !a.contains("/ws"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let client = api::Client::new(&base);
+    let status = client.status().await.unwrap();
+    assert_eq!(status.peer_id, relay.p2p.peer_id().to_string());
+    let browser = &status.browser_addresses;
+    assert!(browser.iter().all(|a| a.contains("/ws/p2p/")) && !browser.is_empty(), "{status:?}");
+    assert_eq!(status.chain_id, "kinema-relay-test");
+    assert_eq!(status.chain_rpc, None);
+    let tcp = status.addresses.iter().find(|a| !a.contains("/ws")).unwrap().parse().unwrap();
     let (peer, _link) = p2p::start(P2pConfig {
         peers: vec![tcp],
         blobs: Some(store),
@@ -221,14 +195,12 @@ async fn relay_behaviour(database_url: Option<String>) {
     tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
 
     // The content is added by its manifest alone; the relay holds none of its segments.
-    let added = call("POST", format!("{base}/api/v1/content"), Some(manifest_bytes.clone())).await;
-    assert_eq!(added.status, 201, "{}", String::from_utf8_lossy(&added.body));
-    let added = added.json();
-    assert_eq!(added["id"], id.to_string());
-    assert_eq!(added["renditions"], serde_json::json!(["240p", "144p"]));
-    let master = format!("{base}{}", added["hls"].as_str().unwrap());
-    let listed = call("GET", format!("{base}/api/v1/content"), None).await.json();
-    assert_eq!(listed["content"][0]["id"], id.to_string());
+    let added = client.add_content(manifest_bytes.clone()).await.unwrap();
+    assert_eq!(added.id.0, *id.as_bytes());
+    assert_eq!(added.renditions, ["240p", "144p"]);
+    let master = client.url(&added.hls);
+    assert_eq!(client.content_list().await.unwrap().content, std::slice::from_ref(&added));
+    assert_eq!(client.content(&added.id).await.unwrap(), added);
 
     // ffmpeg reads every rendition whole through the gateway, which fetches each segment from
     // the peer, verified; the playlists are the ladder's own.
@@ -251,27 +223,40 @@ async fn relay_behaviour(database_url: Option<String>) {
     }
 
     // The peer index (written every 2 s) knows the native peer.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let peers = call("GET", format!("{base}/api/v1/peers"), None).await.json();
-    let known = &peers["peers"].as_array().unwrap();
-    let entry = known.iter().find(|p| p["peer_id"] == peer.peer_id().to_string()).unwrap();
-    assert_eq!(entry["connected"], true);
-    assert_eq!(entry["agent"], kinema_net::p2p::AGENT);
+    let native = peer.peer_id().to_string();
+    let indexed = || async {
+        let peers = client.peers().await.unwrap().peers;
+        peers.into_iter().find(|p| p.peer_id == native)
+    };
+    wait_until_async("the peer indexed", Duration::from_secs(10), || async {
+        indexed().await.is_some()
+    })
+    .await;
+    let entry = indexed().await.unwrap();
+    assert!(entry.connected);
+    assert_eq!(entry.agent.as_deref(), Some(kinema_net::p2p::AGENT));
 
     // A blob uploaded by hash is served back; the document and the metrics are well formed.
     let blob = b"a segment uploaded over HTTP".to_vec();
-    let name = blake3::hash(&blob);
-    let put = call("PUT", format!("{base}/api/v1/blobs/{name}"), Some(blob.clone())).await;
-    assert_eq!(put.status, 201);
-    assert_eq!(call("GET", format!("{base}/api/v1/blobs/{name}"), None).await.body, blob);
-    check_openapi(&call("GET", format!("{base}/api/v1/openapi.json"), None).await.json());
+    let name = kinema_chain::Hash::digest(&blob);
+    let stored = client.put_blob(&name, blob.clone()).await.unwrap();
+    assert_eq!((stored.blake3, stored.bytes), (name, blob.len() as u64));
+    assert_eq!(client.blob(&name).await.unwrap(), blob);
+    let document = call("GET", format!("{base}/api/v1/openapi.json"), None).await.json();
+    kinema_test_support::check_openapi(&document);
+    assert_eq!(document, serde_json::to_value(kinema_relay::routes::openapi_document()).unwrap());
     let metrics = call("GET", format!("{base}/metrics"), None).await;
     let samples = parse_metrics(std::str::from_utf8(&metrics.body).unwrap());
     let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
     assert!(value("kinema_relay_fetched_blobs_total").unwrap() >= 8.0, "{samples:?}");
     assert_eq!(value("kinema_relay_content"), Some(1.0));
     assert!(value("kinema_relay_http_requests_total{route=\"hls\",status=\"200\"}").unwrap() > 8.0);
+    assert!(value("kinema_relay_served_bytes_total").unwrap() > 0.0);
     assert_eq!(call("GET", format!("{base}/healthz"), None).await.status, 200);
+
+    // A relay that is not there: the client names what it asked.
+    let nowhere = api::Client::new("http://127.0.0.1:9").status().await.unwrap_err().to_string();
+    assert!(nowhere.starts_with("GET http://127.0.0.1:9/api/v1/status: "), "{nowhere}");
 
     // Bad requests: each refused with its status and a reason.
     let refused = |answer: Answer, status: u16, reason: &str| {
@@ -279,12 +264,11 @@ async fn relay_behaviour(database_url: Option<String>) {
         let why = answer.json()["error"].as_str().unwrap().to_owned();
         assert!(why.contains(reason), "{why:?} does not say {reason:?}");
     };
-    let huge = vec![0u8; (64 << 20) + 1];
-    let huge_name = blake3::hash(&huge);
+    let huge_name = kinema_chain::Hash::digest(b"whatever: the body is never sent");
     refused(
-        call("PUT", format!("{base}/api/v1/blobs/{huge_name}"), Some(huge)).await,
+        oversized(relay.http, "PUT", &format!("/api/v1/blobs/{huge_name}"), (64 << 20) + 1).await,
         413,
-        "limit",
+        "over the 67108864-byte limit",
     );
     refused(
         call("PUT", format!("{base}/api/v1/blobs/{name}"), Some(b"other".to_vec())).await,
@@ -310,18 +294,36 @@ async fn relay_behaviour(database_url: Option<String>) {
         "not named by its blake3",
     );
     refused(
-        call("POST", format!("{base}/api/v1/content"), Some(vec![b' '; (1 << 20) + 1])).await,
+        oversized(relay.http, "POST", "/api/v1/content", (1 << 20) + 1).await,
         413,
-        "limit",
+        "over the 1048576-byte limit",
     );
-    refused(call("GET", format!("{base}/api/v1/content/{name}"), None).await, 404, "no content");
+    let unknown = client.content(&name).await.unwrap_err();
+    assert!(
+        matches!(&unknown, api::Error::Refused { status: 404, error, .. } if error.contains("no content")),
+        "{unknown}"
+    );
     refused(call("GET", format!("{base}/hls/{id}/240p/nothing.ts"), None).await, 404, "has no");
     refused(call("GET", format!("{base}/api/v1/nothing"), None).await, 404, "openapi.json");
+    refused(
+        call("PUT", format!("{base}/api/v1/status"), Some(Vec::new())).await,
+        405,
+        "PUT /api/v1/status",
+    );
     refused(
         call("GET", format!("{base}/hls/not-a-hash/master.m3u8"), None).await,
         400,
         "64 hex digits",
     );
+}
+
+#[test]
+fn the_openapi_document_is_pinned() {
+    let document = serde_json::to_value(kinema_relay::routes::openapi_document()).unwrap();
+    kinema_test_support::check_openapi(&document);
+    let mut pinned = document;
+    pinned["info"]["version"] = "[version]".into();
+    insta::assert_snapshot!("relay_openapi", serde_json::to_string_pretty(&pinned).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +340,7 @@ async fn relay_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_over_their_rate_are_told_to_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits { requests_per_second: 1.0, burst: 3.0, ..Limits::default() };
+    let limits = Limits { requests_per_second: 1.0, burst: 3, ..Limits::default() };
     let relay = relay(dir.path(), None, limits).await;
     let url = format!("{}/healthz", relay.url());
     for _ in 0..3 {
@@ -348,8 +350,24 @@ async fn clients_over_their_rate_are_told_to_wait() {
     assert_eq!(limited.status, 429);
     assert_eq!(limited.retry_after.as_deref(), Some("1"));
     assert!(limited.json()["error"].as_str().unwrap().contains("1 per second"));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(call("GET", url, None).await.status, 200);
+    // A client that waits as it is told is served again.
+    let wait: u64 = limited.retry_after.unwrap().parse().unwrap();
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(call("GET", url.clone(), None).await.status, 200);
+    // The refusals are counted (the metrics are rate-limited too: asked until answered).
+    let metrics = std::sync::Mutex::new(Vec::new());
+    wait_until_async("the metrics answered", Duration::from_secs(10), || async {
+        let answer = call("GET", format!("{}/metrics", relay.url()), None).await;
+        *metrics.lock().unwrap() = answer.body;
+        answer.status == 200
+    })
+    .await;
+    let metrics = metrics.into_inner().unwrap();
+    let samples = parse_metrics(std::str::from_utf8(&metrics).unwrap());
+    let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
+    assert!(value("kinema_relay_http_rate_limited_total").unwrap() >= 1.0, "{samples:?}");
+    let limited = "kinema_relay_http_requests_total{route=\"healthz\",status=\"429\"}";
+    assert_eq!(value(limited), Some(1.0), "{samples:?}");
 }
 
 /// A throwaway Postgres server (Debian's `postgresql` package) in a temporary directory, run as
@@ -406,16 +424,14 @@ impl Postgres {
         let mut stop = as_postgres(bin.join("pg_ctl"));
         stop.args(["stop", "-m", "immediate", "-D"]).arg(&data);
         let server = Self { child, port, stop, _dir: dir };
-        let at = SocketAddr::from(([127, 0, 0, 1], port));
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(at).is_ok() {
-                // Accepting connections is not yet accepting logins; give it a moment.
-                std::thread::sleep(Duration::from_millis(300));
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("Postgres did not start on port {port}");
+        // Up once it accepts logins, which pg_isready tells.
+        wait_until("Postgres accepting logins", Duration::from_secs(30), || {
+            let ready = Command::new(bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-t", "1"])
+                .status();
+            ready.unwrap().success()
+        });
+        server
     }
 
     fn url(&self) -> String {

@@ -3,8 +3,6 @@
 //! websocket and completes identify and ping; a Kinema node dials a js-libp2p node and does the
 //! same.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,6 +54,7 @@ async fn js_libp2p_dials_the_relay_over_websocket() {
         chain_rpc: None,
         assets: None,
         limits: Limits::default(),
+        trusted_proxy: None,
     })
     .await
     .unwrap();
@@ -105,15 +104,11 @@ async fn a_kinema_node_dials_js_libp2p() {
     .unwrap();
     tokio::time::timeout(Duration::from_secs(20), node.connected_to(1)).await.unwrap();
     // The Kinema side identifies the js-libp2p node too.
-    let agent = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(agent) = node.peers().first().and_then(|p| p.agent.clone()) {
-                return agent;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    assert!(agent.await.unwrap().starts_with("js-libp2p/"));
+    let agent =
+        kinema_test_support::eventually("js-libp2p identified", Duration::from_secs(10), || {
+            std::future::ready(node.peers().first().and_then(|p| p.agent.clone()))
+        });
+    assert!(agent.await.starts_with("js-libp2p/"));
     let rest: Vec<String> =
         tokio::task::spawn_blocking(move || lines.map_while(Result::ok).collect()).await.unwrap();
     let status = child.wait().unwrap();

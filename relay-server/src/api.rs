@@ -1,0 +1,279 @@
+//! The relay's REST API under `/api/v1/`: every request and reply, shared by the server that
+//! answers them and the [`Client`] that asks, natively (`kinema publish`) and in the browser.
+//!
+//! This module links no server crate and builds for `wasm32-unknown-unknown` (the crate without
+//! its default `server` feature). The client is reqwest's: hyper natively, the browser's `fetch`
+//! on wasm32.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), kinema_relay::api::Error> {
+//! let relay = kinema_relay::api::Client::new("http://127.0.0.1:26600");
+//! let status = relay.status().await?;
+//! println!("relay {} of chain {}", status.peer_id, status.chain_id);
+//! let manifest = std::fs::read("ladder/manifest.json").unwrap_or_default();
+//! let content = relay.add_content(manifest).await?;
+//! println!("play {}", relay.url(&content.hls));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Ids are kinema-chain's: a content id and a blob's name are blake3 hashes ([`Hash`], 64 hex
+//! digits). Peer ids and multiaddrs are libp2p's text forms. Every error answer is a 4xx or 5xx
+//! with kinema-chain's [`ErrorReply`].
+
+use kinema_chain::Hash;
+use kinema_chain::rpc::ErrorReply;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/v1/status`: who the relay is and where to dial it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Status {
+    /// The relay's libp2p peer id.
+    pub peer_id: String,
+    /// Every multiaddr it can be dialled on (with `/p2p/<peer id>`).
+    pub addresses: Vec<String>,
+    /// Those a browser can dial (websocket, webrtc-direct).
+    pub browser_addresses: Vec<String>,
+    /// Peers connected now.
+    pub connected_peers: u64,
+    /// Peers in the index.
+    pub known_peers: u64,
+    /// Content in the index.
+    pub content: u64,
+    /// The chain it serves: a light node that follows its finalized headers over gossip joins
+    /// `/kinema/<chain_id>/headers/1`.
+    pub chain_id: String,
+    /// A chain node's RPC browsers may read blocks and validator sets from, if the relay knows
+    /// one.
+    pub chain_rpc: Option<String>,
+    /// Seconds since it started.
+    pub uptime_seconds: u64,
+    /// Its version.
+    pub version: String,
+}
+
+/// A peer the relay has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Peer {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The addresses it was last connected from.
+    pub addresses: Vec<String>,
+    /// What it runs (identify's agent version).
+    pub agent: Option<String>,
+    /// Unix seconds when first seen.
+    pub first_seen: i64,
+    /// Unix seconds when last seen.
+    pub last_seen: i64,
+    /// Whether it is connected now.
+    pub connected: bool,
+}
+
+/// `GET /api/v1/peers`: the peers seen, most recent first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Peers {
+    /// At most 1000.
+    pub peers: Vec<Peer>,
+}
+
+/// A piece of content: a ladder, named by the blake3 of its `manifest.json`, and where to play
+/// it. `GET /api/v1/content/{id}`, and `POST /api/v1/content`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Content {
+    /// blake3 of its `manifest.json`.
+    pub id: Hash,
+    /// The source's file name.
+    pub name: String,
+    /// Duration in milliseconds.
+    pub duration_ms: i64,
+    /// Rendition names, tallest first.
+    pub renditions: Vec<String>,
+    /// Segments per rendition.
+    pub segments: i64,
+    /// Bytes of all segments of all renditions.
+    pub bytes: i64,
+    /// Unix seconds when added.
+    pub added: i64,
+    /// Its master playlist on the relay (a path: [`Client::url`] makes it a URL).
+    pub hls: String,
+}
+
+impl Content {
+    /// The master playlist's path of content `id` on a relay.
+    pub fn hls_path(id: &Hash) -> String {
+        format!("/hls/{id}/master.m3u8")
+    }
+}
+
+/// `GET /api/v1/content`: the content indexed, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ContentList {
+    /// At most 1000.
+    pub content: Vec<Content>,
+}
+
+/// `PUT /api/v1/blobs/{hash}`'s answer: the blob stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Blob {
+    /// Its name, the blake3 of its bytes.
+    pub blake3: Hash,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// What went wrong asking a relay.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request did not get an answer (no connection, an invalid URL, ...).
+    #[error("{method} {url}: {why}")]
+    Send {
+        /// `GET`, `PUT`, `POST`.
+        method: &'static str,
+        /// What was asked.
+        url: String,
+        /// Why it failed.
+        why: String,
+    },
+    /// The relay refused: an error status and what it said was wrong.
+    #[error("{method} {url}: {status}: {error}")]
+    Refused {
+        /// `GET`, `PUT`, `POST`.
+        method: &'static str,
+        /// What was asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The relay's reason.
+        error: String,
+    },
+    /// The answer was not what the API says it is.
+    #[error("{method} {url}: the answer is not the API's: {why}")]
+    Decode {
+        /// `GET`, `PUT`, `POST`.
+        method: &'static str,
+        /// What was asked.
+        url: String,
+        /// Why it does not decode.
+        why: String,
+    },
+}
+
+/// A relay's API, at its base URL.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Error answers longer than this are cut when quoted.
+const QUOTED: usize = 200;
+
+impl Client {
+    /// The API of the relay at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    }
+
+    /// The relay's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `path` (`/hls/...`, as [`Content::hls`] gives it) on this relay.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Who the relay is and where to dial it.
+    pub async fn status(&self) -> Result<Status, Error> {
+        self.json("GET", "/api/v1/status", None).await
+    }
+
+    /// The peers it has seen.
+    pub async fn peers(&self) -> Result<Peers, Error> {
+        self.json("GET", "/api/v1/peers", None).await
+    }
+
+    /// The content it indexes.
+    pub async fn content_list(&self) -> Result<ContentList, Error> {
+        self.json("GET", "/api/v1/content", None).await
+    }
+
+    /// Content `id`.
+    pub async fn content(&self, id: &Hash) -> Result<Content, Error> {
+        self.json("GET", &format!("/api/v1/content/{id}"), None).await
+    }
+
+    /// Adds a ladder by its `manifest.json`'s bytes (their blake3 is the content id): the
+    /// relay then serves it from the blobs it holds or fetches from peers.
+    pub async fn add_content(&self, manifest: Vec<u8>) -> Result<Content, Error> {
+        self.json("POST", "/api/v1/content", Some(manifest)).await
+    }
+
+    /// Stores `bytes` (a segment) under their blake3 `name`.
+    pub async fn put_blob(&self, name: &Hash, bytes: Vec<u8>) -> Result<Blob, Error> {
+        self.json("PUT", &format!("/api/v1/blobs/{name}"), Some(bytes)).await
+    }
+
+    /// Blob `name`, from the relay's store or fetched by it from peers. The relay checks it
+    /// against its name; so should the caller where it matters.
+    pub async fn blob(&self, name: &Hash) -> Result<Vec<u8>, Error> {
+        self.send("GET", &format!("/api/v1/blobs/{name}"), None).await.map(|(_, bytes)| bytes)
+    }
+
+    /// Sends a request and decodes its JSON answer.
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, Error> {
+        let (url, bytes) = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            method,
+            url,
+            why: e.to_string(),
+        })
+    }
+
+    /// Sends a request; an answer with an error status is an [`Error::Refused`] with the
+    /// relay's reason.
+    async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(String, Vec<u8>), Error> {
+        let url = self.url(path);
+        let failed =
+            |e: reqwest::Error| Error::Send { method, url: url.clone(), why: e.to_string() };
+        let request = match method {
+            "PUT" => self.http.put(&url),
+            "POST" => self.http.post(&url),
+            _ => self.http.get(&url),
+        };
+        let request = match body {
+            Some(body) => request.body(body),
+            None => request,
+        };
+        let response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(failed)?.to_vec();
+        if status.is_client_error() || status.is_server_error() {
+            let error = match serde_json::from_slice::<ErrorReply>(&bytes) {
+                Ok(reply) => reply.error,
+                Err(_) => String::from_utf8_lossy(&bytes).chars().take(QUOTED).collect(),
+            };
+            return Err(Error::Refused { method, url, status: status.as_u16(), error });
+        }
+        Ok((url, bytes))
+    }
+}

@@ -1,0 +1,7 @@
+//! kinema-relay: the relay end to end on SQLite and Postgres (the HLS gateway, the REST API
+//! through its client, its OpenAPI document, `/metrics`, refusals), and interop with js-libp2p.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+mod interop;
+mod relay;
