@@ -1,4 +1,4 @@
-//! Fixed-size byte identifiers: [`Hash`], [`Address`], [`PublicKey`], [`Signature`].
+//! Fixed-size byte identifiers: [`Hash`](struct@Hash), [`Address`], [`PublicKey`], [`Signature`].
 //!
 //! Each is printed as lowercase hex and parsed from hex with or without a `0x` prefix, in either
 //! case; in JSON it is that hex string. Its canonical (borsh) encoding is the raw bytes. With the

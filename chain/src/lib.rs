@@ -1,36 +1,4 @@
-//! Kinema's chain.
-//!
-//! So far this crate holds the types every node, the relay and the browser light node share,
-//! with their one canonical encoding, and the checks a light client makes:
-//!
-//! - [`Address`], [`Hash`], [`PublicKey`], [`Signature`]: fixed-size ids, printed as lowercase
-//!   hex ([`ids`]);
-//! - [`crypto::SecretKey`]: ed25519 keys, domain-separated signatures, key files;
-//! - [`tx`]: [`tx::Account`], [`tx::Tx`] (transfer, stake, unstake, contract call, evidence),
-//!   [`tx::SignedTx`], double-sign [`tx::Evidence`];
-//! - [`block`]: [`block::Header`], [`block::Block`], [`block::ValidatorSet`], votes and
-//!   [`block::Certificate`] (precommits from more than 2/3 of the power);
-//! - [`epoch`]: when the validator set changes, what it becomes, and how a light client
-//!   follows it;
-//! - [`state`]: the Jellyfish Merkle Tree over blake3 that commits to the state, and
-//!   [`state::Proof`], which shows what a key holds (or that it holds nothing) under a header's
-//!   state root;
-//! - [`store`] (native only): blocks and the tree in one redb database, each block committed
-//!   atomically and durably with its state;
-//! - [`host`] (native only): the contract host — wasmtime with fuel metering and a
-//!   deterministic configuration, running the system contracts of `contracts-wasm/`, which this
-//!   crate's build script compiles for wasm32 and embeds;
-//! - [`execute`] (native only): the checks a transaction must pass (signature, chain, nonce,
-//!   fee, evidence) and its execution through the contracts, the fee charged in fuel; double-sign
-//!   evidence slashes the offender's stake once;
-//! - [`mempool`] (native only): bounded admission with those checks counted past each sender's
-//!   queued transactions, every refusal with its reason;
-//! - [`app`] (native only): what consensus drives — propose a block from the mempool,
-//!   validate another node's block by re-executing it, commit a decided block;
-//! - [`consensus`] (native only): Malachite's Tendermint core behind Kinema's small
-//!   [`consensus::Engine`] trait, the tokio runner and the transport it talks over (an
-//!   in-process one here; kinema-node brings libp2p);
-//! - [`rpc`] (native only): the JSON-over-HTTP RPC and its OpenAPI document.
+//! Kinema's chain logic: what a native node and a browser both run.
 //!
 //! ```
 //! use kinema_chain::crypto::SecretKey;
@@ -49,6 +17,29 @@
 //! let bytes = kinema_chain::encode(&signed);
 //! assert_eq!(kinema_chain::decode::<kinema_chain::tx::SignedTx>(&bytes).unwrap(), signed);
 //! ```
+//!
+//! - [`Address`], [`Hash`](struct@Hash), [`PublicKey`], [`Signature`]: fixed-size ids, printed as lowercase
+//!   hex ([`ids`]); [`Hash`](struct@Hash) is also the content address of segments, blobs and manifests;
+//! - [`crypto::SecretKey`]: ed25519 keys, domain-separated signatures, key files;
+//! - [`tx`]: [`tx::Account`], [`tx::Tx`] (transfer, stake, unstake, contract call, evidence),
+//!   [`tx::SignedTx`], double-sign [`tx::Evidence`];
+//! - [`block`]: [`block::Header`], [`block::Block`], [`block::ValidatorSet`], votes and
+//!   [`block::Certificate`] (precommits from more than 2/3 of the power);
+//! - [`epoch`]: when the validator set changes, what it becomes, and how a light client
+//!   follows it;
+//! - [`state`]: the Jellyfish Merkle Tree's hasher and keys, and [`state::Proof`], which shows
+//!   what a key holds (or that it holds nothing) under a header's state root;
+//! - [`contract`]: [`contract::ContractHost`], what the state transition needs of a contract
+//!   runtime (kinema-node brings wasmtime; a browser can bring its own engine);
+//! - [`execute`]: the checks a transaction must pass and its execution through a contract host,
+//!   the fee charged in fuel, double-sign evidence slashing the offender once;
+//! - [`gossip`]: the gossip topics and the finalized header a node that runs no consensus reads;
+//! - [`light`]: the light client — a trusted validator set and the certificate checks against
+//!   it, epoch by epoch;
+//! - [`rpc`]: the chain RPC's requests and replies, shared by its server and its clients.
+//!
+//! The crate does no IO, draws no randomness and builds for `wasm32-unknown-unknown`; with the
+//! `openapi` feature its RPC types describe themselves for utoipa.
 //!
 //! Not built yet: deployed (non-system) contracts.
 //!

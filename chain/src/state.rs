@@ -3,7 +3,7 @@
 //!
 //! Keys are byte strings (accounts live under [`account_key`]); the tree is keyed by their
 //! blake3 hash. A proof shows either that a key holds exactly some value or that it holds
-//! nothing. This module does no IO and builds for wasm32; [`crate::store`] keeps the tree on
+//! nothing. This module does no IO and builds for wasm32; kinema-node's `store` keeps the tree on
 //! disk.
 
 use borsh::{BorshDeserialize, BorshSerialize};

@@ -322,7 +322,7 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
         let mut last_print = Instant::now();
         let outcome = loop {
             tokio::select! {
-                signal = tokio::signal::ctrl_c() => break signal.context("waiting for Ctrl-C"),
+                signal = crate::stop_requested() => break signal.map(|by| say!("stopping ({by})")),
                 failed = devnet.failed() => break failed.and(Err(anyhow::anyhow!("a validator stopped"))),
                 changed = head.changed() => {
                     if changed.is_err() {

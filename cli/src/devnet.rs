@@ -36,9 +36,9 @@ const EPOCH_LENGTH: u64 = 100;
 /// Each validator's stake, so its voting power.
 const VALIDATOR_STAKE: u64 = 1_000_000;
 
-/// What a devnet directory records about its chain.
+/// What a devnet directory records about its chain (`devnet.json`).
 #[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
+struct Record {
     chain_id: String,
     genesis_time_ms: u64,
     validators: usize,
@@ -69,26 +69,26 @@ fn validator_dir(dir: &Path, i: usize) -> PathBuf {
     dir.join(format!("validator-{i}"))
 }
 
-/// Creates the devnet's keys and manifest in `dir`, or reads them back.
-fn prepare(dir: &Path, validators: usize) -> Result<(Manifest, Vec<SecretKey>)> {
-    let manifest_path = dir.join("devnet.json");
-    if manifest_path.exists() {
-        let text = std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("{}: cannot read", manifest_path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a devnet manifest", manifest_path.display()))?;
-        if manifest.validators != validators {
+/// Creates the devnet's keys and record (`devnet.json`) in `dir`, or reads them back.
+fn prepare(dir: &Path, validators: usize) -> Result<(Record, Vec<SecretKey>)> {
+    let record_path = dir.join("devnet.json");
+    if record_path.exists() {
+        let text = std::fs::read_to_string(&record_path)
+            .with_context(|| format!("{}: cannot read", record_path.display()))?;
+        let record: Record = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a devnet record", record_path.display()))?;
+        if record.validators != validators {
             bail!(
                 "{}: this devnet has {} validators, not {validators}; use another --data-dir \
                  for another size",
                 dir.display(),
-                manifest.validators
+                record.validators
             );
         }
         let keys = (0..validators)
             .map(|i| load_key(&validator_dir(dir, i).join("key.json")))
             .collect::<Result<Vec<_>>>()?;
-        return Ok((manifest, keys));
+        return Ok((record, keys));
     }
     if validators == 0 {
         bail!("--validators must be at least 1");
@@ -105,25 +105,21 @@ fn prepare(dir: &Path, validators: usize) -> Result<(Manifest, Vec<SecretKey>)> 
     }
     let genesis_time_ms =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let manifest = Manifest {
-        chain_id: CHAIN_ID.into(),
-        genesis_time_ms,
-        validators,
-        faucet: faucet.address(),
-    };
+    let record =
+        Record { chain_id: CHAIN_ID.into(), genesis_time_ms, validators, faucet: faucet.address() };
     // Written last and atomically: a directory without it is started over.
     let tmp = dir.join(".devnet.json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)? + "\n")
-        .and_then(|()| std::fs::rename(&tmp, &manifest_path))
-        .with_context(|| format!("{}: cannot write", manifest_path.display()))?;
-    Ok((manifest, keys))
+    std::fs::write(&tmp, serde_json::to_string_pretty(&record)? + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &record_path))
+        .with_context(|| format!("{}: cannot write", record_path.display()))?;
+    Ok((record, keys))
 }
 
 impl Devnet {
     /// Starts (or resumes) the devnet in `options.data_dir`.
     pub(crate) async fn start(options: &Options) -> Result<Self> {
         let dir = &options.data_dir;
-        let (manifest, keys) = prepare(dir, options.validators)?;
+        let (record, keys) = prepare(dir, options.validators)?;
         let set = ValidatorSet::new(
             keys.iter()
                 .map(|k| Validator { public_key: k.public(), power: VALIDATOR_STAKE })
@@ -131,10 +127,10 @@ impl Devnet {
         )?;
         let mut balances: Vec<(Address, u64)> =
             keys.iter().map(|k| (k.address(), VALIDATOR_BALANCE)).collect();
-        balances.push((manifest.faucet, FAUCET_BALANCE));
+        balances.push((record.faucet, FAUCET_BALANCE));
         let genesis = Genesis {
-            chain_id: manifest.chain_id.clone(),
-            time_ms: manifest.genesis_time_ms,
+            chain_id: record.chain_id.clone(),
+            time_ms: record.genesis_time_ms,
             balances,
             validators: set,
             epoch_length: EPOCH_LENGTH,
@@ -157,7 +153,7 @@ impl Devnet {
         let mut devnet = Devnet {
             nodes: Vec::new(),
             addresses: keys.iter().map(SecretKey::address).collect(),
-            faucet: manifest.faucet,
+            faucet: record.faucet,
         };
         let text = serde_json::to_string_pretty(&genesis)? + "\n";
         let genesis_path = dir.join("genesis.json");

@@ -39,6 +39,18 @@ mod node;
 mod relay;
 mod wallet;
 
+/// Waits for a request to stop: Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and container
+/// runtimes send). Services stop the same way on either, cleanly.
+pub(crate) async fn stop_requested() -> anyhow::Result<&'static str> {
+    use anyhow::Context as _;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::select! {
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| "Ctrl-C"),
+        _ = term.recv() => Ok("SIGTERM"),
+    }
+}
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -91,8 +91,8 @@ pub(crate) fn run(command: NodeCommand) -> Result<()> {
         say!("  rpc http://{}", node.rpc);
         let mut node = node;
         tokio::select! {
-            signal = tokio::signal::ctrl_c() => {
-                signal.context("waiting for Ctrl-C")?;
+            signal = crate::stop_requested() => {
+                say!("stopping ({})", signal?);
                 node.stop().await.context("stopping the node")
             }
             ended = node.join() => ended.context("the node stopped"),

@@ -176,7 +176,7 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
         .await?;
         print_relay(&relay);
         tokio::select! {
-            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C"),
+            signal = crate::stop_requested() => signal.map(|by| say!("stopping ({by})")),
             () = relay.wait() => bail!("the relay's HTTP server stopped"),
         }
     })

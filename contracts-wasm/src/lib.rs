@@ -3,7 +3,7 @@
 //!
 //! So far: the accounts contract ([`accounts`]): transfers, staking and unstaking with an
 //! unbonding period. The logic is written against [`Host`], the contract's whole view of the
-//! world; on wasm32 [`abi`] implements it with the host's imports and exports one function per
+//! world; on wasm32 `abi` implements it with the host's imports and exports one function per
 //! method (feature `contract`, which the chain's build turns on for the module it embeds);
 //! natively any Rust value can (tests, the native-speed comparison).
 //!

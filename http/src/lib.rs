@@ -2,7 +2,7 @@
 //! share, so that both answer the same way:
 //!
 //! - [`Error`]: every error answer, a status and kinema-chain's
-//!   [`ErrorReply`](kinema_chain::rpc::ErrorReply) (`{"error": "<what is wrong>"}`);
+//!   [`kinema_chain::rpc::ErrorReply`] (`{"error": "<what is wrong>"}`);
 //! - [`no_endpoint`]: the one 404 for a path neither server has;
 //! - [`json_errors`]: a middleware that turns the errors axum and tower-http answer on their own
 //!   (a rejected body, 405, 408, 413) into that JSON, naming the request;
@@ -50,7 +50,7 @@ use kinema_chain::rpc::ErrorReply;
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// An error answer: a status and what is wrong, sent as an
-/// [`ErrorReply`](kinema_chain::rpc::ErrorReply).
+/// [`kinema_chain::rpc::ErrorReply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     status: StatusCode,

@@ -26,7 +26,7 @@ use kinema_chain::rpc::{
 };
 use kinema_chain::tx::SignedTx;
 use kinema_chain::{Address, Error};
-use kinema_http::Error as Failure;
+use kinema_http as http;
 use kinema_http::limits;
 use kinema_http::openapi::Refusal;
 use utoipa::OpenApi;
@@ -90,7 +90,7 @@ pub fn router(node: NodeClient, chain_id: &str) -> Router {
         .layer(limits::cors())
 }
 
-type Answer<T> = Result<Json<T>, Failure>;
+type Answer<T> = Result<Json<T>, http::Error>;
 
 /// `GET /api/v1/status`.
 #[utoipa::path(
@@ -141,7 +141,8 @@ async fn status(State(rpc): State<Rpc>) -> Answer<StatusReply> {
     ),
 )]
 async fn account(State(rpc): State<Rpc>, Path(address): Path<String>) -> Answer<AccountReply> {
-    let address = Address::from_str(&address).map_err(|e| Failure::bad_request(e.to_string()))?;
+    let address =
+        Address::from_str(&address).map_err(|e| http::Error::bad_request(e.to_string()))?;
     let store = rpc.node.store();
     let head = store.head()?.ok_or_else(|| Error::Store {
         what: "reading the head",
@@ -180,10 +181,10 @@ async fn account(State(rpc): State<Rpc>, Path(address): Path<String>) -> Answer<
 async fn block(State(rpc): State<Rpc>, Path(height): Path<String>) -> Answer<BlockReply> {
     let height: u64 = height
         .parse()
-        .map_err(|_| Failure::bad_request(format!("{height:?} is not a block height")))?;
+        .map_err(|_| http::Error::bad_request(format!("{height:?} is not a block height")))?;
     let store = rpc.node.store();
     let Some(block) = store.block(height)? else {
-        return Err(Failure::not_found(format!("no block at height {height} yet")));
+        return Err(http::Error::not_found(format!("no block at height {height} yet")));
     };
     Ok(Json(BlockReply { block, certificate: store.certificate(height)? }))
 }
@@ -206,15 +207,16 @@ async fn validator_set(
     State(rpc): State<Rpc>,
     Path(epoch): Path<String>,
 ) -> Answer<ValidatorSetReply> {
-    let epoch: u64 =
-        epoch.parse().map_err(|_| Failure::bad_request(format!("{epoch:?} is not an epoch")))?;
+    let epoch: u64 = epoch
+        .parse()
+        .map_err(|_| http::Error::bad_request(format!("{epoch:?} is not an epoch")))?;
     let store = rpc.node.store();
     let epoch_length = store.epoch_length()?;
     let height = epoch.saturating_mul(epoch_length);
     let head = store.head()?.map_or(0, |h| h.height);
     if height > head {
         let why = format!("epoch {epoch}'s set is decided at block {height}, the head is {head}");
-        return Err(Failure::not_found(why));
+        return Err(http::Error::not_found(why));
     }
     let (value, proof) =
         store.get_with_proof(&kinema_chain::epoch::validator_set_key(epoch), height)?;
@@ -249,13 +251,13 @@ async fn validator_set(
 )]
 async fn submit(State(rpc): State<Rpc>, Json(request): Json<SubmitRequest>) -> Answer<SubmitReply> {
     let bytes = hex::decode(request.tx.trim_start_matches("0x"))
-        .map_err(|e| Failure::bad_request(format!("\"tx\" is not hex: {e}")))?;
+        .map_err(|e| http::Error::bad_request(format!("\"tx\" is not hex: {e}")))?;
     let tx = kinema_chain::decode::<SignedTx>(&bytes)
-        .map_err(|e| Failure::unprocessable(format!("malformed transaction: {e}")))?;
+        .map_err(|e| http::Error::unprocessable(format!("malformed transaction: {e}")))?;
     let hash = rpc
         .node
         .submit(bytes)
         .await?
-        .map_err(|refusal| Failure::unprocessable(refusal.to_string()))?;
+        .map_err(|refusal| http::Error::unprocessable(refusal.to_string()))?;
     Ok(Json(SubmitReply { hash, sender: tx.sender(), nonce: tx.tx.nonce }))
 }

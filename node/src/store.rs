@@ -40,6 +40,10 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// Tree nodes a later version replaced: big-endian version it was replaced at ‖ borsh
 /// `NodeKey`.
 const STALE: TableDefinition<'_, &[u8], ()> = TableDefinition::new("stale");
+/// The layout this version writes. 1: before block parts carried their proposer's signature (a
+/// write-ahead log of format 1 cannot be read); 2: since.
+pub const FORMAT: u64 = 2;
+
 /// Stale nodes a commit deletes at most (the rest wait for the next commits).
 const PRUNE_BATCH: usize = 20_000;
 
@@ -108,6 +112,37 @@ impl Store {
         let create = || -> anyhow::Result<Database> {
             let db = Database::create(path)?;
             let txn = db.begin_write()?;
+            // The format: a store that is new gets this version's; an older one is upgraded
+            // below or refused; a newer one is refused.
+            let found = {
+                let meta = txn.open_table(META)?;
+                let format = meta.get("format")?.map(|b| b.value().to_vec());
+                let blocks = txn.open_table(BLOCKS)?;
+                match format {
+                    Some(bytes) => kinema_chain::decode::<u64>(&bytes)?,
+                    None if blocks.is_empty()? => FORMAT,
+                    None => 1,
+                }
+            };
+            if found > FORMAT {
+                anyhow::bail!(
+                    "it was written by a newer kinema (store format {found}; this one reads up \
+                     to {FORMAT}): run that version or a later one"
+                );
+            }
+            if found < FORMAT {
+                let wal = txn.open_table(WAL)?;
+                if let Some(entry) = wal.first()? {
+                    let height = entry.0.value().0;
+                    anyhow::bail!(
+                        "it was written by an older kinema (store format {found}) and holds a \
+                         consensus write-ahead log for height {height}, which this version \
+                         cannot read: run the version that wrote it until it has committed \
+                         height {height}, then this one (it upgrades the store by itself)"
+                    );
+                }
+            }
+            txn.open_table(META)?.insert("format", kinema_chain::encode(&FORMAT).as_slice())?;
             for table in [NODES, VALUES] {
                 txn.open_table(table)?;
             }

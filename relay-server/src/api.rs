@@ -17,7 +17,7 @@
 //! # }
 //! ```
 //!
-//! Ids are kinema-chain's: a content id and a blob's name are blake3 hashes ([`Hash`], 64 hex
+//! Ids are kinema-chain's: a content id and a blob's name are blake3 hashes ([`Hash`](struct@Hash), 64 hex
 //! digits). Peer ids and multiaddrs are libp2p's text forms. Every error answer is a 4xx or 5xx
 //! with kinema-chain's [`ErrorReply`].
 

@@ -15,10 +15,10 @@
 //!
 //! A segment is fetched from the relay (which fetches it from its providers when it does not
 //! hold it) in batches of 16 KiB groups, each checked against the segment's blake3 name as it
-//! arrives ([`Download`]): a relay that sends one bad byte is caught at that group and
+//! arrives (`Download`): a relay that sends one bad byte is caught at that group and
 //! disconnected. Given the chain's id, the node joins the chain's gossip topic of finalized
 //! headers through the relay: validators publish each block's header and certificate as they
-//! commit it, and [`LightNode::next_header`] hands them to the page. Blocks and headers are
+//! commit it, and `LightNode::next_header` hands them to the page. Blocks and headers are
 //! trusted only with a certificate of more than 2/3 of the power of the validator set the
 //! client follows, epoch by epoch, from the genesis set.
 

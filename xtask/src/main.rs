@@ -14,8 +14,8 @@
 //!   if missing, builds the light-node page, then runs `cargo fmt --check`,
 //!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-net, kinema-wasm-node,
 //!   the relay's API (no default features) and the contracts for `wasm32-unknown-unknown`), the
-//!   check that the light node's wasm imports nothing from `env`, `cargo test` over the
-//!   workspace, and the light-client tests in wasm32 under Node.
+//!   check that the light node's wasm imports nothing from `env`, the docs with warnings denied,
+//!   `cargo test` over the workspace, and the light-client tests in wasm32 under Node.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
@@ -76,12 +76,18 @@ pub(crate) fn target_dir() -> PathBuf {
 
 /// Runs cargo in the workspace root with the shared target directory.
 pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// [`cargo`] with more environment variables.
+fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("xtask: cargo {}", args.join(" "));
     let status = Command::new(cargo)
         .args(args)
         .current_dir(root())
         .env("CARGO_TARGET_DIR", target_dir())
+        .envs(env.iter().copied())
         .status()
         .context("running cargo")?;
     if !status.success() {
@@ -269,6 +275,11 @@ fn test() -> Result<()> {
         args.extend(["--target", WASM, "--locked", "--", "-D", "warnings"]);
         cargo(&args)?;
     }
+    // Every crate's docs build without a broken link.
+    cargo_with(
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     // The browser test serves the light-node page; built here, not again by the test.
     let page = light_node()?;
     let page = page.to_str().context("the target directory is not UTF-8")?;

@@ -145,7 +145,7 @@ fn a_devnet_finalizes_transfers_and_resumes_after_a_kill() {
     // Killed (no chance to clean up) and started again on the same directory: it resumes.
     let before = status_past(&rpc(0), height)["height"].as_u64().unwrap();
     drop(net);
-    let _net = devnet(&dir, port);
+    let mut net = devnet(&dir, port);
     let after = status_past(&rpc(3), before);
     assert!(after["height"].as_u64().unwrap() > before);
     let account = json(&["chain", "balance", "--rpc", &rpc(3), &address, "--json"]);
@@ -169,10 +169,30 @@ fn a_devnet_finalizes_transfers_and_resumes_after_a_kill() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _full = Process(full);
+    let mut full = Process(full);
     let own = format!("http://127.0.0.1:{}", port + 8);
     let joined = status_past(&own, after["height"].as_u64().unwrap());
     assert_eq!(joined["validators"].as_array().unwrap().len(), 4);
     let account = json(&["chain", "balance", "--rpc", &own, &address, "--json"]);
     assert_eq!(account["stake"], 1000, "{account}");
+
+    // SIGTERM (what kill, systemd and container runtimes send) stops the node and the devnet
+    // cleanly, as Ctrl-C does.
+    assert!(terminate(&mut full).success());
+    assert!(terminate(&mut net).success());
+}
+
+/// Sends SIGTERM to `process` and waits (up to a minute) for it to exit.
+fn terminate(process: &mut Process) -> std::process::ExitStatus {
+    let pid = process.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = process.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process {pid} still runs a minute after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -15,7 +15,7 @@
 //! 2. Every validator re-executes a block it receives ([`crate::app::App::validate`]) and
 //!    tells Malachite whether it is valid; Malachite prevotes and precommits.
 //! 3. Precommits from more than 2/3 of the stake decide it: the block is committed with those
-//!    signatures as its [`Certificate`](kinema_chain::block::Certificate).
+//!    signatures as its [`kinema_chain::block::Certificate`].
 //! 4. Double votes Malachite saw during the height become evidence transactions, which slash
 //!    the offender's stake once included.
 //!

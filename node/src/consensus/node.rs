@@ -152,7 +152,7 @@ fn stopped(e: impl std::fmt::Display) -> Error {
 
 impl NodeHandle {
     /// Runs `engine` over `transport` on the current tokio runtime; `store` is the engine's
-    /// store, read directly by [`NodeHandle::store`] users.
+    /// store, read directly by `NodeHandle::store`'s users.
     pub fn spawn<E: Engine, T: Transport>(
         engine: E,
         transport: T,

@@ -217,3 +217,50 @@ fn the_light_client_fixture_is_what_the_store_makes() {
         path.display()
     );
 }
+
+#[test]
+fn a_store_of_an_older_format_is_upgraded_or_refused_with_what_to_do() {
+    use redb::{Database, TableDefinition};
+    const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let set_format = |format: Option<u64>| {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            match format {
+                Some(f) => meta.insert("format", encode(&f).as_slice()).unwrap(),
+                None => meta.remove("format").unwrap(),
+            };
+        }
+        txn.commit().unwrap();
+    };
+    {
+        let store = Store::open(&path).unwrap();
+        commit(&store, vec![(address(1), Some(account(5)))]);
+        store.wal_append(1, b"an entry of the older layout").unwrap();
+    }
+    // Written before the format was recorded, with a write-ahead log this version cannot read:
+    // refused, saying what to do.
+    set_format(None);
+    let refused = Store::open(&path).unwrap_err().to_string();
+    assert!(refused.contains("older kinema") && refused.contains("height 1"), "{refused}");
+    // A newer format is refused too.
+    set_format(Some(kinema_node::store::FORMAT + 1));
+    let refused = Store::open(&path).unwrap_err().to_string();
+    assert!(refused.contains("newer kinema"), "{refused}");
+    // An older store with no write-ahead log pending is upgraded in place.
+    set_format(None);
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(TableDefinition::<'_, (u64, u64), &[u8]>::new("wal"))
+            .unwrap()
+            .retain(|_, _| false)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head().unwrap().unwrap().height, 0);
+}
