@@ -1,14 +1,20 @@
 //! The light client: one epoch's validator set, trusted, the certificate check of headers
 //! against it, and the move to the next epoch's set on a state proof ([`epoch::follow`]).
 //!
+//! Its trust starts from one hash it is given by someone it trusts — the genesis block's, built
+//! into an app for a named network or carried in the link a user opened — never from whoever
+//! answers its requests: the genesis block must hash to it, and the genesis validator set must be
+//! the one that block names. Every header it checks after must be of the genesis block's chain.
+//!
 //! It reads nothing itself: the caller hands it the chain RPC's answers (or headers heard over
 //! gossip) and it says what they prove. The browser light node wraps it for JavaScript.
 //!
 //! ```
+//! use kinema_chain::Hash;
 //! use kinema_chain::light::LightClient;
-//! use kinema_chain::rpc::ValidatorSetReply;
-//! # fn run(genesis: ValidatorSetReply) -> Result<(), kinema_chain::Error> {
-//! let client = LightClient::new(genesis)?;
+//! use kinema_chain::rpc::{BlockReply, ValidatorSetReply};
+//! # fn run(block: BlockReply, set: ValidatorSetReply, genesis: Hash) -> Result<(), kinema_chain::Error> {
+//! let client = LightClient::new(&block, set, genesis)?;
 //! assert_eq!(client.epoch(), 0);
 //! # Ok(()) }
 //! ```
@@ -24,6 +30,8 @@ use crate::{Error, Hash};
 /// A trusted validator set and the epoch it decides.
 #[derive(Debug, Clone)]
 pub struct LightClient {
+    chain_id: String,
+    genesis: Hash,
     set: ValidatorSet,
     epoch: u64,
     epoch_length: u64,
@@ -52,18 +60,62 @@ fn refused(why: String) -> Error {
 }
 
 impl LightClient {
-    /// Trusts `genesis`, the chain RPC's answer for `validator-sets/0`.
-    pub fn new(genesis: ValidatorSetReply) -> Result<Self, Error> {
-        if genesis.epoch != 0 {
+    /// Trusts the chain whose genesis block hashes to `trusted`: `block` is the chain RPC's
+    /// answer for `blocks/0`, `set` its answer for `validator-sets/0`; both must match it.
+    pub fn new(block: &BlockReply, set: ValidatorSetReply, trusted: Hash) -> Result<Self, Error> {
+        let header = &block.block.header;
+        if header.height != 0 {
+            return Err(refused(format!("block {} is not the genesis block", header.height)));
+        }
+        let hash = header.hash();
+        if hash != trusted {
             return Err(refused(format!(
-                "the genesis set is epoch 0's, not epoch {}'s",
-                genesis.epoch
+                "the genesis block is {hash}, not the trusted genesis {trusted}"
             )));
         }
-        if genesis.epoch_length == 0 {
+        if set.epoch != 0 {
+            return Err(refused(format!(
+                "the genesis set is epoch 0's, not epoch {}'s",
+                set.epoch
+            )));
+        }
+        if set.validators.hash() != header.validator_set_hash {
+            return Err(refused(format!(
+                "the genesis validator set {} is not the one genesis {trusted} names ({})",
+                set.validators.hash(),
+                header.validator_set_hash
+            )));
+        }
+        if set.epoch_length == 0 {
             return Err(refused("an epoch length of 0".into()));
         }
-        Ok(Self { set: genesis.validators, epoch: 0, epoch_length: genesis.epoch_length })
+        Ok(Self {
+            chain_id: header.chain_id.clone(),
+            genesis: trusted,
+            set: set.validators,
+            epoch: 0,
+            epoch_length: set.epoch_length,
+        })
+    }
+
+    /// The chain it follows.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The genesis block it trusts.
+    pub fn genesis(&self) -> Hash {
+        self.genesis
+    }
+
+    fn same_chain(&self, header: &Header) -> Result<(), Error> {
+        if header.chain_id != self.chain_id {
+            return Err(refused(format!(
+                "block {} is of chain {:?}; the client follows {:?}",
+                header.height, header.chain_id, self.chain_id
+            )));
+        }
+        Ok(())
     }
 
     /// The epoch whose validator set it trusts.
@@ -93,6 +145,7 @@ impl LightClient {
 
     /// Checks `header` of the trusted epoch: `certificate` under the trusted set.
     pub fn verify(&self, header: &Header, certificate: &Certificate) -> Result<Verified, Error> {
+        self.same_chain(header)?;
         let epoch = epoch_of(header.height, self.epoch_length);
         if epoch != self.epoch {
             return Err(refused(format!(
@@ -126,6 +179,7 @@ impl LightClient {
             )));
         }
         let header = &last_block.block.header;
+        self.same_chain(header)?;
         let certificate = last_block.certificate.as_ref().ok_or_else(|| {
             refused(format!("block {} comes without a certificate", header.height))
         })?;

@@ -19,7 +19,7 @@ pub struct ErrorReply {
 }
 
 /// `GET /api/v1/status`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusReply {
     /// The chain.
@@ -45,7 +45,7 @@ pub struct StatusReply {
 }
 
 /// A validator in [`StatusReply`].
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidatorReply {
     /// Its address.
@@ -55,7 +55,7 @@ pub struct ValidatorReply {
 }
 
 /// `GET /api/v1/accounts/{address}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountReply {
     /// The account.
@@ -83,7 +83,7 @@ pub struct AccountReply {
 }
 
 /// `GET /api/v1/blocks/{height}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockReply {
     /// The block.
@@ -93,7 +93,7 @@ pub struct BlockReply {
 }
 
 /// `GET /api/v1/validator-sets/{epoch}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidatorSetReply {
     /// The epoch.
@@ -110,7 +110,7 @@ pub struct ValidatorSetReply {
 }
 
 /// `POST /api/v1/txs` body.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitRequest {
     /// Hex of the signed transaction's canonical encoding (`0x` optional).
@@ -119,7 +119,7 @@ pub struct SubmitRequest {
 }
 
 /// `POST /api/v1/txs` answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubmitReply {
     /// The transaction's hash.

@@ -310,10 +310,13 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
             devnet.faucet(),
             devnet::FAUCET_BALANCE
         );
+        // What light clients trust: the genesis block's hash, given to them in the link.
+        let genesis = devnet.genesis().context("reading the genesis block")?;
+        say!("genesis {genesis}");
         if let Some(relay) = &relay {
             print_relay(relay);
             if serves_page {
-                say!("  light node page {}/?segment=<blake3>", relay.url());
+                say!("  light node page {}/#genesis={genesis}", relay.url());
             }
             say!("  publish a ladder: kinema publish <ladder dir> --relay {}", relay.url());
         }

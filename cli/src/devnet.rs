@@ -182,6 +182,12 @@ impl Devnet {
         Ok(devnet)
     }
 
+    /// The hash of the genesis block: what a light client of this chain is told to trust.
+    pub(crate) fn genesis(&self) -> Result<kinema_chain::Hash> {
+        let header = self.node(0).store().header(0)?;
+        Ok(header.context("the store has no genesis block")?.hash())
+    }
+
     /// Each validator's RPC address.
     pub(crate) fn rpc(&self) -> impl Iterator<Item = SocketAddr> {
         self.nodes.iter().map(|(n, _)| n.rpc)

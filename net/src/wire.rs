@@ -561,3 +561,54 @@ mod encodings {
         insta::assert_snapshot!("segment_answer_found", framed(borsh::to_vec(&found).unwrap()));
     }
 }
+
+/// Every decoder of what a peer sends on the segment protocol: arbitrary bytes and mutations of
+/// valid answers give a value, an error that says something or a refused answer, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use kinema_test_support::fuzz::{explains, mutate, mutations};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn blob() -> (Hash, Outboard, Vec<u8>) {
+        let data: Vec<u8> = (0..3 * GROUP + 77).map(|i| (i * 13 % 251) as u8).collect();
+        let (name, outboard) = Outboard::compute(&data);
+        (name, outboard, data)
+    }
+
+    fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let mut framed = futures::io::Cursor::new(bytes.to_vec());
+        explains("frame", futures::executor::block_on(read_message(&mut framed)))?;
+        explains("request", borsh::from_slice::<SegmentRequest>(bytes))?;
+        explains("answer", borsh::from_slice::<SegmentResponse>(bytes))?;
+        let (name, _, _) = blob();
+        explains("outboard", Outboard::from_bytes(name, bytes))?;
+        let _ = Download::new(name).accept(bytes);
+        let _ = Download::new(name).accept_batch(0, bytes);
+        let _ = Download::in_pieces(name, 15 * 1024).accept(bytes);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_segment_protocol_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+            check(&bytes)?;
+        }
+
+        #[test]
+        fn fuzz_segment_protocol_on_mutated_answers(changes in mutations()) {
+            let (name, outboard, data) = blob();
+            let groups = data.chunks(GROUP).map(<[u8]>::to_vec).collect();
+            let answer = SegmentResponse::Found { outboard: Some(outboard.to_bytes()), groups };
+            let valid = borsh::to_vec(&answer).unwrap();
+            let changed = mutate(&valid, &changes);
+            check(&changed)?;
+            // A download fed the changed answer either completes with the blob or refuses it.
+            let mut download = Download::new(name);
+            if download.accept(&changed) == Answer::Complete {
+                prop_assert_eq!(download.into_bytes(), data);
+            }
+        }
+    }
+}

@@ -8,7 +8,8 @@
 //! await init();
 //! const node = await LightNode.connect("/ip4/127.0.0.1/tcp/26901/ws/p2p/12D3Koo...", "kinema-devnet");
 //! const bytes = await node.fetchSegment("<64 hex digits>"); // Uint8Array, every group checked
-//! const client = new LightClient(await (await fetch(rpc + "/api/v1/validator-sets/0")).text());
+//! const client = new LightClient(await (await fetch(rpc + "/api/v1/blocks/0")).text(),
+//!     await (await fetch(rpc + "/api/v1/validator-sets/0")).text(), genesisHash);
 //! const header = JSON.parse(client.verifyBlock(await (await fetch(rpc + "/api/v1/blocks/7")).text()));
 //! const heard = JSON.parse(client.verifyHeader(await node.nextHeader())); // over gossip
 //! ```
@@ -340,11 +341,30 @@ fn verified(v: &light::Verified) -> Result<String, JsError> {
 
 #[wasm_bindgen]
 impl LightClient {
-    /// Trusts the genesis validator set: the chain RPC's answer for `validator-sets/0`.
+    /// Trusts the chain whose genesis block hashes to `genesis` (64 hex digits, from the app
+    /// or the link the user opened, never from the network): `genesis_block` is the chain RPC's
+    /// answer for `blocks/0` and `genesis_set` for `validator-sets/0`; both must match it.
     #[wasm_bindgen(constructor)]
-    pub fn new(genesis_set: &str) -> Result<LightClient, JsError> {
-        let reply: ValidatorSetReply = parse(genesis_set, "the genesis validator set")?;
-        light::LightClient::new(reply).map(LightClient).map_err(js)
+    pub fn new(
+        genesis_block: &str,
+        genesis_set: &str,
+        genesis: &str,
+    ) -> Result<LightClient, JsError> {
+        let trusted: Hash = genesis.trim().parse().map_err(|e| js(format!("the genesis: {e}")))?;
+        let block: BlockReply = parse(genesis_block, "the genesis block")?;
+        let set: ValidatorSetReply = parse(genesis_set, "the genesis validator set")?;
+        light::LightClient::new(&block, set, trusted).map(LightClient).map_err(js)
+    }
+
+    /// The chain it follows.
+    #[wasm_bindgen(js_name = chainId)]
+    pub fn chain_id(&self) -> String {
+        self.0.chain_id().to_owned()
+    }
+
+    /// The genesis block it trusts (64 hex digits).
+    pub fn genesis(&self) -> String {
+        self.0.genesis().to_string()
     }
 
     /// The epoch whose validator set it trusts.

@@ -35,24 +35,60 @@ async function fetchSegment(node, hash) {
   }
 }
 
-// Follows the chain from the genesis validator set: each finalized header heard over gossip
-// (validators publish one per block, the relay forwards them) is shown only once its
-// certificate holds more than 2/3 of its epoch's power. Each epoch's set is taken from the chain
-// RPC only on the certificate of the last block of the epoch before and a state proof.
-async function followHeaders(node, rpc) {
-  const client = new LightClient(await json(`${rpc}/api/v1/validator-sets/0`));
-  window.kinema.client = client;
+// The genesis this page trusts: the one the link names (`#genesis=<hash>`, as `kinema devnet`
+// prints it), never one the relay or the RPC offers. Without it nothing of the chain is
+// verified.
+function trustedGenesis() {
+  const hash = new URLSearchParams(location.hash.slice(1)).get("genesis");
+  return hash && /^(0x)?[0-9a-fA-F]{64}$/.test(hash) ? hash : null;
+}
+
+// The light client of the chain whose genesis block hashes to `genesis`: the RPC's genesis block
+// and genesis validator set are checked against it, so a relay or an RPC that lies about them
+// is caught here.
+async function lightClient(rpc, genesis) {
+  const block = await json(`${rpc}/api/v1/blocks/0`);
+  const set = await json(`${rpc}/api/v1/validator-sets/0`);
+  const client = new LightClient(block, set, genesis);
+  show("trust", "verified", `trusting genesis ${client.genesis()} of chain ${client.chainId()}`);
+  return client;
+}
+
+// Moves `client` to the epoch of block `height`: each epoch's set is taken from the chain RPC
+// only on the certificate of the last block of the epoch before and a state proof.
+async function followTo(client, rpc, height) {
+  const length = client.epochLength();
+  while (height > (client.epoch() + 1) * length) {
+    const last = (client.epoch() + 1) * length;
+    const block = await json(`${rpc}/api/v1/blocks/${last}`);
+    const next = await json(`${rpc}/api/v1/validator-sets/${client.epoch() + 1}`);
+    client.followEpoch(block, next);
+  }
+}
+
+// Verifies block `height` as the chain RPC gives it (`?block=<height>`).
+async function verifyBlock(client, rpc, height) {
+  try {
+    await followTo(client, rpc, height);
+    const block = JSON.parse(client.verifyBlock(await json(`${rpc}/api/v1/blocks/${height}`)));
+    show(
+      "block-result",
+      "verified",
+      `block ${block.height} ${block.hash} certified by ${block.signed_power} of ${block.total_power} power (epoch ${client.epoch()}), from the RPC`,
+    );
+  } catch (error) {
+    show("block-result", "failed", `not verified: ${error.message ?? error}`);
+  }
+}
+
+// Follows the chain's finalized headers heard over gossip (validators publish one per block,
+// the relay forwards them): each is shown only once its certificate holds more than 2/3 of its
+// epoch's power and it is of the trusted chain.
+async function followHeaders(node, client, rpc) {
   for (;;) {
     const heard = await node.nextHeader();
     try {
-      const height = JSON.parse(heard).header.height;
-      const length = client.epochLength();
-      while (height > (client.epoch() + 1) * length) {
-        const last = (client.epoch() + 1) * length;
-        const block = await json(`${rpc}/api/v1/blocks/${last}`);
-        const next = await json(`${rpc}/api/v1/validator-sets/${client.epoch() + 1}`);
-        client.followEpoch(block, next);
-      }
+      await followTo(client, rpc, JSON.parse(heard).header.height);
       const header = JSON.parse(client.verifyHeader(heard));
       show(
         "header-result",
@@ -60,7 +96,7 @@ async function followHeaders(node, rpc) {
         `block ${header.height} ${header.hash} certified by ${header.signed_power} of ${header.total_power} power (epoch ${client.epoch()}), heard over gossip`,
       );
     } catch (error) {
-      show("header-result", "failed", `failed: ${error.message ?? error}`);
+      show("header-result", "failed", `not verified: ${error.message ?? error}`);
     }
   }
 }
@@ -110,9 +146,24 @@ async function main() {
     fetchSegment(node, wanted);
   }
   const rpc = params.get("rpc") ?? status.chain_rpc;
-  if (rpc) {
-    followHeaders(node, rpc).catch((error) =>
-      show("header-result", "failed", `failed: ${error.message ?? error}`),
+  const genesis = trustedGenesis();
+  if (rpc && !genesis) {
+    show("trust", "failed", "not verified: no genesis in the link (#genesis=<hash>), so nothing of the chain can be checked");
+  }
+  if (rpc && genesis) {
+    let client;
+    try {
+      client = await lightClient(rpc, genesis);
+    } catch (error) {
+      show("trust", "failed", `not verified: ${error.message ?? error}`);
+      return;
+    }
+    window.kinema.client = client;
+    if (params.has("block")) {
+      verifyBlock(client, rpc, Number(params.get("block")));
+    }
+    followHeaders(node, client, rpc).catch((error) =>
+      show("header-result", "failed", `not verified: ${error.message ?? error}`),
     );
   }
 }

@@ -20,6 +20,9 @@
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
 //!   the CPU time of transcoding it, as ratios.
+//! - `fuzz [--cases N]`: the property tests over every decoder of bytes from the network or a
+//!   file (`fuzz_*` in kinema-chain, kinema-node, kinema-net, kinema-media and kinema-relay),
+//!   N cases each (100,000 by default), with the time each crate's took.
 //!
 //! Cargo runs with `CARGO_TARGET_DIR` from the environment, or `~/.cache/kinema/target`, so a
 //! fresh clone reuses what an earlier build on the machine compiled.
@@ -43,8 +46,9 @@ fn main() -> Result<()> {
         "test" => test(),
         "light-node" => light_node().map(|dir| println!("{}", dir.display())),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz(rest),
         _ => bail!(
-            "usage: cargo xtask devnet [kinema devnet options] | light-node | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N]"
+            "usage: cargo xtask devnet [kinema devnet options] | light-node | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N] | fuzz [--cases N]"
         ),
     }
 }
@@ -359,6 +363,34 @@ impl TestTotals {
             }
         }
     }
+}
+
+/// Crates with property tests over decoders (`fuzz_*`), run at `--cases` cases each.
+const FUZZED: [&str; 5] =
+    ["kinema-chain", "kinema-node", "kinema-net", "kinema-media", "kinema-relay"];
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let cases = match args {
+        [] => 100_000,
+        [flag, n] if flag == "--cases" => n.parse().with_context(|| format!("--cases {n:?}"))?,
+        _ => bail!("usage: cargo xtask fuzz [--cases N]"),
+    };
+    ensure_ffmpeg()?;
+    let cases_text = cases.to_string();
+    let mut report = Vec::new();
+    for package in FUZZED {
+        let started = std::time::Instant::now();
+        let totals = cargo_test(
+            &["test", "-p", package, "--locked", "fuzz_"],
+            &[("PROPTEST_CASES", &cases_text)],
+        )?;
+        report.push((package, totals.passed, started.elapsed()));
+    }
+    println!("xtask: {cases} cases per property");
+    for (package, properties, took) in report {
+        println!("  {package}: {properties} properties, {:.1} s", took.as_secs_f64());
+    }
+    Ok(())
 }
 
 fn devnet(args: &[String]) -> Result<()> {

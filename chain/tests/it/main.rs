@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly
 
+mod fuzz;
+
 use kinema_chain::block::{
     Block, Certificate, CommitSignature, Header, Validator, ValidatorSet, Vote, VoteKind, tx_root,
 };

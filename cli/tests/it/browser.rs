@@ -90,8 +90,16 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     .unwrap();
     tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.unwrap();
 
-    let url = format!("http://127.0.0.1:{}/?segment={}", port + 2, segment.blake3);
-    let ids = ["relay-status", "segment-result", "header-result"];
+    // The genesis the page is told to trust comes in the link, as the devnet prints it.
+    let genesis = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("genesis "))
+        .expect("the devnet printed no genesis")
+        .to_owned();
+    assert!(printed.contains(&format!("/#genesis={genesis}")), "{printed}");
+    let url =
+        format!("http://127.0.0.1:{}/?segment={}#genesis={genesis}", port + 2, segment.blake3);
+    let ids = ["relay-status", "segment-result", "trust", "header-result"];
     let result = page_result(&e2e, url, &ids).await;
     let element = |id: &str| element_of(&result, id);
     let (state, text) = element("segment-result");
@@ -99,6 +107,12 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     assert!(
         text.starts_with(&format!("verified {} bytes of {}", bytes.len(), segment.blake3)),
         "{text}"
+    );
+    let (state, text) = element("trust");
+    assert_eq!(
+        (state.as_str(), text),
+        ("verified", format!("trusting genesis {genesis} of chain kinema-devnet")),
+        "{result}"
     );
     let (state, text) = element("header-result");
     assert_eq!(state, "verified", "{result}");
@@ -156,4 +170,134 @@ fn element_of(result: &serde_json::Value, id: &str) -> (String, String) {
     let e = &result["elements"][id];
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     (text(&e["state"]), text(&e["text"]))
+}
+
+/// `path` from the chain RPC at `rpc`, once it answers it.
+async fn rpc_get(rpc: &str, path: &str) -> String {
+    let url = format!("{rpc}{path}");
+    kinema_test_support::eventually(
+        &format!("{path} from the RPC"),
+        Duration::from_secs(60),
+        || {
+            let url = url.clone();
+            async move {
+                let read = move || {
+                    let mut answer = ureq::get(&url).call().ok()?;
+                    answer.body_mut().read_to_string().ok()
+                };
+                tokio::task::spawn_blocking(read).await.unwrap()
+            }
+        },
+    )
+    .await
+}
+
+/// What the page shows of `ids` when the chain RPC it is told to use lies: a relay or a chain
+/// RPC may be anyone's, and only the genesis in the link is trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
+    use kinema_chain::block::{
+        Certificate, CommitSignature, Validator, ValidatorSet, Vote, VoteKind,
+    };
+    use kinema_chain::crypto::{Domain, SecretKey};
+    use kinema_chain::rpc::{BlockReply, ValidatorSetReply};
+
+    let page = light_node_page();
+    let e2e = e2e();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports();
+    let extra =
+        ["--empty-block-interval".as_ref(), "0.3".as_ref(), "--assets".as_ref(), page.as_os_str()];
+    let dir = tmp.path().join("devnet");
+    let (_devnet, printed) = network(&dir, port, &extra);
+    let genesis = printed.lines().find_map(|l| l.strip_prefix("genesis ")).unwrap().to_owned();
+    let rpc = format!("http://127.0.0.1:{port}");
+    let block0 = rpc_get(&rpc, "/api/v1/blocks/0").await;
+    let set0 = rpc_get(&rpc, "/api/v1/validator-sets/0").await;
+    let mut block6: BlockReply =
+        serde_json::from_str(&rpc_get(&rpc, "/api/v1/blocks/6").await).unwrap();
+
+    // A validator set of someone else's keys, named as the genesis set.
+    let stranger = SecretKey::from_seed([66; 32]);
+    let mut forged_set: ValidatorSetReply = serde_json::from_str(&set0).unwrap();
+    forged_set.validators =
+        ValidatorSet::new(vec![Validator { public_key: stranger.public(), power: 1 }]).unwrap();
+    // A block of another chain, certified there by this chain's own validator.
+    let validator = SecretKey::from_key_file(
+        &std::fs::read_to_string(dir.join("validator-0/key.json")).unwrap(),
+    )
+    .unwrap();
+    let mut other = block6.clone();
+    other.block.header.chain_id = "kinema-other".into();
+    let hash = other.block.header.hash();
+    let precommit = kinema_chain::encode(&Vote {
+        chain_id: "kinema-other".into(),
+        height: 6,
+        round: 0,
+        kind: VoteKind::Precommit,
+        block: Some(hash),
+    });
+    let signature = CommitSignature {
+        validator: validator.address(),
+        signature: validator.sign(Domain::Vote, &precommit),
+    };
+    other.certificate =
+        Some(Certificate { height: 6, round: 0, block: hash, signatures: vec![signature] });
+    // This chain's block 6 with a certificate whose signature is made up.
+    if let Some(certificate) = block6.certificate.as_mut() {
+        certificate.signatures[0].signature = kinema_chain::Signature([7; 64]);
+    }
+
+    // A chain RPC that answers with those.
+    let answers: std::collections::HashMap<&str, String> = [
+        ("/forged-set/api/v1/blocks/0", block0.clone()),
+        ("/forged-set/api/v1/validator-sets/0", serde_json::to_string(&forged_set).unwrap()),
+        ("/lies/api/v1/blocks/0", block0),
+        ("/lies/api/v1/validator-sets/0", set0),
+        ("/lies/api/v1/blocks/5", serde_json::to_string(&other).unwrap()),
+        ("/lies/api/v1/blocks/6", serde_json::to_string(&block6).unwrap()),
+    ]
+    .into_iter()
+    .collect();
+    let answers = Arc::new(answers);
+    let liar = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let liar_at = liar.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let answers = answers.clone();
+        async move {
+            let body = answers.get(uri.path()).cloned();
+            let status = if body.is_some() { 200 } else { 404 };
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("access-control-allow-origin", "*"), ("content-type", "application/json")],
+                body.unwrap_or_default(),
+            )
+        }
+    });
+    tokio::spawn(async move { axum::serve(liar, app).await.unwrap() });
+
+    let page_url = |rpc: &str, query: &str| {
+        format!("http://127.0.0.1:{}/?rpc=http://{liar_at}{rpc}{query}#genesis={genesis}", port + 2)
+    };
+    let result = page_result(&e2e, page_url("/forged-set", ""), &["trust"]).await;
+    let (state, text) = element_of(&result, "trust");
+    assert_eq!(state, "failed", "{result}");
+    assert!(
+        text.starts_with("not verified: ") && text.contains("is not the one genesis"),
+        "{text}"
+    );
+
+    let result = page_result(&e2e, page_url("/lies", "&block=5"), &["trust", "block-result"]).await;
+    assert_eq!(element_of(&result, "trust").0, "verified", "{result}");
+    let (state, text) = element_of(&result, "block-result");
+    assert_eq!(state, "failed", "{result}");
+    assert!(
+        text.starts_with("not verified: ") && text.contains("of chain \"kinema-other\""),
+        "{text}"
+    );
+
+    let result = page_result(&e2e, page_url("/lies", "&block=6"), &["block-result"]).await;
+    let (state, text) = element_of(&result, "block-result");
+    assert_eq!(state, "failed", "{result}");
+    assert!(text.starts_with("not verified: ") && text.contains("does not verify"), "{text}");
 }

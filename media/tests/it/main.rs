@@ -4,6 +4,7 @@
 
 mod corpus;
 mod determinism;
+mod fuzz;
 mod hardware;
 mod manifest;
 mod metrics;

@@ -446,18 +446,9 @@ async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
 
 #[test]
 fn a_headers_topic_message_is_the_finalized_tag_then_the_header() {
-    use kinema_chain::block::{Certificate, Header};
+    use kinema_chain::block::Certificate;
     use kinema_chain::gossip::FINALIZED_TAG;
-    let header = Header {
-        chain_id: CHAIN.into(),
-        height: 7,
-        parent: Hash::of("test parent", b"6"),
-        time_ms: 1_795_000_000_000,
-        proposer: key(11).address(),
-        state_root: Hash::of("test state", b"7"),
-        tx_root: Hash::ZERO,
-        validator_set_hash: Hash::of("test set", b"7"),
-    };
+    let header = crate::support::header();
     let certificate =
         Certificate { height: 7, round: 0, block: header.hash(), signatures: Vec::new() };
     let finalized = Finalized { header, certificate };

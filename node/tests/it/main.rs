@@ -6,6 +6,7 @@
 mod app;
 mod consensus;
 mod execute;
+mod fuzz;
 mod host;
 mod mempool;
 mod rpc;

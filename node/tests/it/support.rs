@@ -26,3 +26,19 @@ pub(crate) fn funded(accounts: &[(&SecretKey, u64)]) -> Overlay {
     }
     state
 }
+
+/// A header of block 7 of the test chain, proposed by `key(11)` (what tests of gossip need;
+/// not a block that executes).
+pub(crate) fn header() -> kinema_chain::block::Header {
+    use kinema_chain::Hash;
+    kinema_chain::block::Header {
+        chain_id: CHAIN.into(),
+        height: 7,
+        parent: Hash::of("test parent", b"6"),
+        time_ms: 1_795_000_000_000,
+        proposer: key(11).address(),
+        state_root: Hash::of("test state", b"7"),
+        tx_root: Hash::ZERO,
+        validator_set_hash: Hash::of("test set", b"7"),
+    }
+}

@@ -5,7 +5,8 @@
 //! - [`wait_until`] / [`wait_until_async`]: wait for a condition with a deadline, checking it
 //!   often, instead of sleeping a fixed time and hoping; [`eventually`]: repeat an attempt
 //!   until it gives a value;
-//! - [`check_openapi`]: that a server's OpenAPI document is whole.
+//! - [`check_openapi`]: that a server's OpenAPI document is whole;
+//! - [`fuzz`]: mutations and checks for the property tests over decoders.
 //!
 //! ```
 //! use std::time::Duration;
@@ -16,6 +17,8 @@
 //! ```
 
 #![allow(clippy::print_stderr)] // a test's helper says what it waits for
+
+pub mod fuzz;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
