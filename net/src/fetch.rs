@@ -13,7 +13,7 @@
 //! ```
 //! use kinema_net::fetch::{Action, Fetch};
 //!
-//! let name = blake3::hash(b"a blob");
+//! let name = kinema_chain::Hash::digest(b"a blob");
 //! let (_fetch, actions) = Fetch::search(name);
 //! assert!(matches!(actions[..], [Action::FindProviders]));
 //! ```

@@ -21,7 +21,7 @@
 //!
 //! let blob = vec![7u8; 40_000]; // three 16 KiB groups
 //! let (name, outboard) = Outboard::compute(&blob);
-//! assert_eq!(name, blake3::hash(&blob));
+//! assert_eq!(name, kinema_chain::Hash::digest(&blob));
 //! // A peer that sends the first group right passes; one that lies is caught at that group.
 //! assert!(outboard.check(name, 0, &blob[..16 * 1024]).is_ok());
 //! assert!(outboard.check(name, 1, &[0; 16 * 1024]).is_err());

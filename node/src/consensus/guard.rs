@@ -41,6 +41,8 @@ pub struct View {
     seed: Hash,
     /// Whether the height is the last of its epoch (the next is decided by another set).
     epoch_ends: bool,
+    /// Whether it is the first of its epoch (the one before was decided by another set).
+    epoch_starts: bool,
 }
 
 impl View {
@@ -60,14 +62,19 @@ impl View {
             validators,
             seed,
             epoch_ends: is_last_of_epoch(height, epoch_length),
+            epoch_starts: height == 0 || is_last_of_epoch(height - 1, epoch_length),
         }
     }
 
     /// How a message for `height` is checked against this set.
+    /// The height before is checked too: a node that committed it still forwards its late votes
+    /// to peers still deciding it.
     fn checked_at(&self, height: u64) -> Checked {
-        if height == self.height || (height == self.height + 1 && !self.epoch_ends) {
+        let next = height == self.height + 1;
+        let previous = height + 1 == self.height;
+        if height == self.height || (next && !self.epoch_ends) || (previous && !self.epoch_starts) {
             Checked::Now
-        } else if height == self.height + 1 {
+        } else if next {
             Checked::NextEpoch
         } else {
             Checked::Elsewhere
