@@ -388,7 +388,7 @@ fn fuzz(args: &[String]) -> Result<()> {
     }
     println!("xtask: {cases} cases per property");
     for (package, properties, took) in report {
-        println!("  {package}: {properties} properties, {:.1} s", took.as_secs_f64());
+        println!("  {package}: properties {properties}, {:.1} s", took.as_secs_f64());
     }
     Ok(())
 }
