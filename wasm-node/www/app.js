@@ -159,6 +159,7 @@ async function main() {
       return;
     }
     window.kinema.client = client;
+    show("header-result", "waiting", "waiting for a finalized header over gossip…");
     if (params.has("block")) {
       verifyBlock(client, rpc, Number(params.get("block")));
     }

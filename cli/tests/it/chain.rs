@@ -187,12 +187,14 @@ fn terminate(process: &mut Process) -> std::process::ExitStatus {
     let pid = process.0.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success(), "kill -TERM {pid}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = process.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "process {pid} still runs a minute after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut status = None;
+    kinema_test_support::wait_until(
+        &format!("process {pid} to exit"),
+        Duration::from_secs(60),
+        || {
+            status = process.0.try_wait().unwrap();
+            status.is_some()
+        },
+    );
+    status.unwrap()
 }
