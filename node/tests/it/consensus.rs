@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinema_chain::block::{Validator, ValidatorSet};
-use kinema_chain::crypto::SecretKey;
+use kinema_chain::block::{Block, Certificate, CommitSignature, Validator, ValidatorSet, VoteKind};
+use kinema_chain::crypto::{Domain, SecretKey};
 use kinema_chain::epoch::{epoch_of, follow, validator_set_key};
 use kinema_chain::gossip::Finalized;
 use kinema_chain::tx::{Account, Call, Tx};
@@ -19,6 +19,7 @@ use kinema_node::consensus::node::{Hub, Link, NodeHandle, Transport};
 use kinema_node::consensus::{
     Config, Engine, MalachiteEngine, Message, Output, Peer, Timer, Topic, start,
 };
+use kinema_node::store::Store;
 use malachitebft_core_consensus::SignedConsensusMsg;
 use malachitebft_core_types::{NilOrVal, Round, VoteType};
 use tempfile::TempDir;
@@ -366,45 +367,66 @@ fn requests(outputs: &[Output]) -> Vec<(Peer, u64)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
-    // A chain of 100 blocks from one validator, then stopped: its engine only serves blocks.
+/// A chain of at least `height` blocks from one validator, then stopped; its app (for an
+/// engine that only serves blocks).
+async fn a_stopped_chain(height: u64) -> (Net, App) {
     let mut net = Net::new(1);
     net.start(0);
-    net.wait_all(100).await;
+    net.wait_all(height).await;
     net.nodes[0].take().unwrap().stop().await.unwrap();
     let path = net.dir.path().join("validator-0.redb");
-    let server_app = App::open(&path, &net.genesis, 1000).unwrap();
+    let app = App::open(&path, &net.genesis, 1000).unwrap();
+    (net, app)
+}
+
+/// A new node of `net`'s chain, started, on a clock the test moves: the engine, its store,
+/// the clock, and its non-step timers (to tick it by hand).
+fn a_new_node(net: &Net) -> (MalachiteEngine, Arc<Store>, Arc<ManualClock>, Vec<Timer>) {
+    let app = App::open(&net.dir.path().join("new.redb"), &net.genesis, 1000).unwrap();
+    let store = app.store().clone();
+    let clock = Arc::new(ManualClock::new());
+    let config = Config { clock: clock.clone(), ..Config::new(key(93)) };
+    let mut node = MalachiteEngine::new(app, config).unwrap();
+    let timers = other_timers(&node.start().unwrap());
+    (node, store, clock, timers)
+}
+
+/// Expires `timers` on `node`; the block requests it makes.
+fn tick(node: &mut MalachiteEngine, timers: &[Timer]) -> Vec<(Peer, u64)> {
+    let mut outputs = Vec::new();
+    for timer in timers {
+        outputs.extend(node.on_timer(*timer).unwrap());
+    }
+    requests(&outputs)
+}
+
+/// The announcement of `store`'s block `height` with its certificate.
+fn announcement(store: &Store, height: u64) -> Vec<u8> {
+    let header = store.block(height).unwrap().unwrap().header;
+    let certificate = store.certificate(height).unwrap().unwrap();
+    encode(&Message::Finalized(Finalized { header, certificate }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
+    // A chain of 100 blocks; its engine only serves blocks.
+    let (net, server_app) = a_stopped_chain(100).await;
     let store = server_app.store().clone();
     let head = store.head().unwrap().unwrap().height;
     let mut server = MalachiteEngine::new(server_app, Config::new(net.keys[0].clone())).unwrap();
 
     // A new node hears the head announced by a peer that never answers (1) and by the server
     // (2); it asks 1 first, in turn.
-    let app = App::open(&net.dir.path().join("new.redb"), &net.genesis, 1000).unwrap();
-    let synced = app.store().clone();
-    let clock = Arc::new(ManualClock::new());
-    let config = Config { clock: clock.clone(), ..Config::new(key(93)) };
-    let mut node = MalachiteEngine::new(app, config).unwrap();
-    let timers = other_timers(&node.start().unwrap());
-    let header = store.block(head).unwrap().unwrap().header;
-    let certificate = store.certificate(head).unwrap().unwrap();
-    let finalized = encode(&Message::Finalized(Finalized { header, certificate }));
+    let (mut node, synced, clock, timers) = a_new_node(&net);
+    let finalized = announcement(&store, head);
     let (silent, server_peer) = (Peer(1), Peer(2));
     node.on_message(silent, &finalized).unwrap();
     node.on_message(server_peer, &finalized).unwrap();
-    let tick = |node: &mut MalachiteEngine| {
-        let mut outputs = Vec::new();
-        for timer in &timers {
-            outputs.extend(node.on_timer(*timer).unwrap());
-        }
-        requests(&outputs)
-    };
-    assert_eq!(tick(&mut node), [(silent, 1)]);
-    assert_eq!(tick(&mut node), [], "asked again before its patience ran out");
+    assert_eq!(tick(&mut node, &timers), [(silent, 1)]);
+    assert_eq!(tick(&mut node, &timers), [], "asked again before its patience ran out");
     // Unanswered for two seconds: the next peer in turn.
     clock.advance(Duration::from_millis(2100));
-    assert_eq!(tick(&mut node), [(server_peer, 1)]);
+    assert_eq!(tick(&mut node, &timers), [(server_peer, 1)]);
 
     // Each answer carries up to 64 blocks; the next request follows it at once.
     let mut asked = 1;
@@ -444,9 +466,85 @@ async fn a_node_far_behind_syncs_in_batches_and_passes_over_a_silent_peer() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_answer_with_a_bad_certificate_is_refused_and_its_peer_passed_over() {
+    let (net, app) = a_stopped_chain(3).await;
+    let store = app.store().clone();
+    let head = store.head().unwrap().unwrap().height;
+    let chain: Vec<(Block, Certificate)> = (1..=head)
+        .map(|h| (store.block(h).unwrap().unwrap(), store.certificate(h).unwrap().unwrap()))
+        .collect();
+    // Four peers announce the real head (certified) and answer with the real chain, its first
+    // block's certificate forged each its own way.
+    let forged = |forge: &dyn Fn(&mut Block, &mut Certificate)| {
+        let mut blocks = chain.clone();
+        let (block, certificate) = &mut blocks[0];
+        forge(block, certificate);
+        encode(&Message::SyncResponse { blocks })
+    };
+    let outsider = key(94);
+    let lies = [
+        // The validator's signature with a bit flipped.
+        forged(&|_, c| c.signatures[0].signature.0[0] ^= 1),
+        // No signature at all.
+        forged(&|_, c| c.signatures.clear()),
+        // Another block than the one certified, with the real block's certificate.
+        forged(&|b, _| b.header.time_ms += 1),
+        // The block's precommit, signed by someone who is not a validator.
+        forged(&|_, c| {
+            let precommit = encode(&kinema_chain::block::Vote {
+                chain_id: CHAIN.into(),
+                height: c.height,
+                round: c.round,
+                kind: VoteKind::Precommit,
+                block: Some(c.block),
+            });
+            let signature = outsider.sign(Domain::Vote, &precommit);
+            c.signatures = vec![CommitSignature { validator: outsider.address(), signature }];
+        }),
+    ];
+    let liars: Vec<Peer> = (1..=lies.len() as u64).map(Peer).collect();
+    let honest = Peer(lies.len() as u64 + 1);
+
+    let (mut node, synced, clock, timers) = a_new_node(&net);
+    let finalized = announcement(&store, head);
+    for peer in liars.iter().chain([&honest]) {
+        node.on_message(*peer, &finalized).unwrap();
+    }
+    assert_eq!(tick(&mut node, &timers), [(liars[0], 1)]);
+    for (i, (liar, lie)) in liars.iter().zip(&lies).enumerate() {
+        let outputs = node.on_message(*liar, lie).unwrap();
+        // Refused: nothing of the answer is taken, not even the blocks after the forged one.
+        assert!(!outputs.iter().any(|o| matches!(o, Output::Committed(_))), "lie {i} taken");
+        assert_eq!(node.status().unwrap().height, 0, "lie {i}");
+        assert!(synced.block(1).unwrap().is_none(), "lie {i}");
+        // Its peer is penalized and passed over at once: the next in turn is asked for the same
+        // height, without waiting out the liar's patience.
+        assert!(outputs.iter().any(|o| matches!(o, Output::Penalize(p) if p == liar)), "lie {i}");
+        let next = liars.get(i + 1).unwrap_or(&honest);
+        assert_eq!(requests(&outputs), [(*next, 1)], "after lie {i}");
+    }
+    // The honest peer is slow: it is asked again, not a liar.
+    assert_eq!(tick(&mut node, &timers), []);
+    clock.advance(Duration::from_millis(2100));
+    assert_eq!(tick(&mut node, &timers), [(honest, 1)]);
+
+    // Its answer is taken whole.
+    let outputs =
+        node.on_message(honest, &encode(&Message::SyncResponse { blocks: chain })).unwrap();
+    let committed = outputs.iter().filter(|o| matches!(o, Output::Committed(_))).count();
+    assert_eq!(committed as u64, head);
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Penalize(_))));
+    assert_eq!(node.status().unwrap().height, head);
+    for h in 1..=head {
+        let block = store.block(h).unwrap().unwrap();
+        assert_eq!(synced.block(h).unwrap().unwrap().header, block.header);
+        assert_eq!(synced.certificate(h).unwrap(), store.certificate(h).unwrap());
+    }
+}
+
 #[test]
 fn a_headers_topic_message_is_the_finalized_tag_then_the_header() {
-    use kinema_chain::block::Certificate;
     use kinema_chain::gossip::FINALIZED_TAG;
     let header = crate::support::header();
     let certificate =

@@ -433,7 +433,7 @@ impl Engine for MalachiteEngine {
                     self.shell.out.push(Output::Send(from, kinema_chain::encode(&reply)));
                 }
             }
-            Message::SyncResponse { blocks } => self.on_synced(blocks)?,
+            Message::SyncResponse { blocks } => self.on_synced(from, blocks)?,
         }
         self.settle()
     }

@@ -1,41 +1,60 @@
 //! Block sync: a node behind a peer's announced head asks that peer for the committed blocks
 //! after its own head, checks each certificate, re-executes and commits; a peer that leaves a
-//! request unanswered is passed over for the next.
+//! request unanswered is passed over for the next, and one that answers with a certificate that
+//! does not verify is penalized and passed over at once.
 
 use super::*;
 
+/// What became of one synced block.
+enum Synced {
+    Committed,
+    /// It does not follow the head (an answer to an earlier request, or one already taken).
+    NotNext,
+    /// It follows the head but its certificate does not verify: only a liar sends that.
+    BadCertificate,
+}
+
 impl MalachiteEngine {
-    /// Committed blocks a peer sent with their certificates, in height order: each that
-    /// follows the head and whose certificate verifies is executed and committed.
-    pub(super) fn on_synced(&mut self, blocks: Vec<(Block, Certificate)>) -> Result<(), Error> {
-        let mut progress = false;
+    /// Committed blocks `from` sent with their certificates, in height order: each that
+    /// follows the head and whose certificate verifies is executed and committed. A bad
+    /// certificate ends the answer, and `from` is penalized and passed over.
+    pub(super) fn on_synced(
+        &mut self,
+        from: Peer,
+        blocks: Vec<(Block, Certificate)>,
+    ) -> Result<(), Error> {
+        let (mut progress, mut lied) = (false, false);
         for (block, certificate) in blocks {
-            if !self.sync_one(block, certificate)? {
-                break;
+            match self.sync_one(block, certificate)? {
+                Synced::Committed => progress = true,
+                Synced::NotNext => break,
+                Synced::BadCertificate => {
+                    self.shell.out.push(Output::Penalize(from));
+                    // Not counted on again (unless it announces a head again).
+                    self.shell.ahead.remove(&from);
+                    lied = true;
+                    break;
+                }
             }
-            progress = true;
         }
-        if progress {
+        // The next blocks, or the liar's request passed over to the next peer in turn.
+        if progress || lied {
             self.shell.request_blocks();
         }
         Ok(())
     }
 
-    /// Commits one synced block; false when it does not follow the head or its certificate
-    /// does not verify.
-    pub(super) fn sync_one(
-        &mut self,
-        block: Block,
-        certificate: Certificate,
-    ) -> Result<bool, Error> {
+    /// Commits one synced block unless it does not follow the head or its certificate does not
+    /// verify.
+    fn sync_one(&mut self, block: Block, certificate: Certificate) -> Result<Synced, Error> {
         let head = self.shell.app.head()?;
         if block.header.height != head.height + 1 {
-            return Ok(false);
+            return Ok(Synced::NotNext);
         }
         let validators = self.shell.app.validators_at(block.header.height)?;
         if let Err(e) = certificate.verify(&block.header, &validators) {
             warn!(validator = %self.shell.address, "a peer sent block {} with a bad certificate: {e}", block.header.height);
-            return Ok(false);
+            return Ok(Synced::BadCertificate);
         }
         let hash = block.header.hash();
         let executed = match self.shell.blocks.remove(&hash) {
@@ -58,7 +77,7 @@ impl MalachiteEngine {
         // Not announced: the validators that decided it did, when it was new.
         let head = self.shell.commit(executed, &certificate, false)?;
         self.start_height(head.height + 1)?;
-        Ok(true)
+        Ok(Synced::Committed)
     }
 }
 
@@ -105,7 +124,8 @@ impl Shell {
     /// Asks a peer that announced a head above this node's for the blocks after it, unless a
     /// request is pending. The peer answered last is asked again; one that let a request go
     /// unanswered for [`SYNC_PATIENCE`] is passed over for the next in turn (an announcement
-    /// can come from a peer this node cannot reach, or one that forwarded it without the block).
+    /// can come from a peer this node cannot reach, or one that forwarded it without the block),
+    /// and so is one no longer counted on (it was forgotten, or it lied).
     pub(super) fn request_blocks(&mut self) {
         let Ok(head) = self.app.head() else { return };
         let next = head.height + 1;
@@ -116,16 +136,20 @@ impl Shell {
         }
         ahead.sort_unstable();
         let now = self.config.clock.now();
+        let in_turn = |last: Peer| ahead.iter().copied().find(|p| *p > last).unwrap_or(ahead[0]);
         let peer = match self.requested {
-            Some((_, asked, at)) if asked == next && now.duration_since(at) < SYNC_PATIENCE => {
+            Some((last, asked, at))
+                if asked == next
+                    && now.duration_since(at) < SYNC_PATIENCE
+                    && ahead.contains(&last) =>
+            {
                 return;
             }
-            // Unanswered: the next peer in turn.
-            Some((last, asked, _)) if asked == next => {
-                ahead.iter().copied().find(|p| *p > last).unwrap_or(ahead[0])
-            }
-            Some((last, _, _)) if ahead.contains(&last) => last,
-            _ => ahead[0],
+            // Unanswered, or no longer counted on: the next peer in turn.
+            Some((last, asked, _)) if asked == next || !ahead.contains(&last) => in_turn(last),
+            // It answered: asked again.
+            Some((last, _, _)) => last,
+            None => ahead[0],
         };
         self.requested = Some((peer, next, now));
         let request = Message::SyncRequest { height: next };
