@@ -5,10 +5,21 @@
 //! each validator has its own store, its libp2p node on 127.0.0.1 (TCP, noise, yamux,
 //! gossipsub) and its RPC on 127.0.0.1. A transfer is posted over HTTP to validator 0's RPC;
 //! the clock stops when validator 0 has committed a block holding it (BFT: committed is
-//! final). 30 transfers one after another, at different moments of the block rhythm. Prints
-//! the median and its ratio to the 1 s target.
+//! final). 30 transfers one after another, at different moments of the block rhythm.
+//!
+//! Twice: on a quiet network, then while a peer that is no validator floods the consensus
+//! topic with junk blocks at every height (`tests/common/flood.rs`, as the p2p test
+//! `junk_blocks_flooded_at_every_height_do_not_stall_consensus` does). Validators ban a peer
+//! whose gossip they refuse, so the flooder comes back under a fresh identity (new key, new
+//! connections) each time every validator has banned the last. Prints the median and p90 of
+//! each, the flooded median's ratio to the quiet one, the quiet median's ratio to the 1 s
+//! target, and what the flood did meanwhile.
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+#[path = "../tests/common/flood.rs"]
+#[allow(dead_code)] // what only the p2p test uses (a single identity)
+mod flood;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +36,10 @@ use kinema_node::consensus::node::NodeHandle;
 use kinema_node::consensus::{Config, start};
 use kinema_node::link::{self, P2pLink};
 use kinema_node::rpc;
+use libp2p::Multiaddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use flood::{Flood, Identities};
 
 const CHAIN: &str = "kinema-bench";
 
@@ -56,10 +70,12 @@ async fn post(at: SocketAddr, tx: &[u8]) -> String {
     answer.lines().next().unwrap_or_default().to_owned()
 }
 
+/// The 4 validators (their nodes and libp2p handles), validator 0's RPC address and where
+/// they listen.
 async fn network(
     dir: &std::path::Path,
     sender: &SecretKey,
-) -> (Vec<(NodeHandle, P2p)>, SocketAddr) {
+) -> (Vec<(NodeHandle, P2p)>, SocketAddr, Vec<Multiaddr>) {
     let keys: Vec<SecretKey> = (0..4).map(|i| key(100 + i)).collect();
     let set = ValidatorSet::new(
         keys.iter().map(|k| Validator { public_key: k.public(), power: 100 }).collect(),
@@ -100,7 +116,69 @@ async fn network(
         }
         nodes.push((node, p2p));
     }
-    (nodes, rpc_at.unwrap())
+    (nodes, rpc_at.unwrap(), addresses)
+}
+
+/// Transfers per run.
+const TRANSFERS: u64 = 30;
+
+/// Posts [`TRANSFERS`] transfers from `sender` (nonces on from `*nonce`) to validator 0's RPC
+/// one after another; the time each took to be committed by validator 0, sorted.
+async fn measure(
+    node: &NodeHandle,
+    rpc_at: SocketAddr,
+    sender: &SecretKey,
+    nonce: &mut u64,
+) -> Vec<Duration> {
+    let to = key(2).address();
+    let mut times = Vec::new();
+    for i in 0..TRANSFERS {
+        tokio::time::sleep(Duration::from_millis(137 * (i % 7))).await;
+        let call = Call::Transfer { to, amount: 1 };
+        let tx =
+            Tx { chain_id: CHAIN.into(), signer: sender.public(), nonce: *nonce, fee: FEE, call };
+        let bytes = encode(&tx.sign(sender));
+        let started = Instant::now();
+        let status = post(rpc_at, &bytes).await;
+        assert!(status.contains(" 200 "), "{status}");
+        let mut head = node.head();
+        loop {
+            let height = head.borrow().height;
+            let account = node.store().account(&sender.address(), height).unwrap().0.unwrap();
+            if account.nonce > *nonce {
+                break;
+            }
+            head.changed().await.unwrap();
+        }
+        times.push(started.elapsed());
+        *nonce += 1;
+    }
+    times.sort();
+    times
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(times: &[Duration]) -> Duration {
+    times[times.len() / 2]
+}
+
+fn print_times(what: &str, times: &[Duration]) {
+    println!(
+        "finality, 4 validators over libp2p (loopback TCP), transfer posted to the RPC, {what}: \
+         median {:.0} ms, p90 {:.0} ms, min {:.0} ms, max {:.0} ms ({} transfers)",
+        ms(median(times)),
+        ms(times[times.len() * 9 / 10]),
+        ms(times[0]),
+        ms(times[times.len() - 1]),
+        times.len()
+    );
+}
+
+fn dropped(nodes: &[(NodeHandle, P2p)]) -> u64 {
+    nodes.iter().map(|(_, p)| p.dropped()).sum()
 }
 
 fn main() {
@@ -108,45 +186,47 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let sender = key(1);
-        let (nodes, rpc_at) = network(dir.path(), &sender).await;
+        let (nodes, rpc_at, addresses) = network(dir.path(), &sender).await;
         let node = &nodes[0].0;
         node.wait_for(3).await.unwrap();
-        let to = key(2).address();
-        let mut times = Vec::new();
-        for nonce in 0..30u64 {
-            tokio::time::sleep(Duration::from_millis(137 * (nonce % 7))).await;
-            let call = Call::Transfer { to, amount: 1 };
-            let tx = Tx { chain_id: CHAIN.into(), signer: sender.public(), nonce, fee: FEE, call };
-            let bytes = encode(&tx.sign(&sender));
-            let started = Instant::now();
-            let status = post(rpc_at, &bytes).await;
-            assert!(status.contains(" 200 "), "{status}");
-            let mut head = node.head();
-            loop {
-                let height = head.borrow().height;
-                let account = node.store().account(&sender.address(), height).unwrap().0.unwrap();
-                if account.nonce > nonce {
-                    break;
-                }
-                head.changed().await.unwrap();
-            }
-            times.push(started.elapsed());
-        }
-        times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let median = times[times.len() / 2];
+        let mut nonce = 0;
+
+        let quiet = measure(node, rpc_at, &sender, &mut nonce).await;
+        let quiet_dropped = dropped(&nodes);
+
+        let store = node.store().clone();
+        let claimed = key(100).address();
+        let flood = Flood::start(CHAIN, addresses, store, claimed, Identities::Fresh).await;
+        let flooded = measure(node, rpc_at, &sender, &mut nonce).await;
+        assert!(flood.is_running(), "the flood stopped during the measurement");
+        let report = flood.report();
+        drop(flood);
+        let flooded_dropped = dropped(&nodes) - quiet_dropped;
+
+        print_times("no flood", &quiet);
+        print_times("junk-block flood", &flooded);
         println!(
-            "finality, 4 validators over libp2p (loopback TCP), transfer posted to the RPC: \
-             median {:.0} ms, p90 {:.0} ms, min {:.0} ms, max {:.0} ms ({} transfers)",
-            ms(median),
-            ms(times[times.len() * 9 / 10]),
-            ms(times[0]),
-            ms(times[times.len() - 1]),
-            times.len()
+            "  flooded median / quiet median = {:.2}; quiet median / 1 s target = {:.3}",
+            median(&flooded).as_secs_f64() / median(&quiet).as_secs_f64(),
+            median(&quiet).as_secs_f64()
         );
-        println!("  median / 1 s target = {:.3}", median.as_secs_f64());
-        let dropped: u64 = nodes.iter().map(|(_, p)| p.dropped()).sum();
-        println!("  messages dropped by full queues: {dropped}");
+        // How much of the flood reached the validators: each identity is heard until a
+        // validator has refused more than 32 of its messages, then banned.
+        let bans: usize = nodes
+            .iter()
+            .map(|(_, p)| p.banned().iter().filter(|id| report.identities.contains(id)).count())
+            .sum();
+        println!(
+            "  the flood: {} junk blocks published from {} identities, connected to a validator \
+             {:.0} % of the time; {bans} bans of them by the validators",
+            report.published,
+            report.identities.len(),
+            100.0 * report.connected_ticks as f64 / report.ticks.max(1) as f64,
+        );
+        println!(
+            "  messages dropped by full queues: {quiet_dropped} without the flood, \
+             {flooded_dropped} with it"
+        );
         for (node, _) in nodes {
             node.stop().await.unwrap();
         }

@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
+#[path = "common/flood.rs"]
+#[allow(dead_code)] // what only the finality bench uses (fresh identities, its counts)
+mod flood;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +22,8 @@ use kinema_node::consensus::{Config, start};
 use kinema_node::link::{self, P2pLink};
 use kinema_test_support::wait_until_async;
 use libp2p::Multiaddr;
+
+use flood::{Flood, Identities};
 
 const CHAIN: &str = "kinema-p2p-test";
 
@@ -254,12 +260,6 @@ async fn a_late_node_that_knows_one_validator_catches_up_with_a_long_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_blocks_flooded_at_every_height_do_not_stall_consensus() {
-    use kinema_chain::Hash;
-    use kinema_chain::block::{Block, Header};
-    use kinema_net::gossip::Registry;
-    use kinema_node::consensus::{Message, ProposedBlock, Topic};
-    use malachitebft_core_types::Round;
-
     let mut net = Net::new(4);
     for i in 0..4 {
         net.start(i, loopback()).await;
@@ -268,59 +268,19 @@ async fn junk_blocks_flooded_at_every_height_do_not_stall_consensus() {
 
     // A peer that is no validator joins the consensus topic and, at every height, publishes
     // far more well-formed blocks than a validator executes per height: for every round, some
-    // signed by itself, some claiming the round's proposer with a signature it made up.
-    let flooder = key(66);
-    let mut topics = Registry::new();
-    topics.register(Topic::Consensus.name(CHAIN), |_| kinema_net::gossip::Verdict::Accept);
-    let (flood_node, flood) = p2p::start(P2pConfig {
-        peers: net.addresses.clone(),
-        gossip: topics,
-        ..P2pConfig::new(p2p::keypair_from_seed([66; 32]).unwrap())
-    })
-    .unwrap();
-    flood_node.connected_to(4).await;
-    let start = net.node(0).store().head().unwrap().unwrap().height;
+    // signed by itself, some claiming a validator with a signature it made up.
     let store = net.node(0).store().clone();
-    let validator = net.keys[0].address();
-    let flooding = tokio::spawn(async move {
-        let mut n = 0u64;
-        loop {
-            let height = store.head().unwrap().unwrap().height + 1;
-            for round in 0..4 {
-                for claimed in [flooder.address(), validator] {
-                    n += 1;
-                    let header = Header {
-                        chain_id: CHAIN.into(),
-                        height,
-                        parent: Hash::of("junk", &n.to_le_bytes()),
-                        time_ms: n,
-                        proposer: claimed,
-                        state_root: Hash::ZERO,
-                        tx_root: Hash::ZERO,
-                        validator_set_hash: Hash::ZERO,
-                    };
-                    let block = Block { header, txs: Vec::new() };
-                    let mut part = ProposedBlock::signed(
-                        CHAIN,
-                        Round::new(round),
-                        Round::Nil,
-                        block,
-                        &flooder,
-                    );
-                    part.proposer = claimed;
-                    flood.publish(&Topic::Consensus.name(CHAIN), encode(&Message::Block(part)));
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
+    let claimed = net.keys[0].address();
+    let flood = Flood::start(CHAIN, net.addresses.clone(), store, claimed, Identities::One).await;
+    let start = net.node(0).store().head().unwrap().unwrap().height;
 
     // The validators keep finalizing while it floods, and stop listening to it.
     net.wait_all(start + 10).await;
+    let flooder = flood.report().identities[0];
     wait_until_async("the flooder to be banned", PATIENCE, || async {
-        net.nodes.iter().flatten().any(|(_, p2p)| p2p.banned().contains(&flood_node.peer_id()))
+        net.nodes.iter().flatten().any(|(_, p2p)| p2p.banned().contains(&flooder))
     })
     .await;
-    assert!(!flooding.is_finished(), "the flood stopped before the validators went on");
-    flooding.abort();
+    assert!(flood.is_running(), "the flood stopped before the validators went on");
+    assert!(flood.report().published > 0);
 }
