@@ -46,6 +46,10 @@ pub enum FetchError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The node fetches as many blobs as it will at once, or has as many callers waiting for
+    /// this one as it will.
+    #[error("too many fetches under way to fetch blob {0} now; try again later")]
+    Busy(Hash),
 }
 
 /// What the swarm must do for a fetch.

@@ -76,6 +76,17 @@ impl Outboard {
         (hash, Self { len: data.len() as u64, cvs })
     }
 
+    /// An outboard built from a blob's bytes as they arrive, in pieces of any size: what
+    /// [`Outboard::compute`] gives, without the whole blob in memory.
+    pub fn builder() -> OutboardBuilder {
+        OutboardBuilder {
+            hasher: blake3::Hasher::new(),
+            group: Vec::with_capacity(GROUP),
+            cvs: Vec::new(),
+            len: 0,
+        }
+    }
+
     /// The blob's length.
     pub fn len(&self) -> u64 {
         self.len
@@ -151,6 +162,58 @@ impl Outboard {
     }
 }
 
+/// [`Outboard::builder`]: the hash and the group chaining values of bytes fed in order.
+#[derive(Debug, Clone)]
+pub struct OutboardBuilder {
+    hasher: blake3::Hasher,
+    /// The group being filled (whole groups are hashed as soon as they are).
+    group: Vec<u8>,
+    cvs: Vec<ChainingValue>,
+    len: u64,
+}
+
+impl OutboardBuilder {
+    /// Feeds the next `bytes`.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+        while !bytes.is_empty() {
+            // A full group is hashed only once more bytes follow it: the last group may be a
+            // whole one, and a blob of one group has no chaining values.
+            if self.group.len() == GROUP {
+                let index = self.cvs.len();
+                self.cvs.push(group_cv(index, &self.group));
+                self.group.clear();
+            }
+            let take = (GROUP - self.group.len()).min(bytes.len());
+            self.group.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+    }
+
+    /// The bytes fed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was fed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The name and the outboard of what was fed.
+    pub fn finish(mut self) -> (Hash, Outboard) {
+        let hash = Hash(*self.hasher.finalize().as_bytes());
+        if self.len > GROUP as u64 {
+            let index = self.cvs.len();
+            self.cvs.push(group_cv(index, &self.group));
+        } else {
+            self.cvs.clear();
+        }
+        (hash, Outboard { len: self.len, cvs: self.cvs })
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Root {
     Cv(ChainingValue),
@@ -187,6 +250,13 @@ mod tests {
             assert_eq!(hash, Hash::digest(&bytes), "{len}");
             let back = Outboard::from_bytes(hash, &outboard.to_bytes()).unwrap();
             assert_eq!(back, outboard);
+            // Built from pieces of any size, the same.
+            for piece in [1, 1000, GROUP - 1, GROUP, GROUP + 3] {
+                let mut builder = Outboard::builder();
+                bytes.chunks(piece).for_each(|p| builder.update(p));
+                assert_eq!(builder.len(), len as u64);
+                assert_eq!(builder.finish(), (hash, outboard.clone()), "{len} in {piece}");
+            }
             for (i, group) in bytes.chunks(GROUP).enumerate() {
                 back.check(hash, i, group).unwrap();
             }

@@ -53,3 +53,81 @@ fn blobs_are_named_by_blake3_verified_per_group_and_survive_a_restart() {
         }
     }
 }
+
+#[test]
+fn a_cache_budget_evicts_the_least_recently_used_and_never_a_pinned_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = |i: u8| vec![i; 3 * GROUP];
+    // Each blob takes 3 groups and a 104-byte outboard: four fit in the budget, five do not.
+    let each = (3 * GROUP + 8 + 3 * 32) as u64;
+    let store = BlobStore::with_cache_budget(dir.path(), 4 * each).unwrap();
+    let pinned = store.put(&blob(0)).unwrap();
+    store.pin(&pinned).unwrap();
+    let names: Vec<_> = (1..=4).map(|i| store.put(&blob(i)).unwrap()).collect();
+    assert_eq!(store.cache_use(), Some((4 * each, 4 * each)));
+    // Blob 1 is used again; blob 5 arrives: blob 2, the least recently used, goes.
+    store.get(&names[0]).unwrap();
+    let fifth = store.put(&blob(5)).unwrap();
+    assert!(!store.has(&names[1]));
+    for name in [pinned, names[0], names[2], names[3], fifth] {
+        assert!(store.has(&name), "{name} was evicted");
+    }
+    // Many more come and go; the pinned blob stays, the cache stays within its budget.
+    for i in 6..40 {
+        store.put(&blob(i)).unwrap();
+        assert!(store.cache_use().unwrap().0 <= 4 * each);
+    }
+    assert!(store.has(&pinned));
+    assert_eq!(store.list().unwrap().len(), 5);
+
+    // After a restart with a smaller budget, the oldest cached files go first; the pin holds.
+    drop(store);
+    let store = BlobStore::with_cache_budget(dir.path(), each).unwrap();
+    assert_eq!(store.list().unwrap().len(), 2);
+    assert!(store.has(&pinned) && store.is_pinned(&pinned));
+    assert!(store.has(&store.put(&blob(39)).unwrap()));
+    // Unpinned, it is a cached blob like the others, over the budget now: evicted.
+    store.unpin(&pinned).unwrap();
+    assert!(!store.has(&pinned));
+    assert_eq!(store.cache_use(), Some((each, each)));
+}
+
+#[test]
+fn a_blob_written_in_pieces_is_the_blob_put_whole_and_nothing_is_left_of_an_abandoned_one() {
+    let clip = std::fs::read(kinema_test_support::corpus("bigbuckbunny.mp4")).unwrap();
+    let whole = tempfile::tempdir().unwrap();
+    let expected = BlobStore::open(whole.path()).unwrap().put(&clip).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::with_cache_budget(dir.path(), 1 << 30).unwrap();
+    let mut writer = store.writer().unwrap();
+    for piece in clip.chunks(7777) {
+        writer.write(piece).unwrap();
+    }
+    let written = writer.finish().unwrap();
+    assert_eq!((written.name(), written.len()), (expected, clip.len() as u64));
+    // Named as something else, it is refused and its file removed.
+    let other = kinema_chain::Hash::digest(b"other");
+    let err = store.commit(written, Some(other), true).unwrap_err();
+    assert!(matches!(err, BlobError::WrongHash { .. }), "{err}");
+    let files = || std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(files(), 0);
+
+    let mut writer = store.writer().unwrap();
+    writer.write(&clip).unwrap();
+    let name = store.commit(writer.finish().unwrap(), Some(expected), true).unwrap();
+    assert_eq!(store.get(&name).unwrap(), clip);
+    assert_eq!(
+        store.outboard(&name).unwrap(),
+        BlobStore::open(whole.path()).unwrap().outboard(&name).unwrap()
+    );
+    assert!(store.is_pinned(&name));
+    assert_eq!(store.cache_use(), Some((0, 1 << 30)));
+    // A writer dropped half way, or a written blob never committed, leaves no file.
+    let mut writer = store.writer().unwrap();
+    writer.write(&clip[..1000]).unwrap();
+    drop(writer);
+    let mut writer = store.writer().unwrap();
+    writer.write(&clip[..1000]).unwrap();
+    drop(writer.finish().unwrap());
+    assert_eq!(files(), 3, "the blob, its outboard and its pin");
+}

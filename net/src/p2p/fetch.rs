@@ -11,6 +11,13 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::{Done, SwarmTask};
+
+/// Blobs fetched at once at most: a fetch holds a provider search and requests, and anyone who
+/// can name hashes can start one.
+pub const MAX_FETCHES: usize = 256;
+/// Callers (local ones, and peers' requests a relay answers once it has the blob) waiting for
+/// one fetch at most.
+pub const MAX_WAITERS: usize = 64;
 use crate::fetch::{Action, Fetch, FetchError};
 use crate::p2p::serve::answer;
 
@@ -26,6 +33,11 @@ pub(super) struct Pending {
 impl Pending {
     fn new(fetch: Fetch) -> Self {
         Self { fetch, replies: Vec::new(), waiting: Vec::new() }
+    }
+
+    /// Whether one more caller may wait for it.
+    pub(super) fn has_room(&self) -> bool {
+        self.replies.len() + self.waiting.len() < MAX_WAITERS
     }
 }
 
@@ -43,6 +55,14 @@ impl SwarmTask {
             let _ = reply.send(Ok(bytes));
             return;
         }
+        let room = match self.fetches.get(&name) {
+            Some(pending) => pending.has_room(),
+            None => self.fetches.len() < MAX_FETCHES,
+        };
+        if !room {
+            let _ = reply.send(Err(FetchError::Busy(name)));
+            return;
+        }
         if let Some(peer) = from
             && !self.fetches.contains_key(&name)
         {
@@ -56,7 +76,8 @@ impl SwarmTask {
         self.fetching(name).replies.push(reply);
     }
 
-    /// The fetch of `name`, started if it was not under way.
+    /// The fetch of `name`, started if it was not under way (the caller checked there is
+    /// room: [`MAX_FETCHES`], [`MAX_WAITERS`]).
     pub(super) fn fetching(&mut self, name: Hash) -> &mut Pending {
         if let std::collections::hash_map::Entry::Vacant(entry) = self.fetches.entry(name) {
             let (fetch, actions) = Fetch::search(name);

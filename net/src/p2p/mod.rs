@@ -39,6 +39,7 @@ use crate::blobs::BlobStore;
 pub use crate::fetch::FetchError;
 use crate::gossip::{Check, Registry};
 use behaviour::{Behaviour, BehaviourEvent};
+pub use fetch::{MAX_FETCHES, MAX_WAITERS};
 
 /// What a node says it runs (identify's agent version).
 pub const AGENT: &str = concat!("kinema/", env!("CARGO_PKG_VERSION"));
@@ -167,7 +168,7 @@ pub struct P2p {
     connected: watch::Receiver<usize>,
     dropped: Arc<AtomicU64>,
     commands: mpsc::Sender<Command>,
-    banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
+    banned: Arc<std::sync::Mutex<Banned>>,
     peers: Arc<std::sync::Mutex<HashMap<PeerId, PeerInfo>>>,
     stats: Arc<Stats>,
     external: Vec<Multiaddr>,
@@ -241,7 +242,7 @@ impl P2p {
 
     /// The peers banned for sending bad data.
     pub fn banned(&self) -> Vec<PeerId> {
-        self.banned.lock().map(|b| b.iter().copied().collect()).unwrap_or_default()
+        self.banned.lock().map(|b| b.order.iter().copied().collect()).unwrap_or_default()
     }
 
     /// The peers it is connected to, by peer id.
@@ -355,7 +356,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, Messages), P2pError> {
     let (up_tx, up) = watch::channel(0);
     let (connected_tx, connected) = watch::channel(0);
     let dropped = Arc::new(AtomicU64::new(0));
-    let banned = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let banned = Arc::new(std::sync::Mutex::new(Banned::default()));
     let known = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let stats = Arc::new(Stats::default());
     let handle = P2p {
@@ -456,7 +457,7 @@ struct SwarmTask {
     stats: Arc<Stats>,
     /// Whether the store's blobs were announced since start.
     announced: bool,
-    banned: Arc<std::sync::Mutex<HashSet<PeerId>>>,
+    banned: Arc<std::sync::Mutex<Banned>>,
     /// Gossip refused since the last [`FORGIVE`], by the peer it came from.
     rejected: HashMap<PeerId, u32>,
     /// Fetches under way, by blob.
@@ -488,6 +489,31 @@ const MAX_REFUSED: u32 = 32;
 const FORGIVE: Duration = Duration::from_secs(60);
 /// Peers whose refused messages are counted at most.
 const REFUSED_PEERS: usize = 1024;
+
+/// Peers banned at most: a peer can make new identities without end, so the oldest ban is
+/// forgotten first (a forgotten peer that misbehaves again is banned again).
+pub const MAX_BANNED: usize = 4096;
+
+/// The banned peers, oldest first, at most [`MAX_BANNED`].
+#[derive(Debug, Default)]
+struct Banned {
+    peers: HashSet<PeerId>,
+    order: std::collections::VecDeque<PeerId>,
+}
+
+impl Banned {
+    fn insert(&mut self, peer: PeerId) {
+        if !self.peers.insert(peer) {
+            return;
+        }
+        self.order.push_back(peer);
+        while self.order.len() > MAX_BANNED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.peers.remove(&oldest);
+        }
+    }
+}
 
 /// How often fetches waiting to search again are looked at.
 const REQUERY_TICK: Duration = Duration::from_millis(250);
@@ -564,7 +590,7 @@ impl SwarmTask {
     }
 
     fn is_banned(&self, peer: &PeerId) -> bool {
-        self.banned.lock().is_ok_and(|b| b.contains(peer))
+        self.banned.lock().is_ok_and(|b| b.peers.contains(peer))
     }
 
     /// Bans `peer`: disconnected now and whenever it connects again.
@@ -726,4 +752,26 @@ impl SwarmTask {
 pub fn keypair_from_seed(seed: [u8; 32]) -> Result<identity::Keypair, P2pError> {
     let mut seed = seed;
     identity::Keypair::ed25519_from_bytes(&mut seed).map_err(|e| P2pError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ban_list_of_a_peer_that_makes_new_identities_stays_bounded() {
+        let mut banned = Banned::default();
+        let first = PeerId::random();
+        banned.insert(first);
+        for _ in 0..MAX_BANNED + 100 {
+            banned.insert(PeerId::random());
+        }
+        assert_eq!((banned.peers.len(), banned.order.len()), (MAX_BANNED, MAX_BANNED));
+        // The oldest went first; the newest are still banned.
+        assert!(!banned.peers.contains(&first));
+        let last = *banned.order.back().unwrap_or(&first);
+        assert!(banned.peers.contains(&last));
+        banned.insert(last);
+        assert_eq!(banned.order.len(), MAX_BANNED);
+    }
 }
