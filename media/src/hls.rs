@@ -120,6 +120,127 @@ pub struct SegmentEntry {
     pub duration: f64,
 }
 
+/// Renditions a manifest lists at most.
+pub const MAX_RENDITIONS: usize = 16;
+/// Segments a rendition has at most (over two days of 2 s segments).
+pub const MAX_SEGMENTS: usize = 100_000;
+/// The longest segment, in seconds.
+pub const MAX_SEGMENT_SECONDS: f64 = 60.0;
+/// The largest segment, in bytes.
+pub const MAX_SEGMENT_BYTES: u64 = 512 << 20;
+
+/// Whether `name` is a rendition name: a short `[a-z0-9_-]` word (it is a directory, a path in
+/// a URL and a line of the master playlist).
+pub fn is_rendition_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Whether `codecs` has RFC 6381's syntax: up to 4 comma-separated entries, each a four-letter
+/// sample entry (`avc1`, `mp4a`, `hvc1`) followed by `.`-separated alphanumeric parameters.
+pub fn is_codecs_string(codecs: &str) -> bool {
+    let entry_ok = |entry: &str| {
+        let mut parts = entry.split('.');
+        let fourcc = parts.next().unwrap_or_default();
+        fourcc.len() == 4
+            && fourcc.bytes().all(|b| b.is_ascii_alphanumeric())
+            && parts.all(|p| {
+                !p.is_empty() && p.len() <= 16 && p.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+    };
+    codecs.len() <= 128 && codecs.split(',').count() <= 4 && codecs.split(',').all(entry_ok)
+}
+
+impl Manifest {
+    /// Checks what a manifest from elsewhere (a relay's upload, a peer) must be before the
+    /// playlists are written from it: rendition names [`is_rendition_name`] and distinct,
+    /// codecs [`is_codecs_string`], sizes, rates, counts and durations finite and in range,
+    /// every rendition with one segment per entry of `segment_durations`. Nothing that passes
+    /// can add a line of its own to a playlist. The reason when it does not pass.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let in_range = |x: f64, max: f64| x.is_finite() && x > 0.0 && x <= max;
+        let name = &self.source.name;
+        if name.chars().count() > 255 || name.contains(char::is_control) {
+            return Err(
+                "the source's name is over 255 characters or holds control characters".into()
+            );
+        }
+        if !(self.source.duration.is_finite() && (0.0..=1e7).contains(&self.source.duration)) {
+            return Err(format!(
+                "the source's duration {} s is out of range",
+                self.source.duration
+            ));
+        }
+        if !(1..=MAX_RENDITIONS).contains(&self.renditions.len()) {
+            return Err(format!(
+                "{} renditions: 1 to {MAX_RENDITIONS} expected",
+                self.renditions.len()
+            ));
+        }
+        let count = self.segment_durations.len();
+        if !(1..=MAX_SEGMENTS).contains(&count) {
+            return Err(format!("{count} segments: 1 to {MAX_SEGMENTS} expected"));
+        }
+        if let Some(d) = self.segment_durations.iter().find(|d| !in_range(**d, MAX_SEGMENT_SECONDS))
+        {
+            return Err(format!(
+                "a segment duration of {d} s is not within (0, {MAX_SEGMENT_SECONDS}]"
+            ));
+        }
+        for (i, r) in self.renditions.iter().enumerate() {
+            let name = &r.rendition.name;
+            if !is_rendition_name(name) {
+                return Err(format!("rendition name {name:?} is not a short [a-z0-9_-] word"));
+            }
+            if self.renditions[..i].iter().any(|o| o.rendition.name == *name) {
+                return Err(format!("rendition {name} is listed twice"));
+            }
+            if !is_codecs_string(&r.codecs) {
+                return Err(format!(
+                    "rendition {name}'s codecs {:?} are not RFC 6381's syntax",
+                    r.codecs
+                ));
+            }
+            let (w, h) = (r.rendition.width, r.rendition.height);
+            if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
+                return Err(format!(
+                    "rendition {name} is {w}x{h}: 16 to 8192 pixels each way expected"
+                ));
+            }
+            if !(1..=1_000_000_000).contains(&r.bandwidth)
+                || !(1..=1_000_000_000).contains(&r.average_bandwidth)
+            {
+                return Err(format!("rendition {name}'s bandwidth is not within 1 b/s to 1 Gb/s"));
+            }
+            if !in_range(r.frame_rate, 1000.0) {
+                return Err(format!(
+                    "rendition {name}'s frame rate {} is not within (0, 1000]",
+                    r.frame_rate
+                ));
+            }
+            if r.segments.len() != count {
+                return Err(format!(
+                    "rendition {name} has {} segments, the ladder {count}",
+                    r.segments.len()
+                ));
+            }
+            for s in &r.segments {
+                if !in_range(s.duration, MAX_SEGMENT_SECONDS)
+                    || !(1..=MAX_SEGMENT_BYTES).contains(&s.bytes)
+                {
+                    return Err(format!(
+                        "rendition {name}'s segment {} ({} bytes, {} s) is out of range",
+                        s.blake3, s.bytes, s.duration
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl RenditionManifest {
     /// Builds a rendition's entry from its segments, computing its bit rates.
     pub fn new(
@@ -275,6 +396,64 @@ mod tests {
         assert_eq!(avc1("High", 31), "avc1.64001f");
         assert_eq!(avc1("Main", 30), "avc1.4d401e");
         assert_eq!(avc1("Constrained Baseline", 13), "avc1.42c00d");
+    }
+
+    #[test]
+    fn manifests_that_would_write_their_own_playlist_lines_are_refused() {
+        let r = Rendition { name: "360p".into(), width: 640, height: 360, max_bitrate: 1 };
+        let segments = vec![entry(0, 1000, 2.0), entry(1, 500, 1.5)];
+        let rendition = RenditionManifest::new(r, "avc1.64001e,mp4a.40.2".into(), 25.0, segments);
+        let good = Manifest {
+            version: MANIFEST_VERSION,
+            source: SourceSummary {
+                name: "clip.mp4".into(),
+                duration: 3.5,
+                width: 1280,
+                height: 720,
+                frame_rate: Rational { num: 25, den: 1 },
+                video_codec: "h264".into(),
+                audio_codec: None,
+            },
+            segment_seconds: 2.0,
+            segmenting: Mode::Copy,
+            mezzanine: None,
+            segment_durations: vec![2.0, 1.5],
+            encoder: EncoderSummary {
+                ffmpeg: "ffmpeg".into(),
+                video: "libx264".into(),
+                settings: EncodeSettings::default(),
+                audio: None,
+                audio_bitrate: None,
+            },
+            renditions: vec![rendition],
+        };
+        good.check().unwrap();
+        let refused = |change: &dyn Fn(&mut Manifest), why: &str| {
+            let mut bad = good.clone();
+            change(&mut bad);
+            let err = bad.check().unwrap_err();
+            assert!(err.contains(why), "{err}");
+        };
+        // A line break, a tag or a path in a rendition's name or its codecs.
+        for name in ["360p\n#EXT-X-ENDLIST", "../x", "360P", "", &"a".repeat(33)] {
+            refused(&|m| m.renditions[0].rendition.name = name.into(), "not a short");
+        }
+        for codecs in
+            ["avc1.64001e\"\nevil.m3u8", "avc1,", "avc1..4", "av1", "avc1.6400 1e", "a,b,c,d,e"]
+        {
+            refused(&|m| m.renditions[0].codecs = codecs.into(), "RFC 6381");
+        }
+        refused(&|m| m.renditions[0].rendition.width = 100_000, "pixels");
+        refused(&|m| m.renditions[0].frame_rate = f64::NAN, "frame rate");
+        refused(&|m| m.renditions[0].bandwidth = 0, "bandwidth");
+        refused(&|m| m.renditions[0].segments[1].duration = f64::INFINITY, "out of range");
+        refused(&|m| m.renditions[0].segments[1].duration = 3600.0, "out of range");
+        refused(&|m| m.renditions[0].segments[0].bytes = 0, "out of range");
+        refused(&|m| m.renditions[0].segments.pop().map(drop).unwrap_or(()), "has 1 segments");
+        refused(&|m| m.segment_durations[0] = -1.0, "segment duration");
+        refused(&|m| m.renditions.push(m.renditions[0].clone()), "listed twice");
+        refused(&|m| m.renditions.clear(), "renditions");
+        refused(&|m| m.source.name = "a\rb".into(), "control");
     }
 
     #[test]
