@@ -19,6 +19,8 @@ pub enum Domain {
     Vote,
     /// A consensus proposal.
     Proposal,
+    /// A write to a relay's API (an upload, a publication, an operator's order).
+    RelayWrite,
 }
 
 impl Domain {
@@ -27,6 +29,7 @@ impl Domain {
             Domain::Tx => b"kinema/tx/v1",
             Domain::Vote => b"kinema/vote/v1",
             Domain::Proposal => b"kinema/proposal/v1",
+            Domain::RelayWrite => b"kinema/relay-write/v1",
         }
     }
 }

@@ -274,6 +274,10 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         chain_rpc: None,
         limits: kinema_relay::Limits::default(),
         trusted_proxy: None,
+        quotas: kinema_relay::Quotas::default(),
+        cache_budget: kinema_relay::CACHE_BUDGET,
+        operator: None,
+        deny_list: None,
     };
     run_devnet(&options, Some(relay))
 }
@@ -289,6 +293,9 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
         let relay = match relay {
             Some(mut setup) => {
                 setup.peers = devnet.p2p_addresses().cloned().collect();
+                // The faucet publishes (a generous quota) and is the relay's operator.
+                setup.quotas.accounts.insert(devnet.faucet(), devnet::FAUCET_QUOTA);
+                setup.operator = Some(devnet.faucet());
                 setup.chain_rpc = devnet.rpc().next().map(|rpc| format!("http://{rpc}"));
                 Some(start_relay(setup).await.context("the relay")?)
             }
@@ -318,7 +325,11 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
             if serves_page {
                 say!("  light node page {}/#genesis={genesis}", relay.url());
             }
-            say!("  publish a ladder: kinema publish <ladder dir> --relay {}", relay.url());
+            say!(
+                "  publish a ladder: kinema publish <ladder dir> --relay {} --key {}",
+                relay.url(),
+                options.data_dir.join("faucet.key").display()
+            );
         }
         say!("Ctrl-C stops it; run the same command again to resume.");
         let mut head = devnet.node(0).head();

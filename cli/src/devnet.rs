@@ -27,6 +27,9 @@ use crate::wallet::load_key;
 
 /// The devnet's chain id.
 pub(crate) const CHAIN_ID: &str = "kinema-devnet";
+/// What the faucet's uploads and publications may hold on the devnet's relay: 1 TiB.
+pub(crate) const FAUCET_QUOTA: u64 = 1 << 40;
+
 /// What the faucet starts with.
 pub(crate) const FAUCET_BALANCE: u64 = 1_000_000_000_000_000;
 /// What each validator starts with (to pay for reporting misbehaviour).

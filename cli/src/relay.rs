@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use kinema_chain::Address;
 use kinema_media::hls::Manifest;
 use kinema_net::p2p;
-use kinema_relay::{Config, Limits, Relay, api};
+use kinema_relay::{Config, Limits, Quotas, Relay, api};
 use libp2p::Multiaddr;
 
 use crate::node::load_or_create_key;
+use crate::wallet::load_key;
 
 /// `kinema relay`.
 #[derive(Debug, Args)]
@@ -64,6 +66,32 @@ pub(crate) struct RelayCommand {
     /// the rate of the client its X-Forwarded-For names (the header is ignored from others).
     #[arg(long)]
     trusted_proxy: Option<IpAddr>,
+    /// MiB any account's uploads and publications may hold (0: only --account-quota accounts
+    /// may write).
+    #[arg(long, default_value_t = 1024)]
+    quota_mib: u64,
+    /// An account with its own quota: <address>=<MiB> (repeat for more).
+    #[arg(long, value_parser = parse_account_quota)]
+    account_quota: Vec<(Address, u64)>,
+    /// GiB of disk the blobs fetched for others (not pinned by a publication) may take.
+    #[arg(long, default_value_t = 10)]
+    cache_gib: u64,
+    /// The operator's account: it signs changes to the deny list at /api/v1/admin/denied.
+    #[arg(long)]
+    operator: Option<Address>,
+    /// A file of content ids or blob names to refuse (451): one per line, then its reason.
+    #[arg(long)]
+    deny_list: Option<PathBuf>,
+}
+
+/// Reads `--account-quota <address>=<MiB>`.
+fn parse_account_quota(text: &str) -> std::result::Result<(Address, u64), String> {
+    let (address, mib) =
+        text.split_once('=').ok_or_else(|| format!("{text:?}: expected <address>=<MiB>"))?;
+    let address = address.parse().map_err(|e| format!("{address:?}: {e}"))?;
+    let mib: u64 = mib.parse().map_err(|e| format!("{mib:?}: {e}"))?;
+    let bytes = mib.checked_mul(1 << 20).ok_or_else(|| format!("{mib} MiB is too large"))?;
+    Ok((address, bytes))
 }
 
 /// What a relay of `kinema devnet` or `kinema relay` is given.
@@ -79,6 +107,10 @@ pub(crate) struct RelaySetup {
     pub(crate) chain_rpc: Option<String>,
     pub(crate) limits: Limits,
     pub(crate) trusted_proxy: Option<IpAddr>,
+    pub(crate) quotas: Quotas,
+    pub(crate) cache_budget: u64,
+    pub(crate) operator: Option<Address>,
+    pub(crate) deny_list: Option<PathBuf>,
 }
 
 /// Starts a relay, its libp2p identity kept in `<data-dir>/p2p.key` and its webrtc-direct
@@ -126,6 +158,10 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         assets: setup.assets,
         limits: setup.limits,
         trusted_proxy: setup.trusted_proxy,
+        quotas: setup.quotas,
+        cache_budget: setup.cache_budget,
+        operator: setup.operator,
+        deny_list: setup.deny_list,
     })
     .await
 }
@@ -172,6 +208,13 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             chain_rpc: command.chain_rpc,
             limits,
             trusted_proxy: command.trusted_proxy,
+            quotas: Quotas {
+                default: command.quota_mib.saturating_mul(1 << 20),
+                accounts: command.account_quota.into_iter().collect(),
+            },
+            cache_budget: command.cache_gib.saturating_mul(1 << 30),
+            operator: command.operator,
+            deny_list: command.deny_list,
         })
         .await?;
         print_relay(&relay);
@@ -190,6 +233,10 @@ pub(crate) struct PublishCommand {
     /// The relay's HTTP base URL.
     #[arg(long, default_value = "http://127.0.0.1:26600")]
     relay: String,
+    /// The key file of the account that signs the uploads (they count against its quota on
+    /// the relay); a devnet's faucet.key will do there.
+    #[arg(long)]
+    key: PathBuf,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -206,7 +253,8 @@ pub(crate) fn read_ladder(dir: &Path) -> Result<(Vec<u8>, Manifest)> {
 
 pub(crate) fn publish(command: PublishCommand) -> Result<()> {
     let (manifest_bytes, manifest) = read_ladder(&command.ladder)?;
-    let relay = api::Client::new(&command.relay);
+    let key = load_key(&command.key).context("--key")?;
+    let relay = api::Client::new(&command.relay).with_key(key);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -39,7 +39,12 @@ pub fn body_limit(
     limit: usize,
 ) -> BodyLimit<impl Fn(Limited) -> axum::response::Response + Clone + Send + Sync + 'static> {
     let too_large = move |response: Limited| {
-        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // tower-http's own refusal is plain text; a handler's 413 (a quota) is JSON already.
+        let json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
             let why = format!("the request body is over the {limit}-byte limit");
             return Error::new(StatusCode::PAYLOAD_TOO_LARGE, why).into_response();
         }
@@ -61,8 +66,8 @@ pub fn timeout(timeout: Duration) -> TimeoutLayer {
 pub fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
-        .allow_headers([header::CONTENT_TYPE])
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
 }
 
 /// How often a client may send requests.

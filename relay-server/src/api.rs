@@ -17,12 +17,21 @@
 //! # }
 //! ```
 //!
+//! **Writes are signed.** `PUT`, `POST` and `DELETE` carry an `Authorization: Kinema key=<public
+//! key>,time=<unix ms>,body=<blake3 of the body>,sig=<signature>` header ([`WriteAuth`]): an
+//! ed25519 signature by a chain account's key over the method, the path (with its query), the
+//! body's blake3 and the time. A relay refuses a write with 401 when the header is missing or
+//! wrong, when the time is more than [`REPLAY_WINDOW_MS`] from its clock or when it saw the
+//! same signature before; it counts what an account stores against that account's quota. A
+//! [`Client`] given a key ([`Client::with_key`]) signs its writes.
+//!
 //! Ids are kinema-chain's: a content id and a blob's name are blake3 hashes ([`Hash`](struct@Hash), 64 hex
 //! digits). Peer ids and multiaddrs are libp2p's text forms. Every error answer is a 4xx or 5xx
 //! with kinema-chain's [`ErrorReply`].
 
-use kinema_chain::Hash;
+use kinema_chain::crypto::{Domain, SecretKey};
 use kinema_chain::rpc::ErrorReply;
+use kinema_chain::{Address, Hash, PublicKey, Signature};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -128,6 +137,146 @@ pub struct Blob {
     pub bytes: u64,
 }
 
+/// An account's use of a relay's store: what its uploads and publications hold, and how much
+/// they may (`GET /api/v1/accounts/{address}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Account {
+    /// The account.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub address: Address,
+    /// Bytes its writes hold on the relay.
+    pub used: u64,
+    /// Bytes they may hold.
+    pub quota: u64,
+}
+
+/// Why the operator refuses a content id or blob (`PUT /api/v1/admin/denied/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Deny {
+    /// The reason, shown to whoever asks for it (a legal notice's reference, say).
+    pub reason: String,
+}
+
+/// A content id or blob the relay refuses to store or serve (451).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Denied {
+    /// The content id or blob name.
+    pub id: Hash,
+    /// Why.
+    pub reason: String,
+    /// When, in Unix seconds.
+    pub added: i64,
+}
+
+/// The operator's deny list (`GET /api/v1/admin/denied`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct DenyList {
+    /// Newest first.
+    pub denied: Vec<Denied>,
+}
+
+/// How far a signed write's time may be from the relay's clock, either way, in milliseconds;
+/// a relay remembers the signatures it accepted for that long, and refuses them again.
+pub const REPLAY_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// The scheme of a signed write's `Authorization` header.
+pub const AUTH_SCHEME: &str = "Kinema";
+
+/// A write's signature: who, when, over which body ([`WriteAuth::sign`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteAuth {
+    /// The signer's public key (its address is the account).
+    pub key: PublicKey,
+    /// When it was signed, Unix milliseconds.
+    pub time_ms: u64,
+    /// The body's blake3.
+    pub body: Hash,
+    /// The signature over [`WriteAuth::message`].
+    pub signature: Signature,
+}
+
+impl WriteAuth {
+    /// What is signed: `<method>\n<path and query>\n<body blake3>\n<time ms>`.
+    pub fn message(method: &str, path: &str, body: &Hash, time_ms: u64) -> Vec<u8> {
+        format!("{method}\n{path}\n{body}\n{time_ms}").into_bytes()
+    }
+
+    /// `key`'s signature of a `method` request to `path` (with its query) carrying `body`, at
+    /// `time_ms`.
+    pub fn sign(key: &SecretKey, method: &str, path: &str, body: &[u8], time_ms: u64) -> Self {
+        let body = Hash::digest(body);
+        let signature = key.sign(Domain::RelayWrite, &Self::message(method, path, &body, time_ms));
+        Self { key: key.public(), time_ms, body, signature }
+    }
+
+    /// The `Authorization` header's value.
+    pub fn header(&self) -> String {
+        format!(
+            "{AUTH_SCHEME} key={},time={},body={},sig={}",
+            self.key, self.time_ms, self.body, self.signature
+        )
+    }
+
+    /// Reads an `Authorization` header's value; the reason when it is not one.
+    pub fn parse(header: &str) -> Result<Self, String> {
+        let params = header
+            .strip_prefix(AUTH_SCHEME)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .ok_or_else(|| format!("the Authorization scheme is not {AUTH_SCHEME}"))?;
+        let (mut key, mut time_ms, mut body, mut signature) = (None, None, None, None);
+        for param in params.split(',') {
+            let (name, value) = param
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| format!("Authorization parameter {param:?} is not name=value"))?;
+            let bad = |e: &dyn std::fmt::Display| format!("Authorization {name}: {e}");
+            match name {
+                "key" => key = Some(value.parse::<PublicKey>().map_err(|e| bad(&e))?),
+                "time" => time_ms = Some(value.parse::<u64>().map_err(|e| bad(&e))?),
+                "body" => body = Some(value.parse::<Hash>().map_err(|e| bad(&e))?),
+                "sig" => signature = Some(value.parse::<Signature>().map_err(|e| bad(&e))?),
+                _ => return Err(format!("Authorization has an unknown parameter {name:?}")),
+            }
+        }
+        let missing = |what: &str| format!("Authorization lacks {what}=");
+        Ok(Self {
+            key: key.ok_or_else(|| missing("key"))?,
+            time_ms: time_ms.ok_or_else(|| missing("time"))?,
+            body: body.ok_or_else(|| missing("body"))?,
+            signature: signature.ok_or_else(|| missing("sig"))?,
+        })
+    }
+
+    /// Checks the signature for a `method` request to `path`: the signer's account, or why not.
+    pub fn verify(&self, method: &str, path: &str) -> Result<Address, String> {
+        let message = Self::message(method, path, &self.body, self.time_ms);
+        self.key
+            .verify(Domain::RelayWrite, &message, &self.signature)
+            .map(|()| Address::of(&self.key))
+            .map_err(|_| {
+                format!("the signature is not {}'s over {method} {path}", Address::of(&self.key))
+            })
+    }
+}
+
+/// Now, in Unix milliseconds: the browser's clock on wasm32.
+pub fn now_ms() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now() as u64
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
 /// What went wrong asking a relay.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -171,6 +320,7 @@ pub enum Error {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    key: Option<SecretKey>,
 }
 
 /// Error answers longer than this are cut when quoted.
@@ -179,7 +329,16 @@ const QUOTED: usize = 200;
 impl Client {
     /// The API of the relay at `base` (`http://host:port`).
     pub fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            key: None,
+        }
+    }
+
+    /// The client, signing its writes with `key` (whose account they count against).
+    pub fn with_key(self, key: SecretKey) -> Self {
+        Self { key: Some(key), ..self }
     }
 
     /// The relay's base URL.
@@ -223,6 +382,27 @@ impl Client {
         self.json("PUT", &format!("/api/v1/blobs/{name}"), Some(bytes)).await
     }
 
+    /// An account's use of the relay's store.
+    pub async fn account(&self, address: &Address) -> Result<Account, Error> {
+        self.json("GET", &format!("/api/v1/accounts/{address}"), None).await
+    }
+
+    /// The operator's deny list (the client's key must be the operator's).
+    pub async fn denied(&self) -> Result<DenyList, Error> {
+        self.json("GET", "/api/v1/admin/denied", None).await
+    }
+
+    /// Refuses content id or blob `id` on the relay, for `reason` (the operator's key only).
+    pub async fn deny(&self, id: &Hash, reason: &str) -> Result<Denied, Error> {
+        let body = serde_json::to_vec(&Deny { reason: reason.to_owned() }).unwrap_or_default();
+        self.json("PUT", &format!("/api/v1/admin/denied/{id}"), Some(body)).await
+    }
+
+    /// Takes `id` off the deny list (the operator's key only).
+    pub async fn allow(&self, id: &Hash) -> Result<(), Error> {
+        self.send("DELETE", &format!("/api/v1/admin/denied/{id}"), None).await.map(|_| ())
+    }
+
     /// Blob `name`, from the relay's store or fetched by it from peers. The relay checks it
     /// against its name; so should the caller where it matters.
     pub async fn blob(&self, name: &Hash) -> Result<Vec<u8>, Error> {
@@ -258,7 +438,23 @@ impl Client {
         let request = match method {
             "PUT" => self.http.put(&url),
             "POST" => self.http.post(&url),
+            "DELETE" => self.http.delete(&url),
             _ => self.http.get(&url),
+        };
+        // Writes, and the operator's reads, are signed when the client has a key.
+        let signed = method != "GET" || path.starts_with("/api/v1/admin/");
+        let request = match (&self.key, signed) {
+            (Some(key), true) => {
+                let auth = WriteAuth::sign(
+                    key,
+                    method,
+                    path,
+                    body.as_deref().unwrap_or_default(),
+                    now_ms(),
+                );
+                request.header("authorization", auth.header())
+            }
+            _ => request,
         };
         let request = match body {
             Some(body) => request.body(body),

@@ -7,7 +7,9 @@ use kinema_chain::Hash;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
-use crate::api::{Content, Peer};
+use kinema_chain::Address;
+
+use crate::api::{Content, Denied, Peer};
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,18 @@ pub enum DbError {
     /// A query failed.
     #[error("database: {0}")]
     Query(#[from] sqlx::Error),
+    /// An account would hold more than its quota.
+    #[error("account {account} holds {used} of its {quota} bytes; this needs {more} more")]
+    OverQuota {
+        /// The account.
+        account: Address,
+        /// What it holds.
+        used: u64,
+        /// What it may hold.
+        quota: u64,
+        /// What the write adds.
+        more: u64,
+    },
     /// A row holds what this relay did not write.
     #[error("database: content id {id:?} is not a blake3 hash")]
     Corrupt {
@@ -166,6 +180,147 @@ impl Db {
         let peers = sqlx::query("SELECT COUNT(*) FROM peers").fetch_one(&self.pool).await?;
         let content = sqlx::query("SELECT COUNT(*) FROM content").fetch_one(&self.pool).await?;
         Ok((peers.try_get(0)?, content.try_get(0)?))
+    }
+}
+
+impl Db {
+    /// Bytes `account`'s writes hold.
+    pub async fn used(&self, account: &Address) -> Result<u64, DbError> {
+        let row = sqlx::query("SELECT used FROM accounts WHERE address = $1")
+            .bind(account.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?.map_or(0, |u| u.max(0) as u64))
+    }
+
+    /// Pins `blobs` (name and bytes) for `account`, charging it for those no one pinned yet,
+    /// all or nothing: [`DbError::OverQuota`] when that would take it past `quota`. Returns the
+    /// bytes charged.
+    pub async fn pin(
+        &self,
+        account: &Address,
+        quota: u64,
+        blobs: &[(Hash, u64)],
+    ) -> Result<u64, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let address = account.to_string();
+        let mut new = Vec::new();
+        for (name, bytes) in blobs {
+            let pinned = sqlx::query("SELECT 1 FROM pins WHERE hash = $1")
+                .bind(name.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if pinned.is_none() && !new.iter().any(|(n, _)| n == name) {
+                new.push((*name, *bytes));
+            }
+        }
+        let more: u64 = new.iter().map(|(_, b)| *b).sum();
+        sqlx::query(
+            "INSERT INTO accounts (address, used) VALUES ($1, 0) ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(&address)
+        .execute(&mut *tx)
+        .await?;
+        let charged = sqlx::query(
+            "UPDATE accounts SET used = used + $2 WHERE address = $1 AND used + $2 <= $3",
+        )
+        .bind(&address)
+        .bind(i64::try_from(more).unwrap_or(i64::MAX))
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        if charged.rows_affected() != 1 {
+            drop(tx);
+            let used = self.used(account).await?;
+            return Err(DbError::OverQuota { account: *account, used, quota, more });
+        }
+        let now = now();
+        for (name, bytes) in &new {
+            sqlx::query("INSERT INTO pins (hash, account, bytes, added) VALUES ($1, $2, $3, $4)")
+                .bind(name.to_string())
+                .bind(&address)
+                .bind(i64::try_from(*bytes).unwrap_or(i64::MAX))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(more)
+    }
+
+    /// Unpins `name`, giving its bytes back to the account that pinned it; whether it was.
+    pub async fn unpin(&self, name: &Hash) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT account, bytes FROM pins WHERE hash = $1")
+            .bind(name.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let (account, bytes): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("UPDATE accounts SET used = used - $2 WHERE address = $1")
+            .bind(&account)
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM pins WHERE hash = $1")
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Adds `id` to the deny list (or changes its reason), as a segment of content `part_of`
+    /// when it is one; content `id` leaves the index.
+    pub async fn deny(
+        &self,
+        id: &Hash,
+        reason: &str,
+        part_of: Option<&Hash>,
+    ) -> Result<Denied, DbError> {
+        let added = now();
+        sqlx::query(
+            "INSERT INTO denied (id, reason, part_of, added) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET reason = $2, part_of = $3",
+        )
+        .bind(id.to_string())
+        .bind(reason)
+        .bind(part_of.map(|p| p.to_string()))
+        .bind(added)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM content WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(Denied { id: *id, reason: reason.to_owned(), added })
+    }
+
+    /// Takes `id` off the deny list, and the segments denied with it; whether it was on it.
+    pub async fn allow(&self, id: &Hash) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM denied WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM denied WHERE part_of = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The deny list, newest first.
+    pub async fn denied(&self) -> Result<Vec<Denied>, DbError> {
+        let rows = sqlx::query("SELECT id, reason, added FROM denied ORDER BY added DESC, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                let id = id.parse().map_err(|_| DbError::Corrupt { id })?;
+                Ok(Denied { id, reason: row.try_get(1)?, added: row.try_get(2)? })
+            })
+            .collect()
     }
 }
 

@@ -3,21 +3,25 @@
 //! they are the ladder's files byte for byte), and segments served by blake3 from the blob store
 //! or fetched from peers (verified, and kept).
 //!
-//! A manifest is accepted only when every rendition is a plain name and every segment is named
-//! by its hash, so no path escapes the gateway.
+//! A manifest is accepted only when it passes kinema-media's checks (rendition names a short
+//! `[a-z0-9_-]` word, RFC 6381 codec strings, sizes and durations in range: no manifest can
+//! write a line of its own into a playlist) and every segment is named by its hash, so no path
+//! escapes the gateway. A blob is served only once checked against its name (and a segment
+//! against the size its manifest gives); a stored blob that fails the check is removed.
+//! What the operator denies is answered 451.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kinema_chain::Hash;
 use kinema_http::{Error, Result};
 use kinema_media::hls::{self, Manifest};
 use kinema_net::blobs::BlobStore;
-use kinema_net::p2p::P2p;
+use kinema_net::p2p::{FetchError, P2p};
 
 use crate::metrics::Metrics;
 
@@ -35,7 +39,33 @@ pub struct Gateway {
     p2p: P2p,
     blobs: Arc<BlobStore>,
     metrics: Metrics,
-    manifests: Mutex<HashMap<Hash, Arc<Manifest>>>,
+    manifests: Mutex<Manifests>,
+}
+
+/// The manifests kept in memory, at most [`MANIFESTS_KEPT`], the oldest forgotten first.
+#[derive(Debug, Default)]
+struct Manifests {
+    by_id: HashMap<Hash, Arc<Manifest>>,
+    order: VecDeque<Hash>,
+}
+
+impl Manifests {
+    fn insert(&mut self, id: Hash, manifest: Arc<Manifest>) {
+        if self.by_id.insert(id, manifest).is_none() {
+            self.order.push_back(id);
+        }
+        while self.by_id.len() > MANIFESTS_KEPT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_id.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, id: &Hash) {
+        if self.by_id.remove(id).is_some() {
+            self.order.retain(|kept| kept != id);
+        }
+    }
 }
 
 /// `text` as a blake3 hash, or a 400 naming it as `what`.
@@ -57,22 +87,12 @@ pub fn check_manifest(bytes: &[u8]) -> Result<Manifest> {
         );
         return Err(Error::unprocessable(why));
     }
-    if manifest.renditions.is_empty() {
-        return Err(Error::unprocessable("the manifest lists no rendition"));
-    }
+    manifest.check().map_err(|why| Error::unprocessable(why.to_string()))?;
     for rendition in &manifest.renditions {
         let name = &rendition.rendition.name;
-        if name.is_empty() || name.contains(['/', '\\', '.']) {
-            return Err(Error::unprocessable(format!(
-                "rendition name {name:?} is not a plain name"
-            )));
-        }
         if rendition.playlist != format!("{name}/index.m3u8") {
             let why = format!("rendition {name}'s playlist is {:?}", rendition.playlist);
             return Err(Error::unprocessable(why));
-        }
-        if rendition.segments.is_empty() {
-            return Err(Error::unprocessable(format!("rendition {name} has no segment")));
         }
         for segment in &rendition.segments {
             if segment.file != format!("{}.ts", segment.blake3) {
@@ -87,45 +107,100 @@ pub fn check_manifest(bytes: &[u8]) -> Result<Manifest> {
 impl Gateway {
     /// A gateway over `blobs`, fetching what they lack through `p2p`, counting what it serves.
     pub fn new(p2p: P2p, blobs: Arc<BlobStore>, metrics: Metrics) -> Self {
-        Self { p2p, blobs, metrics, manifests: Mutex::new(HashMap::new()) }
+        Self { p2p, blobs, metrics, manifests: Mutex::new(Manifests::default()) }
     }
 
-    /// Blob `name` from the store, or fetched from peers (and kept): 404 when no peer has it,
-    /// 504 when none sent it in time.
-    pub async fn blob(&self, name: Hash) -> Result<Vec<u8>> {
+    /// Blob `name` from the store (checked against its name: one that fails is removed), or
+    /// fetched from peers (checked group by group, and kept): 404 when no peer has it, 503
+    /// when the relay fetches too much at once, 504 when no peer sent it in time; 502 when it
+    /// is not `expected_len` bytes long.
+    pub async fn blob(&self, name: Hash, expected_len: Option<u64>) -> Result<Vec<u8>> {
         let blobs = self.blobs.clone();
-        if blobs.has(&name) {
-            return tokio::task::spawn_blocking(move || blobs.get(&name))
-                .await
-                .map_err(Error::internal)?
-                .map_err(Error::internal);
+        let bytes = if blobs.has(&name) {
+            let read = tokio::task::spawn_blocking(move || {
+                let bytes = blobs.get(&name)?;
+                if Hash::digest(&bytes) == name {
+                    return Ok(Some(bytes));
+                }
+                blobs.remove(&name).map(|()| None)
+            });
+            match read.await.map_err(Error::internal)?.map_err(Error::internal)? {
+                Some(bytes) => bytes,
+                None => {
+                    tracing::error!(%name, "a stored blob does not hash to its name: removed");
+                    return Err(Error::internal(format!(
+                        "the stored copy of blob {name} was damaged and is removed; ask again"
+                    )));
+                }
+            }
+        } else {
+            match tokio::time::timeout(FETCH_TIMEOUT, self.p2p.fetch(name)).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(e @ FetchError::Busy(_))) => {
+                    return Err(Error::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
+                }
+                Ok(Err(e)) => return Err(Error::not_found(e.to_string())),
+                Err(_) => {
+                    return Err(Error::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!("no peer sent blob {name} within {} s", FETCH_TIMEOUT.as_secs()),
+                    ));
+                }
+            }
+        };
+        if let Some(expected) = expected_len
+            && bytes.len() as u64 != expected
+        {
+            return Err(Error::new(
+                StatusCode::BAD_GATEWAY,
+                format!("blob {name} has {} bytes, its manifest says {expected}", bytes.len()),
+            ));
         }
-        match tokio::time::timeout(FETCH_TIMEOUT, self.p2p.fetch(name)).await {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(e)) => Err(Error::not_found(e.to_string())),
-            Err(_) => Err(Error::new(
-                axum::http::StatusCode::GATEWAY_TIMEOUT,
-                format!("no peer sent blob {name} within {} s", FETCH_TIMEOUT.as_secs()),
-            )),
-        }
+        Ok(bytes)
     }
 
     /// Keeps content `id`'s checked manifest in memory.
     pub fn remember(&self, id: Hash, manifest: Arc<Manifest>) {
-        let mut manifests = self.manifests.lock().unwrap_or_else(|e| e.into_inner());
-        if manifests.len() >= MANIFESTS_KEPT {
-            manifests.clear();
-        }
-        manifests.insert(id, manifest);
+        self.manifests.lock().unwrap_or_else(|e| e.into_inner()).insert(id, manifest);
+    }
+
+    /// Forgets content `id`'s manifest.
+    pub fn forget(&self, id: &Hash) {
+        self.manifests.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// How many manifests are kept in memory.
+    pub fn manifests_kept(&self) -> usize {
+        self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.len()
+    }
+
+    /// The segments content `id`'s manifest names, when the relay knows the manifest (in
+    /// memory or in its store; it does not ask peers).
+    pub async fn segments_of(&self, id: Hash) -> Vec<Hash> {
+        let known =
+            self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(&id).cloned();
+        let manifest = match known {
+            Some(manifest) => Some(manifest),
+            None if self.blobs.has(&id) => {
+                let blobs = self.blobs.clone();
+                let bytes = tokio::task::spawn_blocking(move || blobs.get(&id)).await;
+                bytes.ok().and_then(|b| b.ok()).and_then(|b| check_manifest(&b).ok()).map(Arc::new)
+            }
+            None => None,
+        };
+        let Some(manifest) = manifest else { return Vec::new() };
+        manifest.renditions.iter().flat_map(|r| &r.segments).map(|s| s.blake3).collect()
     }
 
     /// The manifest of content `id`, from memory, the store or peers.
     async fn manifest(&self, id: Hash) -> Result<Arc<Manifest>> {
-        let known = self.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned();
+        let known =
+            self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(&id).cloned();
         if let Some(known) = known {
             return Ok(known);
         }
-        let bytes = self.blob(id).await.map_err(|e| e.context(format_args!("content {id}")))?;
+        let bytes =
+            self.blob(id, None).await.map_err(|e| e.context(format_args!("content {id}")))?;
         let manifest = Arc::new(check_manifest(&bytes)?);
         self.remember(id, manifest.clone());
         Ok(manifest)
@@ -159,14 +234,19 @@ impl Gateway {
         )),
         (status = 400, description = "the content id is not a hash", body = kinema_chain::rpc::ErrorReply),
         (status = 404, description = "no such content, or no such file of it", body = kinema_chain::rpc::ErrorReply),
+        (status = 451, description = "refused by the relay's operator", body = kinema_chain::rpc::ErrorReply),
+        (status = 502, description = "a segment is not the size its manifest gives", body = kinema_chain::rpc::ErrorReply),
+        (status = 503, description = "too many fetches under way", body = kinema_chain::rpc::ErrorReply),
         (status = 504, description = "no peer sent it in time", body = kinema_chain::rpc::ErrorReply),
     ),
 )]
 pub async fn hls(
-    State(gateway): State<Arc<Gateway>>,
+    State(state): State<crate::routes::AppState>,
     Path((content, path)): Path<(String, String)>,
 ) -> Result<Response> {
     let id = parse_hash(&content, "content id")?;
+    state.relay.refuse_denied(&id)?;
+    let gateway = &state.gateway;
     let manifest = gateway.manifest(id).await?;
     let missing = || Error::not_found(format!("content {id} has no {path:?}"));
     if path == "master.m3u8" {
@@ -181,6 +261,7 @@ pub async fn hls(
         return Ok(gateway.served(M3U8, text.into_bytes()));
     }
     let segment = rendition.segments.iter().find(|s| s.file == file).ok_or_else(missing)?;
-    let bytes = gateway.blob(segment.blake3).await?;
+    state.relay.refuse_denied(&segment.blake3)?;
+    let bytes = gateway.blob(segment.blake3, Some(segment.bytes)).await?;
     Ok(gateway.served("video/mp2t", bytes))
 }

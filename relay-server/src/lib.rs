@@ -25,14 +25,22 @@
 //!   `/hls/<content>/<path>` (`gateway`), OpenMetrics `/metrics` (`metrics`, prometheus-client)
 //!   and `/healthz`; request and upload sizes, answer times and per-client request rates limited
 //!   (`limits`, through kinema-http: tower-http and tower_governor);
-//! - **the index** (`db`): the peers it has seen and the content it serves, in SQLite (a file
-//!   in the data directory) or Postgres.
+//! - **writes** (`auth`, `writes`, `admin`): every write signed by a chain account and checked
+//!   before anything else, uploads streamed to disk and counted against the account's quota,
+//!   what accounts store pinned and what the relay fetches for others cached within a disk
+//!   budget; the operator's deny list (451);
+//! - **the index** (`db`): the peers it has seen, the content it serves, accounts' use, pins
+//!   and the deny list, in SQLite (a file in the data directory) or Postgres.
 //!
 //! Content is a ladder made by the media engine, named by the blake3 of its `manifest.json`: the
 //! manifest lists every rendition and segment with its hash, so the gateway writes the same
 //! playlists the ladder wrote from it alone, and fetches any segment by its hash.
 
+#[cfg(feature = "server")]
+mod admin;
 pub mod api;
+#[cfg(feature = "server")]
+pub mod auth;
 #[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
@@ -45,8 +53,10 @@ pub mod metrics;
 pub mod routes;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+mod writes;
 
 #[cfg(feature = "server")]
-pub use limits::Limits;
+pub use limits::{Limits, Quotas};
 #[cfg(feature = "server")]
-pub use server::{Config, Relay, start};
+pub use server::{CACHE_BUDGET, Config, Relay, start};

@@ -1,9 +1,11 @@
 //! What clients may send and how often: the relay's settings for kinema-http's layers
 //! (tower-http's body limits and timeout, tower_governor's rate limit per client).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use kinema_chain::Address;
 use kinema_http::limits::{Limiter, Rate};
 use tokio::task::JoinHandle;
 
@@ -40,6 +42,30 @@ impl Limits {
     /// the address it forwards for.
     pub fn rate(&self, trusted_proxy: Option<IpAddr>) -> Rate {
         Rate { per_second: self.requests_per_second, burst: self.burst, trusted_proxy }
+    }
+}
+
+/// What each account's writes may hold on the relay: the bytes of the blobs it uploaded and
+/// of the content it published (a blob pinned once is not counted again for whoever pins it
+/// next).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quotas {
+    /// Bytes any account may hold (0: only the accounts listed may write).
+    pub default: u64,
+    /// Accounts with their own quota (the devnet's faucet, a known creator).
+    pub accounts: HashMap<Address, u64>,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self { default: 1 << 30, accounts: HashMap::new() }
+    }
+}
+
+impl Quotas {
+    /// `account`'s quota in bytes.
+    pub fn of(&self, account: &Address) -> u64 {
+        self.accounts.get(account).copied().unwrap_or(self.default)
     }
 }
 

@@ -15,7 +15,7 @@ use libp2p::{Multiaddr, identity};
 use tokio::task::JoinHandle;
 
 use crate::db::Db;
-use crate::limits::{Limits, forget_idle_clients};
+use crate::limits::{Limits, Quotas, forget_idle_clients};
 use crate::routes::{self, AppState, Setup};
 
 /// How to run a relay.
@@ -49,7 +49,18 @@ pub struct Config {
     /// A reverse proxy in front of the HTTP server: its requests are rate-limited by the
     /// client its `X-Forwarded-For` names; without it that header is ignored.
     pub trusted_proxy: Option<IpAddr>,
+    /// What each account's writes may hold.
+    pub quotas: Quotas,
+    /// Bytes the blobs fetched for others (not pinned) may take on disk.
+    pub cache_budget: u64,
+    /// The operator's account, which may change the deny list over the API.
+    pub operator: Option<kinema_chain::Address>,
+    /// A deny list to read at start: a content id or blob name per line, then its reason.
+    pub deny_list: Option<PathBuf>,
 }
+
+/// The default cache budget: 10 GiB.
+pub const CACHE_BUDGET: u64 = 10 << 30;
 
 /// A running relay.
 pub struct Relay {
@@ -85,7 +96,14 @@ const SEEN_EVERY: Duration = Duration::from_secs(60);
 pub async fn start(config: Config) -> Result<Relay> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let blobs = Arc::new(BlobStore::open(&config.data_dir.join("blobs"))?);
+    let deny_list = match &config.deny_list {
+        Some(path) => crate::admin::read_deny_list(path)?,
+        None => Vec::new(),
+    };
+    let blobs = Arc::new(BlobStore::with_cache_budget(
+        &config.data_dir.join("blobs"),
+        config.cache_budget,
+    )?);
     let url = match &config.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}?mode=rwc", config.data_dir.join("relay.db").display()),
@@ -122,7 +140,16 @@ pub async fn start(config: Config) -> Result<Relay> {
         assets: config.assets,
         chain_id: config.chain_id.clone(),
         chain_rpc: config.chain_rpc,
+        quotas: config.quotas,
+        operator: config.operator,
+        denied: db.denied().await?,
+        max_upload: config.limits.max_upload,
     });
+    for (id, reason) in deny_list {
+        crate::admin::deny_id(&state, id, &reason)
+            .await
+            .map_err(|e| anyhow::anyhow!("--deny-list: denying {id}: {}", e.message()))?;
+    }
     let (app, limiter) = routes::router(state, &config.limits, config.trusted_proxy)
         .context("--rate: the request rate")?;
     let app = app.into_make_service_with_connect_info::<SocketAddr>();

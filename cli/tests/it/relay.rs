@@ -55,13 +55,27 @@ fn devnet_relay_serves_a_published_ladder() {
     let out = tmp.path().join("ladder");
     let made = ladder(&corpus("carphone_pristine.mp4"), &out, &["--renditions", "144p"]);
     assert!(made.status.success(), "{made:?}");
-    let published = kinema(&[
-        "publish".as_ref(),
-        out.as_os_str(),
-        "--relay".as_ref(),
-        relay.as_ref(),
-        "--json".as_ref(),
-    ]);
+    // The devnet says which key to publish with: its faucet's, with a generous quota there.
+    let faucet = tmp.path().join("devnet/faucet.key");
+    assert!(printed.contains(&format!("--key {}", faucet.display())), "{printed}");
+    let publish = |key: &std::path::Path| {
+        kinema(&[
+            "publish".as_ref(),
+            out.as_os_str(),
+            "--relay".as_ref(),
+            relay.as_ref(),
+            "--key".as_ref(),
+            key.as_os_str(),
+            "--json".as_ref(),
+        ])
+    };
+    // A key file that is not one is named.
+    let not_a_key = tmp.path().join("not-a-key");
+    std::fs::write(&not_a_key, "{}").unwrap();
+    let failed = publish(&not_a_key);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && stderr.contains("--key"), "{stderr}");
+    let published = publish(&faucet);
     assert!(published.status.success(), "{published:?}");
     let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
     let master = format!("{relay}{}", content["hls"].as_str().unwrap());
@@ -78,8 +92,14 @@ fn devnet_relay_serves_a_published_ladder() {
 
     // Bad inputs: one line naming what is wrong.
     let missing = tmp.path().join("no-ladder");
-    let failed =
-        kinema(&["publish".as_ref(), missing.as_os_str(), "--relay".as_ref(), relay.as_ref()]);
+    let failed = kinema(&[
+        "publish".as_ref(),
+        missing.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+    ]);
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(1));
     assert!(

@@ -42,19 +42,10 @@ async fn js_libp2p_dials_the_relay_over_websocket() {
     let dir = harness();
     let data = tempfile::tempdir().unwrap();
     let relay = kinema_relay::start(Config {
-        data_dir: data.path().to_owned(),
         keypair: p2p::keypair_from_seed([91; 32]).unwrap(),
-        http: "127.0.0.1:0".parse().unwrap(),
         listen: vec!["/ip4/127.0.0.1/tcp/0/ws".parse().unwrap()],
-        peers: Vec::new(),
-        external: Vec::new(),
-        webrtc_certificate: None,
-        database_url: None,
         chain_id: "kinema-interop".into(),
-        chain_rpc: None,
-        assets: None,
-        limits: Limits::default(),
-        trusted_proxy: None,
+        ..crate::relay::config(data.path(), None, Limits::default())
     })
     .await
     .unwrap();

@@ -1,24 +1,42 @@
 //! The relay end to end, on SQLite and on a real Postgres server: a ladder made by the media
 //! engine from a corpus clip, held only by a native peer, played whole by ffmpeg through the
 //! relay's HLS gateway; the REST API through its client, its OpenAPI document (pinned by a
-//! snapshot) and `/metrics`; every kind of bad request refused with its status and reason.
+//! snapshot) and `/metrics`; every kind of bad request refused with its status and reason;
+//! what the relay fetches for others is held to its cache budget, what is published pinned.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kinema_chain::crypto::SecretKey;
 use kinema_media::ffmpeg::Ffmpeg;
 use kinema_media::hls::Manifest;
 use kinema_media::ladder;
 use kinema_net::blobs::BlobStore;
 use kinema_net::p2p::{self, P2pConfig};
-use kinema_relay::{Config, Limits, Relay, api};
+use kinema_relay::api::WriteAuth;
+use kinema_relay::{Config, Limits, Quotas, Relay, api};
 use kinema_test_support::{corpus, wait_until, wait_until_async};
 use serde_json::Value;
 
-async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Relay {
-    kinema_relay::start(Config {
+/// The account the tests write with (any account may, within the default quota).
+pub(crate) fn writer() -> SecretKey {
+    SecretKey::from_seed([201; 32])
+}
+
+/// The relay's operator.
+pub(crate) fn operator() -> SecretKey {
+    SecretKey::from_seed([202; 32])
+}
+
+pub(crate) async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Relay {
+    kinema_relay::start(config(dir, database_url, limits)).await.unwrap()
+}
+
+/// A test relay's settings: on loopback, the operator's, default quotas and cache budget.
+pub(crate) fn config(dir: &Path, database_url: Option<String>, limits: Limits) -> Config {
+    Config {
         data_dir: dir.to_owned(),
         keypair: p2p::keypair_from_seed([77; 32]).unwrap(),
         http: "127.0.0.1:0".parse().unwrap(),
@@ -35,51 +53,102 @@ async fn relay(dir: &Path, database_url: Option<String>, limits: Limits) -> Rela
         assets: None,
         limits,
         trusted_proxy: None,
-    })
-    .await
-    .unwrap()
+        quotas: Quotas::default(),
+        cache_budget: kinema_relay::CACHE_BUDGET,
+        operator: Some(operator().address()),
+        deny_list: None,
+    }
 }
 
 /// An HTTP answer: status, headers we look at, body.
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) authenticate: Option<String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
-fn http(method: &str, url: &str, body: Option<&[u8]>) -> Answer {
+fn http(method: &str, url: &str, body: Option<&[u8]>, auth: Option<&str>) -> Answer {
     let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
-    let response = match (method, body) {
-        ("GET", _) => agent.get(url).call(),
-        ("POST", Some(b)) => agent.post(url).send(b),
-        ("PUT", Some(b)) => agent.put(url).send(b),
+    let response = match (method, body, auth) {
+        ("GET", _, None) => agent.get(url).call(),
+        ("GET", _, Some(auth)) => agent.get(url).header("authorization", auth).call(),
+        ("DELETE", _, Some(auth)) => agent.delete(url).header("authorization", auth).call(),
+        ("POST", Some(b), None) => agent.post(url).send(b),
+        ("POST", Some(b), Some(auth)) => agent.post(url).header("authorization", auth).send(b),
+        ("PUT", Some(b), None) => agent.put(url).send(b),
+        ("PUT", Some(b), Some(auth)) => agent.put(url).header("authorization", auth).send(b),
         _ => panic!("{method}"),
     };
     let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status().as_u16();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let (retry_after, authenticate) = (header("retry-after"), header("www-authenticate"));
     let body = response.body_mut().with_config().limit(256 << 20).read_to_vec().unwrap();
-    Answer { status, retry_after, body }
+    Answer { status, retry_after, authenticate, body }
 }
 
-async fn call(method: &'static str, url: String, body: Option<Vec<u8>>) -> Answer {
-    tokio::task::spawn_blocking(move || http(method, &url, body.as_deref())).await.unwrap()
+/// An unsigned request.
+pub(crate) async fn call(method: &'static str, url: String, body: Option<Vec<u8>>) -> Answer {
+    call_with(method, url, body, None).await
+}
+
+/// A request with `auth` as its Authorization header.
+pub(crate) async fn call_with(
+    method: &'static str,
+    url: String,
+    body: Option<Vec<u8>>,
+    auth: Option<String>,
+) -> Answer {
+    tokio::task::spawn_blocking(move || http(method, &url, body.as_deref(), auth.as_deref()))
+        .await
+        .unwrap()
+}
+
+/// A request signed by `key` now.
+pub(crate) async fn signed(
+    key: &SecretKey,
+    method: &'static str,
+    url: String,
+    body: Option<Vec<u8>>,
+) -> Answer {
+    let auth = sign(key, method, &url, body.as_deref().unwrap_or_default());
+    call_with(method, url, body, Some(auth)).await
+}
+
+/// `key`'s Authorization header for a `method` request to `url` carrying `body`, now.
+pub(crate) fn sign(key: &SecretKey, method: &str, url: &str, body: &[u8]) -> String {
+    let path = &url[url.find("/api/").or_else(|| url.find("/hls/")).unwrap()..];
+    WriteAuth::sign(key, method, path, body, api::now_ms()).header()
 }
 
 /// A request announcing a `size`-byte body and waiting to be told to send it (`Expect:
 /// 100-continue`), as a client uploading something large does: the answer comes before it.
-async fn oversized(at: std::net::SocketAddr, method: &str, path: &str, size: usize) -> Answer {
+/// Signed by `key` (over a body it never sends) when given.
+pub(crate) async fn oversized(
+    at: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    size: usize,
+    key: Option<&SecretKey>,
+) -> Answer {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+    let auth = key.map_or(String::new(), |key| {
+        format!(
+            "Authorization: {}\r\n",
+            WriteAuth::sign(key, method, path, b"", api::now_ms()).header()
+        )
+    });
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: kinema\r\nContent-Length: {size}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: kinema\r\nContent-Length: {size}\r\n{auth}\
          Expect: 100-continue\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -87,12 +156,14 @@ async fn oversized(at: std::net::SocketAddr, method: &str, path: &str, size: usi
     stream.read_to_end(&mut answer).await.unwrap();
     let text = String::from_utf8_lossy(&answer);
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let authenticate =
+        text.lines().find_map(|l| l.strip_prefix("www-authenticate: ")).map(str::to_owned);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).as_bytes().to_vec();
-    Answer { status, retry_after: None, body }
+    Answer { status, retry_after: None, authenticate, body }
 }
 
 /// A ladder of the first seconds of a corpus clip, made once for every test in this binary.
-fn ladder() -> &'static (tempfile::TempDir, Manifest) {
+pub(crate) fn ladder() -> &'static (tempfile::TempDir, Manifest) {
     static LADDER: std::sync::OnceLock<(tempfile::TempDir, Manifest)> = std::sync::OnceLock::new();
     LADDER.get_or_init(|| {
         let ff = Ffmpeg::locate().unwrap();
@@ -178,7 +249,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     }
     let relay = relay(dirs[1].path(), database_url, Limits::default()).await;
     let base = relay.url();
-    let client = api::Client::new(&base);
+    let client = api::Client::new(&base).with_key(writer());
     let status = client.status().await.unwrap();
     assert_eq!(status.peer_id, relay.p2p.peer_id().to_string());
     let browser = &status.browser_addresses;
@@ -265,23 +336,28 @@ async fn relay_behaviour(database_url: Option<String>) {
         assert!(why.contains(reason), "{why:?} does not say {reason:?}");
     };
     let huge_name = kinema_chain::Hash::digest(b"whatever: the body is never sent");
+    let key = writer();
+    let path = format!("/api/v1/blobs/{huge_name}");
     refused(
-        oversized(relay.http, "PUT", &format!("/api/v1/blobs/{huge_name}"), (64 << 20) + 1).await,
+        oversized(relay.http, "PUT", &path, (64 << 20) + 1, Some(&key)).await,
         413,
         "over the 67108864-byte limit",
     );
-    refused(
-        call("PUT", format!("{base}/api/v1/blobs/{name}"), Some(b"other".to_vec())).await,
-        422,
-        "hashes to",
+    // Signed as the name, the body is other bytes.
+    let other = call_with(
+        "PUT",
+        format!("{base}/api/v1/blobs/{name}"),
+        Some(b"other".to_vec()),
+        Some(sign(&key, "PUT", &format!("{base}/api/v1/blobs/{name}"), &blob)),
     );
+    refused(other.await, 401, "the signature covers");
     refused(
-        call("PUT", format!("{base}/api/v1/blobs/xyz"), Some(blob)).await,
+        signed(&key, "PUT", format!("{base}/api/v1/blobs/xyz"), Some(blob)).await,
         400,
         "64 hex digits",
     );
     refused(
-        call("POST", format!("{base}/api/v1/content"), Some(b"{not json".to_vec())).await,
+        signed(&key, "POST", format!("{base}/api/v1/content"), Some(b"{not json".to_vec())).await,
         400,
         "manifest.json",
     );
@@ -289,12 +365,12 @@ async fn relay_behaviour(database_url: Option<String>) {
     renamed["renditions"][0]["segments"][0]["file"] = "../../etc/passwd".into();
     let renamed = serde_json::to_vec(&renamed).unwrap();
     refused(
-        call("POST", format!("{base}/api/v1/content"), Some(renamed)).await,
+        signed(&key, "POST", format!("{base}/api/v1/content"), Some(renamed)).await,
         422,
         "not named by its blake3",
     );
     refused(
-        oversized(relay.http, "POST", "/api/v1/content", (1 << 20) + 1).await,
+        oversized(relay.http, "POST", "/api/v1/content", (1 << 20) + 1, Some(&key)).await,
         413,
         "over the 1048576-byte limit",
     );
@@ -306,7 +382,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     refused(call("GET", format!("{base}/hls/{id}/240p/nothing.ts"), None).await, 404, "has no");
     refused(call("GET", format!("{base}/api/v1/nothing"), None).await, 404, "openapi.json");
     refused(
-        call("PUT", format!("{base}/api/v1/status"), Some(Vec::new())).await,
+        signed(&key, "PUT", format!("{base}/api/v1/status"), Some(Vec::new())).await,
         405,
         "PUT /api/v1/status",
     );
