@@ -12,11 +12,17 @@ use super::kinema;
 /// Nine consecutive free ports on 127.0.0.1: four for the RPC, four for libp2p, one for a
 /// node of its own.
 pub(super) fn free_ports() -> u16 {
+    // Tests run side by side in this process: each call takes its own block to probe from, so
+    // two devnets never find the same free block before either binds it.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let start = 20_000 + (std::process::id() % 20_000) as u16;
-    (start..60_000)
-        .step_by(11)
-        .find(|base| (0..9).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()))
-        .unwrap()
+    loop {
+        let base = start + NEXT.fetch_add(11, std::sync::atomic::Ordering::Relaxed);
+        assert!(base < 60_000, "no free block of 9 ports");
+        if (0..9).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
 }
 
 pub(super) struct Process(pub(super) Child);
