@@ -248,6 +248,15 @@ impl Db {
         Ok(more)
     }
 
+    /// The bytes `name` was pinned at (its declared size when a manifest pinned it), if pinned.
+    pub async fn pinned_bytes(&self, name: &Hash) -> Result<Option<u64>, DbError> {
+        let row = sqlx::query("SELECT bytes FROM pins WHERE hash = $1")
+            .bind(name.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?.map(|b| b.max(0) as u64))
+    }
+
     /// Unpins `name`, giving its bytes back to the account that pinned it; whether it was.
     pub async fn unpin(&self, name: &Hash) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await?;

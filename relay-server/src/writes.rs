@@ -43,7 +43,7 @@ fn charge_failed(e: DbError) -> Error {
         (status = 401, description = "unsigned, or signed wrongly", body = ErrorReply),
         (status = 403, description = "the account may not store here", body = ErrorReply),
         (status = 413, description = "over the upload limit or the account's quota", body = ErrorReply),
-        (status = 422, description = "the body does not hash to the name", body = ErrorReply),
+        (status = 422, description = "the body does not hash to the name, or is not the size the content that pinned it declared", body = ErrorReply),
         (status = 451, description = "refused by the relay's operator", body = ErrorReply),
         (status = 500, description = "the store failed", body = ErrorReply),
     ),
@@ -82,6 +82,16 @@ pub(crate) async fn upload_blob(
     .await?;
     signer.check_body(&written.name())?;
     let size = written.len();
+    // Pinned already (by a manifest, at the size it declared): it must be that size, or a
+    // manifest declaring small segments would let their real bytes in uncharged.
+    let declared = relay.db.pinned_bytes(&name).await.map_err(Error::internal)?;
+    if let Some(declared) = declared
+        && declared != size
+    {
+        return Err(Error::unprocessable(format!(
+            "blob {name} has {size} bytes; the content that pinned it declared {declared}"
+        )));
+    }
     relay.db.pin(&signer.account, quota, &[(name, size)]).await.map_err(charge_failed)?;
     let blobs = relay.blobs.clone();
     tokio::task::spawn_blocking(move || blobs.commit(written, Some(name), true))

@@ -164,6 +164,17 @@ async fn a_manifest_that_would_write_its_own_playlist_lines_is_refused() {
         "out of range",
     );
     refused(post(&|m| m["renditions"][1]["width"] = 0.into()).await, 422, "pixels");
+
+    // A manifest that declares a segment at 1 byte is charged 1 byte: the segment's real
+    // bytes are then refused, not let in uncharged.
+    assert_eq!(post(&|m| m["renditions"][0]["segments"][0]["bytes"] = 1.into()).await.status, 201);
+    let rendition = manifest["renditions"][0]["name"].as_str().unwrap();
+    let file = manifest["renditions"][0]["segments"][0]["file"].as_str().unwrap();
+    let segment =
+        std::fs::read(ladder_dir.path().join("ladder").join(rendition).join(file)).unwrap();
+    let name = Hash::digest(&segment);
+    let put = signed(&key, "PUT", format!("{}/api/v1/blobs/{name}", relay.url()), Some(segment));
+    refused(put.await, 422, "declared 1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
