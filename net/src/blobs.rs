@@ -258,11 +258,8 @@ impl BlobStore {
             if store.is_pinned(&name) {
                 continue;
             }
-            let (data, outboard) = (store.data_path(&name), store.outboard_path(&name));
-            let data = fs::metadata(&data).map_err(io(&data))?;
-            let bytes = data.len() + fs::metadata(&outboard).map_err(io(&outboard))?.len();
-            let used = data.modified().unwrap_or(std::time::UNIX_EPOCH);
-            cached.push((used, name, bytes));
+            let (bytes, modified) = store.on_disk(&name)?;
+            cached.push((modified, name, bytes));
         }
         cached.sort();
         // Uses count up from far above 0, so an unpinned blob can be counted older than all.
@@ -284,6 +281,14 @@ impl BlobStore {
 
     fn outboard_path(&self, name: &Hash) -> PathBuf {
         self.dir.join(format!("{name}.outboard"))
+    }
+
+    /// The bytes `name` takes on disk (data and outboard), and when its data was written.
+    fn on_disk(&self, name: &Hash) -> Result<(u64, std::time::SystemTime), BlobError> {
+        let (data, outboard) = (self.data_path(name), self.outboard_path(name));
+        let meta = fs::metadata(&data).map_err(io(&data))?;
+        let bytes = meta.len() + fs::metadata(&outboard).map_err(io(&outboard))?.len();
+        Ok((bytes, meta.modified().unwrap_or(std::time::UNIX_EPOCH)))
     }
 
     fn pin_path(&self, name: &Hash) -> PathBuf {
@@ -404,10 +409,7 @@ impl BlobStore {
             _ => {}
         }
         if self.cache.is_some() && self.has(name) {
-            let (data, outboard) = (self.data_path(name), self.outboard_path(name));
-            let bytes = fs::metadata(&data).map_err(io(&data))?.len()
-                + fs::metadata(&outboard).map_err(io(&outboard))?.len();
-            self.stored(*name, bytes, true)?;
+            self.stored(*name, self.on_disk(name)?.0, true)?;
         }
         Ok(())
     }

@@ -39,18 +39,25 @@ pub struct Gateway {
     p2p: P2p,
     blobs: Arc<BlobStore>,
     metrics: Metrics,
-    manifests: Mutex<Manifests>,
+    manifests: Mutex<Kept<Arc<Manifest>>>,
 }
 
-/// The manifests kept in memory, at most [`MANIFESTS_KEPT`], the oldest forgotten first.
-#[derive(Debug, Default)]
-struct Manifests {
-    by_id: HashMap<Hash, Arc<Manifest>>,
+/// What is kept in memory by content id (manifests), at most [`MANIFESTS_KEPT`], the oldest
+/// forgotten first.
+#[derive(Debug)]
+struct Kept<T> {
+    by_id: HashMap<Hash, T>,
     order: VecDeque<Hash>,
 }
 
-impl Manifests {
-    fn insert(&mut self, id: Hash, manifest: Arc<Manifest>) {
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Self { by_id: HashMap::new(), order: VecDeque::new() }
+    }
+}
+
+impl<T> Kept<T> {
+    fn insert(&mut self, id: Hash, manifest: T) {
         if self.by_id.insert(id, manifest).is_none() {
             self.order.push_back(id);
         }
@@ -107,7 +114,7 @@ pub fn check_manifest(bytes: &[u8]) -> Result<Manifest> {
 impl Gateway {
     /// A gateway over `blobs`, fetching what they lack through `p2p`, counting what it serves.
     pub fn new(p2p: P2p, blobs: Arc<BlobStore>, metrics: Metrics) -> Self {
-        Self { p2p, blobs, metrics, manifests: Mutex::new(Manifests::default()) }
+        Self { p2p, blobs, metrics, manifests: Mutex::new(Kept::default()) }
     }
 
     /// Blob `name` from the store (checked against its name: one that fails is removed), or
@@ -169,17 +176,15 @@ impl Gateway {
         self.manifests.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
-    /// How many manifests are kept in memory.
-    pub fn manifests_kept(&self) -> usize {
-        self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.len()
+    /// Content `id`'s manifest when it is kept in memory.
+    fn known(&self, id: &Hash) -> Option<Arc<Manifest>> {
+        self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(id).cloned()
     }
 
     /// The segments content `id`'s manifest names, when the relay knows the manifest (in
     /// memory or in its store; it does not ask peers).
     pub async fn segments_of(&self, id: Hash) -> Vec<Hash> {
-        let known =
-            self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(&id).cloned();
-        let manifest = match known {
+        let manifest = match self.known(&id) {
             Some(manifest) => Some(manifest),
             None if self.blobs.has(&id) => {
                 let blobs = self.blobs.clone();
@@ -194,9 +199,7 @@ impl Gateway {
 
     /// The manifest of content `id`, from memory, the store or peers.
     async fn manifest(&self, id: Hash) -> Result<Arc<Manifest>> {
-        let known =
-            self.manifests.lock().unwrap_or_else(|e| e.into_inner()).by_id.get(&id).cloned();
-        if let Some(known) = known {
+        if let Some(known) = self.known(&id) {
             return Ok(known);
         }
         let bytes =
@@ -264,4 +267,24 @@ pub async fn hls(
     state.relay.refuse_denied(&segment.blake3)?;
     let bytes = gateway.blob(segment.blake3, Some(segment.bytes)).await?;
     Ok(gateway.served("video/mp2t", bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_cache_keeps_at_most_its_bound_forgetting_the_oldest() {
+        let id = |i: usize| Hash::digest(&i.to_le_bytes());
+        let mut kept = Kept::default();
+        for i in 0..MANIFESTS_KEPT + 100 {
+            kept.insert(id(i), i);
+            // Inserting one already kept adds nothing.
+            kept.insert(id(i), i);
+        }
+        assert_eq!((kept.by_id.len(), kept.order.len()), (MANIFESTS_KEPT, MANIFESTS_KEPT));
+        assert!(!kept.by_id.contains_key(&id(99)) && kept.by_id.contains_key(&id(100)));
+        kept.remove(&id(100));
+        assert_eq!((kept.by_id.len(), kept.order.len()), (MANIFESTS_KEPT - 1, MANIFESTS_KEPT - 1));
+    }
 }

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use kinema_chain::rpc::ErrorReply;
 use kinema_chain::{Address, Hash};
 use kinema_http::{Error, Result};
-use kinema_net::blobs::{BlobError, Written};
+use kinema_net::blobs::{BlobError, BlobStore, Written};
 
 use crate::api::{self, Content};
 use crate::auth::Signer;
@@ -68,7 +68,7 @@ pub(crate) async fn upload_blob(
     let pinned = relay.blobs.is_pinned(&name);
     let room = if pinned { u64::MAX } else { quota.saturating_sub(used) };
     let limit = (relay.max_upload as u64).min(room);
-    let written = receive(&state, body, limit, || {
+    let written = receive(&relay.blobs, body, limit, || {
         if room < relay.max_upload as u64 {
             format!(
                 "account {} holds {used} of its {quota} bytes; this blob is larger than the \
@@ -108,12 +108,12 @@ pub(crate) async fn upload_blob(
 /// Streams `body` into a blob of the store's (not yet committed), at most `limit` bytes (413
 /// with `too_large()` beyond).
 async fn receive(
-    state: &AppState,
+    blobs: &BlobStore,
     body: Body,
     limit: u64,
     too_large: impl Fn() -> String,
 ) -> Result<Written> {
-    let writer = state.relay.blobs.writer().map_err(Error::internal)?;
+    let writer = blobs.writer().map_err(Error::internal)?;
     // Written on a blocking thread, a piece at a time, as the pieces arrive.
     let (pieces, mut arriving) = tokio::sync::mpsc::channel::<Bytes>(8);
     let writing = tokio::task::spawn_blocking(move || {

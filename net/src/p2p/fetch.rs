@@ -55,11 +55,7 @@ impl SwarmTask {
             let _ = reply.send(Ok(bytes));
             return;
         }
-        let room = match self.fetches.get(&name) {
-            Some(pending) => pending.has_room(),
-            None => self.fetches.len() < MAX_FETCHES,
-        };
-        if !room {
+        if !self.fetch_has_room(&name) {
             let _ = reply.send(Err(FetchError::Busy(name)));
             return;
         }
@@ -74,6 +70,15 @@ impl SwarmTask {
             return self.act(name, actions);
         }
         self.fetching(name).replies.push(reply);
+    }
+
+    /// Whether one more caller may wait for blob `name`: its fetch has room for another
+    /// waiter, or there is room for one more fetch.
+    pub(super) fn fetch_has_room(&self, name: &Hash) -> bool {
+        match self.fetches.get(name) {
+            Some(pending) => pending.has_room(),
+            None => self.fetches.len() < MAX_FETCHES,
+        }
     }
 
     /// The fetch of `name`, started if it was not under way (the caller checked there is

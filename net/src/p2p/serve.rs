@@ -43,12 +43,8 @@ impl SwarmTask {
             && let Some(store) = &self.blobs
         {
             let name = asked.name;
-            let room = match self.fetches.get(&name) {
-                Some(pending) => pending.has_room(),
-                None => self.fetches.len() < super::fetch::MAX_FETCHES,
-            };
             // Without room, the request is answered now from what the store holds.
-            if !store.has(&name) && room {
+            if !store.has(&name) && self.fetch_has_room(&name) {
                 self.fetching(name).waiting.push((channel, request));
                 return;
             }
