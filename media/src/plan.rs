@@ -65,8 +65,12 @@ pub fn plan(video: &VideoStream, seconds: f64) -> SegmentPlan {
 
 /// Cuts at existing keyframes when every segment can stay within [S/2, 3S/2] and every cut is
 /// clean (no frame crosses it in either direction between decode and presentation order).
+///
+/// Nothing is copied whose container left some presentation times out: a copy passes those
+/// packets on untimed, and MPEG-TS cannot start a segment on one. The mezzanine's decoder
+/// restores the times.
 fn copy_plan(video: &VideoStream, seconds: f64) -> Option<SegmentPlan> {
-    if !COPYABLE.contains(&video.codec.as_str()) {
+    if !COPYABLE.contains(&video.codec.as_str()) || video.packets.iter().any(|p| p.pts_inferred) {
         return None;
     }
     let packets = &video.packets;
@@ -205,6 +209,7 @@ mod tests {
                 pts: i as f64 / fps as f64,
                 duration: Some(1.0 / fps as f64),
                 key: keys.contains(&i),
+                pts_inferred: false,
             })
             .collect()
     }
@@ -259,12 +264,21 @@ mod tests {
     }
 
     #[test]
+    fn what_a_copy_would_show_differently_needs_a_mezzanine() {
+        let copied = stream("h264", 25, frames(250, 25, &[0, 50, 100, 150, 200]));
+        assert_eq!(plan(&copied, 2.0).mode, Mode::Copy);
+        let mut untimed = copied.clone();
+        untimed.packets[7].pts_inferred = true;
+        check(&untimed, Mode::Mezzanine, &[0.0, 2.0, 4.0, 6.0, 8.0]);
+    }
+
+    #[test]
     fn sparse_frames_never_make_tiny_segments() {
         // tree.avi style: frames every 0.4 s with a 3 s hole.
         let times = [0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 5.4, 5.8, 6.2, 6.6, 7.0];
         let packets = times
             .iter()
-            .map(|&t| Packet { pts: t, duration: Some(0.0667), key: t == 0.0 })
+            .map(|&t| Packet { pts: t, duration: Some(0.0667), key: t == 0.0, pts_inferred: false })
             .collect();
         let video = stream("cinepak", 15, packets);
         check(&video, Mode::Mezzanine, &[0.0, 2.0, 5.4]);

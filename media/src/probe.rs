@@ -76,6 +76,10 @@ pub struct Packet {
     pub duration: Option<f64>,
     /// Whether the packet starts a keyframe.
     pub key: bool,
+    /// Whether the container gave the packet no presentation time, so `pts` was inferred from
+    /// decode times (see [`presentation_times`]). ffmpeg then has no time for it either: a
+    /// stream copy passes it on untimed.
+    pub pts_inferred: bool,
 }
 
 /// An audio stream.
@@ -309,19 +313,15 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
             if String::from_utf8_lossy(&header.stderr).contains("partial file") {
                 return Err(truncated_tail(path));
             }
-            raw.packets
-                .iter()
-                .filter(|p| p.stream_index == raw_video.index)
-                .filter_map(|p| {
-                    let pts = p.pts_time.as_deref().and_then(parse_f64);
-                    let dts = p.dts_time.as_deref().and_then(parse_f64);
-                    Some(Packet {
-                        pts: pts.or(dts)? - start_time,
-                        duration: p.duration_time.as_deref().and_then(parse_f64),
-                        key: p.flags.starts_with('K'),
-                    })
-                })
-                .collect()
+            let timed = raw.packets.iter().filter(|p| p.stream_index == raw_video.index).map(|p| {
+                Timed::parse(
+                    p.pts_time.as_deref(),
+                    p.dts_time.as_deref(),
+                    p.duration_time.as_deref(),
+                    &p.flags,
+                )
+            });
+            presentation_times(timed.collect(), start_time)
         }
     };
     if packets.is_empty() {
@@ -437,19 +437,89 @@ fn truncated_tail(path: &Path) -> Error {
     Error::Truncated { path: path.into(), detail: "the last packets are missing".into() }
 }
 
-/// Parses ffprobe's `pts_time,dts_time,duration_time,flags` CSV rows. A packet without a
-/// presentation time takes its decode time; one with neither is skipped.
+/// Parses ffprobe's `pts_time,dts_time,duration_time,flags` CSV rows.
 fn parse_packets(csv: &str, start_time: f64) -> Vec<Packet> {
-    csv.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(',');
-            let pts = fields.next().and_then(parse_f64);
-            let dts = fields.next().and_then(parse_f64);
-            let duration = fields.next().and_then(parse_f64);
-            let key = fields.next().is_some_and(|f| f.starts_with('K'));
-            Some(Packet { pts: pts.or(dts)? - start_time, duration, key })
-        })
-        .collect()
+    let timed = csv.lines().map(|line| {
+        let mut fields = line.split(',');
+        let mut next = || fields.next();
+        let (pts, dts, duration) = (next(), next(), next());
+        Timed::parse(pts, dts, duration, next().unwrap_or_default())
+    });
+    presentation_times(timed.collect(), start_time)
+}
+
+/// One video packet as ffprobe lists it: times in seconds on the container's clock.
+struct Timed {
+    pts: Option<f64>,
+    dts: Option<f64>,
+    duration: Option<f64>,
+    key: bool,
+}
+
+impl Timed {
+    fn parse(pts: Option<&str>, dts: Option<&str>, duration: Option<&str>, flags: &str) -> Self {
+        Self {
+            pts: pts.and_then(parse_f64),
+            dts: dts.and_then(parse_f64),
+            duration: duration.and_then(parse_f64),
+            key: flags.starts_with('K'),
+        }
+    }
+
+    /// A frame presented after frames decoded later: one with a presentation time later than
+    /// its decode time, or with none at all (ffmpeg's parser leaves only those unset).
+    fn held_back(&self) -> bool {
+        match (self.pts, self.dts) {
+            (None, _) => true,
+            (Some(pts), Some(dts)) => pts > dts,
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// The packets in decode order with a presentation time each, relative to `start_time`; a
+/// packet with neither time is skipped.
+///
+/// A container may leave presentation times out: an MPEG program stream times only the first
+/// frame that starts in each PES packet. ffmpeg's parser restores them for frames presented when
+/// they are decoded (B-frames: PTS = DTS), but not for reference frames (I and P) of a stream
+/// with B-frames: such a frame is held back until the next reference frame is decoded, which is
+/// not known yet when its packet is read. So its presentation time is the decode time of the
+/// next held-back frame (MPEG-1, MPEG-2 and MPEG-4 part 2 reorder by one reference frame), and
+/// the last one's is the decode time a packet after the last would have. Taking its own decode
+/// time instead puts it a reference interval early, onto a time another frame has, and leaves
+/// its real time empty: a plan on those times cuts where there is no frame. A stream that
+/// reorders nothing is presented in decode order, so there a missing presentation time is the
+/// decode time.
+fn presentation_times(timed: Vec<Timed>, start_time: f64) -> Vec<Packet> {
+    let reorders = timed.iter().any(|t| t.pts.is_some() && t.held_back());
+    let mut decode_times = timed.iter().rev().filter_map(|t| Some((t.dts?, t.duration)));
+    let (last, previous) = (decode_times.next(), decode_times.next());
+    let mut next_held_back = last.map(|(dts, duration)| {
+        let gap = previous.map_or(0.0, |(before, _)| dts - before);
+        dts + duration.filter(|d| *d > 0.0).unwrap_or(gap)
+    });
+    let mut packets = Vec::with_capacity(timed.len());
+    for t in timed.iter().rev() {
+        let inferred = match (t.pts, t.dts) {
+            (Some(_), _) => None,
+            (None, None) => continue,
+            (None, Some(dts)) if !reorders => Some(dts),
+            (None, Some(dts)) => Some(next_held_back.unwrap_or(dts)),
+        };
+        if t.held_back() {
+            next_held_back = t.dts.or(next_held_back);
+        }
+        let Some(pts) = t.pts.or(inferred) else { continue };
+        packets.push(Packet {
+            pts: pts - start_time,
+            duration: t.duration,
+            key: t.key,
+            pts_inferred: t.pts.is_none(),
+        });
+    }
+    packets.reverse();
+    packets
 }
 
 fn parse_f64(s: &str) -> Option<f64> {
@@ -528,12 +598,45 @@ mod tests {
 
     #[test]
     fn packets_parse_with_fallbacks() {
-        let csv = "0.540000,0.500000,0.040000,K_\n0.580000,0.540000,0.040000,__,side_data,\nN/A,0.62,N/A,__\nN/A,N/A,N/A,__\n";
+        let csv = "0.540000,0.540000,0.040000,K_\n0.580000,0.580000,0.040000,__,side_data,\nN/A,0.62,N/A,__\nN/A,N/A,N/A,__\n";
         let packets = parse_packets(csv, 0.54);
         assert_eq!(packets.len(), 3);
         assert!(packets[0].key && packets[0].pts.abs() < 1e-9);
         assert!(!packets[1].key);
+        // Nothing is reordered, so an untimed frame is shown when it is decoded.
         assert!((packets[2].pts - 0.08).abs() < 1e-9);
+        assert!(packets[2].pts_inferred && !packets[1].pts_inferred);
         assert_eq!(packets[2].duration, None);
+    }
+
+    /// What ffprobe lists for an MPEG-1 program stream with two B-frames between reference
+    /// frames: only the first frame starting in each PES packet is timed, and ffmpeg restores
+    /// the B-frames' times (their decode times) but not the P-frames'.
+    #[test]
+    fn untimed_reference_frames_are_shown_when_the_next_is_decoded() {
+        let csv = "\
+            1.033333,0.933333,0.033333,K_\n\
+            0.966667,0.966667,0.033333,__\n\
+            1.000000,1.000000,0.033333,__\n\
+            1.133333,1.033333,0.033333,__\n\
+            1.066667,1.066667,0.033333,__\n\
+            1.100000,1.100000,0.033333,__\n\
+            N/A,1.133333,0.033333,__\n\
+            1.166667,1.166667,0.033333,__\n\
+            1.200000,1.200000,0.033333,__\n\
+            N/A,1.233333,0.033333,__\n\
+            1.266667,1.266667,0.033333,__\n\
+            1.300000,1.300000,0.033333,__\n";
+        let packets = parse_packets(csv, 0.933333);
+        let inferred: Vec<usize> =
+            (0..packets.len()).filter(|&i| packets[i].pts_inferred).collect();
+        assert_eq!(inferred, vec![6, 9]);
+        // Every frame has its own time, a thirtieth of a second apart. (Their decode times would
+        // put two frames at 1.133 s and none at 1.333 s.)
+        let mut times: Vec<f64> = packets.iter().map(|p| p.pts).collect();
+        times.sort_by(f64::total_cmp);
+        for (i, t) in times.iter().enumerate() {
+            assert!((t - (1 + i) as f64 / 30.0).abs() < 1e-5, "{times:?}");
+        }
     }
 }

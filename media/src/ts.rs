@@ -115,10 +115,11 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Option<Segment>> {
     let packets: Vec<Packet> = times
         .iter()
         .zip(&pictures.frames)
-        .map(|(t, &(_, key))| Packet {
+        .map(|(t, &(own, key))| Packet {
             pts: t.map_or(0.0, |t| (t - start) as f64 / CLOCK),
             duration: None,
             key,
+            pts_inferred: own.is_none(),
         })
         .collect();
     let mut sorted: Vec<i64> = times.iter().flatten().copied().collect();

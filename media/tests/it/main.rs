@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly
 
+mod awkward;
 mod corpus;
 mod determinism;
 mod fuzz;
