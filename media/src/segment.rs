@@ -158,6 +158,19 @@ impl Segmenter {
     }
 }
 
+/// The bitstream filters of a stream copy. Every segment must decode from its own bytes, so
+/// each keyframe gets the stream's parameter sets (SPS and PPS, or a sequence header) in front
+/// of it: an MP4 keeps H.264's outside the frames, and the conversion the MPEG-TS muxer adds on
+/// its own puts them back before IDR pictures only, not before the I-picture of an open GOP,
+/// which then starts a segment that cannot be decoded.
+fn copy_filters(codec: &str) -> &'static str {
+    match codec {
+        "h264" => "h264_mp4toannexb,dump_extra=freq=keyframe",
+        "hevc" => "hevc_mp4toannexb,dump_extra=freq=keyframe",
+        _ => "dump_extra=freq=keyframe",
+    }
+}
+
 fn segmenter_args(
     info: &MediaInfo,
     plan: &SegmentPlan,
@@ -177,7 +190,10 @@ fn segmenter_args(
     let times = list(&mut plan.thresholds.iter().map(|t| format!("{t:.6}")));
     let mut rest: Vec<String> = vec!["-map".into(), format!("0:{}", info.video.index)];
     match plan.mode {
-        Mode::Copy => rest.extend(["-c:v", "copy"].map(String::from)),
+        Mode::Copy => {
+            let filters = copy_filters(&info.video.codec);
+            rest.extend(["-c:v", "copy", "-bsf:v", filters].map(String::from));
+        }
         Mode::Mezzanine => {
             let crf = mezzanine.crf.to_string();
             rest.extend(
