@@ -66,11 +66,16 @@ pub fn plan(video: &VideoStream, seconds: f64) -> SegmentPlan {
 /// Cuts at existing keyframes when every segment can stay within [S/2, 3S/2] and every cut is
 /// clean (no frame crosses it in either direction between decode and presentation order).
 ///
-/// Nothing is copied whose container left some presentation times out: a copy passes those
-/// packets on untimed, and MPEG-TS cannot start a segment on one. The mezzanine's decoder
-/// restores the times.
+/// Nothing is copied that a copy would show differently, since MPEG-TS segments carry neither
+/// an edit list nor missing times: frames the container hides (a copy would show them), or a
+/// stream whose container left some presentation times out (a copy passes those packets on
+/// untimed, and MPEG-TS cannot start a segment on one). The mezzanine's decoder drops the hidden
+/// frames and restores the times.
 fn copy_plan(video: &VideoStream, seconds: f64) -> Option<SegmentPlan> {
-    if !COPYABLE.contains(&video.codec.as_str()) || video.packets.iter().any(|p| p.pts_inferred) {
+    if !COPYABLE.contains(&video.codec.as_str())
+        || video.hidden_frames > 0
+        || video.packets.iter().any(|p| p.pts_inferred)
+    {
         return None;
     }
     let packets = &video.packets;
@@ -197,6 +202,7 @@ mod tests {
             frame_rate: Rational { num: fps, den: 1 },
             avg_frame_rate: Some(Rational { num: fps, den: 1 }),
             frame_count: packets.len() as u64,
+            hidden_frames: 0,
             keyframe_times: packets.iter().filter(|p| p.key).map(|p| p.pts).collect(),
             packets,
         }
@@ -269,7 +275,11 @@ mod tests {
         assert_eq!(plan(&copied, 2.0).mode, Mode::Copy);
         let mut untimed = copied.clone();
         untimed.packets[7].pts_inferred = true;
-        check(&untimed, Mode::Mezzanine, &[0.0, 2.0, 4.0, 6.0, 8.0]);
+        let mut hiding = copied.clone();
+        hiding.hidden_frames = 3;
+        for video in [untimed, hiding] {
+            check(&video, Mode::Mezzanine, &[0.0, 2.0, 4.0, 6.0, 8.0]);
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct VideoStream {
     pub avg_frame_rate: Option<Rational>,
     /// Number of frames (video packets) in the stream.
     pub frame_count: u64,
+    /// Frames the container holds but hides (flagged discard: the lead-in an MP4 edit list cuts
+    /// off, kept because later frames need it to decode); they are not in `packets`.
+    pub hidden_frames: u64,
     /// Presentation times of keyframes, in seconds, relative to the container start.
     pub keyframe_times: Vec<f64>,
     /// Every video packet in decode order (times relative to the container start).
@@ -307,7 +310,7 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
         .and_then(|s| s.parse::<Rational>().ok())
         .filter(|r| r.num > 0 && r.den > 0);
 
-    let packets = match listing {
+    let (packets, hidden_frames) = match listing {
         Listing::Separate => video_packets(ff, path, raw_video.index, start_time)?,
         Listing::Inline => {
             if String::from_utf8_lossy(&header.stderr).contains("partial file") {
@@ -336,7 +339,7 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
     let declared = raw_video.nb_frames.as_deref().and_then(|n| n.parse::<u64>().ok());
     if container.starts_with("mov,mp4")
         && let Some(declared) = declared
-        && declared > packets.len() as u64 + 1
+        && declared > packets.len() as u64 + hidden_frames + 1
     {
         return Err(Error::Truncated {
             path: path.into(),
@@ -360,6 +363,7 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
         frame_rate,
         avg_frame_rate,
         frame_count: packets.len() as u64,
+        hidden_frames,
         keyframe_times,
         packets,
     };
@@ -407,7 +411,12 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
 }
 
 /// Lists the packets of video stream `index` in decode order.
-fn video_packets(ff: &Ffmpeg, path: &Path, index: usize, start_time: f64) -> Result<Vec<Packet>> {
+fn video_packets(
+    ff: &Ffmpeg,
+    path: &Path,
+    index: usize,
+    start_time: f64,
+) -> Result<(Vec<Packet>, u64)> {
     let out = ff
         .ffprobe()
         .args(["-of", "csv=p=0", "-select_streams"])
@@ -438,7 +447,7 @@ fn truncated_tail(path: &Path) -> Error {
 }
 
 /// Parses ffprobe's `pts_time,dts_time,duration_time,flags` CSV rows.
-fn parse_packets(csv: &str, start_time: f64) -> Vec<Packet> {
+fn parse_packets(csv: &str, start_time: f64) -> (Vec<Packet>, u64) {
     let timed = csv.lines().map(|line| {
         let mut fields = line.split(',');
         let mut next = || fields.next();
@@ -454,6 +463,8 @@ struct Timed {
     dts: Option<f64>,
     duration: Option<f64>,
     key: bool,
+    /// Flagged discard: decoded, never shown.
+    hidden: bool,
 }
 
 impl Timed {
@@ -463,6 +474,7 @@ impl Timed {
             dts: dts.and_then(parse_f64),
             duration: duration.and_then(parse_f64),
             key: flags.starts_with('K'),
+            hidden: flags.contains('D'),
         }
     }
 
@@ -477,8 +489,8 @@ impl Timed {
     }
 }
 
-/// The packets in decode order with a presentation time each, relative to `start_time`; a
-/// packet with neither time is skipped.
+/// The packets in decode order with a presentation time each, relative to `start_time`, and
+/// the number of hidden ones left out; a packet with neither time is skipped.
 ///
 /// A container may leave presentation times out: an MPEG program stream times only the first
 /// frame that starts in each PES packet. ffmpeg's parser restores them for frames presented when
@@ -491,7 +503,7 @@ impl Timed {
 /// its real time empty: a plan on those times cuts where there is no frame. A stream that
 /// reorders nothing is presented in decode order, so there a missing presentation time is the
 /// decode time.
-fn presentation_times(timed: Vec<Timed>, start_time: f64) -> Vec<Packet> {
+fn presentation_times(timed: Vec<Timed>, start_time: f64) -> (Vec<Packet>, u64) {
     let reorders = timed.iter().any(|t| t.pts.is_some() && t.held_back());
     let mut decode_times = timed.iter().rev().filter_map(|t| Some((t.dts?, t.duration)));
     let (last, previous) = (decode_times.next(), decode_times.next());
@@ -500,6 +512,7 @@ fn presentation_times(timed: Vec<Timed>, start_time: f64) -> Vec<Packet> {
         dts + duration.filter(|d| *d > 0.0).unwrap_or(gap)
     });
     let mut packets = Vec::with_capacity(timed.len());
+    let mut hidden = 0;
     for t in timed.iter().rev() {
         let inferred = match (t.pts, t.dts) {
             (Some(_), _) => None,
@@ -511,6 +524,10 @@ fn presentation_times(timed: Vec<Timed>, start_time: f64) -> Vec<Packet> {
             next_held_back = t.dts.or(next_held_back);
         }
         let Some(pts) = t.pts.or(inferred) else { continue };
+        if t.hidden {
+            hidden += 1;
+            continue;
+        }
         packets.push(Packet {
             pts: pts - start_time,
             duration: t.duration,
@@ -519,7 +536,7 @@ fn presentation_times(timed: Vec<Timed>, start_time: f64) -> Vec<Packet> {
         });
     }
     packets.reverse();
-    packets
+    (packets, hidden)
 }
 
 fn parse_f64(s: &str) -> Option<f64> {
@@ -598,9 +615,10 @@ mod tests {
 
     #[test]
     fn packets_parse_with_fallbacks() {
-        let csv = "0.540000,0.540000,0.040000,K_\n0.580000,0.580000,0.040000,__,side_data,\nN/A,0.62,N/A,__\nN/A,N/A,N/A,__\n";
-        let packets = parse_packets(csv, 0.54);
+        let csv = "0.540000,0.540000,0.040000,K_\n0.580000,0.580000,0.040000,__,side_data,\nN/A,0.62,N/A,__\nN/A,N/A,N/A,__\n0.70,0.70,0.04,_D\n";
+        let (packets, hidden) = parse_packets(csv, 0.54);
         assert_eq!(packets.len(), 3);
+        assert_eq!(hidden, 1);
         assert!(packets[0].key && packets[0].pts.abs() < 1e-9);
         assert!(!packets[1].key);
         // Nothing is reordered, so an untimed frame is shown when it is decoded.
@@ -627,7 +645,7 @@ mod tests {
             N/A,1.233333,0.033333,__\n\
             1.266667,1.266667,0.033333,__\n\
             1.300000,1.300000,0.033333,__\n";
-        let packets = parse_packets(csv, 0.933333);
+        let (packets, _) = parse_packets(csv, 0.933333);
         let inferred: Vec<usize> =
             (0..packets.len()).filter(|&i| packets[i].pts_inferred).collect();
         assert_eq!(inferred, vec![6, 9]);

@@ -96,6 +96,7 @@ mod tests {
             frame_rate: Rational { num: 25, den: 1 },
             avg_frame_rate: None,
             frame_count: 1,
+            hidden_frames: 0,
             keyframe_times: vec![0.0],
             packets: Vec::new(),
         }

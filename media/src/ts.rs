@@ -151,6 +151,7 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Option<Segment>> {
         frame_rate,
         avg_frame_rate,
         frame_count: packets.len() as u64,
+        hidden_frames: 0,
         keyframe_times,
         packets,
     };
