@@ -41,6 +41,9 @@ pub enum Error {
     /// The input's video stream is unusable for another reason (no frames, no size, ...).
     #[error("{}: unusable video stream: {detail}", path.display())]
     BadVideo { path: PathBuf, detail: String },
+    /// The input is valid but asks for something the engine does not do.
+    #[error("{}: unsupported: {what}", path.display())]
+    Unsupported { path: PathBuf, what: String },
     /// A rendition cannot be checked against the source it was given with.
     #[error("{} cannot be checked against {}: {detail}", rendition.display(), original.display())]
     NotComparable { original: PathBuf, rendition: PathBuf, detail: String },

@@ -67,12 +67,14 @@ pub fn plan(video: &VideoStream, seconds: f64) -> SegmentPlan {
 /// clean (no frame crosses it in either direction between decode and presentation order).
 ///
 /// Nothing is copied that a copy would show differently, since MPEG-TS segments carry neither
-/// an edit list nor missing times: frames the container hides (a copy would show them), or a
-/// stream whose container left some presentation times out (a copy passes those packets on
-/// untimed, and MPEG-TS cannot start a segment on one). The mezzanine's decoder drops the hidden
-/// frames and restores the times.
+/// a display matrix nor an edit list nor missing times: a picture the container shows turned,
+/// frames it hides (a copy would show them), or a stream whose container left some presentation
+/// times out (a copy passes those packets on untimed, and MPEG-TS cannot start a segment on
+/// one). The mezzanine's decoder turns the picture upright, drops the hidden frames and restores
+/// the times.
 fn copy_plan(video: &VideoStream, seconds: f64) -> Option<SegmentPlan> {
     if !COPYABLE.contains(&video.codec.as_str())
+        || video.rotation != 0
         || video.hidden_frames > 0
         || video.packets.iter().any(|p| p.pts_inferred)
     {
@@ -198,6 +200,7 @@ mod tests {
             width: 640,
             height: 360,
             sample_aspect_ratio: Rational { num: 1, den: 1 },
+            rotation: 0,
             pixel_format: Some("yuv420p".into()),
             frame_rate: Rational { num: fps, den: 1 },
             avg_frame_rate: Some(Rational { num: fps, den: 1 }),
@@ -275,9 +278,11 @@ mod tests {
         assert_eq!(plan(&copied, 2.0).mode, Mode::Copy);
         let mut untimed = copied.clone();
         untimed.packets[7].pts_inferred = true;
+        let mut turned = copied.clone();
+        turned.rotation = 90;
         let mut hiding = copied.clone();
         hiding.hidden_frames = 3;
-        for video in [untimed, hiding] {
+        for video in [untimed, turned, hiding] {
             check(&video, Mode::Mezzanine, &[0.0, 2.0, 4.0, 6.0, 8.0]);
         }
     }

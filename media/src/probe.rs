@@ -52,6 +52,10 @@ pub struct VideoStream {
     pub height: u32,
     /// Sample (pixel) aspect ratio; 1:1 when unknown.
     pub sample_aspect_ratio: Rational,
+    /// The container's display rotation, a quarter turn in degrees (0, 90, 180 or 270, as
+    /// ffprobe reports the display matrix): how the coded picture is turned to be shown upright,
+    /// as in an MP4 from a phone held upright.
+    pub rotation: u16,
     /// Pixel format, e.g. `yuv420p`.
     pub pixel_format: Option<String>,
     /// The stream's nominal frame rate (ffprobe `r_frame_rate`).
@@ -101,9 +105,12 @@ pub struct AudioStream {
 }
 
 impl VideoStream {
-    /// Width in square pixels (coded width times the sample aspect ratio).
-    pub fn display_width(&self) -> f64 {
-        f64::from(self.width) * self.sample_aspect_ratio.as_f64()
+    /// The size shown, in square pixels: the coded width times the sample aspect ratio, and the
+    /// height, swapped when the display matrix turns the picture a quarter.
+    pub fn display_size(&self) -> (f64, f64) {
+        let width = f64::from(self.width) * self.sample_aspect_ratio.as_f64();
+        let height = f64::from(self.height);
+        if self.rotation % 180 == 90 { (height, width) } else { (width, height) }
     }
 
     /// Presentation times of all frames, sorted.
@@ -299,6 +306,8 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
         .and_then(|s| s.parse::<Rational>().ok())
         .filter(|r| r.num > 0 && r.den > 0)
         .unwrap_or(Rational { num: 1, den: 1 });
+    let rotation = quarter_turns(raw_video.side_data_list.iter().find_map(|d| d.rotation))
+        .map_err(|what| Error::Unsupported { path: path.into(), what })?;
     let frame_rate = raw_video
         .r_frame_rate
         .as_deref()
@@ -359,6 +368,7 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
         width,
         height,
         sample_aspect_ratio: sar,
+        rotation,
         pixel_format: raw_video.pix_fmt.clone(),
         frame_rate,
         avg_frame_rate,
@@ -408,6 +418,20 @@ fn probe_with(ff: &Ffmpeg, path: &Path, listing: Listing) -> Result<(MediaInfo, 
         audio,
     };
     Ok((info, audio_packets))
+}
+
+/// A display matrix's rotation as a quarter turn in degrees (0, 90, 180 or 270), or what is
+/// wrong with it: renditions can be turned upright by quarter turns only.
+fn quarter_turns(rotation: Option<f64>) -> Result<u16, String> {
+    let Some(degrees) = rotation else { return Ok(0) };
+    let turned = degrees.rem_euclid(360.0);
+    let quarters = (turned / 90.0).round();
+    if (turned - quarters * 90.0).abs() > 0.5 {
+        return Err(format!(
+            "the video is to be shown turned by {degrees}°; only quarter turns are supported"
+        ));
+    }
+    Ok((quarters as u16 % 4) * 90)
 }
 
 /// Lists the packets of video stream `index` in decode order.
@@ -582,6 +606,14 @@ struct RawStream {
     channel_layout: Option<String>,
     #[serde(default)]
     disposition: RawDisposition,
+    #[serde(default)]
+    side_data_list: Vec<RawSideData>,
+}
+
+#[derive(Deserialize)]
+struct RawSideData {
+    /// A display matrix's rotation in degrees.
+    rotation: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -611,6 +643,16 @@ mod tests {
         assert_eq!("128:117".parse::<Rational>().unwrap(), Rational { num: 128, den: 117 });
         assert!("25".parse::<Rational>().is_err());
         assert_eq!(Rational { num: 1, den: 0 }.as_f64(), 0.0);
+    }
+
+    #[test]
+    fn display_rotations_are_quarter_turns_or_refused() {
+        assert_eq!(quarter_turns(None), Ok(0));
+        assert_eq!(quarter_turns(Some(90.0)), Ok(90));
+        assert_eq!(quarter_turns(Some(-90.0)), Ok(270));
+        assert_eq!(quarter_turns(Some(-180.0)), Ok(180));
+        assert_eq!(quarter_turns(Some(360.0)), Ok(0));
+        assert!(quarter_turns(Some(45.0)).unwrap_err().contains("turned by 45°"));
     }
 
     #[test]

@@ -43,13 +43,16 @@ pub fn parse_heights(list: &str) -> Result<Vec<u32>> {
 
 /// The renditions of `heights` that fit `video`, tallest first. Rungs taller than the source are
 /// skipped (never upscale); when every rung is, one rendition at the source size is made.
-/// Sizes keep the display aspect ratio, in square pixels, rounded to even numbers.
+/// Sizes keep the display aspect ratio, in square pixels, upright (a display rotation honoured),
+/// rounded to even numbers.
 pub fn plan_renditions(video: &VideoStream, heights: &[u32]) -> Vec<Rendition> {
-    let aspect = video.display_width() / f64::from(video.height);
-    let mut fitting: Vec<u32> = heights.iter().copied().filter(|&h| h <= video.height).collect();
+    let (display_width, display_height) = video.display_size();
+    let aspect = display_width / display_height;
+    let source_height = display_height.round() as u32;
+    let mut fitting: Vec<u32> = heights.iter().copied().filter(|&h| h <= source_height).collect();
     fitting.sort_unstable_by(|a, b| b.cmp(a));
     if fitting.is_empty() {
-        fitting.push((video.height & !1).max(2));
+        fitting.push((source_height & !1).max(2));
     }
     fitting
         .into_iter()
@@ -92,6 +95,7 @@ mod tests {
             width,
             height,
             sample_aspect_ratio: Rational { num: sar.0, den: sar.1 },
+            rotation: 0,
             pixel_format: None,
             frame_rate: Rational { num: 25, den: 1 },
             avg_frame_rate: None,
@@ -135,6 +139,23 @@ mod tests {
             vec![("144p".into(), 192, 144)]
         );
         assert_eq!(sizes(&video(320, 181, (1, 1)), &[240]), vec![("180p".into(), 318, 180)]);
+    }
+
+    #[test]
+    fn a_quarter_turn_makes_renditions_upright() {
+        let mut v = video(1280, 720, (1, 1));
+        v.rotation = 90;
+        assert_eq!(
+            sizes(&v, DEFAULT_LADDER),
+            vec![
+                ("720p".into(), 406, 720),
+                ("480p".into(), 270, 480),
+                ("360p".into(), 202, 360),
+                ("240p".into(), 136, 240)
+            ]
+        );
+        v.rotation = 180;
+        assert_eq!(sizes(&v, &[360])[0], ("360p".into(), 640, 360));
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Option<Segment>> {
         width: sps.width,
         height: sps.height,
         sample_aspect_ratio: sps.sar,
+        rotation: 0,
         pixel_format: sps.pixel_format().map(str::to_owned),
         frame_rate,
         avg_frame_rate,
