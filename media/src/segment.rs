@@ -2,10 +2,11 @@
 //!
 //! Video is stream-copied ([`Mode::Copy`]) or re-encoded as a mezzanine with keyframes forced
 //! at the planned cuts ([`Mode::Mezzanine`]). Audio is encoded once for the whole source to
-//! stereo AAC and padded with silence to the end of the video, so every segment carries audio and
-//! renditions can copy it: per-segment audio encoding would put encoder priming gaps at every
-//! segment boundary. ffmpeg's segment muxer reports each finished segment on stdout, so
-//! transcoding starts while later segments are still being cut.
+//! stereo AAC, with silence before it when it starts after the video and after it to the end of
+//! the video, so every segment carries audio and renditions can copy it: per-segment audio
+//! encoding would put encoder priming gaps at every segment boundary. ffmpeg's segment muxer
+//! reports each finished segment on stdout, so transcoding starts while later segments are
+//! still being cut.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -200,6 +201,11 @@ fn segmenter_args(
                 ["-c:v", "libx264", "-preset", &mezzanine.preset, "-crf", &crf].map(String::from),
             );
             rest.extend(keyframes_where_forced(""));
+            if info.video.width % 2 == 1 || info.video.height % 2 == 1 {
+                // x264 encodes 4:2:0 in even sizes only: the mezzanine is a pixel smaller (the
+                // whole picture, as the renditions scaled from it are planned).
+                rest.extend(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"].map(String::from));
+            }
             rest.extend(["-fps_mode", "passthrough", "-enc_time_base", "-1"].map(String::from));
             if !times.is_empty() {
                 rest.extend(["-force_key_frames".into(), times.clone()]);
@@ -211,7 +217,7 @@ fn segmenter_args(
             "-map".into(),
             format!("0:{}", audio.index),
             "-af".into(),
-            "apad".into(),
+            "aresample=async=1:first_pts=0,apad".into(),
             "-shortest".into(),
             "-c:a".into(),
             "aac".into(),
