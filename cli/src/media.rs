@@ -39,15 +39,31 @@ pub(crate) enum MediaCommand {
         /// The job asked for the audio to be copied bit-exact.
         #[arg(long)]
         audio_copy: bool,
+        /// The job's x264 constant rate factor.
+        #[arg(long, default_value_t = 23)]
+        crf: u8,
+        /// The job's video bit-rate cap in bits per second [default: the cap Kinema's ladder
+        /// gives the expected size].
+        #[arg(long)]
+        max_bitrate: Option<u32>,
+        /// Where the sampled frames are drawn from: 1 to 64 bytes in hex (the job market passes
+        /// a block hash finalized after the result) [default: fresh randomness on every run].
+        #[arg(long)]
+        seed: Option<String>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Make honest and tampered renditions from a corpus, calibrate the verifier, report.
+    /// Make honest and tampered renditions from the corpus and generated clips, calibrate the
+    /// verifier on one split, report on the held-out one.
     Eval {
         /// The corpus directory (the clips of ../shared/corpus).
-        #[arg(long)]
-        corpus: PathBuf,
+        #[arg(long, required_unless_present = "samples")]
+        corpus: Option<PathBuf>,
+        /// Calibrate and report again on the samples of an earlier report (its JSON) instead
+        /// of making and measuring renditions.
+        #[arg(long, conflicts_with = "corpus")]
+        samples: Option<PathBuf>,
         /// Where to write the report (JSON).
         #[arg(long)]
         out: PathBuf,
@@ -124,14 +140,31 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
             Ok(())
         }
         MediaCommand::Ladder(args) => ladder(&ff, args),
-        MediaCommand::Verify { source, rendition, expect, audio_copy, json } => {
-            let expect = parse_expect(&expect, audio_copy)?;
+        MediaCommand::Verify {
+            source,
+            rendition,
+            expect,
+            audio_copy,
+            crf,
+            max_bitrate,
+            seed,
+            json,
+        } => {
+            let mut expect = parse_expect(&expect, audio_copy)?;
+            expect.crf = crf;
+            expect.max_bitrate = max_bitrate.unwrap_or(expect.max_bitrate);
+            expect.validate()?;
+            let seed = match seed {
+                Some(hex) => verify::Seed::from_hex(&hex)?,
+                None => verify::Seed::random(),
+            };
             let report = verify::verify(
                 &ff,
                 &source,
                 &rendition,
                 &expect,
                 &verify::Thresholds::calibrated(),
+                &seed,
             )?;
             if json {
                 say!("{}", serde_json::to_string(&report)?);
@@ -146,29 +179,57 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                 }
                 let s = &report.scores;
                 say!(
-                    "  {} pairs: luma PSNR >= {:.2} dB, chroma PSNR >= {:.2} dB, SSIM >= {:.4}, MS-SSIM >= {:.4}, edges kept {:.0} %, blur {:.1} %, worst block >= {:.2} dB",
+                    "  {} pairs (seed {}): luma PSNR >= {:.2} dB, {:.2} dB below the job's own encode on average, {:.2} dB at worst; SSIM >= {:.4}; edges kept {:.0} %, {:.1} % less than the job's; colour moved {:.0} %; local damage {:.2} dB; block shift {:.1} levels; temporal gain {:.2} dB over {} frames",
                     s.pairs,
+                    report.seed,
                     s.psnr_y,
-                    s.psnr_chroma,
+                    s.quality_deficit,
+                    s.worst_deficit,
                     s.ssim,
-                    s.ms_ssim,
                     s.edges_kept * 100.0,
                     s.blur * 100.0,
-                    s.worst_block_psnr
+                    s.chroma_change * 100.0,
+                    s.local_damage,
+                    s.block_shift,
+                    s.offset_gain,
+                    s.frames_compared
                 );
             }
             Ok(())
         }
-        MediaCommand::Eval { corpus, out, thresholds_out, workers, segments } => {
-            let work = std::env::temp_dir().join(format!("kinema-eval-{}", std::process::id()));
-            std::fs::create_dir_all(&work)?;
-            let workers = workers.unwrap_or_else(|| ladder::Config::default().workers);
-            let options = kinema_media::eval::Options { workers, segments: segments as usize };
-            let report = kinema_media::eval::run(&ff, &corpus, &work, &options, &|line| {
-                eprintln!("kinema: {line}")
-            });
-            let _ = std::fs::remove_dir_all(&work);
-            let report = report?;
+        MediaCommand::Eval { corpus, samples, out, thresholds_out, workers, segments } => {
+            let report = match (corpus, samples) {
+                (_, Some(earlier)) => {
+                    let text = std::fs::read(&earlier).map_err(|e| {
+                        anyhow::anyhow!("--samples {}: cannot read: {e}", earlier.display())
+                    })?;
+                    #[derive(serde::Deserialize)]
+                    struct Earlier {
+                        samples: Vec<kinema_media::eval::Sample>,
+                    }
+                    let earlier: Earlier = serde_json::from_slice(&text).map_err(|e| {
+                        anyhow::anyhow!(
+                            "--samples {}: not a report of kinema media eval: {e}",
+                            earlier.display()
+                        )
+                    })?;
+                    kinema_media::eval::report_on(earlier.samples)
+                }
+                (Some(corpus), None) => {
+                    let work =
+                        std::env::temp_dir().join(format!("kinema-eval-{}", std::process::id()));
+                    std::fs::create_dir_all(&work)?;
+                    let workers = workers.unwrap_or_else(|| ladder::Config::default().workers);
+                    let options =
+                        kinema_media::eval::Options { workers, segments: segments as usize };
+                    let report = kinema_media::eval::run(&ff, &corpus, &work, &options, &|line| {
+                        eprintln!("kinema: {line}")
+                    });
+                    let _ = std::fs::remove_dir_all(&work);
+                    report?
+                }
+                (None, None) => unreachable!("clap requires --corpus without --samples"),
+            };
             std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
             if let Some(path) = thresholds_out {
                 std::fs::write(&path, serde_json::to_vec_pretty(&report.thresholds)?)?;
@@ -210,10 +271,9 @@ fn parse_expect(text: &str, audio_copy: bool) -> Result<verify::Expect> {
     };
     let (w, h) = size.split_once('x').ok_or_else(bad)?;
     let expect = verify::Expect {
-        width: w.parse().map_err(|_| bad())?,
-        height: h.parse().map_err(|_| bad())?,
         fps,
         audio_copy,
+        ..verify::Expect::rung(w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?)
     };
     expect.validate()?;
     Ok(expect)
@@ -221,28 +281,36 @@ fn parse_expect(text: &str, audio_copy: bool) -> Result<verify::Expect> {
 
 fn print_eval(report: &kinema_media::eval::Report) {
     let pct = |(n, k): (usize, usize)| if n == 0 { 0.0 } else { 100.0 * k as f64 / n as f64 };
-    for (i, fold) in report.folds.iter().enumerate() {
-        say!(
-            "fold {}: calibrated on {}; evaluated on {}",
-            i + 1,
-            fold.calibrated_on.join(", "),
-            fold.evaluated_on.join(", ")
-        );
+    for (name, split) in [
+        ("calibration split (in-sample)", &report.calibration),
+        ("held-out split (never tuned on)", &report.held_out),
+    ] {
+        say!("{name}: {}", split.clips.join(", "));
         say!(
             "  honest flagged: {}/{} ({:.2} %)   tampered caught: {}/{} ({:.2} %)   ROC AUC {:.4}",
-            fold.honest.1,
-            fold.honest.0,
-            pct(fold.honest),
-            fold.tampered.1,
-            fold.tampered.0,
-            pct(fold.tampered),
-            fold.auc
+            split.honest.1,
+            split.honest.0,
+            pct(split.honest),
+            split.tampered.1,
+            split.tampered.0,
+            pct(split.tampered),
+            split.auc
         );
-        for (family, n, k) in &fold.families {
-            say!("  {family:<30} {k:>3}/{n:<3} {:>6.1} %", pct((*n, *k)));
+        for (family, n, k) in &split.families {
+            say!("  {family:<30} {k:>4}/{n:<4} {:>6.1} %", pct((*n, *k)));
         }
-        for (height, n, k) in &fold.heights {
-            say!("  tampered at {height:>4}p            {k:>3}/{n:<3} {:>6.1} %", pct((*n, *k)));
+        for (height, n, k) in &split.heights {
+            say!("  tampered at {height:>4}p            {k:>4}/{n:<4} {:>6.1} %", pct((*n, *k)));
+        }
+        for (kind, honest, tampered) in &split.kinds {
+            say!(
+                "  {kind:<16} honest flagged {:>3}/{:<4} tampered caught {:>4}/{:<4} {:>6.1} %",
+                honest.1,
+                honest.0,
+                tampered.1,
+                tampered.0,
+                pct(*tampered)
+            );
         }
     }
 }

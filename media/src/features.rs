@@ -8,12 +8,13 @@
 //! bad: which nearby source frame the rendition frame really matches (drops, duplicates, stills,
 //! swaps), and whether a flipped or rotated source matches better than the upright one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::Decoded;
-use crate::frame::Plane;
+use crate::frame::{Frame, Plane, PlaneRef};
 use crate::metrics;
 use crate::scale::{resize, resize_frame};
+use crate::verify::Seed;
 
 /// How far (in frames) temporal alignment looks either way.
 const SEARCH: isize = 3;
@@ -21,7 +22,7 @@ const SEARCH: isize = 3;
 const ORIENTATION_GAIN: f64 = 3.0;
 
 /// A flip or rotation of the source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Orientation {
     /// Mirrored left to right.
@@ -37,10 +38,12 @@ pub enum Orientation {
 }
 
 /// What one sampled pair measured.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairScores {
     /// Index of the rendition frame.
     pub frame: usize,
+    /// Index of the source frame presented at the same time.
+    pub source_frame: usize,
     /// PSNR of Y, U and V in dB (capped at 100 for identical planes).
     pub psnr: [f64; 3],
     /// SSIM of luma.
@@ -49,9 +52,22 @@ pub struct PairScores {
     pub ms_ssim: f64,
     /// How sharp the source's steepest edges stay ([`metrics::edges_kept`]).
     pub edges_kept: f64,
+    /// Luma PSNR of the job's own encode of the source frame (what the job's settings give on
+    /// this content), dB.
+    pub job_psnr: f64,
+    /// Luma SSIM of the job's own encode.
+    pub job_ssim: f64,
+    /// How sharp the source's edges stay in the job's own encode.
+    pub job_edges_kept: f64,
+    /// The colour changed, relative to the source's own colour ([`metrics::chroma_change`]).
+    pub chroma_change: f64,
+    /// The worst tile's error beyond the job's own encode's, less the frame's, dB
+    /// ([`metrics::local_damage`]).
+    pub local_damage: f64,
     /// PSNR of the worst 16x16 luma block in dB.
     pub worst_block_psnr: f64,
-    /// The largest change of a 16x16 luma block's mean, in levels.
+    /// The largest change of a 16x16 luma block's mean beyond the job's own encode's, in levels
+    /// ([`metrics::block_shift`]).
     pub block_shift: f64,
     /// Offset (in source frames) of the best-matching source frame; 0 when aligned.
     pub best_offset: isize,
@@ -62,53 +78,139 @@ pub struct PairScores {
     pub orientation: Option<(Orientation, f64)>,
 }
 
-/// Indices of up to `n` rendition frames spread evenly over the segment.
-pub fn sample(frames: usize, n: usize) -> Vec<usize> {
+/// Indices of up to `n` of `frames` rendition frames: the segment cut into `n` equal strata,
+/// one frame drawn from each by `seed`. Every frame can be drawn, none can be predicted without
+/// the seed, and the samples still cover the whole segment.
+pub fn sample(frames: usize, n: usize, seed: &Seed) -> Vec<usize> {
+    let key = seed.key();
     if frames == 0 || n == 0 {
         return Vec::new();
     }
     let n = n.min(frames);
-    (0..n).map(|i| (i * frames + frames / 2) / n).map(|i| i.min(frames - 1)).collect()
-}
-
-/// Measures the sampled pairs. `source` and `rendition` hold every frame's thumbnail and the
-/// pictures at the sampled indices; frames are paired by index (the coarse checks have made sure
-/// the counts and times agree, or reported why not). A pair whose pictures were not kept is
-/// skipped.
-pub fn measure(source: &Decoded, rendition: &Decoded, samples: &[usize]) -> Vec<PairScores> {
-    if source.thumbs.is_empty() {
-        return Vec::new();
-    }
-    samples
-        .iter()
-        .filter_map(|&j| {
-            let i = j.min(source.thumbs.len() - 1);
-            let (out, src) = (rendition.picture(j)?, source.picture(i)?);
-            let out_thumb = rendition.thumbs.get(j)?;
-            let reference = resize_frame(src, out.width(), out.height());
-            let psnr: [f64; 3] = std::array::from_fn(|p| {
-                cap(metrics::psnr(metrics::mse(
-                    reference.planes[p].as_ref(),
-                    out.planes[p].as_ref(),
-                )))
-            });
-            let (ry, oy) = (reference.planes[0].as_ref(), out.planes[0].as_ref());
-            let blocks = metrics::block_errors(ry, oy, 16);
-            let (best_offset, offset_gain) = temporal(&source.thumbs, i, out_thumb);
-            Some(PairScores {
-                frame: j,
-                psnr,
-                ssim: metrics::ssim(ry, oy),
-                ms_ssim: metrics::ms_ssim(ry, oy),
-                edges_kept: metrics::edges_kept(ry, oy),
-                worst_block_psnr: cap(metrics::psnr(blocks.worst())),
-                block_shift: blocks.worst_shift(),
-                best_offset,
-                offset_gain,
-                orientation: orientation(&source.thumbs[i], out_thumb),
-            })
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(&(frames as u64).to_le_bytes());
+    let mut stream = hasher.finalize_xof();
+    (0..n)
+        .map(|k| {
+            let (lo, hi) = (k * frames / n, (k + 1) * frames / n);
+            let mut word = [0u8; 8];
+            stream.fill(&mut word);
+            lo + (u64::from_le_bytes(word) % (hi - lo) as u64) as usize
         })
         .collect()
+}
+
+/// For every rendition frame, the source frame presented nearest to it, both timelines counted
+/// from their first frame (the segments' own clocks may differ by a constant).
+pub fn pair_by_time(source: &[f64], rendition: &[f64]) -> Vec<usize> {
+    let (Some(&s0), Some(&r0)) = (source.first(), rendition.first()) else {
+        return Vec::new();
+    };
+    rendition
+        .iter()
+        .map(|&t| {
+            let t = t - r0 + s0;
+            let i = source.partition_point(|&s| s < t);
+            [i.checked_sub(1), Some(i)]
+                .into_iter()
+                .flatten()
+                .filter(|&k| k < source.len())
+                .min_by(|&a, &b| (source[a] - t).abs().total_cmp(&(source[b] - t).abs()))
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// The three decodes a pair is measured from.
+#[derive(Debug, Clone, Copy)]
+pub struct Decodes<'a> {
+    /// The source segment: every thumbnail, the paired pictures.
+    pub source: &'a Decoded,
+    /// The job's own encode of the source: the paired pictures, at the rendition's size.
+    pub job: &'a Decoded,
+    /// The rendition: every thumbnail, the sampled pictures.
+    pub rendition: &'a Decoded,
+}
+
+/// Measures the sampled pairs: `samples` are rendition frame indices, `pairs[j]` the source
+/// frame of rendition frame `j`. Returns the scores and the sampled frames that could not be
+/// compared (a picture the decoder did not give).
+pub fn measure(
+    d: Decodes<'_>,
+    pairs: &[usize],
+    samples: &[usize],
+) -> (Vec<PairScores>, Vec<usize>) {
+    let mut missing = Vec::new();
+    let scores = samples
+        .iter()
+        .filter_map(|&j| {
+            let measured = pairs.get(j).and_then(|&i| measure_pair(d, j, i));
+            if measured.is_none() {
+                missing.push(j);
+            }
+            measured
+        })
+        .collect();
+    (scores, missing)
+}
+
+fn measure_pair(d: Decodes<'_>, j: usize, i: usize) -> Option<PairScores> {
+    let (out, src, job) = (d.rendition.picture(j)?, d.source.picture(i)?, d.job.picture(i)?);
+    let out_thumb = d.rendition.thumbs.get(j)?;
+    let src_thumb = d.source.thumbs.get(i)?;
+    let (w, h) = (out.width(), out.height());
+    if (job.width(), job.height()) != (w, h) {
+        return None;
+    }
+    let reference = resize_frame(src, w, h);
+    let psnr: [f64; 3] = std::array::from_fn(|p| {
+        cap(metrics::psnr(metrics::mse(reference.planes[p].as_ref(), out.planes[p].as_ref())))
+    });
+    let (ry, oy, jy) =
+        (reference.planes[0].as_ref(), out.planes[0].as_ref(), job.planes[0].as_ref());
+    let blocks = metrics::block_errors(ry, oy, 16);
+    let (best_offset, offset_gain) = temporal(&d.source.thumbs, i, out_thumb);
+    Some(PairScores {
+        frame: j,
+        source_frame: i,
+        psnr,
+        ssim: metrics::ssim(ry, oy),
+        ms_ssim: metrics::ms_ssim(ry, oy),
+        edges_kept: metrics::edges_kept(ry, oy),
+        job_psnr: cap(metrics::psnr(metrics::mse(ry, jy))),
+        job_ssim: metrics::ssim(ry, jy),
+        job_edges_kept: metrics::edges_kept(ry, jy),
+        chroma_change: metrics::chroma_change(chroma(&reference), chroma(out)),
+        local_damage: metrics::local_damage(ry, jy, oy),
+        worst_block_psnr: cap(metrics::psnr(blocks.worst())),
+        block_shift: metrics::block_shift(ry, jy, oy),
+        best_offset,
+        offset_gain,
+        orientation: orientation(src_thumb, out_thumb),
+    })
+}
+
+/// The temporal check on every rendition frame's thumbnail: the largest gain of a neighbouring
+/// source frame over the paired one, with the rendition frame it was seen at, and how many
+/// frames were compared.
+pub fn temporal_all(source: &Decoded, rendition: &Decoded, pairs: &[usize]) -> (f64, usize, usize) {
+    let mut worst = (0.0, 0);
+    let mut compared = 0;
+    for (j, (thumb, &i)) in rendition.thumbs.iter().zip(pairs).enumerate() {
+        if i >= source.thumbs.len() {
+            continue;
+        }
+        compared += 1;
+        let (offset, gain) = temporal(&source.thumbs, i, thumb);
+        if offset != 0 && gain > worst.0 {
+            worst = (gain, j);
+        }
+    }
+    (worst.0, worst.1, compared)
+}
+
+fn chroma(f: &Frame) -> [PlaneRef<'_>; 2] {
+    [f.planes[1].as_ref(), f.planes[2].as_ref()]
 }
 
 fn cap(db: f64) -> f64 {
@@ -181,10 +283,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_spread_over_the_segment() {
-        assert_eq!(sample(50, 10), vec![2, 7, 12, 17, 22, 27, 32, 37, 42, 47]);
-        assert_eq!(sample(3, 10), vec![0, 1, 2]);
-        assert!(sample(0, 10).is_empty());
+    fn samples_cover_the_segment_and_follow_the_seed() {
+        let seed = Seed::from_bytes(b"block");
+        let picks = sample(50, 10, &seed);
+        assert_eq!(picks.len(), 10);
+        for (k, &j) in picks.iter().enumerate() {
+            assert!((k * 5..(k + 1) * 5).contains(&j), "{picks:?}");
+        }
+        assert_eq!(picks, sample(50, 10, &seed));
+        assert_ne!(picks, sample(50, 10, &Seed::from_bytes(b"other")));
+        assert_ne!(sample(50, 10, &Seed::random()), sample(50, 10, &Seed::random()));
+        assert_eq!(sample(3, 10, &seed), vec![0, 1, 2]);
+        assert!(sample(0, 10, &seed).is_empty());
+        // Over many seeds every frame of a stratum is drawn.
+        let mut seen = [false; 50];
+        for n in 0u32..200 {
+            for j in sample(50, 10, &Seed::from_bytes(&n.to_le_bytes())) {
+                seen[j] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn seeds_parse_from_hex() {
+        let hash = "ab".repeat(32);
+        assert_eq!(Seed::from_hex(&hash).unwrap(), Seed::from_bytes(&[0xab; 32]));
+        for bad in ["", "abc", "zz", &"00".repeat(65)] {
+            assert!(Seed::from_hex(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn frames_pair_by_time_from_their_first() {
+        let src: Vec<f64> = (0..5).map(|i| 10.0 + i as f64 * 0.04).collect();
+        let out: Vec<f64> = src.iter().map(|t| t - 10.0 + 1.4).collect();
+        assert_eq!(pair_by_time(&src, &out), vec![0, 1, 2, 3, 4]);
+        // Half the frame rate: every other source frame.
+        let half: Vec<f64> = (0..3).map(|i| 1.4 + i as f64 * 0.08).collect();
+        assert_eq!(pair_by_time(&src, &half), vec![0, 2, 4]);
+        assert!(pair_by_time(&[], &out).is_empty());
     }
 
     #[test]

@@ -262,6 +262,76 @@ pub fn block_errors(a: PlaneRef<'_>, b: PlaneRef<'_>, block: usize) -> BlockErro
     BlockErrors { cols, rows, mse, mean_diff }
 }
 
+/// Block means of a chroma pair (`u`, `v`) as deviations from neutral (128), over
+/// `block` x `block` tiles: the colour a viewer sees, without the grain an encoder smooths.
+fn chroma_means(u: PlaneRef<'_>, v: PlaneRef<'_>, block: usize) -> Vec<(f64, f64)> {
+    let neutral = Plane::filled(u.width, u.height, 128);
+    let [du, dv] = [u, v].map(|p| block_errors(neutral.as_ref(), p, block).mean_diff);
+    du.into_iter().zip(dv).collect()
+}
+
+/// Neutral-relative chroma energy (RMS, levels) below which a source is taken as colourless:
+/// [`chroma_change`] then measures against this floor, so a grey source turned pink is still a
+/// change.
+pub const CHROMA_FLOOR: f64 = 2.0;
+
+/// How much the colour of `out` differs from `reference`'s, relative to the reference's own
+/// colour, on the chroma block means (4x4 chroma samples) as complex numbers `u + iv` around
+/// neutral. The larger of:
+/// - the gain's distance from 1, `|Σ o·conj(r) − Σ |r|²| / max(Σ |r|², n·floor²)`: grayscale
+///   gives 1, half the saturation 0.5, a 60° hue turn 1, on any colourful content; noise and
+///   the detail an encoder smooths away do not correlate with the source and barely move it;
+/// - the mean's move over the reference's RMS colour (at least [`CHROMA_FLOOR`]): a tint, even
+///   of a grey source.
+pub fn chroma_change(reference: [PlaneRef<'_>; 2], out: [PlaneRef<'_>; 2]) -> f64 {
+    let r = chroma_means(reference[0], reference[1], 4);
+    let o = chroma_means(out[0], out[1], 4);
+    let n = r.len().max(1) as f64;
+    let energy: f64 = r.iter().map(|(u, v)| u * u + v * v).sum();
+    // Σ o·conj(r) = Σ (ou·ru + ov·rv) + i Σ (ov·ru − ou·rv)
+    let (re, im) = r.iter().zip(&o).fold((0.0, 0.0), |(re, im), ((ru, rv), (ou, ov))| {
+        (re + ou * ru + ov * rv, im + ov * ru - ou * rv)
+    });
+    let gain = ((re - energy).powi(2) + im * im).sqrt() / energy.max(n * CHROMA_FLOOR.powi(2));
+    let mean = |p: &[(f64, f64)]| {
+        let (u, v) = p.iter().fold((0.0, 0.0), |(a, b), (u, v)| (a + u, b + v));
+        (u / n, v / n)
+    };
+    let ((ru, rv), (ou, ov)) = (mean(&r), mean(&o));
+    let tint =
+        ((ou - ru).powi(2) + (ov - rv).powi(2)).sqrt() / (energy / n).sqrt().max(CHROMA_FLOOR);
+    gain.max(tint)
+}
+
+/// Error added to every block MSE before ratios are taken (levels²): flat blocks that two
+/// encoders both reproduce almost exactly differ by large ratios of tiny errors.
+const BLOCK_ERROR_FLOOR: f64 = 10.0;
+
+/// Side of the tiles [`local_damage`] compares: two 16x16 macroblocks, so one block an encoder
+/// happened to code differently weighs a quarter, and a damaged patch of a few percent of even a
+/// 144p frame still fills a tile.
+const DAMAGE_TILE: usize = 32;
+
+/// Local damage: how many dB more error `out` has than `job` (the job's own encode of the same
+/// source) in its worst 32x32 tile, beyond the frame as a whole. An honest encoder errs where
+/// the job's encode errs; an overlay, a caption or a damaged patch errs in one place.
+pub fn local_damage(source: PlaneRef<'_>, job: PlaneRef<'_>, out: PlaneRef<'_>) -> f64 {
+    let ratio = |a: f64, b: f64| 10.0 * ((a + BLOCK_ERROR_FLOOR) / (b + BLOCK_ERROR_FLOOR)).log10();
+    let (bo, bj) = (block_errors(source, out, DAMAGE_TILE), block_errors(source, job, DAMAGE_TILE));
+    let whole = ratio(mse(source, out), mse(source, job));
+    let worst = bo.mse.iter().zip(&bj.mse).map(|(o, j)| ratio(*o, *j)).fold(0.0, f64::max);
+    (worst - whole).max(0.0)
+}
+
+/// The largest amount by which a 16x16 block's mean moved in `out` beyond what it moved in `job`
+/// (the job's own encode), in levels. Encoders keep a block's mean (its DC) almost exactly, and
+/// where they cannot (hard-edged detail at a small size) the job's encode cannot either; an
+/// overlay moves it where the job's encode does not.
+pub fn block_shift(source: PlaneRef<'_>, job: PlaneRef<'_>, out: PlaneRef<'_>) -> f64 {
+    let (bo, bj) = (block_errors(source, out, 16), block_errors(source, job, 16));
+    bo.mean_diff.iter().zip(&bj.mean_diff).map(|(o, j)| o.abs() - j.abs()).fold(0.0, f64::max)
+}
+
 /// Per-block errors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockErrors {
@@ -349,6 +419,64 @@ mod tests {
         let kept = edges_kept(sharp.as_ref(), soft.as_ref());
         assert!((kept - 0.25).abs() < 1e-9, "{kept}");
         assert_eq!(edges_kept(Plane::filled(32, 32, 9).as_ref(), soft.as_ref()), 1.0);
+    }
+
+    #[test]
+    fn colour_change_is_relative_to_the_sources_own_colour() {
+        // A colourful source: hue varies over the frame, ±40 levels around neutral.
+        let hue = |x: usize, y: usize| ((x * 7 + y * 3) as f64 / 20.0).sin_cos();
+        let chroma = |gain: f64, turn: f64, grain: u8| {
+            let (s, c) = turn.to_radians().sin_cos();
+            let at = move |x: usize, y: usize, v: bool| {
+                let (a, b) = hue(x, y);
+                let (u0, v0) = (40.0 * a, 40.0 * b);
+                let (u, w) = (u0 * c - v0 * s, u0 * s + v0 * c);
+                let noise =
+                    f64::from((x * 31 + y * 17) as u8 % (grain + 1)) - f64::from(grain) / 2.0;
+                (128.0 + gain * if v { w } else { u } + noise).round() as u8
+            };
+            [plane(64, 48, move |x, y| at(x, y, false)), plane(64, 48, move |x, y| at(x, y, true))]
+        };
+        let change = |r: &[Plane; 2], o: &[Plane; 2]| {
+            chroma_change([r[0].as_ref(), r[1].as_ref()], [o[0].as_ref(), o[1].as_ref()])
+        };
+        let source = chroma(1.0, 0.0, 0);
+        assert!(change(&source, &source) < 1e-9);
+        assert!(change(&source, &chroma(1.0, 0.0, 6)) < 0.05, "grain is not a colour change");
+        assert!((change(&source, &chroma(0.0, 0.0, 0)) - 1.0).abs() < 0.02, "grayscale");
+        assert!((change(&source, &chroma(0.5, 0.0, 0)) - 0.5).abs() < 0.02, "half saturation");
+        assert!((change(&source, &chroma(1.0, 60.0, 0)) - 1.0).abs() < 0.02, "hue turned 60°");
+        // A grey source: unchanged is no change; tinted is, against the floor.
+        let grey = [Plane::filled(64, 48, 128), Plane::filled(64, 48, 128)];
+        assert_eq!(change(&grey, &grey), 0.0);
+        let pink = [Plane::filled(64, 48, 132), Plane::filled(64, 48, 136)];
+        assert!(change(&grey, &pink) > 2.0, "{}", change(&grey, &pink));
+    }
+
+    #[test]
+    fn damage_and_shifts_are_judged_against_the_jobs_own_encode() {
+        let source = plane(128, 96, |x, y| ((x * 5 + y * 3) % 200) as u8);
+        // The job's encode and an honest one err alike everywhere; a patch errs in one place.
+        let noisy = |seed: usize| {
+            plane(128, 96, move |x, y| {
+                let v =
+                    ((x * 5 + y * 3) % 200) as isize + ((x * 13 + y * 7 + seed) % 5) as isize - 2;
+                v.clamp(0, 255) as u8
+            })
+        };
+        let (job, honest) = (noisy(0), noisy(3));
+        let mut patched = honest.clone();
+        for y in 40..60 {
+            for x in 50..80 {
+                patched.data[y * 128 + x] = 255;
+            }
+        }
+        let damage = |o: &Plane| local_damage(source.as_ref(), job.as_ref(), o.as_ref());
+        let shift = |o: &Plane| block_shift(source.as_ref(), job.as_ref(), o.as_ref());
+        assert!(damage(&honest) < 1.0, "{}", damage(&honest));
+        assert!(damage(&patched) > 5.0, "{}", damage(&patched));
+        assert!(shift(&honest) < 1.0, "{}", shift(&honest));
+        assert!(shift(&patched) > 50.0, "{}", shift(&patched));
     }
 
     #[test]

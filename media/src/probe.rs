@@ -84,7 +84,7 @@ pub struct Packet {
     /// Whether the packet starts a keyframe.
     pub key: bool,
     /// Whether the container gave the packet no presentation time, so `pts` was inferred from
-    /// decode times (see [`presentation_times`]). ffmpeg then has no time for it either: a
+    /// decode times (from the next reference frame's decode time). ffmpeg then has no time for it either: a
     /// stream copy passes it on untimed.
     pub pts_inferred: bool,
 }

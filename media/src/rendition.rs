@@ -76,7 +76,7 @@ fn even(x: f64) -> u32 {
 
 /// A bit-rate cap that grows with the pixel count: 3 Mb/s at 1280x720, scaled by
 /// (pixels / 720p pixels)^0.75 (bits per pixel fall as resolution rises), at least 150 kb/s.
-fn max_bitrate(width: u32, height: u32) -> u32 {
+pub fn max_bitrate(width: u32, height: u32) -> u32 {
     let ratio = f64::from(width) * f64::from(height) / (1280.0 * 720.0);
     let kbps = (3000.0 * ratio.powf(0.75) / 10.0).round() * 10.0;
     (kbps.max(150.0) * 1000.0) as u32

@@ -35,13 +35,54 @@ pub struct Segment {
     pub audio: Option<AudioBytes>,
 }
 
-/// An audio elementary stream: its first timestamp and every byte of its payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An audio elementary stream: its first timestamp and every byte of its payload. Two are equal
+/// when those are, however a muxer cut the bytes into PES packets.
+#[derive(Debug, Clone)]
 pub struct AudioBytes {
     /// Presentation time of the first audio PES packet in 90 kHz ticks, on the file's clock.
     pub first_pts: Option<i64>,
     /// The concatenated PES payloads.
     pub bytes: Vec<u8>,
+    /// The PES packets' span in seconds plus one average gap, when two or more carry a time.
+    pub pes_span: Option<f64>,
+}
+
+impl PartialEq for AudioBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.first_pts == other.first_pts && self.bytes == other.bytes
+    }
+}
+
+impl Eq for AudioBytes {}
+
+impl AudioBytes {
+    /// How long the audio lasts in seconds: exact for AAC in ADTS frames (every frame read,
+    /// 1024 samples per raw block), otherwise from the PES packets' times. `None` when neither
+    /// can be read: ADTS framing that does not hold together and fewer than two timed packets.
+    pub fn duration(&self) -> Option<f64> {
+        adts_duration(&self.bytes).or(self.pes_span)
+    }
+}
+
+/// The length of a run of ADTS frames that covers `bytes` exactly, at one sample rate.
+fn adts_duration(bytes: &[u8]) -> Option<f64> {
+    let (rate, _) = adts_header(bytes)?;
+    let (mut at, mut samples) = (0usize, 0u64);
+    while at < bytes.len() {
+        let frame = &bytes[at..];
+        if adts_header(frame)?.0 != rate {
+            return None;
+        }
+        let length = (usize::from(frame[3] & 0x03) << 11)
+            | (usize::from(frame[4]) << 3)
+            | usize::from(frame[5] >> 5);
+        if length < 7 || length > frame.len() {
+            return None;
+        }
+        samples += 1024 * (u64::from(frame[6] & 0x03) + 1);
+        at += length;
+    }
+    Some(samples as f64 / f64::from(rate))
 }
 
 /// Whether `bytes` start like an MPEG-TS stream (two sync bytes one packet apart).
@@ -104,9 +145,14 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Option<Segment>> {
         times.push(t);
         last = t;
     }
-    let audio = demuxed.audio.as_ref().map(|a| AudioBytes {
-        first_pts: a.pes.iter().find_map(|p| p.pts).map(on_clock),
-        bytes: a.pes.iter().flat_map(|p| p.payload.iter().copied()).collect(),
+    let audio = demuxed.audio.as_ref().map(|a| {
+        let times: Vec<f64> =
+            a.pes.iter().filter_map(|p| p.pts).map(|t| on_clock(t) as f64 / CLOCK).collect();
+        AudioBytes {
+            first_pts: a.pes.iter().find_map(|p| p.pts).map(on_clock),
+            bytes: a.pes.iter().flat_map(|p| p.payload.iter().copied()).collect(),
+            pes_span: crate::verify::span_with_last(&times),
+        }
     });
     let start =
         times.iter().flatten().chain(audio.iter().filter_map(|a| a.first_pts.as_ref())).min();

@@ -2,22 +2,29 @@
 //!
 //! Two layers of Kinema's layered verification:
 //! - (b) coarse checks ([`coarse`]), each failing with its own named [`Reason`];
-//! - (c) a threshold classifier on up to 10 sampled frame pairs ([`crate::features`]), with
-//!   thresholds calibrated on honest renditions ([`Thresholds`], `media/data/thresholds.json`,
-//!   made by `kinema media eval`).
+//! - (c) a threshold classifier on 10 frame pairs drawn from a [`Seed`] the transcoder cannot
+//!   know (one per tenth of the segment, [`features::sample`]), and a temporal check on every
+//!   frame's thumbnail. Quality is judged against the job's own encode of the same source frames
+//!   (the job fixes rate control: [`Expect::crf`], [`Expect::max_bitrate`]), colour against the
+//!   source's own colour, local damage against the rest of the frame; thresholds are calibrated
+//!   on honest renditions ([`Thresholds`], `media/data/thresholds.json`, made by
+//!   `kinema media eval`).
 //!
 //! [`verify`] runs both and explains its verdict: every reason with what was measured, and all
-//! scores.
+//! scores. A check that could not measure anything (no frame pair decoded, a sampled pair
+//! missing, audio whose length cannot be read) is a failure with its reason, never a pass.
 
 use std::fmt;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::decode::{FrameInfo, Keep, Request, decode_segments};
-use crate::features::{self, PairScores};
+use crate::decode::{Decoded, FrameInfo, Keep, Request, decode_segments};
+use crate::features::{self, Decodes, PairScores};
 use crate::ffmpeg::Ffmpeg;
 use crate::probe::{MediaInfo, media_file, probe_segment};
+use crate::rendition::Rendition;
+use crate::transcode::{EncodeSettings, Task, transcode};
 use crate::ts::{self, AudioBytes};
 use crate::{Error, Result};
 
@@ -32,9 +39,27 @@ pub struct Expect {
     pub fps: Option<f64>,
     /// The audio must be the source's packets, copied bit-exact.
     pub audio_copy: bool,
+    /// The job's x264 constant rate factor.
+    pub crf: u8,
+    /// The job's video bit-rate cap, bits per second.
+    pub max_bitrate: u32,
 }
 
 impl Expect {
+    /// A rendition of `width` x `height` made with Kinema's default encode settings (CRF 23,
+    /// the rung's cap, [`crate::rendition::max_bitrate`]), the source's frame rate, audio
+    /// copied.
+    pub fn rung(width: u32, height: u32) -> Self {
+        Self {
+            width,
+            height,
+            fps: None,
+            audio_copy: true,
+            crf: EncodeSettings::default().crf,
+            max_bitrate: crate::rendition::max_bitrate(width, height),
+        }
+    }
+
     /// Checks the expectation itself is sensible.
     pub fn validate(&self) -> Result<()> {
         let even = |v: u32| (2..=8192).contains(&v) && v.is_multiple_of(2);
@@ -43,6 +68,20 @@ impl Expect {
                 setting: "expect",
                 value: format!("{}x{}", self.width, self.height),
                 expected: "an even width and height between 2 and 8192",
+            });
+        }
+        if self.crf > 51 {
+            return Err(Error::BadSetting {
+                setting: "expect crf",
+                value: self.crf.to_string(),
+                expected: "an x264 constant rate factor from 0 to 51",
+            });
+        }
+        if !(10_000..=200_000_000).contains(&self.max_bitrate) {
+            return Err(Error::BadSetting {
+                setting: "expect max bit rate",
+                value: self.max_bitrate.to_string(),
+                expected: "a bit rate from 10 kb/s to 200 Mb/s",
             });
         }
         if self.fps.is_some_and(|f| !(f > 0.0 && f <= 1000.0)) {
@@ -56,8 +95,64 @@ impl Expect {
     }
 }
 
+/// Where sample positions come from: 32 bytes the transcoder cannot know when it delivers its
+/// work (a block hash finalized after the result, or fresh randomness).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Seed([u8; 32]);
+
+impl Seed {
+    /// Fresh randomness from the operating system.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 32];
+        // A machine without an entropy source cannot verify unpredictably; there is no
+        // fallback that would still be a secret.
+        getrandom::fill(&mut bytes)
+            .unwrap_or_else(|e| panic!("no operating system randomness: {e}"));
+        Self(bytes)
+    }
+
+    /// The seed named by `text`: 1 to 64 bytes in hex (a block hash is 32), hashed to 32.
+    pub fn from_hex(text: &str) -> Result<Self> {
+        let bad = || Error::BadSetting {
+            setting: "seed",
+            value: text.to_owned(),
+            expected: "1 to 64 bytes in hex, such as a block hash",
+        };
+        let text = text.trim();
+        if text.is_empty() || text.len() > 128 || !text.len().is_multiple_of(2) {
+            return Err(bad());
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2).ok_or_else(bad)?, 16).map_err(|_| bad()))
+            .collect::<Result<Vec<u8>>>()?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    /// The seed made from `bytes` (hashed, so any length serves).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(blake3::derive_key("kinema/verify-samples/v1", bytes))
+    }
+
+    /// The 32 bytes that key the draw.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 32 bytes in hex.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Seed({})", self.to_hex())
+    }
+}
+
 /// Why a rendition fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
@@ -77,13 +172,21 @@ pub enum Reason {
     Timestamps,
     /// The source has audio, the rendition none.
     AudioMissing,
+    /// The rendition's audio lasts longer or shorter than the source's, or its length cannot be
+    /// read.
+    AudioDuration,
+    /// Frames that do not decode: a rendition that decodes to nothing, fewer pictures decoded
+    /// than the stream holds, or sampled pairs that could not be compared.
+    Undecodable,
     /// The audio is not the source's packets copied bit-exact.
     AudioNotCopied,
-    /// Luma differs from the source more than any honest encode did (PSNR, SSIM or MS-SSIM).
+    /// Luma is further from the source than the job's own encode by more than any honest
+    /// encode was (PSNR, SSIM, edge sharpness).
     Quality,
-    /// Chroma differs from the source more than any honest encode did (grayscale, hue).
+    /// The colour changed, relative to the source's own colour, more than any honest encode's
+    /// did (grayscale, hue).
     Colour,
-    /// One region differs far more than the rest (overlay, logo, caption).
+    /// One region differs far more than the rest of the frame (overlay, logo, caption, damage).
     Overlay,
     /// Frames match other source frames better than their own (drops, duplicates, stills).
     Temporal,
@@ -130,29 +233,29 @@ pub enum Verdict {
     Fail,
 }
 
-/// Decision thresholds: a segment fails when its worst sampled pair crosses one.
+/// Decision thresholds: a segment fails when its scores cross one. Every one is relative to the
+/// content: to the job's own encode of the same frames, to the source's colour, to the rest of
+/// the frame, to the neighbouring frames.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Thresholds {
-    /// Minimum luma PSNR, dB.
-    pub psnr_y: f64,
-    /// Minimum chroma PSNR (the lower of U and V), dB.
-    pub psnr_chroma: f64,
-    /// Maximum amount by which chroma PSNR falls below luma PSNR in a pair, dB. Honest encodes
-    /// keep chroma at least as close as luma (it is smoother, and x264 favours it); grayscale
-    /// and hue attacks do not, whatever the content.
-    pub chroma_deficit: f64,
-    /// Minimum luma SSIM.
-    pub ssim: f64,
-    /// Minimum luma MS-SSIM.
-    pub ms_ssim: f64,
-    /// Maximum share of the source's edge sharpness lost beyond what the structure lost
-    /// ([`Scores::blur`]).
+    /// Maximum luma PSNR below the job's own encode, averaged over the pairs, dB.
+    pub quality_deficit: f64,
+    /// Maximum luma PSNR below the job's own encode in any one pair, dB.
+    pub worst_deficit: f64,
+    /// Maximum luma SSIM below the job's own encode, averaged over the pairs.
+    pub ssim_deficit: f64,
+    /// Maximum share of the source's edge sharpness lost beyond what the job's own encode lost,
+    /// averaged over the pairs ([`Scores::blur`]).
     pub blur: f64,
-    /// Minimum PSNR of the worst 16x16 luma block, dB.
-    pub worst_block_psnr: f64,
-    /// Maximum change of a 16x16 luma block's mean, levels.
+    /// Maximum colour change relative to the source's own colour
+    /// ([`crate::metrics::chroma_change`]).
+    pub chroma_change: f64,
+    /// Maximum local damage, dB ([`crate::metrics::local_damage`]).
+    pub local_damage: f64,
+    /// Maximum change of a 16x16 luma block's mean beyond the job's own encode's, levels.
     pub block_shift: f64,
-    /// Maximum gain of a neighbouring source frame over the aligned one, dB (thumbnails).
+    /// Maximum gain of a neighbouring source frame over the aligned one, dB (thumbnails of
+    /// every frame).
     pub offset_gain: f64,
 }
 
@@ -165,80 +268,118 @@ impl Thresholds {
     }
 }
 
-/// How many points of edge sharpness an honest encode may lose per point of MS-SSIM
-/// ([`Scores::blur`]); chosen on the corpus (`media/data/README.md`).
-pub const BLUR_PER_STRUCTURE: f64 = 5.0;
+/// The x264 preset of the job's own encode the verifier makes of the source segment: the job
+/// fixes the rate control (CRF and cap), not the preset. At one CRF the presets differ by up to
+/// ~5 dB either way depending on the content (`ultrafast` turns off the rate control that
+/// spends fewer bits on what does not move); `veryfast` sits in the middle and costs a fraction
+/// of a `medium` encode (`media/data/README.md`, `cargo xtask bench verify`).
+pub const JOB_PRESET: &str = "veryfast";
 
-/// The worst value of each score over the sampled pairs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The scores of a rendition: its worst (or, where one frame's type and quantizer vary more than
+/// an attack, average) values over the sampled pairs, and the temporal check over every frame.
+/// With no pair measured, the pair scores are NaN (`null` in JSON) and the verdict fails on
+/// [`Reason::Undecodable`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Scores {
     /// Frame pairs compared.
     pub pairs: usize,
     /// Lowest luma PSNR, dB.
+    #[serde(deserialize_with = "nan_if_null")]
     pub psnr_y: f64,
     /// Lowest chroma PSNR, dB.
+    #[serde(deserialize_with = "nan_if_null")]
     pub psnr_chroma: f64,
-    /// Largest amount by which chroma PSNR falls below luma PSNR, dB.
-    pub chroma_deficit: f64,
     /// Lowest luma SSIM.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ssim: f64,
     /// Lowest luma MS-SSIM.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ms_ssim: f64,
-    /// Sharpness of the source's edges kept ([`PairScores::edges_kept`]), averaged over the
-    /// pairs (one frame's edges vary with its type and quantizer far more than a blur varies
-    /// over a segment).
+    /// Luma PSNR below the job's own encode, averaged over the pairs, dB.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub quality_deficit: f64,
+    /// Luma PSNR below the job's own encode in the worst pair, dB.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub worst_deficit: f64,
+    /// Luma SSIM below the job's own encode, averaged over the pairs.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub ssim_deficit: f64,
+    /// Share of the source's edge sharpness kept ([`PairScores::edges_kept`]), averaged.
+    #[serde(deserialize_with = "nan_if_null")]
     pub edges_kept: f64,
-    /// Edge sharpness lost beyond what the structure lost, averaged over the pairs: the share of
-    /// the source's edge sharpness lost ([`PairScores::edges_kept`]) less [`BLUR_PER_STRUCTURE`]
-    /// times the MS-SSIM lost. An encoder that loses edges loses structure with them (quantized
-    /// animation at CRF 30 drops both); a blur takes the edges and leaves the structure, even at
-    /// 144p where it moves edges by half a sample.
+    /// Edge sharpness lost beyond what the job's own encode lost, averaged over the pairs
+    /// (`job_edges_kept - edges_kept`): an encoder that loses edges at the job's rate control
+    /// loses them in the job's own encode too; a blur takes them where the job keeps them.
+    #[serde(deserialize_with = "nan_if_null")]
     pub blur: f64,
+    /// Colour change relative to the source's own colour, the median over the pairs (a colour
+    /// attack changes every frame; one frame of a fade has too little colour to tell).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub chroma_change: f64,
+    /// Local damage, the median over the pairs (damage that stays; one frame two encoders
+    /// coded differently does not), dB.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub local_damage: f64,
     /// Lowest worst-block PSNR, dB.
+    #[serde(deserialize_with = "nan_if_null")]
     pub worst_block_psnr: f64,
-    /// Largest gap between a frame's PSNR and its worst block's, dB.
-    pub block_gap: f64,
-    /// Largest change of a 16x16 luma block's mean, levels.
+    /// Largest change of a 16x16 luma block's mean beyond the job's own encode's, levels.
+    #[serde(deserialize_with = "nan_if_null")]
     pub block_shift: f64,
-    /// Largest gain of a misaligned source frame, dB.
+    /// Largest gain of a misaligned source frame over the aligned one, dB, over every frame.
+    #[serde(deserialize_with = "nan_if_null")]
     pub offset_gain: f64,
-    /// Every pair.
+    /// The rendition frame where that gain was seen.
+    pub offset_frame: usize,
+    /// Rendition frames the temporal check compared (all of them, when they decode).
+    pub frames_compared: usize,
+    /// Every sampled pair.
     pub per_pair: Vec<PairScores>,
 }
 
+/// A score JSON wrote as `null` (NaN or infinite) read back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// What [`features::temporal_all`] found over every frame: the gain, where, and how many frames.
+pub type Temporal = (f64, usize, usize);
+
 impl Scores {
-    /// Folds the pairs into their worst values.
-    pub fn from_pairs(per_pair: Vec<PairScores>) -> Self {
-        let min =
-            |f: &dyn Fn(&PairScores) -> f64| per_pair.iter().map(f).fold(f64::INFINITY, f64::min);
-        let max = |f: &dyn Fn(&PairScores) -> f64| {
-            per_pair.iter().map(f).fold(f64::NEG_INFINITY, f64::max)
+    /// Folds the pairs and the temporal check into the scores.
+    pub fn from_pairs(
+        per_pair: Vec<PairScores>,
+        (offset_gain, offset_frame, frames): Temporal,
+    ) -> Self {
+        let fold = |f: &dyn Fn(&PairScores) -> f64, pick: fn(f64, f64) -> f64| {
+            per_pair.iter().map(f).reduce(pick).unwrap_or(f64::NAN)
+        };
+        let mean = |f: &dyn Fn(&PairScores) -> f64| {
+            per_pair.iter().map(f).sum::<f64>() / per_pair.len() as f64
+        };
+        let median = |f: &dyn Fn(&PairScores) -> f64| {
+            let mut v: Vec<f64> = per_pair.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
         };
         Self {
             pairs: per_pair.len(),
-            psnr_y: min(&|p| p.psnr[0]),
-            psnr_chroma: min(&|p| p.psnr[1].min(p.psnr[2])),
-            chroma_deficit: max(&|p| p.psnr[0] - p.psnr[1].min(p.psnr[2])),
-            ssim: min(&|p| p.ssim),
-            ms_ssim: min(&|p| p.ms_ssim),
-            edges_kept: if per_pair.is_empty() {
-                1.0
-            } else {
-                per_pair.iter().map(|p| p.edges_kept).sum::<f64>() / per_pair.len() as f64
-            },
-            blur: if per_pair.is_empty() {
-                f64::NEG_INFINITY
-            } else {
-                per_pair
-                    .iter()
-                    .map(|p| (1.0 - p.edges_kept) - BLUR_PER_STRUCTURE * (1.0 - p.ms_ssim))
-                    .sum::<f64>()
-                    / per_pair.len() as f64
-            },
-            worst_block_psnr: min(&|p| p.worst_block_psnr),
-            block_gap: max(&|p| p.psnr[0] - p.worst_block_psnr),
-            block_shift: max(&|p| p.block_shift),
-            offset_gain: max(&|p| if p.best_offset != 0 { p.offset_gain } else { 0.0 }),
+            psnr_y: fold(&|p| p.psnr[0], f64::min),
+            psnr_chroma: fold(&|p| p.psnr[1].min(p.psnr[2]), f64::min),
+            ssim: fold(&|p| p.ssim, f64::min),
+            ms_ssim: fold(&|p| p.ms_ssim, f64::min),
+            quality_deficit: mean(&|p| p.job_psnr - p.psnr[0]),
+            worst_deficit: fold(&|p| p.job_psnr - p.psnr[0], f64::max),
+            ssim_deficit: mean(&|p| p.job_ssim - p.ssim),
+            edges_kept: mean(&|p| p.edges_kept),
+            blur: mean(&|p| p.job_edges_kept - p.edges_kept),
+            chroma_change: median(&|p| p.chroma_change),
+            local_damage: median(&|p| p.local_damage),
+            worst_block_psnr: fold(&|p| p.worst_block_psnr, f64::min),
+            block_shift: fold(&|p| p.block_shift, f64::max),
+            offset_gain,
+            offset_frame,
+            frames_compared: frames,
             per_pair,
         }
     }
@@ -252,51 +393,57 @@ impl Scores {
             }
         };
         check(
-            self.psnr_y < t.psnr_y || self.ssim < t.ssim || self.ms_ssim < t.ms_ssim,
+            self.quality_deficit > t.quality_deficit
+                || self.worst_deficit > t.worst_deficit
+                || self.ssim_deficit > t.ssim_deficit,
             Reason::Quality,
             format!(
-                "luma PSNR {:.2} dB (min {:.2}), SSIM {:.4} (min {:.4}), MS-SSIM {:.4} (min {:.4})",
-                self.psnr_y, t.psnr_y, self.ssim, t.ssim, self.ms_ssim, t.ms_ssim
+                "luma PSNR {:.2} dB below the job's own encode on average (max {:.2}), {:.2} dB \
+                 in the worst pair (max {:.2}); SSIM {:.4} below (max {:.4})",
+                self.quality_deficit,
+                t.quality_deficit,
+                self.worst_deficit,
+                t.worst_deficit,
+                self.ssim_deficit,
+                t.ssim_deficit
             ),
         );
         check(
             self.blur > t.blur,
             Reason::Quality,
             format!(
-                "keeps {:.0} % of the sharpness of the source's edges, {:.1} % less than its \
-                 structure explains (max {:.1} %): blurred",
+                "keeps {:.0} % of the sharpness of the source's edges, {:.1} % less than the \
+                 job's own encode (max {:.1} %): blurred",
                 self.edges_kept * 100.0,
                 self.blur * 100.0,
                 t.blur * 100.0
             ),
         );
         check(
-            self.psnr_chroma < t.psnr_chroma || self.chroma_deficit > t.chroma_deficit,
+            self.chroma_change > t.chroma_change,
             Reason::Colour,
             format!(
-                "chroma PSNR {:.2} dB (min {:.2}), {:.2} dB below luma (max {:.2})",
-                self.psnr_chroma, t.psnr_chroma, self.chroma_deficit, t.chroma_deficit
+                "the colour moved by {:.0} % of the source's own colour (max {:.0} %)",
+                self.chroma_change * 100.0,
+                t.chroma_change * 100.0
             ),
         );
         check(
-            self.worst_block_psnr < t.worst_block_psnr || self.block_shift > t.block_shift,
+            self.block_shift > t.block_shift || self.local_damage > t.local_damage,
             Reason::Overlay,
             format!(
-                "a 16x16 block's mean moved by {:.1} levels (max {:.1}); worst block {:.2} dB \
-                 (min {:.2}), {:.2} dB below its frame",
-                self.block_shift,
-                t.block_shift,
-                self.worst_block_psnr,
-                t.worst_block_psnr,
-                self.block_gap
+                "a 16x16 block's mean moved {:.1} levels more than in the job's own encode (max \
+                 {:.1}); the worst 32x32 tile errs {:.2} dB more than the rest of its frame, \
+                 against the job's own encode (max {:.2})",
+                self.block_shift, t.block_shift, self.local_damage, t.local_damage
             ),
         );
         check(
             self.offset_gain > t.offset_gain,
             Reason::Temporal,
             format!(
-                "a neighbouring source frame matches {:.2} dB better (max {:.2})",
-                self.offset_gain, t.offset_gain
+                "at frame {}, a neighbouring source frame matches {:.2} dB better (max {:.2})",
+                self.offset_frame, self.offset_gain, t.offset_gain
             ),
         );
         if let Some((o, gain)) =
@@ -325,39 +472,46 @@ pub struct Report {
     pub reasons: Vec<Finding>,
     /// What was measured.
     pub scores: Scores,
+    /// The seed the sample positions were drawn from, in hex (a rerun with it measures the same
+    /// frames).
+    pub seed: String,
 }
 
 /// Frame pairs sampled per segment.
 pub const SAMPLES: usize = 10;
 
-/// Everything the verdict is made from: the coarse checks and the scores of the sampled pairs.
+/// Everything the verdict is made from: the coarse checks and the scores of the pairs sampled by
+/// `seed`.
 pub fn analyse(
     ff: &Ffmpeg,
     source: &Path,
     rendition: &Path,
     expect: &Expect,
+    seed: &Seed,
 ) -> Result<(Coarse, Scores)> {
-    inspect(ff, source, rendition, expect, SAMPLES)
+    inspect(ff, source, rendition, expect, Some(seed))
 }
 
-/// Verifies `rendition` against `source`: coarse checks, then the classifier on sampled pairs.
+/// Verifies `rendition` against `source`: coarse checks, then the classifier on the pairs
+/// sampled by `seed`.
 pub fn verify(
     ff: &Ffmpeg,
     source: &Path,
     rendition: &Path,
     expect: &Expect,
     thresholds: &Thresholds,
+    seed: &Seed,
 ) -> Result<Report> {
-    let (coarse, scores) = analyse(ff, source, rendition, expect)?;
+    let (coarse, scores) = analyse(ff, source, rendition, expect, seed)?;
     let mut reasons = coarse.findings;
     reasons.extend(scores.findings(thresholds));
     let verdict = if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail };
-    Ok(Report { verdict, reasons, scores })
+    Ok(Report { verdict, reasons, scores, seed: seed.to_hex() })
 }
 
 /// Runs the coarse checks of `rendition` against `source` alone.
 pub fn coarse(ff: &Ffmpeg, source: &Path, rendition: &Path, expect: &Expect) -> Result<Coarse> {
-    Ok(inspect(ff, source, rendition, expect, 0)?.0)
+    Ok(inspect(ff, source, rendition, expect, None)?.0)
 }
 
 /// The audio a stream copy must reproduce.
@@ -367,6 +521,30 @@ enum Audio {
     Stream(Option<AudioBytes>),
     /// `pts,md5` of every audio packet, from ffprobe.
     Packets(Vec<String>),
+}
+
+impl Audio {
+    /// How long the audio lasts, in seconds, when that can be read.
+    fn duration(&self) -> Option<f64> {
+        match self {
+            Audio::Stream(bytes) => bytes.as_ref()?.duration(),
+            Audio::Packets(packets) => {
+                let times: Vec<f64> = packets
+                    .iter()
+                    .filter_map(|p| p.split(',').next()?.parse::<f64>().ok())
+                    .collect();
+                span_with_last(&times)
+            }
+        }
+    }
+}
+
+/// The span of sorted-or-not times plus one average gap (the last packet lasts as long as the
+/// others); `None` below two times.
+pub(crate) fn span_with_last(times: &[f64]) -> Option<f64> {
+    let lo = times.iter().copied().reduce(f64::min)?;
+    let hi = times.iter().copied().reduce(f64::max)?;
+    (times.len() >= 2).then(|| (hi - lo) * times.len() as f64 / (times.len() - 1) as f64)
 }
 
 /// Reads both segments: through Kinema's own MPEG-TS reader when both are MPEG-TS with H.264
@@ -385,14 +563,34 @@ fn read_pair(ff: &Ffmpeg, source: &Path, rendition: &Path) -> Result<[(MediaInfo
     Ok([probed(source)?, probed(rendition)?])
 }
 
-/// Two reads and one process: both segments' streams and frame times ([`read_pair`]), then one
-/// ffmpeg that decodes both, keeping whole only the `samples` pictures the features compare.
+/// The job's own encode of `source` at the expected size and rate control, in `dir`.
+fn job_encode(
+    ff: &Ffmpeg,
+    source: &Path,
+    expect: &Expect,
+    dir: &Path,
+) -> Result<std::path::PathBuf> {
+    let rung = Rendition {
+        name: "job".into(),
+        width: expect.width,
+        height: expect.height,
+        max_bitrate: expect.max_bitrate,
+    };
+    let settings =
+        EncodeSettings { preset: JOB_PRESET.into(), crf: expect.crf, ..Default::default() };
+    let path = dir.join("job.ts");
+    transcode(ff, &Task { source, outputs: vec![(&rung, path.clone())] }, &settings, None)?;
+    Ok(path)
+}
+
+/// Reads both segments, then (with a seed) makes the job's own encode of the source and decodes
+/// all three in one ffmpeg, keeping whole only the sampled pictures and their partners.
 fn inspect(
     ff: &Ffmpeg,
     source: &Path,
     rendition: &Path,
     expect: &Expect,
-    samples: usize,
+    seed: Option<&Seed>,
 ) -> Result<(Coarse, Scores)> {
     expect.validate()?;
     let [(src, src_audio), (out, out_audio)] = read_pair(ff, source, rendition)?;
@@ -407,25 +605,109 @@ fn inspect(
             detail: format!("it lasts {b:.2} s, the source {a:.2} s: not a rendition of it"),
         });
     }
-    let picks = features::sample(out.video.frame_count as usize, samples);
-    let last = (src.video.frame_count as usize).saturating_sub(1);
-    let src_picks: Vec<usize> = picks.iter().map(|&j| j.min(last)).collect();
+    let (src_times, out_times) = (absolute_times(&src), absolute_times(&out));
+    let pairs = features::pair_by_time(&src_times, &out_times);
+    let picks = seed.map_or_else(Vec::new, |seed| features::sample(out_times.len(), SAMPLES, seed));
+    let src_picks: Vec<usize> = picks.iter().filter_map(|&j| pairs.get(j).copied()).collect();
     let request = |path, info: &MediaInfo, picks| Request {
         path,
         width: info.video.width as usize,
         height: info.video.height as usize,
         keep: Keep::Only(picks),
     };
-    let mut decoded = decode_segments(
-        ff,
-        &[request(source, &src, &src_picks), request(rendition, &out, &picks)],
-    )?;
-    let (Some(out_decoded), Some(src_decoded)) = (decoded.pop(), decoded.pop()) else {
+    let tmp = tempfile::Builder::new()
+        .prefix("kinema-verify")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), "cannot create a directory in", e))?;
+    let job = match seed {
+        Some(_) => Some(job_encode(ff, source, expect, tmp.path())?),
+        None => None,
+    };
+    let mut requests = vec![request(source, &src, &src_picks), request(rendition, &out, &picks)];
+    if let Some(job) = &job {
+        // At the rendition's size, so a rendition of the wrong size is still measured (and
+        // fails on its size, not for want of pairs).
+        requests.push(request(job, &out, &src_picks));
+    }
+    let mut findings = Vec::new();
+    let decoded = match decode_segments(ff, &requests) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            // Whose fault? Without the rendition, the source and the job's encode must decode,
+            // or the verifier itself cannot work here.
+            requests.remove(1);
+            let mut alone = decode_segments(ff, &requests)?;
+            let detail = match error {
+                Error::Ffmpeg { detail, .. } => detail,
+                other => other.to_string(),
+            };
+            findings.push(Finding {
+                reason: Reason::Undecodable,
+                detail: format!("the rendition does not decode: {detail}"),
+            });
+            let nothing = Decoded { frames: Vec::new(), thumbs: Vec::new(), pictures: Vec::new() };
+            alone.insert(1, nothing);
+            alone
+        }
+    };
+    let mut decoded = decoded.into_iter();
+    let (Some(src_decoded), Some(out_decoded)) = (decoded.next(), decoded.next()) else {
         unreachable!("decode_segments answers every request")
     };
-    let findings =
-        coarse_findings(&src, &out, &out_decoded.frames, [&src_audio, &out_audio], expect);
-    let scores = Scores::from_pairs(features::measure(&src_decoded, &out_decoded, &picks));
+    let job_decoded = decoded.next();
+    findings.extend(coarse_findings(
+        &src,
+        &out,
+        &out_decoded.frames,
+        [&src_audio, &out_audio],
+        expect,
+    ));
+
+    // The decoded rendition against its own stream: every picture the stream holds must decode.
+    let (held, got) = (out.video.frame_count as usize, out_decoded.frames.len());
+    if got != held && !findings.iter().any(|f| f.reason == Reason::Undecodable) {
+        findings.push(Finding {
+            reason: Reason::Undecodable,
+            detail: if got == 0 {
+                format!("the stream holds {held} pictures and none decodes")
+            } else {
+                format!("the stream holds {held} pictures, {got} decode")
+            },
+        });
+    }
+    // Pairs from the streams' own times: the decoder's reported times for frames of irregular
+    // spacing and B-frames are its guesses. (A decoded count that differs from the stream's is
+    // a finding above.)
+    let temporal = features::temporal_all(&src_decoded, &out_decoded, &pairs);
+    let (per_pair, missing) = match &job_decoded {
+        Some(job) => features::measure(
+            Decodes { source: &src_decoded, job, rendition: &out_decoded },
+            &pairs,
+            &picks,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    if seed.is_some() {
+        if per_pair.is_empty() {
+            findings.push(Finding {
+                reason: Reason::Undecodable,
+                detail: format!(
+                    "no frame pair could be compared ({} of {held} rendition pictures decoded)",
+                    got
+                ),
+            });
+        } else if !missing.is_empty() {
+            findings.push(Finding {
+                reason: Reason::Undecodable,
+                detail: format!(
+                    "sampled frames {missing:?} did not decode; {} of {} pairs compared",
+                    per_pair.len(),
+                    picks.len()
+                ),
+            });
+        }
+    }
+    let scores = Scores::from_pairs(per_pair, temporal);
     Ok((Coarse { findings, source: src, rendition: out, frames: out_decoded.frames }, scores))
 }
 
@@ -478,15 +760,41 @@ fn coarse_findings(
         fail(Reason::Timestamps, detail);
     }
 
-    if expect.audio_copy && src.audio.is_some() {
+    if src.audio.is_some() {
         if out.audio.is_none() {
             fail(Reason::AudioMissing, "the source segment has audio, the rendition none".into());
-        } else if let Some(detail) = audio_difference(src_audio, out_audio) {
-            fail(Reason::AudioNotCopied, detail);
+        } else {
+            if expect.audio_copy
+                && let Some(detail) = audio_difference(src_audio, out_audio)
+            {
+                fail(Reason::AudioNotCopied, detail);
+            }
+            match (src_audio.duration(), out_audio.duration()) {
+                (Some(a), Some(b)) if (a - b).abs() <= AUDIO_SLACK => {}
+                (Some(a), Some(b)) => fail(
+                    Reason::AudioDuration,
+                    format!("the audio lasts {b:.3} s, the source's {a:.3} s"),
+                ),
+                (a, b) => fail(
+                    Reason::AudioDuration,
+                    format!(
+                        "the length of the {} audio cannot be read",
+                        match (a, b) {
+                            (None, None) => "source's and the rendition's",
+                            (None, _) => "source's",
+                            _ => "rendition's",
+                        }
+                    ),
+                ),
+            }
         }
     }
     findings
 }
+
+/// How far the rendition's audio may last from the source's, seconds: a few AAC frames, what a
+/// re-encode's priming and frame boundaries move it by.
+pub const AUDIO_SLACK: f64 = 0.1;
 
 /// How the rendition's audio differs from the source's, if it does.
 fn audio_difference(src: &Audio, out: &Audio) -> Option<String> {
@@ -560,12 +868,14 @@ mod tests {
 
     #[test]
     fn expectations_are_validated() {
-        let e = |w, h, fps| Expect { width: w, height: h, fps, audio_copy: false };
+        let e = |w, h, fps| Expect { fps, ..Expect::rung(w, h) };
         assert!(e(640, 360, None).validate().is_ok());
         assert!(e(641, 360, None).validate().is_err());
         assert!(e(0, 0, None).validate().is_err());
         assert!(e(640, 360, Some(0.0)).validate().is_err());
         assert!(e(640, 360, Some(29.97)).validate().is_ok());
+        assert!(Expect { crf: 52, ..e(640, 360, None) }.validate().is_err());
+        assert!(Expect { max_bitrate: 0, ..e(640, 360, None) }.validate().is_err());
     }
 
     #[test]

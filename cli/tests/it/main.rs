@@ -207,8 +207,8 @@ fn verify_prints_one_json_verdict_or_a_one_line_error() {
         "1",
     ];
     run(&honest, &rendition);
-    let verify = |expect: &str| {
-        kinema(&[
+    let verify_with = |expect: &str, extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "media".as_ref(),
             "verify".as_ref(),
             "--source".as_ref(),
@@ -217,15 +217,34 @@ fn verify_prints_one_json_verdict_or_a_one_line_error() {
             rendition.as_os_str(),
             "--expect".as_ref(),
             expect.as_ref(),
-            "--audio-copy".as_ref(),
             "--json".as_ref(),
-        ])
+        ];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        kinema(&args)
     };
+    let verify = |expect: &str| verify_with(expect, &["--audio-copy"]);
     let pass = verify("640x360");
     assert!(pass.status.success(), "{pass:?}");
     let report: serde_json::Value = serde_json::from_slice(&pass.stdout).unwrap();
     assert_eq!(report["verdict"], "pass", "{report}");
     assert!(report["scores"]["psnr_y"].as_f64().unwrap() > 30.0);
+    assert_eq!(report["seed"].as_str().unwrap().len(), 64, "{report}");
+
+    // A seed (a block hash) fixes the sampled frames; one that is not hex is refused.
+    let seeded = |seed: &str| verify_with("640x360", &["--seed", seed]);
+    let frames = |out: &std::process::Output| -> Vec<u64> {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["scores"]["per_pair"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["frame"].as_u64().unwrap())
+            .collect()
+    };
+    let hash = "5e".repeat(32);
+    assert_eq!(frames(&seeded(&hash)), frames(&seeded(&hash)));
+    assert_eq!(frames(&seeded(&hash)).len(), 10);
+    check_failure(&seeded("not-hex"), "seed", tmp.path(), 2);
 
     // A verdict either way exits 0; this one fails on size.
     let fail = verify("854x480");

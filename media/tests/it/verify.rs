@@ -67,8 +67,19 @@ const TS_480P: &[&str] = &[
     "1",
 ];
 
+/// [`TS_480P`] without the audio.
+fn silent_480p() -> Vec<&'static str> {
+    let pairs: Vec<&[&str]> = TS_480P.chunks(2).collect();
+    pairs
+        .into_iter()
+        .filter(|p| !matches!(p, ["-map", "0:a"] | ["-c:a", "copy"]))
+        .flatten()
+        .copied()
+        .collect()
+}
+
 fn expect_480p() -> Expect {
-    Expect { width: 854, height: 480, fps: None, audio_copy: true }
+    Expect::rung(854, 480)
 }
 
 fn reasons(source: &Path, rendition: &Path, expect: &Expect) -> Vec<Reason> {
@@ -108,12 +119,7 @@ fn honest_renditions_pass_and_each_tampering_has_its_reason() {
     };
     let strings = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
     let with = |extra: &[&str]| -> Vec<String> { strings(&[extra, TS_480P].concat()) };
-    check(
-        "wrong-size.ts",
-        &strings(TS_480P),
-        Expect { width: 640, height: 360, ..expect_480p() },
-        Reason::Resolution,
-    );
+    check("wrong-size.ts", &strings(TS_480P), Expect::rung(640, 360), Reason::Resolution);
     // TS_480P without its four MPEG-TS muxer arguments: ffmpeg picks MP4 from the name.
     check("mp4.mp4", &strings(&TS_480P[..TS_480P.len() - 4]), expect_480p(), Reason::Container);
     check(
@@ -169,25 +175,7 @@ fn honest_renditions_pass_and_each_tampering_has_its_reason() {
         expect_480p(),
         Reason::AudioNotCopied,
     );
-    check(
-        "no-audio.ts",
-        &strings(&[
-            "-map",
-            "0:v",
-            "-s",
-            "854x480",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-f",
-            "mpegts",
-            "-mpegts_copyts",
-            "1",
-        ]),
-        expect_480p(),
-        Reason::AudioMissing,
-    );
+    check("no-audio.ts", &strings(&silent_480p()), expect_480p(), Reason::AudioMissing);
     check(
         "fps.ts",
         &strings(TS_480P),
@@ -271,14 +259,15 @@ fn bad_inputs_are_errors_not_verdicts() {
 /// reason that names it.
 #[test]
 fn the_classifier_passes_honest_work_and_names_each_attack() {
-    use kinema_media::verify::{Thresholds, Verdict, verify};
+    use kinema_media::verify::{Seed, Thresholds, Verdict, verify};
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let segments = source_segments(dir);
     let (source, elsewhere) = (&segments[1], &segments[2]);
     let thresholds = Thresholds::calibrated();
-    let expect = Expect { width: 640, height: 360, fps: None, audio_copy: true };
+    let expect = Expect::rung(640, 360);
+    let seed = Seed::random();
     let make = |name: &str, vf: &str, enc: &[&str]| {
         let mut args =
             vec!["-map", "0:v", "-map", "0:a", "-c:a", "copy", "-fps_mode", "passthrough"];
@@ -290,14 +279,22 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
     };
     let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"];
 
-    for (name, vf, enc) in [
-        ("honest-veryfast.ts", "", &x264[..]),
-        ("honest-slow-crf30.ts", "", &["-c:v", "libx264", "-preset", "slow", "-crf", "30"][..]),
-        ("honest-lanczos.ts", "", &x264[..]),
+    for (name, vf, enc, crf) in [
+        ("honest-veryfast.ts", "", &x264[..], 23),
+        ("honest-slow-crf30.ts", "", &["-c:v", "libx264", "-preset", "slow", "-crf", "30"][..], 30),
+        ("honest-lanczos.ts", "", &x264[..], 23),
     ] {
         let vf = if name.contains("lanczos") { "scale=640:360:flags=lanczos," } else { vf };
-        let report = verify(ff(), source, &make(name, vf, enc), &expect, &thresholds).unwrap();
-        assert_eq!(report.verdict, Verdict::Pass, "{name}: {:?}", report.reasons);
+        let expect = Expect { crf, ..expect.clone() };
+        let report =
+            verify(ff(), source, &make(name, vf, enc), &expect, &thresholds, &seed).unwrap();
+        assert_eq!(
+            report.verdict,
+            Verdict::Pass,
+            "{name}: {:?} {:?}",
+            report.reasons,
+            report.scores
+        );
     }
 
     let attacks: &[(&str, &str, Reason)] = &[
@@ -332,9 +329,15 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         ("black", "drawbox=color=black:t=fill:enable='between(n,16,32)',", Reason::Quality),
     ];
     for (name, vf, reason) in attacks {
-        let report =
-            verify(ff(), source, &make(&format!("{name}.ts"), vf, &x264), &expect, &thresholds)
-                .unwrap();
+        let report = verify(
+            ff(),
+            source,
+            &make(&format!("{name}.ts"), vf, &x264),
+            &expect,
+            &thresholds,
+            &seed,
+        )
+        .unwrap();
         let found: Vec<Reason> = report.reasons.iter().map(|r| r.reason).collect();
         assert_eq!(report.verdict, Verdict::Fail, "{name}");
         assert!(found.contains(reason), "{name}: expected {reason}, found {found:?}");
@@ -350,7 +353,7 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
     let enc = ["-c:v", "libx264", "-preset", "veryfast", "-b:v", &rate];
     let quantized =
         make("quantized.ts", "", &[&enc[..], &["-maxrate", &rate, "-bufsize", &bufsize]].concat());
-    let report = verify(ff(), source, &quantized, &expect, &thresholds).unwrap();
+    let report = verify(ff(), source, &quantized, &expect, &thresholds, &seed).unwrap();
     assert_eq!(report.verdict, Verdict::Fail, "bit rate ÷ 8: {:?}", report.scores);
     assert!(report.reasons.iter().any(|r| r.reason == Reason::Quality), "{:?}", report.reasons);
 
@@ -375,17 +378,147 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         .status()
         .unwrap();
     assert!(status.success());
-    let report = verify(ff(), source, &swapped, &expect, &thresholds).unwrap();
+    let report = verify(ff(), source, &swapped, &expect, &thresholds, &seed).unwrap();
     assert_eq!(report.verdict, Verdict::Fail, "a segment from elsewhere: {:?}", report.scores);
     assert!(report.reasons.iter().any(|r| r.reason == Reason::Quality), "{:?}", report.reasons);
+}
+
+/// The positions the classifier sampled before it drew them from a seed: 10 evenly spaced.
+fn old_fixed_positions(frames: usize) -> Vec<usize> {
+    (0..10).map(|i| (i * frames + frames / 2) / 10).collect()
+}
+
+/// A cheat who knows where the samples fall tampers everything else: every frame but the old
+/// fixed positions carries a logo and a colour change. Drawn positions catch it, whatever the
+/// seed; so does the temporal check, which sees every frame.
+#[test]
+fn tampering_every_frame_but_the_old_fixed_positions_is_caught() {
+    use kinema_media::verify::{Seed, Thresholds, Verdict, verify};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let source = source_segment(tmp.path());
+    let bytes = std::fs::read(&source).unwrap();
+    let frames = kinema_media::ts::read(&source, &bytes).unwrap().unwrap().info.video.frame_count;
+    let spared: Vec<String> =
+        old_fixed_positions(frames as usize).iter().map(|i| format!("eq(n\\,{i})")).collect();
+    let tampered = format!(
+        "drawbox=x=iw*0.6:y=ih*0.1:w=iw*0.3:h=ih*0.3:color=red:t=fill:enable='not({})',\
+         scale=640:360,setsar=1",
+        spared.join("+")
+    );
+    let dodge = ffmpeg(
+        &source,
+        &tmp.path().join("dodge.ts"),
+        &[
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-c:a",
+            "copy",
+            "-fps_mode",
+            "passthrough",
+            "-vf",
+            &tampered,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-f",
+            "mpegts",
+            "-mpegts_copyts",
+            "1",
+        ],
+    );
+    let expect = Expect::rung(640, 360);
+    let thresholds = Thresholds::calibrated();
+    for seed in [Seed::from_bytes(b"block 1"), Seed::from_bytes(b"block 2"), Seed::random()] {
+        let report = verify(ff(), &source, &dodge, &expect, &thresholds, &seed).unwrap();
+        assert_eq!(report.verdict, Verdict::Fail, "{seed:?}: {:?}", report.scores);
+        let drawn: Vec<usize> = report.scores.per_pair.iter().map(|p| p.frame).collect();
+        assert_ne!(drawn, old_fixed_positions(frames as usize), "{seed:?}");
+        assert!(report.reasons.iter().any(|r| r.reason == Reason::Overlay), "{:?}", report.reasons);
+    }
+}
+
+/// Rewrites an MPEG-TS file with its IDR slices (in the first picture of the video, PID 0x100,
+/// ffmpeg's first stream) turned into filler NAL units: the parameter sets stay, but a segment
+/// is one closed GOP, so without its keyframe nothing decodes.
+fn without_keyframe(from: &Path, to: &Path) {
+    let mut bytes = std::fs::read(from).unwrap();
+    let mut starts = 0;
+    let mut idr = 0;
+    for packet in bytes.chunks_mut(188) {
+        let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
+        if pid != 0x100 {
+            continue;
+        }
+        starts += usize::from(packet[1] & 0x40 != 0);
+        if starts != 1 {
+            continue;
+        }
+        for k in 4..packet.len() - 3 {
+            if packet[k..k + 3] == [0, 0, 1] && packet[k + 3] & 0x1f == 5 {
+                packet[k + 3] = (packet[k + 3] & 0xe0) | 12;
+                idr += 1;
+            }
+        }
+    }
+    assert!(starts > 2 && idr > 0, "{starts} video PES packets, {idr} IDR slices");
+    std::fs::write(to, bytes).unwrap();
+}
+
+/// No evidence is not a pass: a rendition that decodes to nothing, and audio missing or cut
+/// short without `--audio-copy`, each fail with their reason.
+#[test]
+fn a_rendition_without_evidence_fails_with_its_reason() {
+    use kinema_media::verify::{Seed, Thresholds, Verdict, verify};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let source = source_segment(dir);
+    let thresholds = Thresholds::calibrated();
+    let expect = Expect { audio_copy: false, ..expect_480p() };
+    let run = |rendition: &Path| {
+        verify(ff(), &source, rendition, &expect, &thresholds, &Seed::random()).unwrap()
+    };
+    let reasons = |report: &kinema_media::verify::Report| -> Vec<Reason> {
+        report.reasons.iter().map(|r| r.reason).collect()
+    };
+
+    let honest = ffmpeg(&source, &dir.join("honest.ts"), TS_480P);
+    let report = run(&honest);
+    assert_eq!(report.verdict, Verdict::Pass, "{:?} {:?}", report.reasons, report.scores);
+    assert_eq!(report.scores.pairs, 10);
+    assert_eq!(report.scores.frames_compared, 50);
+
+    let nothing = dir.join("nothing.ts");
+    without_keyframe(&honest, &nothing);
+    let report = run(&nothing);
+    assert_eq!(report.verdict, Verdict::Fail);
+    assert_eq!(report.scores.pairs, 0);
+    assert!(reasons(&report).contains(&Reason::Undecodable), "{:?}", report.reasons);
+
+    let silent = ffmpeg(&source, &dir.join("silent.ts"), &silent_480p());
+    let report = run(&silent);
+    assert_eq!(reasons(&report), [Reason::AudioMissing], "{:?}", report.reasons);
+
+    // The audio re-encoded and cut to its first second (a later -c:a wins).
+    let cut = [TS_480P, &["-af", "atrim=duration=1", "-c:a", "aac"]].concat();
+    let short = ffmpeg(&source, &dir.join("short.ts"), &cut);
+    let report = run(&short);
+    assert_eq!(reasons(&report), [Reason::AudioDuration], "{:?}", report.reasons);
+    assert!(report.reasons[0].detail.contains("the source's 2."), "{}", report.reasons[0].detail);
 }
 
 #[test]
 fn the_shipped_thresholds_parse_and_are_ordered() {
     let t = kinema_media::verify::Thresholds::calibrated();
-    assert!(t.ssim > 0.5 && t.ssim < 1.0);
-    assert!(t.ms_ssim > t.ssim - 0.2 && t.ms_ssim < 1.0);
-    assert!(t.worst_block_psnr < t.psnr_y + 20.0 && t.psnr_y > 10.0);
-    assert!(t.block_shift > 0.0 && t.offset_gain > 0.0 && t.chroma_deficit > 0.0);
+    assert!(t.quality_deficit > 0.0 && t.worst_deficit >= t.quality_deficit);
+    assert!(t.ssim_deficit > 0.0 && t.ssim_deficit < 0.5);
+    assert!(t.chroma_change > 0.0 && t.chroma_change < 1.0);
+    assert!(t.block_shift > 0.0 && t.offset_gain > 0.0 && t.local_damage > 0.0);
     assert!(t.blur > 0.0 && t.blur < 0.5);
 }
