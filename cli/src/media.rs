@@ -302,6 +302,19 @@ fn print_eval(report: &kinema_media::eval::Report) {
         for (height, n, k) in &split.heights {
             say!("  tampered at {height:>4}p            {k:>4}/{n:<4} {:>6.1} %", pct((*n, *k)));
         }
+        if !split.no_ops.is_empty() {
+            say!(
+                "  {} tamperings changed nothing visible (>= {} dB from the same encode untampered) and are left out: {}",
+                split.no_ops.len(),
+                kinema_media::eval::NO_OP_PSNR,
+                split
+                    .no_ops
+                    .iter()
+                    .map(|(clip, family, height)| format!("{clip} {family} {height}p"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         for (kind, honest, tampered) in &split.kinds {
             say!(
                 "  {kind:<16} honest flagged {:>3}/{:<4} tampered caught {:>4}/{:<4} {:>6.1} %",

@@ -59,7 +59,7 @@ pub struct Clip {
     /// Where it comes from.
     pub origin: Origin,
     /// Kinds it is reported apart under: `small` (144p or less), `low-saturation`, and what
-    /// else it is (`dark`, `grainy`, `static`, `fast-motion`, `flat-animation`).
+    /// else it is (`dark`, `grainy`, `static`, `fast-motion`, `flat-animation`, `colourless`).
     pub kinds: &'static [&'static str],
 }
 
@@ -140,58 +140,114 @@ pub const CLIPS: &[Clip] = &[
         &["flat-animation"],
     ),
     generated(
-        "held-small-mandelbrot",
-        Split::HeldOut,
+        "gen-small-mandelbrot",
+        Split::Calibration,
         "mandelbrot=size=176x144:rate=30000/1001",
         TONE,
         &["small"],
     ),
     generated(
-        "held-dark-testsrc",
-        Split::HeldOut,
+        "gen-dark-testsrc",
+        Split::Calibration,
         "testsrc2=size=320x240:rate=25,eq=brightness=-0.3:contrast=0.5",
         None,
         &["dark"],
     ),
     generated(
-        "held-pale-mandelbrot",
-        Split::HeldOut,
+        "gen-pale-mandelbrot",
+        Split::Calibration,
         "mandelbrot=size=320x240:rate=25,hue=s=0.1",
         None,
         &["low-saturation"],
     ),
     generated(
-        "held-grainy-testsrc",
-        Split::HeldOut,
+        "gen-grainy-testsrc",
+        Split::Calibration,
         "testsrc2=size=320x180:rate=24000/1001,noise=alls=35:allf=t+u",
         None,
         &["grainy"],
     ),
     generated(
-        "held-static-yuvbars",
-        Split::HeldOut,
+        "gen-static-yuvbars",
+        Split::Calibration,
         "yuvtestsrc=size=320x240:rate=25,noise=alls=3:allf=t",
         TONE,
         &["static"],
     ),
     generated(
-        "held-fast-life",
-        Split::HeldOut,
+        "gen-fast-life",
+        Split::Calibration,
         "life=size=320x240:rate=60:ratio=0.5:seed=3:life_color=#40c0ff:death_color=#000000",
         None,
         &["fast-motion"],
     ),
     generated(
-        "held-flat-sierpinski",
-        Split::HeldOut,
+        "gen-colourless-sierpinski",
+        Split::Calibration,
         "sierpinski=size=320x240:rate=25:type=triangle,hue=h=40",
+        None,
+        &["flat-animation", "colourless"],
+    ),
+    generated(
+        "gen-small-pale-bars",
+        Split::Calibration,
+        "smptebars=size=160x120:rate=15,hue=s=0.15,noise=alls=8:allf=t,scroll=h=0.002",
+        TONE,
+        &["small", "low-saturation"],
+    ),
+    generated(
+        "held-small-testsrc",
+        Split::HeldOut,
+        "testsrc=size=176x144:rate=25",
+        TONE,
+        &["small"],
+    ),
+    generated(
+        "held-dark-gradients",
+        Split::HeldOut,
+        "gradients=size=320x240:rate=25:speed=0.03:c0=0x101018:c1=0x402818:c2=0x182838",
+        None,
+        &["dark"],
+    ),
+    generated(
+        "held-pale-testsrc",
+        Split::HeldOut,
+        "testsrc=size=320x240:rate=30,hue=s=0.08",
+        None,
+        &["low-saturation"],
+    ),
+    generated(
+        "held-grainy-mandelbrot",
+        Split::HeldOut,
+        "mandelbrot=size=320x180:rate=24,noise=alls=28:allf=t+u",
+        None,
+        &["grainy"],
+    ),
+    generated(
+        "held-static-rgbbars",
+        Split::HeldOut,
+        "rgbtestsrc=size=320x240:rate=25,noise=alls=5:allf=t",
+        TONE,
+        &["static"],
+    ),
+    generated(
+        "held-fast-cellauto",
+        Split::HeldOut,
+        "cellauto=size=320x240:rate=50:rule=110:scroll=1:random_fill_ratio=0.5",
+        None,
+        &["fast-motion", "colourless"],
+    ),
+    generated(
+        "held-flat-life",
+        Split::HeldOut,
+        "life=size=64x48:rate=15:mold=20:ratio=0.4:seed=11:life_color=#30a050:death_color=#f0e0c0:mold_color=#805020,scale=320:240:flags=neighbor",
         None,
         &["flat-animation"],
     ),
     generated(
-        "held-small-pale-bars",
+        "held-small-pale-testsrc2",
         Split::HeldOut,
-        "smptebars=size=160x120:rate=15,hue=s=0.15,noise=alls=8:allf=t,scroll=h=0.002",
+        "testsrc2=size=128x96:rate=20,hue=s=0.2",
         TONE,
         &["small", "low-saturation"],
     ),
@@ -219,7 +275,16 @@ pub struct Sample {
     pub coarse: Vec<Reason>,
     /// Scores on the sampled pairs.
     pub scores: Scores,
+    /// A tampering that changed nothing a viewer could see: the tampered rendition is within
+    /// [`NO_OP_PSNR`] of the same encode without the tampering (grayscale of a colourless
+    /// source). Not counted as caught or missed.
+    #[serde(default)]
+    pub no_op: bool,
 }
+
+/// PSNR (dB, all planes) above which a tampered rendition is taken as identical to the same
+/// encode untampered.
+pub const NO_OP_PSNR: f64 = 50.0;
 
 /// (evaluated, failed): for honest renditions, how many were flagged; for tampered ones, how
 /// many were caught.
@@ -240,6 +305,8 @@ pub struct SplitReport {
     pub heights: Vec<(u32, usize, usize)>,
     /// Per kind of source: (kind, honest, tampered).
     pub kinds: Vec<(String, Count, Count)>,
+    /// Tamperings that changed nothing visible ([`Sample::no_op`]), left out of every count.
+    pub no_ops: Vec<(String, String, u32)>,
     /// ROC AUC of the suspicion score, honest against tampered.
     pub auc: f64,
 }
@@ -277,6 +344,8 @@ struct Job {
     /// Arguments of the job's own encode and a divisor: the rendition gets `args` plus a video
     /// bit rate of what that encode spent on this segment divided by the divisor.
     rate_of: Option<(Vec<String>, u64)>,
+    /// Arguments of the same encode without the tampering, to tell a no-op ([`Sample::no_op`]).
+    plain: Option<Vec<String>>,
 }
 
 /// How big an evaluation to run.
@@ -436,6 +505,7 @@ fn jobs_for(
             pre_inputs: pre,
             then: None,
             rate_of: None,
+            plain: None,
         };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     for r in &renditions {
@@ -549,13 +619,10 @@ fn jobs_for(
             ("still-frame", attack("split[x][y];[x][y]freezeframes=first=1:last=100000:replace=0")),
         ];
         for (family, vf) in filters {
-            jobs.push(job(
-                family,
-                false,
-                expect.clone(),
-                encode_args(&vf, &enc, audio),
-                Vec::new(),
-            ));
+            let mut tampered =
+                job(family, false, expect.clone(), encode_args(&vf, &enc, audio), Vec::new());
+            tampered.plain = Some(encode_args(&base, &enc, audio));
+            jobs.push(tampered);
         }
         // An eighth of the bits the job's own encode (Kinema's default settings for this rung)
         // spends on this segment. (An eighth of the rung's cap is not heavy quantization where
@@ -660,6 +727,23 @@ fn measure(ff: &Ffmpeg, job: &Job, n: usize, out: &Path) -> Result<Sample> {
             .map_err(|e| Error::io(out, "cannot append", e))?;
         let _ = std::fs::remove_file(&part);
     }
+    let no_op = match &job.plain {
+        Some(plain) => {
+            let untampered = out.with_extension("plain.ts");
+            ffmpeg::run(
+                ff.ffmpeg()
+                    .args(["-y", "-copyts", "-i"])
+                    .arg(&job.source)
+                    .args(plain)
+                    .arg(&untampered),
+                what,
+            )?;
+            let same = psnr(ff, out, &untampered)? >= NO_OP_PSNR;
+            let _ = std::fs::remove_file(&untampered);
+            same
+        }
+        None => false,
+    };
     let seed = Seed::from_bytes(&(n as u64).to_le_bytes());
     let (coarse, scores) = analyse(ff, &job.source, out, &job.expect, &seed)?;
     Ok(Sample {
@@ -671,7 +755,35 @@ fn measure(ff: &Ffmpeg, job: &Job, n: usize, out: &Path) -> Result<Sample> {
         height: job.expect.height,
         coarse: coarse.findings.iter().map(|f| f.reason).collect(),
         scores,
+        no_op,
     })
+}
+
+/// The average PSNR (dB, all planes; 100 for identical videos) between two videos of one size,
+/// by ffmpeg's `psnr` filter.
+fn psnr(ff: &Ffmpeg, a: &Path, b: &Path) -> Result<f64> {
+    let output = ff
+        .ffmpeg()
+        .args(["-loglevel", "info", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(b)
+        .args(["-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"])
+        .output()
+        .map_err(|e| Error::Ffmpeg {
+            what: "comparing renditions".into(),
+            detail: e.to_string(),
+        })?;
+    let log = String::from_utf8_lossy(&output.stderr);
+    let average = log
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once(" average:")?.1.split_whitespace().next().map(str::to_owned))
+        .ok_or_else(|| Error::Ffmpeg {
+            what: format!("comparing {} and {}", a.display(), b.display()),
+            detail: "no PSNR in ffmpeg's log".into(),
+        })?;
+    Ok(if average == "inf" { 100.0 } else { average.parse().unwrap_or(0.0) })
 }
 
 /// Bits per second of an MPEG-TS segment's video: the file less its audio, over its span.
@@ -752,10 +864,26 @@ fn fails(sample: &Sample, t: &Thresholds) -> bool {
 }
 
 /// The kinds of source reported apart.
-pub const KINDS: &[&str] =
-    &["small", "low-saturation", "dark", "grainy", "static", "fast-motion", "flat-animation"];
+pub const KINDS: &[&str] = &[
+    "small",
+    "low-saturation",
+    "dark",
+    "grainy",
+    "static",
+    "fast-motion",
+    "flat-animation",
+    "colourless",
+];
 
-fn report(samples: &[&Sample], thresholds: &Thresholds) -> SplitReport {
+fn report(all: &[&Sample], thresholds: &Thresholds) -> SplitReport {
+    let mut no_ops: Vec<(String, String, u32)> = all
+        .iter()
+        .filter(|s| s.no_op)
+        .map(|s| (s.clip.clone(), s.family.clone(), s.height))
+        .collect();
+    no_ops.sort();
+    let samples: Vec<&Sample> = all.iter().copied().filter(|s| !s.no_op).collect();
+    let samples = samples.as_slice();
     let count = |pred: &dyn Fn(&Sample) -> bool| {
         let chosen: Vec<&&Sample> = samples.iter().filter(|s| pred(s)).collect();
         (chosen.len(), chosen.iter().filter(|s| fails(s, thresholds)).count())
@@ -801,6 +929,7 @@ fn report(samples: &[&Sample], thresholds: &Thresholds) -> SplitReport {
             .filter(|(_, h, t)| h.0 + t.0 > 0)
             .collect(),
         auc: auc(&honest_scores, &tampered_scores),
+        no_ops,
     }
 }
 
@@ -872,7 +1001,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "clip": format!("{split}-clip"), "split": split, "kinds": ["small"],
             "family": if honest { "honest/medium" } else { "blur" }, "honest": honest,
-            "height": 144, "coarse": [], "scores": scores,
+            "height": 144, "coarse": [], "scores": scores, "no_op": false,
         }))
         .unwrap()
     }
@@ -902,6 +1031,9 @@ mod tests {
     fn every_kind_has_a_clip_on_each_side() {
         for kind in KINDS {
             for split in [Split::Calibration, Split::HeldOut] {
+                if *kind == "colourless" {
+                    continue;
+                }
                 assert!(
                     CLIPS.iter().any(|c| c.split == split && c.kinds.contains(kind)),
                     "{kind} {split:?}"

@@ -1,12 +1,15 @@
 //! The verifier's features on sampled frame pairs.
 //!
 //! Rendition frames are paired with the source frames presented at the same time; the source is
-//! brought to the rendition's size by [`crate::scale`]. Per pair: PSNR of each plane, SSIM and
-//! MS-SSIM of luma, the share of the source's edges kept (blur), the worst 16x16 luma block and
-//! the largest shift of a block's mean (overlays, logos, captions), and two probes on the
-//! frames' luma thumbnails ([`crate::decode::THUMB`]) that name the tampering when the numbers are
-//! bad: which nearby source frame the rendition frame really matches (drops, duplicates, stills,
-//! swaps), and whether a flipped or rotated source matches better than the upright one.
+//! brought to the rendition's size by [`crate::scale`], and the job's own encode of the source
+//! (the verifier makes it with the job's rate control) is the measure of what an honest encode
+//! keeps. Per pair: PSNR of each plane, SSIM and MS-SSIM of luma, and the same for the job's
+//! encode; the share of the source's edges kept (blur); the colour against the job's encode's
+//! ([`metrics::chroma_change`]); local damage and block mean shifts beyond the job's encode's
+//! (overlays, logos, captions, damaged patches); and two probes on the frames' luma thumbnails
+//! ([`crate::decode::THUMB`]) against the job's encode's: which nearby frame the rendition frame
+//! really matches (drops, duplicates, stills, swaps), and whether a flipped or rotated frame
+//! matches better than the upright one.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +62,8 @@ pub struct PairScores {
     pub job_ssim: f64,
     /// How sharp the source's edges stay in the job's own encode.
     pub job_edges_kept: f64,
-    /// The colour changed, relative to the source's own colour ([`metrics::chroma_change`]).
+    /// The colour changed, relative to the colour of the job's own encode of the source
+    /// ([`metrics::chroma_change`]).
     pub chroma_change: f64,
     /// The worst tile's error beyond the job's own encode's, less the frame's, dB
     /// ([`metrics::local_damage`]).
@@ -157,7 +161,7 @@ pub fn measure(
 fn measure_pair(d: Decodes<'_>, j: usize, i: usize) -> Option<PairScores> {
     let (out, src, job) = (d.rendition.picture(j)?, d.source.picture(i)?, d.job.picture(i)?);
     let out_thumb = d.rendition.thumbs.get(j)?;
-    let src_thumb = d.source.thumbs.get(i)?;
+    let job_thumb = d.job.thumbs.get(i)?;
     let (w, h) = (out.width(), out.height());
     if (job.width(), job.height()) != (w, h) {
         return None;
@@ -169,7 +173,7 @@ fn measure_pair(d: Decodes<'_>, j: usize, i: usize) -> Option<PairScores> {
     let (ry, oy, jy) =
         (reference.planes[0].as_ref(), out.planes[0].as_ref(), job.planes[0].as_ref());
     let blocks = metrics::block_errors(ry, oy, 16);
-    let (best_offset, offset_gain) = temporal(&d.source.thumbs, i, out_thumb);
+    let (best_offset, offset_gain) = temporal(&d.job.thumbs, i, out_thumb);
     Some(PairScores {
         frame: j,
         source_frame: i,
@@ -180,28 +184,35 @@ fn measure_pair(d: Decodes<'_>, j: usize, i: usize) -> Option<PairScores> {
         job_psnr: cap(metrics::psnr(metrics::mse(ry, jy))),
         job_ssim: metrics::ssim(ry, jy),
         job_edges_kept: metrics::edges_kept(ry, jy),
-        chroma_change: metrics::chroma_change(chroma(&reference), chroma(out)),
+        chroma_change: metrics::chroma_change(chroma(job), chroma(out)),
         local_damage: metrics::local_damage(ry, jy, oy),
         worst_block_psnr: cap(metrics::psnr(blocks.worst())),
         block_shift: metrics::block_shift(ry, jy, oy),
         best_offset,
         offset_gain,
-        orientation: orientation(src_thumb, out_thumb),
+        orientation: orientation(job_thumb, out_thumb),
     })
 }
 
 /// The temporal check on every rendition frame's thumbnail: the largest gain of a neighbouring
-/// source frame over the paired one, with the rendition frame it was seen at, and how many
-/// frames were compared.
-pub fn temporal_all(source: &Decoded, rendition: &Decoded, pairs: &[usize]) -> (f64, usize, usize) {
+/// frame of `reference` (the job's own encode of the source, frame for frame) over the paired
+/// one, with the rendition frame it was seen at, and how many frames were compared. Against the
+/// job's encode, not the source: an encoder that cannot keep a frame's detail under the job's
+/// rate control loses it in the job's encode too, so a neighbour matching a smoothed frame as
+/// well as its own is no sign of a swap.
+pub fn temporal_all(
+    reference: &Decoded,
+    rendition: &Decoded,
+    pairs: &[usize],
+) -> (f64, usize, usize) {
     let mut worst = (0.0, 0);
     let mut compared = 0;
     for (j, (thumb, &i)) in rendition.thumbs.iter().zip(pairs).enumerate() {
-        if i >= source.thumbs.len() {
+        if i >= reference.thumbs.len() {
             continue;
         }
         compared += 1;
-        let (offset, gain) = temporal(&source.thumbs, i, thumb);
+        let (offset, gain) = temporal(&reference.thumbs, i, thumb);
         if offset != 0 && gain > worst.0 {
             worst = (gain, j);
         }

@@ -83,9 +83,9 @@ pub struct Packet {
     pub duration: Option<f64>,
     /// Whether the packet starts a keyframe.
     pub key: bool,
-    /// Whether the container gave the packet no presentation time, so `pts` was inferred from
-    /// decode times (from the next reference frame's decode time). ffmpeg then has no time for it either: a
-    /// stream copy passes it on untimed.
+    /// Whether the container gave the packet no presentation time, so `pts` was inferred (the
+    /// decode time of the next reference frame). ffmpeg then has no time for it either: a stream
+    /// copy passes it on untimed.
     pub pts_inferred: bool,
 }
 

@@ -6,7 +6,8 @@
 //!   know (one per tenth of the segment, [`features::sample`]), and a temporal check on every
 //!   frame's thumbnail. Quality is judged against the job's own encode of the same source frames
 //!   (the job fixes rate control: [`Expect::crf`], [`Expect::max_bitrate`]), colour against the
-//!   source's own colour, local damage against the rest of the frame; thresholds are calibrated
+//!   source's own colour as that encode keeps it, local damage against the rest of the frame,
+//!   the temporal and orientation probes against that encode's thumbnails; thresholds are calibrated
 //!   on honest renditions ([`Thresholds`], `media/data/thresholds.json`, made by
 //!   `kinema media eval`).
 //!
@@ -312,7 +313,8 @@ pub struct Scores {
     /// loses them in the job's own encode too; a blur takes them where the job keeps them.
     #[serde(deserialize_with = "nan_if_null")]
     pub blur: f64,
-    /// Colour change relative to the source's own colour, the median over the pairs (a colour
+    /// Colour change relative to the source's own colour as the job's own encode keeps it, the
+    /// median over the pairs (a colour
     /// attack changes every frame; one frame of a fade has too little colour to tell).
     #[serde(deserialize_with = "nan_if_null")]
     pub chroma_change: f64,
@@ -678,7 +680,8 @@ fn inspect(
     // Pairs from the streams' own times: the decoder's reported times for frames of irregular
     // spacing and B-frames are its guesses. (A decoded count that differs from the stream's is
     // a finding above.)
-    let temporal = features::temporal_all(&src_decoded, &out_decoded, &pairs);
+    let temporal =
+        features::temporal_all(job_decoded.as_ref().unwrap_or(&src_decoded), &out_decoded, &pairs);
     let (per_pair, missing) = match &job_decoded {
         Some(job) => features::measure(
             Decodes { source: &src_decoded, job, rendition: &out_decoded },
