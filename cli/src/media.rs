@@ -39,6 +39,10 @@ pub(crate) enum MediaCommand {
         /// The job asked for the audio to be copied bit-exact.
         #[arg(long)]
         audio_copy: bool,
+        /// The job's x264 preset (the verifier encodes the source with it to know what the
+        /// job's settings give on this content).
+        #[arg(long, default_value = "medium")]
+        preset: String,
         /// The job's x264 constant rate factor.
         #[arg(long, default_value_t = 23)]
         crf: u8,
@@ -77,6 +81,9 @@ pub(crate) enum MediaCommand {
         /// every attack).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
         segments: u32,
+        /// Only these clips (names as the report gives them, comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        clips: Vec<String>,
     },
     /// Show which hardware decoders and encoders work on this machine.
     Hw {
@@ -145,12 +152,14 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
             rendition,
             expect,
             audio_copy,
+            preset,
             crf,
             max_bitrate,
             seed,
             json,
         } => {
             let mut expect = parse_expect(&expect, audio_copy)?;
+            expect.preset = preset;
             expect.crf = crf;
             expect.max_bitrate = max_bitrate.unwrap_or(expect.max_bitrate);
             expect.validate()?;
@@ -179,7 +188,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                 }
                 let s = &report.scores;
                 say!(
-                    "  {} pairs (seed {}): luma PSNR >= {:.2} dB, {:.2} dB below the job's own encode on average, {:.2} dB at worst; SSIM >= {:.4}; edges kept {:.0} %, {:.1} % less than the job's; colour moved {:.0} %; local damage {:.2} dB; block shift {:.1} levels; temporal gain {:.2} dB over {} frames",
+                    "  {} pairs (seed {}): luma PSNR >= {:.2} dB, {:.2} dB below the job's own encode on average, {:.2} dB at worst; SSIM >= {:.4}; edges kept {:.0} %, {:.1} % less than the job's; colour moved {:.0} %; local damage {:.2} dB; block shift {:.1} levels; temporal gain {:.2} dB, frames {:.2} dB more alike than the job's, over {} frames",
                     s.pairs,
                     report.seed,
                     s.psnr_y,
@@ -192,12 +201,13 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                     s.local_damage,
                     s.block_shift,
                     s.offset_gain,
+                    s.repeat,
                     s.frames_compared
                 );
             }
             Ok(())
         }
-        MediaCommand::Eval { corpus, samples, out, thresholds_out, workers, segments } => {
+        MediaCommand::Eval { corpus, samples, out, thresholds_out, workers, segments, clips } => {
             let report = match (corpus, samples) {
                 (_, Some(earlier)) => {
                     let text = std::fs::read(&earlier).map_err(|e| {
@@ -221,7 +231,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                     std::fs::create_dir_all(&work)?;
                     let workers = workers.unwrap_or_else(|| ladder::Config::default().workers);
                     let options =
-                        kinema_media::eval::Options { workers, segments: segments as usize };
+                        kinema_media::eval::Options { workers, segments: segments as usize, clips };
                     let report = kinema_media::eval::run(&ff, &corpus, &work, &options, &|line| {
                         eprintln!("kinema: {line}")
                     });
@@ -281,6 +291,13 @@ fn parse_expect(text: &str, audio_copy: bool) -> Result<verify::Expect> {
 
 fn print_eval(report: &kinema_media::eval::Report) {
     let pct = |(n, k): (usize, usize)| if n == 0 { 0.0 } else { 100.0 * k as f64 / n as f64 };
+    let t = &report.thresholds;
+    let limits: Vec<String> = verify::Limits::NAMES
+        .iter()
+        .zip(t.clean.values().iter().zip(t.per_db.values()))
+        .map(|(name, (clean, per_db))| format!("{name} {clean:.3} (+{per_db:.4}/dB)"))
+        .collect();
+    say!("thresholds (widening per dB below {} dB): {}", verify::KNEE, limits.join(", "));
     for (name, split) in [
         ("calibration split (in-sample)", &report.calibration),
         ("held-out split (never tuned on)", &report.held_out),

@@ -9,7 +9,8 @@
 //! (overlays, logos, captions, damaged patches); and two probes on the frames' luma thumbnails
 //! ([`crate::decode::THUMB`]) against the job's encode's: which nearby frame the rendition frame
 //! really matches (drops, duplicates, stills, swaps), and whether a flipped or rotated frame
-//! matches better than the upright one.
+//! matches better than the upright one. Over every frame: whether the rendition repeats itself
+//! more than the job's encode does (duplicates, stills).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,10 @@ use crate::verify::Seed;
 const SEARCH: isize = 3;
 /// How much better (dB, on thumbnails) a flip or rotation must match to be reported.
 const ORIENTATION_GAIN: f64 = 3.0;
+/// Thumbnails closer than this (dB) are the same picture to the temporal probes: a static scene
+/// under grain differs from frame to frame only in what a 64x36 thumbnail averages away, and a
+/// gain between two matches that good is noise, not a swapped frame.
+pub const TEMPORAL_CAP: f64 = 50.0;
 
 /// A flip or rotation of the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +73,10 @@ pub struct PairScores {
     /// The worst tile's error beyond the job's own encode's, less the frame's, dB
     /// ([`metrics::local_damage`]).
     pub local_damage: f64,
+    /// How much less detail the worst 32x32 window keeps than in the job's own encode, beyond
+    /// the frame, dB ([`metrics::detail_loss`]).
+    #[serde(default)]
+    pub detail_loss: f64,
     /// PSNR of the worst 16x16 luma block in dB.
     pub worst_block_psnr: f64,
     /// The largest change of a 16x16 luma block's mean beyond the job's own encode's, in levels
@@ -186,6 +195,7 @@ fn measure_pair(d: Decodes<'_>, j: usize, i: usize) -> Option<PairScores> {
         job_edges_kept: metrics::edges_kept(ry, jy),
         chroma_change: metrics::chroma_change(chroma(job), chroma(out)),
         local_damage: metrics::local_damage(ry, jy, oy),
+        detail_loss: metrics::detail_loss(jy, oy),
         worst_block_psnr: cap(metrics::psnr(blocks.worst())),
         block_shift: metrics::block_shift(ry, jy, oy),
         best_offset,
@@ -194,30 +204,55 @@ fn measure_pair(d: Decodes<'_>, j: usize, i: usize) -> Option<PairScores> {
     })
 }
 
-/// The temporal check on every rendition frame's thumbnail: the largest gain of a neighbouring
-/// frame of `reference` (the job's own encode of the source, frame for frame) over the paired
-/// one, with the rendition frame it was seen at, and how many frames were compared. Against the
-/// job's encode, not the source: an encoder that cannot keep a frame's detail under the job's
-/// rate control loses it in the job's encode too, so a neighbour matching a smoothed frame as
-/// well as its own is no sign of a swap.
-pub fn temporal_all(
-    reference: &Decoded,
-    rendition: &Decoded,
-    pairs: &[usize],
-) -> (f64, usize, usize) {
-    let mut worst = (0.0, 0);
-    let mut compared = 0;
-    for (j, (thumb, &i)) in rendition.thumbs.iter().zip(pairs).enumerate() {
+/// What the temporal probes found over every rendition frame ([`temporal_all`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Temporal {
+    /// The largest gain of a neighbouring reference frame over the paired one, dB.
+    pub offset_gain: f64,
+    /// The rendition frame where that gain was seen.
+    pub offset_frame: usize,
+    /// How much more alike (dB) consecutive rendition frames are than the reference's frames
+    /// they stand for, on average over the segment: a rendition that repeats frames the job's
+    /// encode changes (duplicates, a still) is more alike than the job's own encode, whatever
+    /// the source's motion.
+    pub repeat: f64,
+    /// Rendition frames compared.
+    pub frames: usize,
+}
+
+/// The temporal probes on every rendition frame's thumbnail, against `reference` (the job's own
+/// encode of the source, frame for frame): the largest gain of a neighbouring frame over the
+/// paired one, with the rendition frame it was seen at, and how much more the rendition repeats
+/// itself than the reference does. Against the job's encode, not the source: an encoder that
+/// cannot keep a frame's detail under the job's rate control loses it in the job's encode too,
+/// so a neighbour matching a smoothed frame as well as its own is no sign of a swap.
+pub fn temporal_all(reference: &Decoded, rendition: &Decoded, pairs: &[usize]) -> Temporal {
+    let mut found = Temporal { offset_gain: 0.0, offset_frame: 0, repeat: 0.0, frames: 0 };
+    let (mut repeats, mut steps) = (0.0, 0usize);
+    let thumbs = &rendition.thumbs;
+    for (j, (thumb, &i)) in thumbs.iter().zip(pairs).enumerate() {
         if i >= reference.thumbs.len() {
             continue;
         }
-        compared += 1;
+        found.frames += 1;
         let (offset, gain) = temporal(&reference.thumbs, i, thumb);
-        if offset != 0 && gain > worst.0 {
-            worst = (gain, j);
+        if offset != 0 && gain > found.offset_gain {
+            (found.offset_gain, found.offset_frame) = (gain, j);
+        }
+        // This frame against the one before, in the rendition and in the reference.
+        if let Some(&before) = j.checked_sub(1).and_then(|b| pairs.get(b))
+            && before < i
+        {
+            let alike = temporal_psnr(&thumbs[j - 1], thumb);
+            let reference_alike = temporal_psnr(&reference.thumbs[before], &reference.thumbs[i]);
+            repeats += alike - reference_alike;
+            steps += 1;
         }
     }
-    (worst.0, worst.1, compared)
+    if steps > 0 {
+        found.repeat = repeats / steps as f64;
+    }
+    found
 }
 
 fn chroma(f: &Frame) -> [PlaneRef<'_>; 2] {
@@ -232,16 +267,21 @@ fn thumb_psnr(a: &Plane, b: &Plane) -> f64 {
     cap(metrics::psnr(metrics::mse(a.as_ref(), b.as_ref())))
 }
 
+/// Thumbnail PSNR as the temporal probes see it: at most [`TEMPORAL_CAP`].
+fn temporal_psnr(a: &Plane, b: &Plane) -> f64 {
+    thumb_psnr(a, b).min(TEMPORAL_CAP)
+}
+
 /// The source frame near `i` whose thumbnail best matches `out`, and its gain over frame `i`.
 fn temporal(thumbs: &[Plane], i: usize, out: &Plane) -> (isize, f64) {
-    let here = thumb_psnr(&thumbs[i], out);
+    let here = temporal_psnr(&thumbs[i], out);
     let mut best = (0, here);
     for d in -SEARCH..=SEARCH {
         let k = i as isize + d;
         if d == 0 || k < 0 || k as usize >= thumbs.len() {
             continue;
         }
-        let v = thumb_psnr(&thumbs[k as usize], out);
+        let v = temporal_psnr(&thumbs[k as usize], out);
         if v > best.1 {
             best = (d, v);
         }

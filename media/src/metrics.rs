@@ -307,19 +307,85 @@ pub fn chroma_change(reference: [PlaneRef<'_>; 2], out: [PlaneRef<'_>; 2]) -> f6
 /// encoders both reproduce almost exactly differ by large ratios of tiny errors.
 const BLOCK_ERROR_FLOOR: f64 = 10.0;
 
-/// Side of the tiles [`local_damage`] compares: two 16x16 macroblocks, so one block an encoder
-/// happened to code differently weighs a quarter, and a damaged patch of a few percent of even a
-/// 144p frame still fills a tile.
+/// Side of the windows [`local_damage`] compares: two 16x16 macroblocks, so one block an
+/// encoder happened to code differently weighs a quarter, and a damaged patch of a few percent
+/// of even a 144p frame still fills most of one. They overlap by half, so a patch that
+/// straddles the macroblock grid is seen whole by one of them.
 const DAMAGE_TILE: usize = 32;
 
 /// Local damage: how many dB more error `out` has than `job` (the job's own encode of the same
-/// source) in its worst 32x32 tile, beyond the frame as a whole. An honest encoder errs where
+/// source) in its worst 32x32 window, beyond the frame as a whole. An honest encoder errs where
 /// the job's encode errs; an overlay, a caption or a damaged patch errs in one place.
 pub fn local_damage(source: PlaneRef<'_>, job: PlaneRef<'_>, out: PlaneRef<'_>) -> f64 {
     let ratio = |a: f64, b: f64| 10.0 * ((a + BLOCK_ERROR_FLOOR) / (b + BLOCK_ERROR_FLOOR)).log10();
-    let (bo, bj) = (block_errors(source, out, DAMAGE_TILE), block_errors(source, job, DAMAGE_TILE));
+    let half = DAMAGE_TILE / 2;
+    let (bo, bj) = (block_errors(source, out, half), block_errors(source, job, half));
     let whole = ratio(mse(source, out), mse(source, job));
-    let worst = bo.mse.iter().zip(&bj.mse).map(|(o, j)| ratio(*o, *j)).fold(0.0, f64::max);
+    let worst = windows(&bo).zip(windows(&bj)).map(|(o, j)| ratio(o, j)).fold(0.0, f64::max);
+    (worst - whole).max(0.0)
+}
+
+/// The mean block error of every 2x2 group of neighbouring blocks, moved one block at a time
+/// (a single row or column of blocks where the plane holds no more).
+fn windows(b: &BlockErrors) -> impl Iterator<Item = f64> + '_ {
+    windows_of(b.cols, b.rows, &b.mse)
+}
+
+/// The mean of every 2x2 group of neighbouring values of a `cols` x `rows` grid, moved one value
+/// at a time.
+fn windows_of(cols: usize, rows: usize, values: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    let (wc, wr) = (cols.saturating_sub(1).max(1), rows.saturating_sub(1).max(1));
+    (0..wr).flat_map(move |r| {
+        (0..wc).map(move |c| {
+            let cells: Vec<f64> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                .iter()
+                .filter(|&&(dr, dc)| r + dr < rows && c + dc < cols)
+                .map(|&(dr, dc)| values[(r + dr) * cols + c + dc])
+                .collect();
+            cells.iter().sum::<f64>() / cells.len() as f64
+        })
+    })
+}
+
+/// Detail energy per sample (levels²) added before ratios are taken: flat areas have none to
+/// lose.
+const DETAIL_FLOOR: f64 = 4.0;
+
+/// The mean detail energy (squared differences to the right and below neighbours) of each
+/// `block` x `block` block, row by row, with the number of blocks per row and of rows.
+fn detail_energy(p: PlaneRef<'_>, block: usize) -> (usize, usize, Vec<f64>) {
+    let (cols, rows) = (p.width.div_ceil(block), p.height.div_ceil(block));
+    let mut sums = vec![(0u64, 0u64); cols * rows];
+    for y in 0..p.height.saturating_sub(1) {
+        let (row, next) = (p.row(y), p.row(y + 1));
+        let line = &mut sums[(y / block) * cols..(y / block + 1) * cols];
+        for x in 0..p.width.saturating_sub(1) {
+            let dx = u64::from(row[x].abs_diff(row[x + 1]));
+            let dy = u64::from(row[x].abs_diff(next[x]));
+            let cell = &mut line[x / block];
+            cell.0 += dx * dx + dy * dy;
+            cell.1 += 1;
+        }
+    }
+    let energy = sums.iter().map(|&(e, n)| if n == 0 { 0.0 } else { e as f64 / n as f64 });
+    (cols, rows, energy.collect())
+}
+
+/// Local detail loss: how many dB less detail `out` keeps than `job` (the job's own encode of
+/// the same source) in its worst 32x32 window, beyond the frame as a whole. An honest encoder
+/// smooths where the job's encode smooths; a blurred or painted-over patch loses its detail in
+/// one place, even where the content is noise no encode keeps close to the source.
+pub fn detail_loss(job: PlaneRef<'_>, out: PlaneRef<'_>) -> f64 {
+    assert_same_size(job, out);
+    let ratio = |j: f64, o: f64| 10.0 * ((j + DETAIL_FLOOR) / (o + DETAIL_FLOOR)).log10();
+    let half = DAMAGE_TILE / 2;
+    let ((cols, rows, ej), (_, _, eo)) = (detail_energy(job, half), detail_energy(out, half));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let whole = ratio(mean(&ej), mean(&eo));
+    let worst = windows_of(cols, rows, &ej)
+        .zip(windows_of(cols, rows, &eo))
+        .map(|(j, o)| ratio(j, o))
+        .fold(0.0, f64::max);
     (worst - whole).max(0.0)
 }
 
@@ -477,6 +543,57 @@ mod tests {
         assert!(damage(&patched) > 5.0, "{}", damage(&patched));
         assert!(shift(&honest) < 1.0, "{}", shift(&honest));
         assert!(shift(&patched) > 50.0, "{}", shift(&patched));
+    }
+
+    #[test]
+    fn a_patch_across_the_macroblock_grid_is_seen_whole() {
+        let source = plane(128, 96, |x, y| ((x * 5 + y * 3) % 200) as u8);
+        let damaged = |x0: usize, y0: usize| {
+            let mut p = source.clone();
+            for y in y0..y0 + 32 {
+                for x in x0..x0 + 32 {
+                    p.data[y * 128 + x] = p.data[y * 128 + x].saturating_add(12);
+                }
+            }
+            local_damage(source.as_ref(), source.as_ref(), p.as_ref())
+        };
+        // The same 32x32 patch on the grid and straddling four tiles of it.
+        let (aligned, straddling) = (damaged(32, 32), damaged(48, 48));
+        assert!(aligned > 6.0, "{aligned}");
+        assert!((aligned - straddling).abs() < 0.5, "{aligned} {straddling}");
+    }
+
+    #[test]
+    fn a_blurred_patch_loses_its_detail_where_the_rest_keeps_it() {
+        // Noise, as no encode keeps close to its source: what matters is that it stays noise.
+        let noise = |seed: usize| {
+            plane(128, 96, move |x, y| {
+                (((x * 7919 + y * 104_729 + seed) * 2_654_435_761) >> 24) as u8
+            })
+        };
+        // An honest encode errs a little everywhere, as the job's does.
+        let job = noise(0);
+        let grain = noise(17);
+        let mut honest = job.clone();
+        for (v, g) in honest.data.iter_mut().zip(&grain.data) {
+            *v = v.saturating_add(g % 5).saturating_sub(2);
+        }
+        let mut blurred = honest.clone();
+        for y in 32..64 {
+            for x in 48..80 {
+                let around: u32 = (0..3)
+                    .flat_map(|dy| (0..3).map(move |dx| (dx, dy)))
+                    .map(|(dx, dy)| u32::from(honest.data[(y + dy - 1) * 128 + x + dx - 1]))
+                    .sum();
+                blurred.data[y * 128 + x] = (around / 9) as u8;
+            }
+        }
+        let loss = |o: &Plane| detail_loss(job.as_ref(), o.as_ref());
+        assert!(loss(&honest) < 1.0, "{}", loss(&honest));
+        assert!(loss(&blurred) > 4.0, "{}", loss(&blurred));
+        // Flat content has no detail to lose.
+        let flat = Plane::filled(128, 96, 90);
+        assert_eq!(detail_loss(flat.as_ref(), flat.as_ref()), 0.0);
     }
 
     #[test]

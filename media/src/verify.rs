@@ -40,6 +40,10 @@ pub struct Expect {
     pub fps: Option<f64>,
     /// The audio must be the source's packets, copied bit-exact.
     pub audio_copy: bool,
+    /// The job's x264 preset: the job fixes it with the rate control, so the verifier's own
+    /// encode of the source is what an honest transcoder following the job makes, up to
+    /// threads, scaler and build.
+    pub preset: String,
     /// The job's x264 constant rate factor.
     pub crf: u8,
     /// The job's video bit-rate cap, bits per second.
@@ -47,16 +51,18 @@ pub struct Expect {
 }
 
 impl Expect {
-    /// A rendition of `width` x `height` made with Kinema's default encode settings (CRF 23,
-    /// the rung's cap, [`crate::rendition::max_bitrate`]), the source's frame rate, audio
-    /// copied.
+    /// A rendition of `width` x `height` made with Kinema's default encode settings (x264
+    /// `medium`, CRF 23, the rung's cap, [`crate::rendition::max_bitrate`]), the source's frame
+    /// rate, audio copied.
     pub fn rung(width: u32, height: u32) -> Self {
+        let defaults = EncodeSettings::default();
         Self {
             width,
             height,
             fps: None,
             audio_copy: true,
-            crf: EncodeSettings::default().crf,
+            preset: defaults.preset,
+            crf: defaults.crf,
             max_bitrate: crate::rendition::max_bitrate(width, height),
         }
     }
@@ -71,13 +77,9 @@ impl Expect {
                 expected: "an even width and height between 2 and 8192",
             });
         }
-        if self.crf > 51 {
-            return Err(Error::BadSetting {
-                setting: "expect crf",
-                value: self.crf.to_string(),
-                expected: "an x264 constant rate factor from 0 to 51",
-            });
-        }
+        // The job's preset and CRF are x264's to accept, as for any encode.
+        EncodeSettings { preset: self.preset.clone(), crf: self.crf, ..Default::default() }
+            .validate()?;
         if !(10_000..=200_000_000).contains(&self.max_bitrate) {
             return Err(Error::BadSetting {
                 setting: "expect max bit rate",
@@ -234,11 +236,11 @@ pub enum Verdict {
     Fail,
 }
 
-/// Decision thresholds: a segment fails when its scores cross one. Every one is relative to the
-/// content: to the job's own encode of the same frames, to the source's colour, to the rest of
-/// the frame, to the neighbouring frames.
+/// Limits on a rendition's scores: a segment fails when its scores cross one. Every one is
+/// relative to the content: to the job's own encode of the same frames, to the source's colour,
+/// to the rest of the frame, to the neighbouring frames.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct Thresholds {
+pub struct Limits {
     /// Maximum luma PSNR below the job's own encode, averaged over the pairs, dB.
     pub quality_deficit: f64,
     /// Maximum luma PSNR below the job's own encode in any one pair, dB.
@@ -253,11 +255,83 @@ pub struct Thresholds {
     pub chroma_change: f64,
     /// Maximum local damage, dB ([`crate::metrics::local_damage`]).
     pub local_damage: f64,
+    /// Maximum local detail loss, dB ([`crate::metrics::detail_loss`]).
+    pub detail_loss: f64,
     /// Maximum change of a 16x16 luma block's mean beyond the job's own encode's, levels.
     pub block_shift: f64,
     /// Maximum gain of a neighbouring source frame over the aligned one, dB (thumbnails of
     /// every frame).
     pub offset_gain: f64,
+    /// Maximum of how much more alike consecutive rendition frames are than the job's own
+    /// encode's, on average, dB ([`Scores::repeat`]).
+    pub repeat: f64,
+}
+
+impl Limits {
+    /// The names of the limits, in the order of [`Limits::values`].
+    pub const NAMES: [&'static str; 10] = [
+        "quality_deficit",
+        "worst_deficit",
+        "ssim_deficit",
+        "blur",
+        "chroma_change",
+        "local_damage",
+        "detail_loss",
+        "block_shift",
+        "offset_gain",
+        "repeat",
+    ];
+
+    /// The limits in the order of [`Limits::NAMES`].
+    pub fn values(&self) -> [f64; 10] {
+        [
+            self.quality_deficit,
+            self.worst_deficit,
+            self.ssim_deficit,
+            self.blur,
+            self.chroma_change,
+            self.local_damage,
+            self.detail_loss,
+            self.block_shift,
+            self.offset_gain,
+            self.repeat,
+        ]
+    }
+
+    /// Limits from values in the order of [`Limits::NAMES`].
+    pub fn from_values(v: [f64; 10]) -> Self {
+        Self {
+            quality_deficit: v[0],
+            worst_deficit: v[1],
+            ssim_deficit: v[2],
+            blur: v[3],
+            chroma_change: v[4],
+            local_damage: v[5],
+            detail_loss: v[6],
+            block_shift: v[7],
+            offset_gain: v[8],
+            repeat: v[9],
+        }
+    }
+}
+
+/// Below this luma PSNR (dB) of the job's own encode against its source, the content is more
+/// than the job's rate control can keep (noise, random detail at a small size), and honest
+/// encoders disagree with each other in proportion: [`Thresholds::at`] widens the limits for
+/// every dB below it.
+pub const KNEE: f64 = 30.0;
+
+/// Decision thresholds: the [`Limits`] for content the job's rate control keeps well (its own
+/// encode at least [`KNEE`] dB from the source), and how much each widens for every dB the
+/// job's own encode is below that. What the job's settings give on the content decides, not
+/// what the transcoder delivered: the verifier makes that encode itself, so no rendition can
+/// widen its own limits.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Thresholds {
+    /// The limits where the job's own encode is at least [`KNEE`] dB from its source.
+    pub clean: Limits,
+    /// How much each limit widens per dB the job's own encode is below [`KNEE`].
+    pub per_db: Limits,
 }
 
 impl Thresholds {
@@ -267,14 +341,15 @@ impl Thresholds {
         serde_json::from_str(include_str!("../data/thresholds.json"))
             .unwrap_or_else(|e| unreachable!("media/data/thresholds.json: {e}"))
     }
-}
 
-/// The x264 preset of the job's own encode the verifier makes of the source segment: the job
-/// fixes the rate control (CRF and cap), not the preset. At one CRF the presets differ by up to
-/// ~5 dB either way depending on the content (`ultrafast` turns off the rate control that
-/// spends fewer bits on what does not move); `veryfast` sits in the middle and costs a fraction
-/// of a `medium` encode (`media/data/README.md`, `cargo xtask bench verify`).
-pub const JOB_PRESET: &str = "veryfast";
+    /// The limits for content whose job's own encode is `job_psnr` dB from its source (the
+    /// clean limits when that is unknown).
+    pub fn at(&self, job_psnr: f64) -> Limits {
+        let below = if job_psnr.is_finite() { (KNEE - job_psnr).max(0.0) } else { 0.0 };
+        let (clean, per_db) = (self.clean.values(), self.per_db.values());
+        Limits::from_values(std::array::from_fn(|k| clean[k] + per_db[k] * below))
+    }
+}
 
 /// The scores of a rendition: its worst (or, where one frame's type and quantizer vary more than
 /// an attack, average) values over the sampled pairs, and the temporal check over every frame.
@@ -296,6 +371,10 @@ pub struct Scores {
     /// Lowest luma MS-SSIM.
     #[serde(deserialize_with = "nan_if_null")]
     pub ms_ssim: f64,
+    /// Luma PSNR of the job's own encode against the source, averaged over the pairs, dB: how
+    /// much of this content the job's settings keep ([`Thresholds::at`]).
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub job_psnr: f64,
     /// Luma PSNR below the job's own encode, averaged over the pairs, dB.
     #[serde(deserialize_with = "nan_if_null")]
     pub quality_deficit: f64,
@@ -322,6 +401,9 @@ pub struct Scores {
     /// coded differently does not), dB.
     #[serde(deserialize_with = "nan_if_null")]
     pub local_damage: f64,
+    /// Local detail loss, the median over the pairs, dB ([`crate::metrics::detail_loss`]).
+    #[serde(default, deserialize_with = "nan_if_null")]
+    pub detail_loss: f64,
     /// Lowest worst-block PSNR, dB.
     #[serde(deserialize_with = "nan_if_null")]
     pub worst_block_psnr: f64,
@@ -333,10 +415,18 @@ pub struct Scores {
     pub offset_gain: f64,
     /// The rendition frame where that gain was seen.
     pub offset_frame: usize,
+    /// How much more alike consecutive rendition frames are than the job's own encode's, on
+    /// average over every frame, dB ([`features::Temporal::repeat`]).
+    #[serde(default, deserialize_with = "nan_if_null")]
+    pub repeat: f64,
     /// Rendition frames the temporal check compared (all of them, when they decode).
     pub frames_compared: usize,
     /// Every sampled pair.
     pub per_pair: Vec<PairScores>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// A score JSON wrote as `null` (NaN or infinite) read back as NaN.
@@ -344,15 +434,9 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f6
     Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-/// What [`features::temporal_all`] found over every frame: the gain, where, and how many frames.
-pub type Temporal = (f64, usize, usize);
-
 impl Scores {
     /// Folds the pairs and the temporal check into the scores.
-    pub fn from_pairs(
-        per_pair: Vec<PairScores>,
-        (offset_gain, offset_frame, frames): Temporal,
-    ) -> Self {
+    pub fn from_pairs(per_pair: Vec<PairScores>, temporal: features::Temporal) -> Self {
         let fold = |f: &dyn Fn(&PairScores) -> f64, pick: fn(f64, f64) -> f64| {
             per_pair.iter().map(f).reduce(pick).unwrap_or(f64::NAN)
         };
@@ -370,6 +454,7 @@ impl Scores {
             psnr_chroma: fold(&|p| p.psnr[1].min(p.psnr[2]), f64::min),
             ssim: fold(&|p| p.ssim, f64::min),
             ms_ssim: fold(&|p| p.ms_ssim, f64::min),
+            job_psnr: mean(&|p| p.job_psnr),
             quality_deficit: mean(&|p| p.job_psnr - p.psnr[0]),
             worst_deficit: fold(&|p| p.job_psnr - p.psnr[0], f64::max),
             ssim_deficit: mean(&|p| p.job_ssim - p.ssim),
@@ -377,17 +462,35 @@ impl Scores {
             blur: mean(&|p| p.job_edges_kept - p.edges_kept),
             chroma_change: median(&|p| p.chroma_change),
             local_damage: median(&|p| p.local_damage),
+            detail_loss: median(&|p| p.detail_loss),
             worst_block_psnr: fold(&|p| p.worst_block_psnr, f64::min),
             block_shift: fold(&|p| p.block_shift, f64::max),
-            offset_gain,
-            offset_frame,
-            frames_compared: frames,
+            offset_gain: temporal.offset_gain,
+            offset_frame: temporal.offset_frame,
+            repeat: temporal.repeat,
+            frames_compared: temporal.frames,
             per_pair,
         }
     }
 
-    /// The quality findings against `t`.
-    pub fn findings(&self, t: &Thresholds) -> Vec<Finding> {
+    /// The scores the [`Limits`] bound, one per limit.
+    pub fn bounded(&self) -> Limits {
+        Limits {
+            quality_deficit: self.quality_deficit,
+            worst_deficit: self.worst_deficit,
+            ssim_deficit: self.ssim_deficit,
+            blur: self.blur,
+            chroma_change: self.chroma_change,
+            local_damage: self.local_damage,
+            detail_loss: self.detail_loss,
+            block_shift: self.block_shift,
+            offset_gain: self.offset_gain,
+            repeat: self.repeat,
+        }
+    }
+
+    /// The quality findings against `t` (the limits for this content, [`Thresholds::at`]).
+    pub fn findings(&self, t: &Limits) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut check = |bad: bool, reason, detail: String| {
             if bad {
@@ -431,13 +534,21 @@ impl Scores {
             ),
         );
         check(
-            self.block_shift > t.block_shift || self.local_damage > t.local_damage,
+            self.block_shift > t.block_shift
+                || self.local_damage > t.local_damage
+                || self.detail_loss > t.detail_loss,
             Reason::Overlay,
             format!(
                 "a 16x16 block's mean moved {:.1} levels more than in the job's own encode (max \
-                 {:.1}); the worst 32x32 tile errs {:.2} dB more than the rest of its frame, \
-                 against the job's own encode (max {:.2})",
-                self.block_shift, t.block_shift, self.local_damage, t.local_damage
+                 {:.1}); the worst 32x32 window errs {:.2} dB more than the rest of its frame \
+                 (max {:.2}) and keeps {:.2} dB less of its detail (max {:.2}), against the \
+                 job's own encode",
+                self.block_shift,
+                t.block_shift,
+                self.local_damage,
+                t.local_damage,
+                self.detail_loss,
+                t.detail_loss
             ),
         );
         check(
@@ -446,6 +557,15 @@ impl Scores {
             format!(
                 "at frame {}, a neighbouring source frame matches {:.2} dB better (max {:.2})",
                 self.offset_frame, self.offset_gain, t.offset_gain
+            ),
+        );
+        check(
+            self.repeat > t.repeat,
+            Reason::Temporal,
+            format!(
+                "consecutive frames are {:.2} dB more alike than in the job's own encode, on \
+                 average (max {:.2}): frames repeated",
+                self.repeat, t.repeat
             ),
         );
         if let Some((o, gain)) =
@@ -506,7 +626,7 @@ pub fn verify(
 ) -> Result<Report> {
     let (coarse, scores) = analyse(ff, source, rendition, expect, seed)?;
     let mut reasons = coarse.findings;
-    reasons.extend(scores.findings(thresholds));
+    reasons.extend(scores.findings(&thresholds.at(scores.job_psnr)));
     let verdict = if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail };
     Ok(Report { verdict, reasons, scores, seed: seed.to_hex() })
 }
@@ -579,7 +699,7 @@ fn job_encode(
         max_bitrate: expect.max_bitrate,
     };
     let settings =
-        EncodeSettings { preset: JOB_PRESET.into(), crf: expect.crf, ..Default::default() };
+        EncodeSettings { preset: expect.preset.clone(), crf: expect.crf, ..Default::default() };
     let path = dir.join("job.ts");
     transcode(ff, &Task { source, outputs: vec![(&rung, path.clone())] }, &settings, None)?;
     Ok(path)
@@ -878,6 +998,7 @@ mod tests {
         assert!(e(640, 360, Some(0.0)).validate().is_err());
         assert!(e(640, 360, Some(29.97)).validate().is_ok());
         assert!(Expect { crf: 52, ..e(640, 360, None) }.validate().is_err());
+        assert!(Expect { preset: "turbo".into(), ..e(640, 360, None) }.validate().is_err());
         assert!(Expect { max_bitrate: 0, ..e(640, 360, None) }.validate().is_err());
     }
 

@@ -126,12 +126,8 @@ fn verify(args: &[String]) -> Result<()> {
         floor.args(["-threads", "1", "-i"]).arg(work.join("r0.ts"));
         floor.args(["-map", "0:v", "-f", "null", "-", "-map", "1:v", "-f", "null", "-"]);
         let decode = measure(&mut floor)?.1;
-        // The job's own encode the verifier judges quality against (its preset, the job's rate
-        // control), on its own.
-        let job_settings = kinema_media::transcode::EncodeSettings {
-            preset: kinema_media::verify::JOB_PRESET.into(),
-            ..settings.clone()
-        };
+        // The job's own encode the verifier judges the rendition against (the job's preset and
+        // rate control: Kinema's defaults here), on its own.
         let rung = kinema_media::rendition::Rendition {
             name: "720p".into(),
             width: 1280,
@@ -141,7 +137,7 @@ fn verify(args: &[String]) -> Result<()> {
         let mut job = Command::new("ffmpeg");
         job.args(["-nostdin", "-v", "error", "-threads", "1", "-i"]).arg(&source);
         job.args(["-map", "0:v", "-vf", "scale=1280:720,setsar=1", "-c:v", "libx264"]);
-        job.args(job_settings.x264_args(&rung)).args(["-f", "null", "-"]);
+        job.args(settings.x264_args(&rung)).args(["-f", "null", "-"]);
         let job = measure(&mut job)?.1;
         for (b, v) in best.iter_mut().zip([ladder, one, verify, decode, job]) {
             *b = b.min(v);

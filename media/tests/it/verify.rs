@@ -231,7 +231,7 @@ fn bad_inputs_are_errors_not_verdicts() {
     let e = expect_480p();
     assert!(matches!(coarse(ff(), &source, &missing, &e), Err(Error::NotFound { .. })));
     assert!(matches!(coarse(ff(), &text, &source, &e), Err(Error::NotMedia { .. })));
-    let odd = Expect { width: 855, ..e };
+    let odd = Expect { width: 855, ..e.clone() };
     assert!(matches!(coarse(ff(), &source, &source, &odd), Err(Error::BadSetting { .. })));
 
     // The stream tables of a segment and (about) one picture; a rendition five times the
@@ -277,15 +277,29 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         args.extend(["-f", "mpegts", "-mpegts_copyts", "1"]);
         ffmpeg(source, &dir.join(name), &args)
     };
-    let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"];
+    // The job's settings (Kinema's defaults), which honest work and the cheats below follow.
+    let x264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "23"];
 
-    for (name, vf, enc, crf) in [
-        ("honest-veryfast.ts", "", &x264[..], 23),
-        ("honest-slow-crf30.ts", "", &["-c:v", "libx264", "-preset", "slow", "-crf", "30"][..], 30),
-        ("honest-lanczos.ts", "", &x264[..], 23),
+    for (name, vf, enc, preset, crf) in [
+        ("honest-medium.ts", "", &x264[..], "medium", 23),
+        (
+            "honest-slow-crf30.ts",
+            "",
+            &["-c:v", "libx264", "-preset", "slow", "-crf", "30"][..],
+            "slow",
+            30,
+        ),
+        ("honest-lanczos.ts", "", &x264[..], "medium", 23),
+        (
+            "honest-veryfast-4-threads.ts",
+            "",
+            &["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-threads", "4"][..],
+            "veryfast",
+            23,
+        ),
     ] {
         let vf = if name.contains("lanczos") { "scale=640:360:flags=lanczos," } else { vf };
-        let expect = Expect { crf, ..expect.clone() };
+        let expect = Expect { preset: preset.into(), crf, ..expect.clone() };
         let report =
             verify(ff(), source, &make(name, vf, enc), &expect, &thresholds, &seed).unwrap();
         assert_eq!(
@@ -311,6 +325,12 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
         (
             "semi",
             "drawbox=x=iw*0.3:y=ih*0.35:w=iw*0.4:h=ih*0.3:color=white@0.35:t=fill,",
+            Reason::Overlay,
+        ),
+        (
+            "blurred-patch",
+            "split[x][y];[y]crop=iw/5:ih/5:iw*0.4:ih*0.4,gblur=sigma=6[p];\
+             [x][p]overlay=W*0.4:H*0.4,",
             Reason::Overlay,
         ),
         ("hflip", "hflip,", Reason::Orientation),
@@ -344,13 +364,13 @@ fn the_classifier_passes_honest_work_and_names_each_attack() {
     }
 
     // Heavy quantization: an eighth of the bits the honest encode spent on the segment.
-    let honest = dir.join("honest-veryfast.ts");
+    let honest = dir.join("honest-medium.ts");
     let bytes = std::fs::read(&honest).unwrap();
     let read = kinema_media::ts::read(&honest, &bytes).unwrap().unwrap();
     let video_bits = (bytes.len() - read.audio.map_or(0, |a| a.bytes.len())) as f64 * 8.0;
     let rate = (video_bits / read.info.video.span() / 8.0) as u64;
     let (rate, bufsize) = (rate.to_string(), (2 * rate).to_string());
-    let enc = ["-c:v", "libx264", "-preset", "veryfast", "-b:v", &rate];
+    let enc = ["-c:v", "libx264", "-preset", "medium", "-b:v", &rate];
     let quantized =
         make("quantized.ts", "", &[&enc[..], &["-maxrate", &rate, "-bufsize", &bufsize]].concat());
     let report = verify(ff(), source, &quantized, &expect, &thresholds, &seed).unwrap();
@@ -515,10 +535,15 @@ fn a_rendition_without_evidence_fails_with_its_reason() {
 
 #[test]
 fn the_shipped_thresholds_parse_and_are_ordered() {
-    let t = kinema_media::verify::Thresholds::calibrated();
+    let shipped = kinema_media::verify::Thresholds::calibrated();
+    let t = &shipped.clean;
     assert!(t.quality_deficit > 0.0 && t.worst_deficit >= t.quality_deficit);
     assert!(t.ssim_deficit > 0.0 && t.ssim_deficit < 0.5);
     assert!(t.chroma_change > 0.0 && t.chroma_change < 1.0);
     assert!(t.block_shift > 0.0 && t.offset_gain > 0.0 && t.local_damage > 0.0);
-    assert!(t.blur > 0.0 && t.blur < 0.5);
+    assert!(t.blur > 0.0 && t.blur < 0.5 && t.repeat > 0.0);
+    // Limits only widen below the knee, never narrow.
+    assert!(shipped.per_db.values().iter().all(|&w| (0.0..10.0).contains(&w)));
+    let hard = shipped.at(kinema_media::verify::KNEE - 10.0);
+    assert!(hard.values().iter().zip(t.values()).all(|(h, c)| *h >= c));
 }
