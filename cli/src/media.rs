@@ -25,17 +25,19 @@ pub(crate) enum MediaCommand {
     },
     /// Cut a video into 2 s segments, transcode every rendition and write HLS.
     Ladder(LadderArgs),
-    /// Check that a rendition segment is a good-faith transcode of its source segment.
+    /// Check that rendition segments are good-faith transcodes of their source segment (several
+    /// renditions in one pass: the source decoded once, the job's own encodes made together).
     Verify {
         /// The source segment.
         #[arg(long)]
         source: PathBuf,
-        /// The rendition segment.
-        #[arg(long)]
-        rendition: PathBuf,
-        /// The size (and optionally frame rate) the job asked for: <W>x<H>[@<fps>].
-        #[arg(long)]
-        expect: String,
+        /// A rendition segment; repeat for every rendition of the source to check together.
+        #[arg(long, required = true)]
+        rendition: Vec<PathBuf>,
+        /// The size (and optionally frame rate) the job asked for: <W>x<H>[@<fps>], one per
+        /// --rendition, in the same order.
+        #[arg(long, required = true)]
+        expect: Vec<String>,
         /// The job asked for the audio to be copied bit-exact.
         #[arg(long)]
         audio_copy: bool,
@@ -46,10 +48,10 @@ pub(crate) enum MediaCommand {
         /// The job's x264 constant rate factor.
         #[arg(long, default_value_t = 23)]
         crf: u8,
-        /// The job's video bit-rate cap in bits per second [default: the cap Kinema's ladder
-        /// gives the expected size].
+        /// The job's video bit-rate cap in bits per second, one per --rendition when given
+        /// [default: the cap Kinema's ladder gives the expected size].
         #[arg(long)]
-        max_bitrate: Option<u32>,
+        max_bitrate: Vec<u32>,
         /// Where the sampled frames are drawn from: 1 to 64 bytes in hex (the job market passes
         /// a block hash finalized after the result) [default: fresh randomness on every run].
         #[arg(long)]
@@ -158,37 +160,65 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
             seed,
             json,
         } => {
-            let mut expect = parse_expect(&expect, audio_copy)?;
-            expect.preset = preset;
-            expect.crf = crf;
-            expect.max_bitrate = max_bitrate.unwrap_or(expect.max_bitrate);
-            expect.validate()?;
+            if expect.len() != rendition.len()
+                || !(max_bitrate.is_empty() || max_bitrate.len() == rendition.len())
+            {
+                anyhow::bail!(
+                    "{} --rendition, {} --expect and {} --max-bitrate: give one --expect (and, if \
+                     any, one --max-bitrate) per --rendition, in the same order",
+                    rendition.len(),
+                    expect.len(),
+                    max_bitrate.len()
+                );
+            }
+            let mut expects = Vec::new();
+            for (k, text) in expect.iter().enumerate() {
+                let mut expect = parse_expect(text, audio_copy)?;
+                expect.preset = preset.clone();
+                expect.crf = crf;
+                expect.max_bitrate = max_bitrate.get(k).copied().unwrap_or(expect.max_bitrate);
+                expect.validate()?;
+                expects.push(expect);
+            }
             let seed = match seed {
                 Some(hex) => verify::Seed::from_hex(&hex)?,
                 None => verify::Seed::random(),
             };
-            let report = verify::verify(
-                &ff,
-                &source,
-                &rendition,
-                &expect,
-                &verify::Thresholds::calibrated(),
-                &seed,
-            )?;
+            let checks: Vec<(&std::path::Path, &verify::Expect)> =
+                rendition.iter().map(|r| r.as_path()).zip(&expects).collect();
+            let thresholds = verify::Thresholds::calibrated();
+            let mut reports = Vec::new();
+            for (report, path) in verify::verify_all(&ff, &source, &checks, &thresholds, &seed)?
+                .into_iter()
+                .zip(&rendition)
+            {
+                reports.push(
+                    report.map_err(|e| anyhow::anyhow!("--rendition {}: {e}", path.display()))?,
+                );
+            }
             if json {
-                say!("{}", serde_json::to_string(&report)?);
-            } else {
+                match reports.as_slice() {
+                    [one] => say!("{}", serde_json::to_string(one)?),
+                    all => say!("{}", serde_json::to_string(all)?),
+                }
+                return Ok(());
+            }
+            for (report, path) in reports.iter().zip(&rendition) {
                 let verdict = match report.verdict {
                     verify::Verdict::Pass => "pass",
                     verify::Verdict::Fail => "fail",
                 };
-                say!("{verdict}");
+                if reports.len() == 1 {
+                    say!("{verdict}");
+                } else {
+                    say!("{}: {verdict}", path.display());
+                }
                 for r in &report.reasons {
                     say!("  {}: {}", r.reason, r.detail);
                 }
                 let s = &report.scores;
                 say!(
-                    "  {} pairs (seed {}): luma PSNR >= {:.2} dB, {:.2} dB below the job's own encode on average, {:.2} dB at worst; SSIM >= {:.4}; edges kept {:.0} %, {:.1} % less than the job's; colour moved {:.0} %; local damage {:.2} dB; block shift {:.1} levels; temporal gain {:.2} dB, frames {:.2} dB more alike than the job's, over {} frames",
+                    "  {} pairs (seed {}): luma PSNR >= {:.2} dB, {:.2} dB below the job's own encode on average, {:.2} dB at worst; SSIM >= {:.4}; edges kept {:.0} %, {:.1} % less than the job's; colour moved {:.0} %; local damage {:.2} dB, detail lost {:.2} dB; block shift {:.1} levels; temporal gain {:.2} dB, frames {:.2} dB more alike than the job's, over {} frames",
                     s.pairs,
                     report.seed,
                     s.psnr_y,
@@ -199,6 +229,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
                     s.blur * 100.0,
                     s.chroma_change * 100.0,
                     s.local_damage,
+                    s.detail_loss,
                     s.block_shift,
                     s.offset_gain,
                     s.repeat,

@@ -625,10 +625,7 @@ pub fn verify(
     seed: &Seed,
 ) -> Result<Report> {
     let (coarse, scores) = analyse(ff, source, rendition, expect, seed)?;
-    let mut reasons = coarse.findings;
-    reasons.extend(scores.findings(&thresholds.at(scores.job_psnr)));
-    let verdict = if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail };
-    Ok(Report { verdict, reasons, scores, seed: seed.to_hex() })
+    Ok(judge(coarse, scores, thresholds, seed))
 }
 
 /// Runs the coarse checks of `rendition` against `source` alone.
@@ -685,35 +682,69 @@ fn read_pair(ff: &Ffmpeg, source: &Path, rendition: &Path) -> Result<[(MediaInfo
     Ok([probed(source)?, probed(rendition)?])
 }
 
-/// The job's own encode of `source` at the expected size and rate control, in `dir`.
-fn job_encode(
+/// The job's own encodes of `source` for every expectation, in `dir`: one x264 run per preset
+/// and CRF, each making every rung it is asked for from one decode of the source (as a
+/// transcode worker does); returns the encode of each expectation, in their order.
+fn job_encodes(
     ff: &Ffmpeg,
     source: &Path,
-    expect: &Expect,
+    expects: &[&Expect],
     dir: &Path,
-) -> Result<std::path::PathBuf> {
-    let rung = Rendition {
-        name: "job".into(),
-        width: expect.width,
-        height: expect.height,
-        max_bitrate: expect.max_bitrate,
+) -> Result<Vec<std::path::PathBuf>> {
+    let rung = |e: &Expect| Rendition {
+        name: format!("{}x{}", e.width, e.height),
+        width: e.width,
+        height: e.height,
+        max_bitrate: e.max_bitrate,
     };
-    let settings =
-        EncodeSettings { preset: expect.preset.clone(), crf: expect.crf, ..Default::default() };
-    let path = dir.join("job.ts");
-    transcode(ff, &Task { source, outputs: vec![(&rung, path.clone())] }, &settings, None)?;
-    Ok(path)
+    let path = |e: &Expect| {
+        dir.join(format!(
+            "job-{}-{}-{}x{}-{}.ts",
+            e.preset, e.crf, e.width, e.height, e.max_bitrate
+        ))
+    };
+    let mut settings: Vec<(&str, u8)> =
+        expects.iter().map(|e| (e.preset.as_str(), e.crf)).collect();
+    settings.sort_unstable();
+    settings.dedup();
+    for (preset, crf) in settings {
+        let mut rungs: Vec<(Rendition, std::path::PathBuf)> = expects
+            .iter()
+            .filter(|e| (e.preset.as_str(), e.crf) == (preset, crf))
+            .map(|e| (rung(e), path(e)))
+            .collect();
+        rungs.sort_by(|a, b| a.1.cmp(&b.1));
+        rungs.dedup_by(|a, b| a.1 == b.1);
+        let outputs = rungs.iter().map(|(r, p)| (r, p.clone())).collect();
+        let settings = EncodeSettings { preset: preset.into(), crf, ..Default::default() };
+        transcode(ff, &Task { source, outputs }, &settings, None)?;
+    }
+    Ok(expects.iter().map(|e| path(e)).collect())
 }
 
-/// Reads both segments, then (with a seed) makes the job's own encode of the source and decodes
-/// all three in one ffmpeg, keeping whole only the sampled pictures and their partners.
-fn inspect(
+/// What checking one rendition needs before anything is decoded.
+struct Prepared<'a> {
+    rendition: &'a Path,
+    expect: &'a Expect,
+    src: MediaInfo,
+    src_audio: Audio,
+    out: MediaInfo,
+    out_audio: Audio,
+    /// The source frame of every rendition frame.
+    pairs: Vec<usize>,
+    /// The sampled rendition frames, and their source frames.
+    picks: Vec<usize>,
+    src_picks: Vec<usize>,
+}
+
+/// Reads both segments and draws the samples (none without a seed).
+fn prepare<'a>(
     ff: &Ffmpeg,
     source: &Path,
-    rendition: &Path,
-    expect: &Expect,
+    rendition: &'a Path,
+    expect: &'a Expect,
     seed: Option<&Seed>,
-) -> Result<(Coarse, Scores)> {
+) -> Result<Prepared<'a>> {
     expect.validate()?;
     let [(src, src_audio), (out, out_audio)] = read_pair(ff, source, rendition)?;
     // Dropped, added or foreign frames get a verdict, and any two segments of a plan are within
@@ -731,34 +762,88 @@ fn inspect(
     let pairs = features::pair_by_time(&src_times, &out_times);
     let picks = seed.map_or_else(Vec::new, |seed| features::sample(out_times.len(), SAMPLES, seed));
     let src_picks: Vec<usize> = picks.iter().filter_map(|&j| pairs.get(j).copied()).collect();
+    Ok(Prepared { rendition, expect, src, src_audio, out, out_audio, pairs, picks, src_picks })
+}
+
+/// What one rendition's check decoded: the rendition, and the job's own encode when there is one.
+type CheckDecodes = (Decoded, Option<Decoded>);
+
+/// Decodes the source once (every sampled source frame of every check kept) and each check's
+/// rendition and job encode (at the rendition's size, so a rendition of the wrong size is still
+/// measured and fails on its size, not for want of pairs), all in one ffmpeg.
+fn decode_checks(
+    ff: &Ffmpeg,
+    source: &Path,
+    checks: &[&Prepared<'_>],
+    jobs: Option<&[std::path::PathBuf]>,
+    with_renditions: bool,
+) -> Result<(Decoded, Vec<CheckDecodes>)> {
+    let mut src_picks: Vec<usize> =
+        checks.iter().flat_map(|p| p.src_picks.iter().copied()).collect();
+    src_picks.sort_unstable();
+    src_picks.dedup();
     let request = |path, info: &MediaInfo, picks| Request {
         path,
         width: info.video.width as usize,
         height: info.video.height as usize,
         keep: Keep::Only(picks),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("kinema-verify")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), "cannot create a directory in", e))?;
-    let job = match seed {
-        Some(_) => Some(job_encode(ff, source, expect, tmp.path())?),
+    let first = checks.first().map(|p| &p.src);
+    let Some(src) = first else {
+        return Err(Error::BadSetting {
+            setting: "renditions",
+            value: "none".into(),
+            expected: "at least one rendition to verify",
+        });
+    };
+    let mut requests = vec![request(source, src, &src_picks)];
+    for (k, p) in checks.iter().enumerate() {
+        if with_renditions {
+            requests.push(request(p.rendition, &p.out, &p.picks));
+        }
+        if let Some(jobs) = jobs {
+            requests.push(request(&jobs[k], &p.out, &p.src_picks));
+        }
+    }
+    let mut decoded = decode_segments(ff, &requests)?.into_iter();
+    let nothing = || Decoded { frames: Vec::new(), thumbs: Vec::new(), pictures: Vec::new() };
+    let source_decoded = decoded.next().unwrap_or_else(nothing);
+    let per_check = checks
+        .iter()
+        .map(|_| {
+            let out =
+                if with_renditions { decoded.next().unwrap_or_else(nothing) } else { nothing() };
+            let job = jobs.map(|_| decoded.next().unwrap_or_else(nothing));
+            (out, job)
+        })
+        .collect();
+    Ok((source_decoded, per_check))
+}
+
+/// Reads both segments, then (with a seed) makes the job's own encode of the source and decodes
+/// all three in one ffmpeg, keeping whole only the sampled pictures and their partners.
+fn inspect(
+    ff: &Ffmpeg,
+    source: &Path,
+    rendition: &Path,
+    expect: &Expect,
+    seed: Option<&Seed>,
+) -> Result<(Coarse, Scores)> {
+    let prepared = prepare(ff, source, rendition, expect, seed)?;
+    let tmp = temp_dir()?;
+    let jobs = match seed {
+        Some(_) => Some(job_encodes(ff, source, &[expect], tmp.path())?),
         None => None,
     };
-    let mut requests = vec![request(source, &src, &src_picks), request(rendition, &out, &picks)];
-    if let Some(job) = &job {
-        // At the rendition's size, so a rendition of the wrong size is still measured (and
-        // fails on its size, not for want of pairs).
-        requests.push(request(job, &out, &src_picks));
-    }
+    let checks = [&prepared];
     let mut findings = Vec::new();
-    let decoded = match decode_segments(ff, &requests) {
+    let (src_decoded, mut decoded) = match decode_checks(ff, source, &checks, jobs.as_deref(), true)
+    {
         Ok(decoded) => decoded,
         Err(error) => {
             // Whose fault? Without the rendition, the source and the job's encode must decode,
             // or the verifier itself cannot work here.
-            requests.remove(1);
-            let mut alone = decode_segments(ff, &requests)?;
+            let alone = decode_checks(ff, source, &checks, jobs.as_deref(), false)?;
             let detail = match error {
                 Error::Ffmpeg { detail, .. } => detail,
                 other => other.to_string(),
@@ -767,26 +852,39 @@ fn inspect(
                 reason: Reason::Undecodable,
                 detail: format!("the rendition does not decode: {detail}"),
             });
-            let nothing = Decoded { frames: Vec::new(), thumbs: Vec::new(), pictures: Vec::new() };
-            alone.insert(1, nothing);
             alone
         }
     };
-    let mut decoded = decoded.into_iter();
-    let (Some(src_decoded), Some(out_decoded)) = (decoded.next(), decoded.next()) else {
-        unreachable!("decode_segments answers every request")
-    };
-    let job_decoded = decoded.next();
-    findings.extend(coarse_findings(
-        &src,
-        &out,
-        &out_decoded.frames,
-        [&src_audio, &out_audio],
-        expect,
-    ));
+    let (out_decoded, job_decoded) = decoded.remove(0);
+    Ok(finish(&prepared, &src_decoded, out_decoded, job_decoded.as_ref(), findings, seed.is_some()))
+}
 
+fn temp_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("kinema-verify")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), "cannot create a directory in", e))
+}
+
+/// The coarse checks and the scores of one rendition from what was decoded: `findings` are
+/// those found before (a rendition that did not decode).
+fn finish(
+    p: &Prepared<'_>,
+    src_decoded: &Decoded,
+    out_decoded: Decoded,
+    job_decoded: Option<&Decoded>,
+    mut findings: Vec<Finding>,
+    seeded: bool,
+) -> (Coarse, Scores) {
+    findings.extend(coarse_findings(
+        &p.src,
+        &p.out,
+        &out_decoded.frames,
+        [&p.src_audio, &p.out_audio],
+        p.expect,
+    ));
     // The decoded rendition against its own stream: every picture the stream holds must decode.
-    let (held, got) = (out.video.frame_count as usize, out_decoded.frames.len());
+    let (held, got) = (p.out.video.frame_count as usize, out_decoded.frames.len());
     if got != held && !findings.iter().any(|f| f.reason == Reason::Undecodable) {
         findings.push(Finding {
             reason: Reason::Undecodable,
@@ -801,22 +899,21 @@ fn inspect(
     // spacing and B-frames are its guesses. (A decoded count that differs from the stream's is
     // a finding above.)
     let temporal =
-        features::temporal_all(job_decoded.as_ref().unwrap_or(&src_decoded), &out_decoded, &pairs);
-    let (per_pair, missing) = match &job_decoded {
+        features::temporal_all(job_decoded.unwrap_or(src_decoded), &out_decoded, &p.pairs);
+    let (per_pair, missing) = match job_decoded {
         Some(job) => features::measure(
-            Decodes { source: &src_decoded, job, rendition: &out_decoded },
-            &pairs,
-            &picks,
+            Decodes { source: src_decoded, job, rendition: &out_decoded },
+            &p.pairs,
+            &p.picks,
         ),
         None => (Vec::new(), Vec::new()),
     };
-    if seed.is_some() {
+    if seeded {
         if per_pair.is_empty() {
             findings.push(Finding {
                 reason: Reason::Undecodable,
                 detail: format!(
-                    "no frame pair could be compared ({} of {held} rendition pictures decoded)",
-                    got
+                    "no frame pair could be compared ({got} of {held} rendition pictures decoded)"
                 ),
             });
         } else if !missing.is_empty() {
@@ -825,13 +922,75 @@ fn inspect(
                 detail: format!(
                     "sampled frames {missing:?} did not decode; {} of {} pairs compared",
                     per_pair.len(),
-                    picks.len()
+                    p.picks.len()
                 ),
             });
         }
     }
     let scores = Scores::from_pairs(per_pair, temporal);
-    Ok((Coarse { findings, source: src, rendition: out, frames: out_decoded.frames }, scores))
+    let coarse = Coarse {
+        findings,
+        source: p.src.clone(),
+        rendition: p.out.clone(),
+        frames: out_decoded.frames,
+    };
+    (coarse, scores)
+}
+
+/// The verdict on a rendition's coarse findings and scores.
+fn judge(coarse: Coarse, scores: Scores, thresholds: &Thresholds, seed: &Seed) -> Report {
+    let mut reasons = coarse.findings;
+    reasons.extend(scores.findings(&thresholds.at(scores.job_psnr)));
+    let verdict = if reasons.is_empty() { Verdict::Pass } else { Verdict::Fail };
+    Report { verdict, reasons, scores, seed: seed.to_hex() }
+}
+
+/// Verifies every rendition of one source segment in one pass, as a verifier drawn for a whole
+/// segment does: the source is decoded once, the job's own encodes of every rung come from one
+/// x264 run per preset and CRF (one decode of the source, as a transcode worker makes them),
+/// and every segment is decoded in one ffmpeg. Each answer is the one [`verify`] gives for
+/// that rendition alone with the same seed. A rendition that cannot be compared at all is an
+/// error of its own; when the joint decode fails (a rendition that does not decode), each
+/// rendition is verified alone, so the failure lands on the one it belongs to.
+pub fn verify_all(
+    ff: &Ffmpeg,
+    source: &Path,
+    renditions: &[(&Path, &Expect)],
+    thresholds: &Thresholds,
+    seed: &Seed,
+) -> Result<Vec<Result<Report>>> {
+    let prepared: Vec<Result<Prepared<'_>>> =
+        renditions.iter().map(|&(r, e)| prepare(ff, source, r, e, Some(seed))).collect();
+    let ready: Vec<&Prepared<'_>> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let mut joint = if ready.is_empty() {
+        None
+    } else {
+        let tmp = temp_dir()?;
+        let expects: Vec<&Expect> = ready.iter().map(|p| p.expect).collect();
+        let jobs = job_encodes(ff, source, &expects, tmp.path())?;
+        decode_checks(ff, source, &ready, Some(&jobs), true).ok().map(|(src, decoded)| {
+            let reports: Vec<Report> = ready
+                .iter()
+                .zip(decoded)
+                .map(|(p, (out, job))| {
+                    let (coarse, scores) = finish(p, &src, out, job.as_ref(), Vec::new(), true);
+                    judge(coarse, scores, thresholds, seed)
+                })
+                .collect();
+            reports.into_iter()
+        })
+    };
+    Ok(prepared
+        .into_iter()
+        .zip(renditions)
+        .map(|(p, &(rendition, expect))| {
+            p?;
+            match joint.as_mut().and_then(|reports| reports.next()) {
+                Some(report) => Ok(report),
+                None => verify(ff, source, rendition, expect, thresholds, seed),
+            }
+        })
+        .collect())
 }
 
 /// The coarse checks on what the reads and the decoder reported; `audio` is the source's and

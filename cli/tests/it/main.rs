@@ -198,7 +198,7 @@ fn verify_prints_one_json_verdict_or_a_one_line_error() {
         "-c:v",
         "libx264",
         "-preset",
-        "veryfast",
+        "medium",
         "-c:a",
         "copy",
         "-f",
@@ -252,6 +252,44 @@ fn verify_prints_one_json_verdict_or_a_one_line_error() {
     let report: serde_json::Value = serde_json::from_slice(&fail.stdout).unwrap();
     assert_eq!(report["verdict"], "fail");
     assert_eq!(report["reasons"][0]["reason"], "resolution");
+
+    // Several renditions of one source in one pass: a verdict each, in their order.
+    let r = rendition.as_os_str();
+    let both = kinema(&[
+        "media".as_ref(),
+        "verify".as_ref(),
+        "--source".as_ref(),
+        source.as_os_str(),
+        "--rendition".as_ref(),
+        r,
+        "--expect".as_ref(),
+        "640x360".as_ref(),
+        "--rendition".as_ref(),
+        r,
+        "--expect".as_ref(),
+        "854x480".as_ref(),
+        "--audio-copy".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(both.status.success(), "{both:?}");
+    let reports: serde_json::Value = serde_json::from_slice(&both.stdout).unwrap();
+    let verdicts: Vec<&str> =
+        reports.as_array().unwrap().iter().map(|r| r["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["pass", "fail"], "{reports}");
+    // One --expect per --rendition.
+    let unpaired = kinema(&[
+        "media".as_ref(),
+        "verify".as_ref(),
+        "--source".as_ref(),
+        source.as_os_str(),
+        "--rendition".as_ref(),
+        r,
+        "--rendition".as_ref(),
+        r,
+        "--expect".as_ref(),
+        "640x360".as_ref(),
+    ]);
+    check_failure(&unpaired, "--expect", tmp.path(), 2);
 
     // No verdict can be reached: non-zero exit, one line.
     let bad = verify("640x");

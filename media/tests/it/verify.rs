@@ -48,6 +48,16 @@ fn ffmpeg<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
     out.to_owned()
 }
 
+/// `source` through the filter chain `vf`, its video encoded with `video` (ffmpeg's arguments),
+/// its audio copied, timestamps kept, as MPEG-TS.
+fn transcoded(source: &Path, out: &Path, vf: &str, video: &[&str]) -> PathBuf {
+    let mut args = vec!["-map", "0:v", "-map", "0:a", "-c:a", "copy"];
+    args.extend(["-fps_mode", "passthrough", "-vf", vf]);
+    args.extend(video);
+    args.extend(["-f", "mpegts", "-mpegts_copyts", "1"]);
+    ffmpeg(source, out, &args)
+}
+
 const TS_480P: &[&str] = &[
     "-map",
     "0:v",
@@ -426,32 +436,8 @@ fn tampering_every_frame_but_the_old_fixed_positions_is_caught() {
          scale=640:360,setsar=1",
         spared.join("+")
     );
-    let dodge = ffmpeg(
-        &source,
-        &tmp.path().join("dodge.ts"),
-        &[
-            "-map",
-            "0:v",
-            "-map",
-            "0:a",
-            "-c:a",
-            "copy",
-            "-fps_mode",
-            "passthrough",
-            "-vf",
-            &tampered,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "23",
-            "-f",
-            "mpegts",
-            "-mpegts_copyts",
-            "1",
-        ],
-    );
+    let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"];
+    let dodge = transcoded(&source, &tmp.path().join("dodge.ts"), &tampered, &x264);
     let expect = Expect::rung(640, 360);
     let thresholds = Thresholds::calibrated();
     for seed in [Seed::from_bytes(b"block 1"), Seed::from_bytes(b"block 2"), Seed::random()] {
@@ -546,4 +532,76 @@ fn the_shipped_thresholds_parse_and_are_ordered() {
     assert!(shipped.per_db.values().iter().all(|&w| (0.0..10.0).contains(&w)));
     let hard = shipped.at(kinema_media::verify::KNEE - 10.0);
     assert!(hard.values().iter().zip(t.values()).all(|(h, c)| *h >= c));
+}
+
+/// A verifier drawn for a whole segment checks every rendition in one pass (the source decoded
+/// once, the job's own encodes from one x264 run): each answer is the one it gives for that
+/// rendition alone. A rendition that does not decode still fails alone, and one that is no
+/// rendition of the source at all is an error of its own, not of the others.
+#[test]
+fn every_rendition_of_a_segment_in_one_pass_answers_as_each_alone() {
+    use kinema_media::verify::{Seed, Thresholds, Verdict, verify, verify_all};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let segments = source_segments(dir);
+    let source = &segments[1];
+    let make = |name: &str, vf: &str, expect: &Expect| {
+        let (w, h, cap) = (expect.width, expect.height, expect.max_bitrate);
+        let chain = format!("{vf}scale={w}:{h},setsar=1");
+        let (cap, buf) = (cap.to_string(), (2 * cap).to_string());
+        let x264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "23", "-maxrate", &cap];
+        transcoded(source, &dir.join(name), &chain, &[&x264[..], &["-bufsize", &buf]].concat())
+    };
+    let (e360, e240) = (Expect::rung(640, 360), Expect::rung(426, 240));
+    let honest360 = make("honest360.ts", "", &e360);
+    let honest240 = make("honest240.ts", "", &e240);
+    let logo =
+        make("logo240.ts", "drawbox=x=iw*0.7:y=ih*0.1:w=iw*0.2:h=ih*0.2:color=red:t=fill,", &e240);
+    let thresholds = Thresholds::calibrated();
+    let seed = Seed::from_bytes(b"a finalized block");
+    let alone = |r: &Path, e: &Expect| {
+        serde_json::to_value(verify(ff(), source, r, e, &thresholds, &seed).unwrap()).unwrap()
+    };
+
+    let checks =
+        [(honest360.as_path(), &e360), (honest240.as_path(), &e240), (logo.as_path(), &e240)];
+    let all = verify_all(ff(), source, &checks, &thresholds, &seed).unwrap();
+    let verdicts: Vec<Verdict> = all.iter().map(|r| r.as_ref().unwrap().verdict).collect();
+    assert_eq!(verdicts, [Verdict::Pass, Verdict::Pass, Verdict::Fail]);
+    for ((rendition, expect), report) in checks.iter().zip(&all) {
+        let joint = serde_json::to_value(report.as_ref().unwrap()).unwrap();
+        assert_eq!(joint, alone(rendition, expect), "{}", rendition.display());
+    }
+
+    // One rendition decodes to nothing and another segment is a whole other length: the first
+    // fails on its own, the second is an error of its own, the honest one still passes.
+    let broken = dir.join("broken.ts");
+    without_keyframe(&honest240, &broken);
+    let long = dir.join("long.ts");
+    let list = dir.join("list.txt");
+    // The whole clip, three times over: more than four times the segment.
+    let lines: String = segments
+        .iter()
+        .cycle()
+        .take(3 * segments.len())
+        .map(|s| format!("file '{}'\n", s.display()))
+        .collect();
+    std::fs::write(&list, lines).unwrap();
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i"])
+        .arg(&list)
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&long)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let checks = [(honest360.as_path(), &e360), (broken.as_path(), &e240), (long.as_path(), &e240)];
+    let all = verify_all(ff(), source, &checks, &thresholds, &seed).unwrap();
+    assert_eq!(all[0].as_ref().unwrap().verdict, Verdict::Pass);
+    let broken = all[1].as_ref().unwrap();
+    assert_eq!(broken.verdict, Verdict::Fail);
+    assert!(broken.reasons.iter().any(|r| r.reason == Reason::Undecodable), "{:?}", broken.reasons);
+    let err = all[2].as_ref().unwrap_err().to_string();
+    assert!(err.contains("long.ts"), "{err}");
 }
