@@ -26,7 +26,7 @@ use crate::rendition::plan_renditions;
 use crate::segment::{MezzanineSettings, Segmenter};
 use crate::transcode::EncodeSettings;
 use crate::ts;
-use crate::verify::{Expect, KNEE, Limits, Reason, Scores, Seed, Thresholds, analyse};
+use crate::verify::{Expect, Limits, Reason, Scores, Seed, Thresholds, analyse, below_knee};
 use crate::{Error, Result};
 
 /// Which side of the evaluation a clip is on.
@@ -458,7 +458,8 @@ struct Job {
     /// Arguments of the job's own encode and a divisor: the rendition gets `args` plus a video
     /// bit rate of what that encode spent on this segment divided by the divisor.
     rate_of: Option<(Vec<String>, u64)>,
-    /// Arguments of the same encode without the tampering, to tell a no-op ([`Sample::no_op`]).
+    /// Arguments of the same encode without the tampering, to tell a no-op ([`Sample::no_op`]);
+    /// a job with `rate_of` has that encode as its twin.
     plain: Option<Vec<String>>,
 }
 
@@ -750,8 +751,8 @@ fn jobs_for(
             encode_args(&base, &s(&["-c:v", "libx264", "-preset", &expect.preset]), audio),
             Vec::new(),
         );
+        // Its untampered twin (for the no-op rule) is the encode whose rate it divides.
         quant.rate_of = Some((encode_args(&base, &enc, audio), 8));
-        quant.plain = Some(encode_args(&base, &enc, audio));
         jobs.push(quant);
         // The first half at the asked size, the second at half of it: one stream whose size
         // changes part-way.
@@ -819,12 +820,19 @@ fn start_of(ff: &Ffmpeg, path: &Path) -> Result<f64> {
 fn measure(ff: &Ffmpeg, job: &Job, n: usize, out: &Path) -> Result<Sample> {
     let what = || format!("making {} of {}", job.family, job.clip.name);
     let mut args = job.args.clone();
-    if let Some((own, divisor)) = &job.rate_of {
+    // The same encode without the tampering, when there is one to tell a no-op by: for a bit
+    // rate divided, the encode whose rate is divided.
+    let untampered = out.with_extension("plain.ts");
+    let twin = job.plain.as_ref().or(job.rate_of.as_ref().map(|(own, _)| own));
+    let encode_twin = |twin: &[String]| {
         ffmpeg::run(
-            ff.ffmpeg().args(["-y", "-copyts", "-i"]).arg(&job.source).args(own).arg(out),
+            ff.ffmpeg().args(["-y", "-copyts", "-i"]).arg(&job.source).args(twin).arg(&untampered),
             what,
-        )?;
-        let rate = video_bit_rate(out)? / divisor;
+        )
+    };
+    if let Some((own, divisor)) = &job.rate_of {
+        encode_twin(own)?;
+        let rate = video_bit_rate(&untampered)? / divisor;
         let (rate, bufsize) = (rate.to_string(), (2 * rate).to_string());
         args.extend(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &bufsize].map(String::from));
     }
@@ -846,17 +854,11 @@ fn measure(ff: &Ffmpeg, job: &Job, n: usize, out: &Path) -> Result<Sample> {
             .map_err(|e| Error::io(out, "cannot append", e))?;
         let _ = std::fs::remove_file(&part);
     }
-    let no_op = match &job.plain {
-        Some(plain) => {
-            let untampered = out.with_extension("plain.ts");
-            ffmpeg::run(
-                ff.ffmpeg()
-                    .args(["-y", "-copyts", "-i"])
-                    .arg(&job.source)
-                    .args(plain)
-                    .arg(&untampered),
-                what,
-            )?;
+    let no_op = match twin {
+        Some(twin) => {
+            if job.rate_of.is_none() {
+                encode_twin(twin)?;
+            }
             let same = psnr(ff, out, &untampered)? >= NO_OP_PSNR;
             let _ = std::fs::remove_file(&untampered);
             same
@@ -933,19 +935,14 @@ pub const MARGINS: Limits = Limits {
     repeat: 1.0,
 };
 
-/// Honest renditions whose job's own encode is less than this far (dB) below [`KNEE`] count
+/// Honest renditions whose job's own encode is less than this far (dB) below [`KNEE`](crate::verify::KNEE) count
 /// toward the clean limits, not the widening: one just below the knee would otherwise set a
 /// steep slope by a small excess over a tiny distance.
 pub const KNEE_SOFT: f64 = 2.0;
 
-/// How far (dB) the job's own encode of a sample is below [`KNEE`]; 0 when unknown.
-fn below_knee(s: &Scores) -> f64 {
-    if s.job_psnr.is_finite() { (KNEE - s.job_psnr).max(0.0) } else { 0.0 }
-}
-
 /// Thresholds just outside the worst value any honest rendition in `samples` reached, by
 /// [`MARGINS`]: the clean limits from the renditions whose job's own encode keeps the content
-/// (within [`KNEE_SOFT`] of [`KNEE`] or above), the widening per dB the least that keeps every
+/// (within [`KNEE_SOFT`] of [`KNEE`](crate::verify::KNEE) or above), the widening per dB the least that keeps every
 /// other honest rendition inside with the same margin.
 pub fn calibrate_on(samples: &[&Sample]) -> Thresholds {
     let honest: Vec<&Scores> =
@@ -955,13 +952,13 @@ pub fn calibrate_on(samples: &[&Sample]) -> Thresholds {
         values.filter(|v| v.is_finite()).fold(0.0, f64::max)
     };
     let clean: [f64; 10] = std::array::from_fn(|k| {
-        let kept = honest.iter().filter(|s| below_knee(s) < KNEE_SOFT);
+        let kept = honest.iter().filter(|s| below_knee(s.job_psnr) < KNEE_SOFT);
         ((worst(&mut kept.map(|s| s.bounded().values()[k])) + margins[k]) * 1000.0).round() / 1000.0
     });
     let per_db: [f64; 10] = std::array::from_fn(|k| {
-        let hard = honest.iter().filter(|s| below_knee(s) >= KNEE_SOFT);
-        let needed =
-            hard.map(|s| (s.bounded().values()[k] + margins[k] - clean[k]) / below_knee(s));
+        let hard = honest.iter().filter(|s| below_knee(s.job_psnr) >= KNEE_SOFT);
+        let needed = hard
+            .map(|s| (s.bounded().values()[k] + margins[k] - clean[k]) / below_knee(s.job_psnr));
         (worst(&mut needed.into_iter()) * 10_000.0).ceil() / 10_000.0
     });
     Thresholds { clean: Limits::from_values(clean), per_db: Limits::from_values(per_db) }
@@ -1089,6 +1086,7 @@ pub fn auc(honest: &[f64], tampered: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::KNEE;
 
     #[test]
     fn segments_spread_over_the_clip() {

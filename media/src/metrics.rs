@@ -321,14 +321,11 @@ pub fn local_damage(source: PlaneRef<'_>, job: PlaneRef<'_>, out: PlaneRef<'_>) 
     let half = DAMAGE_TILE / 2;
     let (bo, bj) = (block_errors(source, out, half), block_errors(source, job, half));
     let whole = ratio(mse(source, out), mse(source, job));
-    let worst = windows(&bo).zip(windows(&bj)).map(|(o, j)| ratio(o, j)).fold(0.0, f64::max);
+    let worst = windows_of(bo.cols, bo.rows, &bo.mse)
+        .zip(windows_of(bj.cols, bj.rows, &bj.mse))
+        .map(|(o, j)| ratio(o, j))
+        .fold(0.0, f64::max);
     (worst - whole).max(0.0)
-}
-
-/// The mean block error of every 2x2 group of neighbouring blocks, moved one block at a time
-/// (a single row or column of blocks where the plane holds no more).
-fn windows(b: &BlockErrors) -> impl Iterator<Item = f64> + '_ {
-    windows_of(b.cols, b.rows, &b.mse)
 }
 
 /// The mean of every 2x2 group of neighbouring values of a `cols` x `rows` grid, moved one value

@@ -321,6 +321,11 @@ impl Limits {
 /// every dB below it.
 pub const KNEE: f64 = 30.0;
 
+/// How far (dB) a job's own encode at `job_psnr` is below [`KNEE`]; 0 above it or when unknown.
+pub fn below_knee(job_psnr: f64) -> f64 {
+    if job_psnr.is_finite() { (KNEE - job_psnr).max(0.0) } else { 0.0 }
+}
+
 /// Decision thresholds: the [`Limits`] for content the job's rate control keeps well (its own
 /// encode at least [`KNEE`] dB from the source), and how much each widens for every dB the
 /// job's own encode is below that. What the job's settings give on the content decides, not
@@ -345,7 +350,7 @@ impl Thresholds {
     /// The limits for content whose job's own encode is `job_psnr` dB from its source (the
     /// clean limits when that is unknown).
     pub fn at(&self, job_psnr: f64) -> Limits {
-        let below = if job_psnr.is_finite() { (KNEE - job_psnr).max(0.0) } else { 0.0 };
+        let below = below_knee(job_psnr);
         let (clean, per_db) = (self.clean.values(), self.per_db.values());
         Limits::from_values(std::array::from_fn(|k| clean[k] + per_db[k] * below))
     }
@@ -774,6 +779,7 @@ type CheckDecodes = (Decoded, Option<Decoded>);
 fn decode_checks(
     ff: &Ffmpeg,
     source: &Path,
+    src: &MediaInfo,
     checks: &[&Prepared<'_>],
     jobs: Option<&[std::path::PathBuf]>,
     with_renditions: bool,
@@ -787,14 +793,6 @@ fn decode_checks(
         width: info.video.width as usize,
         height: info.video.height as usize,
         keep: Keep::Only(picks),
-    };
-    let first = checks.first().map(|p| &p.src);
-    let Some(src) = first else {
-        return Err(Error::BadSetting {
-            setting: "renditions",
-            value: "none".into(),
-            expected: "at least one rendition to verify",
-        });
     };
     let mut requests = vec![request(source, src, &src_picks)];
     for (k, p) in checks.iter().enumerate() {
@@ -837,24 +835,25 @@ fn inspect(
     };
     let checks = [&prepared];
     let mut findings = Vec::new();
-    let (src_decoded, mut decoded) = match decode_checks(ff, source, &checks, jobs.as_deref(), true)
-    {
-        Ok(decoded) => decoded,
-        Err(error) => {
-            // Whose fault? Without the rendition, the source and the job's encode must decode,
-            // or the verifier itself cannot work here.
-            let alone = decode_checks(ff, source, &checks, jobs.as_deref(), false)?;
-            let detail = match error {
-                Error::Ffmpeg { detail, .. } => detail,
-                other => other.to_string(),
-            };
-            findings.push(Finding {
-                reason: Reason::Undecodable,
-                detail: format!("the rendition does not decode: {detail}"),
-            });
-            alone
-        }
-    };
+    let (src_decoded, mut decoded) =
+        match decode_checks(ff, source, &prepared.src, &checks, jobs.as_deref(), true) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                // Whose fault? Without the rendition, the source and the job's encode must decode,
+                // or the verifier itself cannot work here.
+                let alone =
+                    decode_checks(ff, source, &prepared.src, &checks, jobs.as_deref(), false)?;
+                let detail = match error {
+                    Error::Ffmpeg { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                findings.push(Finding {
+                    reason: Reason::Undecodable,
+                    detail: format!("the rendition does not decode: {detail}"),
+                });
+                alone
+            }
+        };
     let (out_decoded, job_decoded) = decoded.remove(0);
     Ok(finish(&prepared, &src_decoded, out_decoded, job_decoded.as_ref(), findings, seed.is_some()))
 }
@@ -968,17 +967,19 @@ pub fn verify_all(
         let tmp = temp_dir()?;
         let expects: Vec<&Expect> = ready.iter().map(|p| p.expect).collect();
         let jobs = job_encodes(ff, source, &expects, tmp.path())?;
-        decode_checks(ff, source, &ready, Some(&jobs), true).ok().map(|(src, decoded)| {
-            let reports: Vec<Report> = ready
-                .iter()
-                .zip(decoded)
-                .map(|(p, (out, job))| {
-                    let (coarse, scores) = finish(p, &src, out, job.as_ref(), Vec::new(), true);
-                    judge(coarse, scores, thresholds, seed)
-                })
-                .collect();
-            reports.into_iter()
-        })
+        decode_checks(ff, source, &ready[0].src, &ready, Some(&jobs), true).ok().map(
+            |(src, decoded)| {
+                let reports: Vec<Report> = ready
+                    .iter()
+                    .zip(decoded)
+                    .map(|(p, (out, job))| {
+                        let (coarse, scores) = finish(p, &src, out, job.as_ref(), Vec::new(), true);
+                        judge(coarse, scores, thresholds, seed)
+                    })
+                    .collect();
+                reports.into_iter()
+            },
+        )
     };
     Ok(prepared
         .into_iter()
