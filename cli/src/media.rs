@@ -11,7 +11,7 @@ use kinema_media::hw::HwChoice;
 use kinema_media::ladder::{self, Progress};
 use kinema_media::segment::MezzanineSettings;
 use kinema_media::transcode::EncodeSettings;
-use kinema_media::{Ffmpeg, MediaInfo, rendition, verify};
+use kinema_media::{Ffmpeg, MediaInfo, rendition, verify, watermark};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum MediaCommand {
@@ -87,8 +87,52 @@ pub(crate) enum MediaCommand {
         #[arg(long, value_delimiter = ',')]
         clips: Vec<String>,
     },
+    /// Mark a video with a content ID, or read the ID from any excerpt of a copy.
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
     /// Show which hardware decoders and encoders work on this machine.
     Hw {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WatermarkCommand {
+    /// Re-encode a video with an invisible 64-bit ID in every frame (size, frame rate and frame
+    /// count kept, audio copied where the container allows).
+    Embed {
+        /// The video to mark.
+        input: PathBuf,
+        /// The ID: exactly 16 hex digits.
+        #[arg(long)]
+        id: String,
+        /// The marked video (a new file; .mp4, .mkv, .mov or .ts).
+        #[arg(long)]
+        out: PathBuf,
+        /// x264 constant rate factor of the marked video.
+        #[arg(long, default_value_t = 23)]
+        crf: u8,
+        /// x264 preset of the marked video.
+        #[arg(long, default_value = "medium")]
+        preset: String,
+        /// The mark's amplitude in luma levels on a block of typical activity: higher survives
+        /// harsher copies, lower is harder to see.
+        #[arg(long, default_value_t = watermark::STRENGTH)]
+        strength: f32,
+    },
+    /// Read the ID from an excerpt: prints whether one was found, the ID, the bits the error
+    /// correction fixed and the frames read; exits 0 either way.
+    Detect {
+        /// The video (any size or excerpt of a marked one).
+        file: PathBuf,
+        /// Where the excerpt starts, in seconds.
+        #[arg(long, default_value_t = 0.0)]
+        from: f64,
+        /// The excerpt's length in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -134,6 +178,10 @@ pub(crate) struct LadderArgs {
     /// Hardware decoding: none, auto, cuda, vaapi or qsv.
     #[arg(long, default_value = "none")]
     hwaccel: String,
+    /// Mark the source with this content ID (16 hex digits) once, before the ladder, so every
+    /// rendition carries it.
+    #[arg(long)]
+    watermark: Option<String>,
 }
 
 pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
@@ -278,6 +326,7 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
             print_eval(&report);
             Ok(())
         }
+        MediaCommand::Watermark(command) => watermark(&ff, command),
         MediaCommand::Hw { json } => {
             let caps = kinema_media::hw::detect(&ff)?;
             if json {
@@ -300,6 +349,97 @@ pub(crate) fn run(cmd: MediaCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_id(text: &str) -> Result<watermark::Id> {
+    text.parse::<watermark::Id>().map_err(|e| anyhow::anyhow!("--id: {e}"))
+}
+
+fn watermark(ff: &Ffmpeg, command: WatermarkCommand) -> Result<()> {
+    match command {
+        WatermarkCommand::Embed { input, id, out, crf, preset, strength } => {
+            let id = parse_id(&id)?;
+            if out.exists() {
+                anyhow::bail!("--out {}: already exists; choose a new file", out.display());
+            }
+            let settings =
+                watermark::EmbedSettings { crf, preset, strength, keyframe_interval: None };
+            let done = embed_with_progress(ff, &input, id, &out, &settings)?;
+            say!(
+                "{}: {}x{}, {} frames marked with {id}",
+                out.display(),
+                done.width,
+                done.height,
+                done.frames
+            );
+            Ok(())
+        }
+        WatermarkCommand::Detect { file, from, seconds, json } => {
+            let found = watermark::detect(ff, &file, watermark::Excerpt { from, seconds })?;
+            if json {
+                say!(
+                    "{}",
+                    serde_json::json!({
+                        "found": found.id.is_some(),
+                        "id": found.id.map(|id| id.to_string()),
+                        "bit_errors": found.id.and(found.bit_errors),
+                        "frames": found.frames,
+                    })
+                );
+            } else {
+                match found.id {
+                    Some(id) => say!(
+                        "found {id} ({} bits corrected, {} frames, sync {:.1} sd, tile {:.3}x the shorter side)",
+                        found.bit_errors.unwrap_or(0),
+                        found.frames,
+                        found.sync,
+                        found.scale
+                    ),
+                    None => say!(
+                        "no watermark found ({} frames, sync {:.1} sd)",
+                        found.frames,
+                        found.sync
+                    ),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Marks `input` into `out` with a progress bar on a terminal.
+fn embed_with_progress(
+    ff: &Ffmpeg,
+    input: &std::path::Path,
+    id: watermark::Id,
+    out: &std::path::Path,
+    settings: &watermark::EmbedSettings,
+) -> Result<watermark::Embedded> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} frames marked (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    let mut last_logged = 0;
+    let done = watermark::embed(ff, input, id, out, settings, &mut |done, total| match &bar {
+        Some(bar) => {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+        None if done >= last_logged + 250 => {
+            last_logged = done;
+            eprintln!("kinema: marked {done}/{total} frames");
+        }
+        None => {}
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(done)
 }
 
 /// `854x480` or `854x480@29.97`.
@@ -421,8 +561,31 @@ fn ladder(ff: &Ffmpeg, args: LadderArgs) -> Result<()> {
         mezzanine: MezzanineSettings { preset: args.mezzanine_preset, crf: args.mezzanine_crf },
         hwaccel: args.hwaccel.parse::<HwChoice>()?,
     };
+    // The mark goes in once, before the ladder, into a mezzanine with a keyframe every segment
+    // (so the ladder cuts it without another encode) at the mezzanine's quality.
+    let mut marked = None;
+    let input = match &args.watermark {
+        Some(id) => {
+            let id = parse_id(id).map_err(|e| anyhow::anyhow!("--watermark: {e}"))?;
+            config.validate()?;
+            let dir = tempfile::Builder::new().prefix("kinema-marked").tempdir()?;
+            let path = dir.path().join("marked.mkv");
+            let settings = watermark::EmbedSettings {
+                crf: config.mezzanine.crf.min(args.crf),
+                preset: "medium".into(),
+                strength: watermark::STRENGTH,
+                keyframe_interval: Some(config.segment_seconds),
+            };
+            embed_with_progress(ff, &args.input, id, &path, &settings)?;
+            eprintln!("kinema: marked the source with {id}");
+            marked = Some(dir);
+            path
+        }
+        None => args.input.clone(),
+    };
     let mut reporter = Reporter::new(std::io::stderr().is_terminal());
-    let manifest = ladder::run(ff, &args.input, &args.out, &config, &mut |p| reporter.report(p))?;
+    let manifest = ladder::run(ff, &input, &args.out, &config, &mut |p| reporter.report(p))?;
+    drop(marked);
     reporter.finish();
     say!(
         "{}: {} renditions x {} segments ({}), {:.2} s",

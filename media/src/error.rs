@@ -44,6 +44,9 @@ pub enum Error {
     /// The input is valid but asks for something the engine does not do.
     #[error("{}: unsupported: {what}", path.display())]
     Unsupported { path: PathBuf, what: String },
+    /// An excerpt holds too little video to read a watermark from.
+    #[error("{}: too short to read a watermark from: {detail}", path.display())]
+    TooShort { path: PathBuf, detail: String },
     /// A rendition cannot be checked against the source it was given with.
     #[error("{} cannot be checked against {}: {detail}", rendition.display(), original.display())]
     NotComparable { original: PathBuf, rendition: PathBuf, detail: String },
@@ -73,6 +76,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), what, source }
     }

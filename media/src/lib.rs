@@ -40,27 +40,51 @@
 //!   block-wise error maps, temporal alignment, orientation — over decoded planes ([`decode`], [`frame`]) and one fixed
 //!   reference scaler ([`scale`]), all pure Rust on plain planes. [`eval`] calibrates and
 //!   measures it on a corpus.
+//! - **Watermarking** ([`watermark`]) carries a 64-bit content ID invisibly in the luma of every
+//!   frame, blind to read from any excerpt, any size, after re-encoding; its math is pure Rust on
+//!   planes and builds for wasm32.
 
+// Everything that runs ffmpeg or touches files is native only; the pure-Rust picture code
+// (planes, metrics, the scaler, the watermark's math) also builds for wasm32, for a browser fed
+// by its own decoder.
+#[cfg(not(target_arch = "wasm32"))]
 pub mod decode;
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod features;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod ffmpeg;
 pub mod frame;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod hls;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod hw;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod ladder;
 pub mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plan;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod rendition;
 pub mod scale;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod segment;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod transcode;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod ts;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod verify;
+pub mod watermark;
 
 pub use error::{Error, Result};
+#[cfg(not(target_arch = "wasm32"))]
 pub use ffmpeg::Ffmpeg;
+#[cfg(not(target_arch = "wasm32"))]
 pub use hls::Manifest;
+#[cfg(not(target_arch = "wasm32"))]
 pub use probe::{MediaInfo, probe};

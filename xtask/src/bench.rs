@@ -1,6 +1,7 @@
 //! `cargo xtask bench ladder`: the distributed ladder against one plain ffmpeg command.
 //! `cargo xtask bench verify`: the verifier's CPU time against the transcode it checks.
 //! `cargo xtask bench bundle`: what a browser downloads for the light node, raw and gzipped.
+//! `cargo xtask bench watermark`: the watermark through a pirate's attacks (see `watermark.rs`).
 //!
 //! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
 //! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its
@@ -24,13 +25,14 @@ struct Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some((what, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench ladder|verify|bundle ...")
+        bail!("usage: cargo xtask bench ladder|verify|bundle|watermark ...")
     };
     match what.as_str() {
         "ladder" => ladder(rest),
         "verify" => verify(rest),
         "bundle" => bundle(),
-        other => bail!("unknown benchmark {other}; there are: ladder, verify, bundle"),
+        "watermark" => crate::watermark::bench(rest),
+        other => bail!("unknown benchmark {other}; there are: ladder, verify, bundle, watermark"),
     }
 }
 
@@ -300,7 +302,7 @@ fn plain_ladder(clip: &Path, manifest: &Manifest, dir: &Path) -> Command {
 
 /// Runs `cmd` and returns its wall time and the CPU time (user + system) of it and every
 /// process it waited for, in seconds.
-fn measure(cmd: &mut Command) -> Result<(f64, f64)> {
+pub(crate) fn measure(cmd: &mut Command) -> Result<(f64, f64)> {
     let before = children_cpu();
     let start = Instant::now();
     let output = cmd.output().context("starting the command")?;

@@ -13,13 +13,18 @@
 //!   chromium, rustfmt, clippy, the wasm32 target, wasm-bindgen-cli at the Cargo.lock version)
 //!   if missing, builds the light-node page, then runs `cargo fmt --check`,
 //!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-net, kinema-wasm-node,
-//!   the relay's API (no default features) and the contracts for `wasm32-unknown-unknown`), the
+//!   the relay's API (no default features), kinema-media's picture math and the contracts for
+//!   `wasm32-unknown-unknown`), the
 //!   check that the light node's wasm imports nothing from `env`, the docs with warnings denied,
 //!   `cargo test` over the workspace, and the light-client tests in wasm32 under Node.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
 //!   the CPU time of transcoding it, as ratios.
+//! - `bench watermark [--clips NAME,...] [--trials N]`: every corpus clip marked with a random ID
+//!   through a pirate's attacks (re-encodes, downscales, crop, frame rate, brightness, the
+//!   ladder's 240p rung): exact IDs from 10 s excerpts, claims on unmarked copies, the score's
+//!   spread over random-ID trials, PSNR/SSIM and the CPU of marking against a plain encode.
 //! - `fuzz [--cases N]`: the property tests over every decoder of bytes from the network or a
 //!   file (`fuzz_*` in kinema-chain, kinema-node, kinema-net, kinema-media and kinema-relay),
 //!   N cases each (100,000 by default), with the time each crate's took.
@@ -31,6 +36,7 @@
 
 mod bench;
 mod wasm;
+mod watermark;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,7 +54,7 @@ fn main() -> Result<()> {
         "bench" => bench::run(rest),
         "fuzz" => fuzz(rest),
         _ => bail!(
-            "usage: cargo xtask devnet [kinema devnet options] | light-node | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N] | fuzz [--cases N]"
+            "usage: cargo xtask devnet [kinema devnet options] | light-node | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N] | bench watermark [--clips NAME,...] [--trials N] | fuzz [--cases N]"
         ),
     }
 }
@@ -264,14 +270,15 @@ fn test() -> Result<()> {
     ensure_wasm_test_runner()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
-    // What the browser links (the light node; the relay's API, its types and client) must keep
-    // building for the browser, and the contracts must pass the lints as the module the chain
-    // runs.
+    // What the browser links (the light node; the relay's API, its types and client; the media
+    // engine's picture math and watermark reader) must keep building for the browser, and the
+    // contracts must pass the lints as the module the chain runs.
     for package in [
         &["-p", "kinema-chain"][..],
         &["-p", "kinema-net"],
         &["-p", "kinema-relay", "--no-default-features"],
         &["-p", "kinema-wasm-node"],
+        &["-p", "kinema-media"],
         &["-p", "kinema-contracts", "--features", "contract"],
     ] {
         let mut args = vec!["clippy"];

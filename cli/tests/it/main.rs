@@ -327,3 +327,43 @@ fn wallet_new_writes_a_private_key_file_once_and_prints_its_address() {
     let err = String::from_utf8(bad.stderr).unwrap();
     assert!(err.contains("junk.key") && err.contains("not a Kinema key file"), "{err}");
 }
+
+#[test]
+fn watermark_commands_answer_in_json_and_refuse_bad_input_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let bunny = corpus("bigbuckbunny.mp4");
+    let out = dir.join("marked.mp4");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let embed = |id: &'static str| {
+        kinema(&[
+            os("media"),
+            os("watermark"),
+            os("embed"),
+            bunny.as_os_str(),
+            os("--id"),
+            os(id),
+            os("--out"),
+            out.as_os_str(),
+        ])
+    };
+    check_failure(&embed("12345"), "--id", dir, 0);
+    check_failure(&embed("xyz0123456789abc"), "16 hex digits", dir, 0);
+
+    let detect = |file: &Path, extra: &[&'static str]| {
+        let mut args = vec![os("media"), os("watermark"), os("detect"), file.as_os_str()];
+        args.extend(extra.iter().map(|s| os(s)));
+        kinema(&args)
+    };
+    let unmarked = detect(&bunny, &["--json"]);
+    assert!(unmarked.status.success(), "{}", String::from_utf8_lossy(&unmarked.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&unmarked.stdout).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"found": false, "id": null, "bit_errors": null, "frames": 132})
+    );
+    check_failure(&detect(&bunny, &["--from", "5.2"]), "too short", dir, 0);
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "not a video\n".repeat(50)).unwrap();
+    check_failure(&detect(&text, &[]), "notes.txt", dir, 1);
+}

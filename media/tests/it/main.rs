@@ -13,3 +13,4 @@ mod probe;
 mod support;
 mod ts;
 mod verify;
+mod watermark;
