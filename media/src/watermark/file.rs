@@ -294,7 +294,7 @@ pub fn detect(ff: &Ffmpeg, input: &Path, excerpt: Excerpt) -> Result<Detection> 
     let (log, errors) = log_file(&dir, "detect.log")?;
     let mut decoder = ff
         .ffmpeg()
-        .args(["-threads", "0", "-ss"])
+        .args(["-threads", "1", "-ss"])
         .arg(format!("{:.6}", excerpt.from))
         .arg("-t")
         .arg(format!("{:.6}", excerpt.seconds))

@@ -523,8 +523,10 @@ impl Detector {
                 }
             }
         }
-        best.sort_by(|a, b| b.0.total_cmp(&a.0));
-        best.truncate(CANDIDATES);
+        if best.len() > CANDIDATES {
+            best.select_nth_unstable_by(CANDIDATES - 1, |a, b| b.0.total_cmp(&a.0));
+            best.truncate(CANDIDATES);
+        }
         best.into_iter()
             .map(|(rank, (sx, sy))| {
                 let mut sums = vec![0.0; CELLS];
