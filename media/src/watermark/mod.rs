@@ -331,7 +331,8 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// A detector for `width` x `height` frames (shorter side about [`WORK`]).
+    /// A detector for `width` x `height` frames (shorter side at most [`WORK`]: bring larger
+    /// pictures down first).
     pub fn new(width: usize, height: usize) -> Self {
         Self {
             width,
