@@ -359,9 +359,6 @@ fn watermark(ff: &Ffmpeg, command: WatermarkCommand) -> Result<()> {
     match command {
         WatermarkCommand::Embed { input, id, out, crf, preset, strength } => {
             let id = parse_id(&id)?;
-            if out.exists() {
-                anyhow::bail!("--out {}: already exists; choose a new file", out.display());
-            }
             let settings =
                 watermark::EmbedSettings { crf, preset, strength, keyframe_interval: None };
             let done = embed_with_progress(ff, &input, id, &out, &settings)?;

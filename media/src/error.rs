@@ -59,6 +59,9 @@ pub enum Error {
     /// The output path exists and is not an empty directory.
     #[error("{}: already exists and is not an empty directory; remove it or choose another --out", path.display())]
     OutputExists { path: PathBuf },
+    /// The output file exists already; it is left as it is.
+    #[error("{}: already exists; choose a new file (it is not overwritten)", path.display())]
+    FileExists { path: PathBuf },
     /// A hardware path was asked for but is not available.
     #[error("hardware acceleration {accel} is not available here: {detail}")]
     HardwareUnavailable { accel: String, detail: String },

@@ -79,6 +79,11 @@ pub fn embed(
             expected: "0..=51",
         });
     }
+    // Refused before anything runs, so the clean-up of a failed run below only ever removes
+    // what this run wrote.
+    if out.exists() {
+        return Err(Error::FileExists { path: out.into() });
+    }
     let info = probe(ff, input)?;
     let (width, height) = upright(&info);
     let rate = info
@@ -161,25 +166,29 @@ pub fn embed(
     let mut source = decoder.stdout.take().expect("piped stdout");
     let mut sink = encoder.stdin.take().expect("piped stdin");
     let mut broken_pipe = false;
-    while read_frame(&mut source, &mut buffer)
-        .map_err(|e| Error::io(input, "reading decoded frames", e))?
-    {
+    let read = loop {
+        match read_frame(&mut source, &mut buffer) {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(Error::io(input, "reading decoded frames", e)),
+        }
         marker.mark(&mut buffer[..width * height], width);
         if sink.write_all(&buffer).is_err() {
             broken_pipe = true;
-            break;
+            break Ok(());
         }
         frames += 1;
         progress(frames, expected.max(frames));
-    }
+    };
     drop(sink);
     drop(source);
+    let stop = broken_pipe || read.is_err();
     let decoded =
-        finish(&mut decoder, &decode_log, || format!("decoding {}", input.display()), broken_pipe);
+        finish(&mut decoder, &decode_log, || format!("decoding {}", input.display()), stop);
     let encoded =
         finish(&mut encoder, &encode_log, || format!("encoding {}", out.display()), false);
     // A failed run leaves no partial output behind.
-    let outcome = decoded.and(encoded).and_then(|()| match frames {
+    let outcome = read.and(decoded).and(encoded).and_then(|()| match frames {
         0 => Err(Error::BadVideo { path: input.into(), detail: "no frame decodes".into() }),
         _ => Ok(()),
     });
@@ -288,7 +297,6 @@ pub fn detect(ff: &Ffmpeg, input: &Path, excerpt: Excerpt) -> Result<Detection> 
         ((width * work) as f64 / short as f64).round().max(1.0) as usize,
         ((height * work) as f64 / short as f64).round().max(1.0) as usize,
     );
-    let flags = "area";
     let what = || format!("decoding {}", input.display());
     let dir = temporary()?;
     let (log, errors) = log_file(&dir, "detect.log")?;
@@ -301,7 +309,7 @@ pub fn detect(ff: &Ffmpeg, input: &Path, excerpt: Excerpt) -> Result<Detection> 
         .arg("-i")
         .arg(input)
         .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf"])
-        .arg(format!("scale={ww}:{wh}:flags={flags},format=gray"))
+        .arg(format!("scale={ww}:{wh}:flags=area,format=gray"))
         .args(["-f", "rawvideo", "pipe:1"])
         .stdout(Stdio::piped())
         .stderr(errors)
@@ -310,13 +318,18 @@ pub fn detect(ff: &Ffmpeg, input: &Path, excerpt: Excerpt) -> Result<Detection> 
     let mut detector = Detector::new(ww, wh);
     let mut source = decoder.stdout.take().expect("piped stdout");
     let mut buffer = vec![0u8; ww * wh];
-    while read_frame(&mut source, &mut buffer)
-        .map_err(|e| Error::io(input, "reading decoded frames", e))?
-    {
-        detector.push(PlaneRef { width: ww, height: wh, stride: ww, data: &buffer });
-    }
+    let read = loop {
+        match read_frame(&mut source, &mut buffer) {
+            Ok(true) => {
+                detector.push(PlaneRef { width: ww, height: wh, stride: ww, data: &buffer })
+            }
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(Error::io(input, "reading decoded frames", e)),
+        }
+    };
     drop(source);
-    finish(&mut decoder, &log, what, false)?;
+    let decoded = finish(&mut decoder, &log, what, read.is_err());
+    read.and(decoded)?;
     if detector.frames() < MIN_FRAMES {
         return Err(Error::TooShort {
             path: input.into(),

@@ -77,6 +77,16 @@ fn bad_input_is_a_clear_error_never_a_claim() {
     let err = watermark::detect(ff(), &audio, Excerpt::default()).unwrap_err();
     assert!(matches!(err, Error::NoVideo { .. }), "{err}");
 
+    // An existing output is refused and left as it was.
+    let existing = dir.path().join("existing.mp4");
+    std::fs::write(&existing, b"someone's file").unwrap();
+    let clip = corpus("carphone_pristine.mp4");
+    let err =
+        watermark::embed(ff(), &clip, id, &existing, &EmbedSettings::default(), &mut |_, _| {})
+            .unwrap_err();
+    assert!(matches!(err, Error::FileExists { .. }), "{err}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"someone's file");
+
     // From 5.1 s the 5.3 s clip has 5 frames left: too few to read an ID from.
     let clip = corpus("bigbuckbunny.mp4");
     let short = Excerpt { from: 5.1, seconds: 10.0 };
