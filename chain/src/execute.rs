@@ -1,6 +1,12 @@
 //! Executing transactions: the checks every transaction must pass, then its call in the
 //! contract host, with the fee charged in fuel.
 //!
+//! A call names a system contract by address and method (`Call::Contract`, resolved through
+//! `kinema_contracts::system`); transfer, stake and unstake keep their own variants as
+//! shorthands for the accounts contract's methods. A block begins with its parent's hash
+//! written to the state ([`Executor::begin_block`]) and ends with the chain calling the jobs
+//! contract's `tick` ([`Executor::end_block`]).
+//!
 //! A transaction that fails a check ([`Rejection`]: signature, chain, nonce, fee) is not
 //! executable and never enters a block. One that passes is executed: its signer pays the whole
 //! fee up front and its nonce advances; its call runs with the fee as its fuel; the fuel it did
@@ -19,6 +25,7 @@ use std::sync::Arc;
 use kinema_contracts::accounts::{
     DOUBLE_SIGN_SLASH_BPS, SYSTEM, SlashArgs, TransferArgs, UNBONDING_PERIOD,
 };
+use kinema_contracts::{BLOCK_HASHES_KEPT, block_hash_key, system};
 
 use crate::contract::{self, ContractHost, Failure, StateView};
 use crate::state::account_key;
@@ -223,10 +230,14 @@ impl Executor {
         if balance < tx.tx.cost() {
             return Err(Rejection::Underfunded { needed: tx.tx.cost(), balance });
         }
-        if let Call::Contract { .. } = &tx.tx.call {
-            let why = "calls to deployed contracts are not supported yet: only the system \
-                       contracts exist";
-            return Err(Rejection::Unsupported(why.into()));
+        if let Call::Contract { contract, .. } = &tx.tx.call
+            && system::name(&contract.0).is_none()
+        {
+            let why = format!(
+                "no contract lives at {contract}: the system contracts are {}",
+                system::CONTRACTS.map(|(a, name)| format!("{name} at {}", Address(a))).join(", ")
+            );
+            return Err(Rejection::Unsupported(why));
         }
         if let Call::Evidence(evidence) = &tx.tx.call {
             if evidence.chain_id() != self.chain_id {
@@ -299,11 +310,13 @@ impl Executor {
         let mut caller = sender;
         let mut record = None;
         let (contract, method, args) = match &tx.tx.call {
-            Call::Transfer { to, amount } => {
-                ("accounts", "transfer", crate::encode(&TransferArgs { to: to.0, amount: *amount }))
-            }
-            Call::Stake { amount } => ("accounts", "stake", crate::encode(amount)),
-            Call::Unstake { amount } => ("accounts", "unstake", crate::encode(amount)),
+            Call::Transfer { to, amount } => (
+                "accounts",
+                "transfer".to_owned(),
+                crate::encode(&TransferArgs { to: to.0, amount: *amount }),
+            ),
+            Call::Stake { amount } => ("accounts", "stake".to_owned(), crate::encode(amount)),
+            Call::Unstake { amount } => ("accounts", "unstake".to_owned(), crate::encode(amount)),
             Call::Evidence(evidence) => {
                 // Checked above; one punishment per offence (validator, height, round, step).
                 let offender = evidence.offender().map_err(|e| Error::BadEvidence {
@@ -316,10 +329,13 @@ impl Executor {
                 record = Some(key);
                 caller = Address(SYSTEM);
                 let args = SlashArgs { offender: offender.0, bps: DOUBLE_SIGN_SLASH_BPS };
-                ("accounts", "slash", crate::encode(&args))
+                ("accounts", "slash".to_owned(), crate::encode(&args))
             }
-            Call::Contract { .. } => {
-                unreachable!("check_after refuses calls to deployed contracts")
+            Call::Contract { contract, method, args } => {
+                let Some(name) = system::name(&contract.0) else {
+                    unreachable!("check_with refuses calls to no contract")
+                };
+                (name, method.clone(), args.clone())
             }
         };
         // The whole fee up front, the nonce advanced.
@@ -327,8 +343,14 @@ impl Executor {
         account.nonce += 1;
         state.set_account(&sender, &account);
 
-        let call =
-            contract::Call { contract, method, args: &args, caller, height, fuel: tx.tx.fee };
+        let call = contract::Call {
+            contract,
+            method: &method,
+            args: &args,
+            caller,
+            height,
+            fuel: tx.tx.fee,
+        };
         let (outcome, mut state) = self.host.call(state, &call)?;
         for (key, value) in outcome.writes {
             state.set(key, value);
@@ -336,7 +358,8 @@ impl Executor {
         if let (Ok(()), Some(key)) = (&outcome.result, record) {
             state.set(key, Some(vec![1]));
         }
-        if let (Ok(()), Call::Stake { .. }) = (&outcome.result, &tx.tx.call) {
+        // However it was called, a stake makes its signer a candidate validator.
+        if outcome.result.is_ok() && (contract, method.as_str()) == ("accounts", "stake") {
             register_staker(&mut state, sender, tx.tx.signer)?;
         }
         // The unburnt fuel back.
@@ -350,6 +373,58 @@ impl Executor {
             events: outcome.events,
         };
         Ok((Ok(receipt), state))
+    }
+}
+
+/// Fuel the end of a block may burn (the jobs contract's timers; a block handles at most
+/// [`kinema_contracts::jobs::WORK_PER_BLOCK`] draws' worth).
+pub const END_BLOCK_FUEL: u64 = 100_000_000;
+
+/// What the end of a block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockEnd {
+    /// Done, or why not (its changes are then dropped; the block goes on).
+    pub result: Result<(), Failure>,
+    /// Fuel burnt (nobody pays it: every validator runs it).
+    pub fuel_used: u64,
+    /// Events emitted.
+    pub events: Vec<Vec<u8>>,
+}
+
+impl Executor {
+    /// What happens before a block's transactions: the state records its parent's hash (the
+    /// block at `height - 1`), so contracts draw from a hash no transaction in the block could
+    /// know when it was signed; the hash [`kinema_contracts::BLOCK_HASHES_KEPT`] blocks older
+    /// is forgotten.
+    pub fn begin_block(&self, state: &mut Overlay, height: u64, parent: Hash) {
+        let parent_height = height.saturating_sub(1);
+        state.set(block_hash_key(parent_height), Some(crate::encode(&parent.0)));
+        if let Some(old) = parent_height.checked_sub(BLOCK_HASHES_KEPT) {
+            state.set(block_hash_key(old), None);
+        }
+    }
+
+    /// What happens after a block's transactions: the chain ([`SYSTEM`]) calls `jobs.tick`,
+    /// which handles the market's timers due at `height`, with [`END_BLOCK_FUEL`].
+    pub fn end_block(&self, state: Overlay, height: u64) -> Result<(BlockEnd, Overlay), Error> {
+        let call = contract::Call {
+            contract: "jobs",
+            method: "tick",
+            args: &[],
+            caller: Address(SYSTEM),
+            height,
+            fuel: END_BLOCK_FUEL,
+        };
+        let (outcome, mut state) = self.host.call(state, &call)?;
+        for (key, value) in outcome.writes {
+            state.set(key, value);
+        }
+        let end = BlockEnd {
+            result: outcome.result,
+            fuel_used: outcome.fuel_used,
+            events: outcome.events,
+        };
+        Ok((end, state))
     }
 }
 

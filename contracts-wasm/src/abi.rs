@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 use crate::accounts::{self, SlashArgs, TransferArgs};
+use crate::jobs::{self, BondArgs, ChallengeArgs, PostArgs, ResultArgs, VerdictArgs};
 use crate::{Address, Host, Refusal};
 
 #[link(wasm_import_module = "kinema")]
@@ -20,6 +21,7 @@ unsafe extern "C" {
     fn storage_remove(key: *const u8, key_len: i32);
     fn emit(ptr: *const u8, len: i32);
     fn output(ptr: *const u8, len: i32);
+    fn blake3(ptr: *const u8, len: i32, out: *mut u8);
 }
 
 /// Bytes a state read offers the host at first; a longer value is read again.
@@ -76,6 +78,13 @@ impl Host for Imports {
         // SAFETY: event is a live buffer of the length passed.
         unsafe { emit(event.as_ptr(), event.len() as i32) }
     }
+
+    fn hash(&self, bytes: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // SAFETY: bytes is a live buffer of the length passed; out has the 32 bytes written.
+        unsafe { blake3(bytes.as_ptr(), bytes.len() as i32, out.as_mut_ptr()) };
+        out
+    }
 }
 
 fn input() -> Vec<u8> {
@@ -105,26 +114,31 @@ fn args<T: borsh::BorshDeserialize>() -> Result<T, Refusal> {
     borsh::from_slice(&input()).map_err(|e| Refusal(format!("bad arguments: {e}")))
 }
 
-/// `transfer(TransferArgs)`.
-#[unsafe(no_mangle)]
-pub(crate) extern "C" fn transfer() -> i32 {
-    finish(args::<TransferArgs>().and_then(|a| accounts::transfer(&mut Imports::default(), &a)))
+/// Exports `$name` (`contract.method`) as a method that decodes its arguments as `$args` and
+/// runs `$run` on the host.
+macro_rules! method {
+    ($fn:ident, $name:literal, |$host:ident, $a:ident: $args:ty| $run:expr) => {
+        #[doc = concat!("`", $name, "(", stringify!($args), ")`.")]
+        #[unsafe(export_name = $name)]
+        pub(crate) extern "C" fn $fn() -> i32 {
+            finish(args::<$args>().and_then(|$a| {
+                let $host = &mut Imports::default();
+                $run
+            }))
+        }
+    };
 }
 
-/// `stake(u64)`.
-#[unsafe(no_mangle)]
-pub(crate) extern "C" fn stake() -> i32 {
-    finish(args::<u64>().and_then(|a| accounts::stake(&mut Imports::default(), a)))
-}
-
-/// `unstake(u64)`.
-#[unsafe(no_mangle)]
-pub(crate) extern "C" fn unstake() -> i32 {
-    finish(args::<u64>().and_then(|a| accounts::unstake(&mut Imports::default(), a)))
-}
-
-/// `slash(SlashArgs)`, for the chain only.
-#[unsafe(no_mangle)]
-pub(crate) extern "C" fn slash() -> i32 {
-    finish(args::<SlashArgs>().and_then(|a| accounts::slash(&mut Imports::default(), &a)))
-}
+method!(accounts_transfer, "accounts.transfer", |h, a: TransferArgs| accounts::transfer(h, &a));
+method!(accounts_stake, "accounts.stake", |h, a: u64| accounts::stake(h, a));
+method!(accounts_unstake, "accounts.unstake", |h, a: u64| accounts::unstake(h, a));
+method!(accounts_slash, "accounts.slash", |h, a: SlashArgs| accounts::slash(h, &a));
+method!(jobs_bond, "jobs.bond", |h, a: BondArgs| jobs::bond(h, &a));
+method!(jobs_unbond, "jobs.unbond", |h, a: u64| jobs::unbond(h, a));
+method!(jobs_withdraw, "jobs.withdraw", |h, _a: ()| jobs::withdraw(h));
+method!(jobs_post, "jobs.post", |h, a: PostArgs| jobs::post(h, &a));
+method!(jobs_cancel, "jobs.cancel", |h, a: u64| jobs::cancel(h, a));
+method!(jobs_result, "jobs.result", |h, a: ResultArgs| jobs::result(h, &a));
+method!(jobs_verdict, "jobs.verdict", |h, a: VerdictArgs| jobs::verdict(h, &a));
+method!(jobs_challenge, "jobs.challenge", |h, a: ChallengeArgs| jobs::challenge(h, &a));
+method!(jobs_tick, "jobs.tick", |h, _a: ()| jobs::tick(h));

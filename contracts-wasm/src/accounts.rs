@@ -83,6 +83,38 @@ fn store(host: &mut impl Host, address: &Address, account: &Account) {
     write_value(host, &key(address), account);
 }
 
+/// Takes `amount` from `address`'s balance for another contract (an escrow, a bond); `what`
+/// names it in the refusal.
+pub fn debit(
+    host: &mut impl Host,
+    address: &Address,
+    amount: u64,
+    what: &str,
+) -> Result<(), Refusal> {
+    let mut account = load(host, address)?;
+    if account.balance < amount {
+        return Err(Refusal(format!(
+            "balance {} is less than the {amount} {what}",
+            account.balance
+        )));
+    }
+    account.balance -= amount;
+    store(host, address, &account);
+    Ok(())
+}
+
+/// Adds `amount` to `address`'s balance (what another contract pays out); a balance that
+/// would overflow is refused.
+pub fn credit(host: &mut impl Host, address: &Address, amount: u64) -> Result<(), Refusal> {
+    let mut account = load(host, address)?;
+    account.balance = account
+        .balance
+        .checked_add(amount)
+        .ok_or_else(|| Refusal("a balance would overflow".into()))?;
+    store(host, address, &account);
+    Ok(())
+}
+
 /// Moves `amount` from the caller's balance to `to`.
 pub fn transfer(host: &mut impl Host, args: &TransferArgs) -> Result<(), Refusal> {
     let from = host.caller();

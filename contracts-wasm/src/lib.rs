@@ -1,8 +1,10 @@
 //! Kinema's system contracts, compiled to `wasm32-unknown-unknown` and run by the chain's
 //! wasmtime host with fuel metering.
 //!
-//! So far: the accounts contract ([`accounts`]): transfers, staking and unstaking with an
-//! unbonding period. The logic is written against [`Host`], the contract's whole view of the
+//! Two contracts, each at its own address ([`system`]): [`accounts`] (transfers, staking and
+//! unstaking with an unbonding period) and [`jobs`], the transcode market (jobs paid from
+//! escrow, segments assigned to bonded workers by stake with a random share, results checked by
+//! drawn verifiers, cheats slashed, the accepted ladder recorded). The logic is written against [`Host`], the contract's whole view of the
 //! world; on wasm32 `abi` implements it with the host's imports and exports one function per
 //! method (feature `contract`, which the chain's build turns on for the module it embeds);
 //! natively any Rust value can (tests, the native-speed comparison).
@@ -21,14 +23,21 @@
 //! | `blake3(ptr, len, out)` | 32-byte hash |
 //! | `ed25519_verify(key, msg, msg_len, sig) -> i32` | 1 when the signature verifies |
 //!
-//! An exported method takes nothing and returns 0 (done) or 1 (refused, reason in `output`); a
-//! refused or trapping call changes nothing but the fee.
+//! An exported method is named `<contract>.<method>` (`accounts.transfer`, `jobs.post`), takes
+//! nothing and returns 0 (done) or 1 (refused, reason in `output`); a refused or trapping call
+//! changes nothing but the fee.
+//!
+//! Before a block's transactions the chain writes its parent's hash under [`block_hash_key`]
+//! (the last [`BLOCK_HASHES_KEPT`] stay), so a contract draws from finalized hashes that nobody
+//! knew when the transaction it answers was signed.
 
 #[cfg(all(target_arch = "wasm32", feature = "contract"))]
 mod abi;
 pub mod accounts;
 #[cfg(all(target_arch = "wasm32", feature = "contract"))]
 mod heap;
+pub mod jobs;
+pub mod system;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -49,6 +58,25 @@ pub trait Host {
     fn height(&self) -> u64;
     /// Records an event.
     fn emit(&mut self, event: &[u8]);
+    /// blake3 of `bytes`.
+    fn hash(&self, bytes: &[u8]) -> [u8; 32];
+}
+
+/// Block hashes the state keeps: a contract can read the hash of any of the last this many
+/// blocks.
+pub const BLOCK_HASHES_KEPT: u64 = 256;
+
+/// Where the state holds the hash of the block at `height` (written by the chain before the
+/// block after it executes).
+pub fn block_hash_key(height: u64) -> Vec<u8> {
+    let mut key = b"chain/block/".to_vec();
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+/// The hash of the block at `height`, when the state still holds it.
+pub fn block_hash(host: &impl Host, height: u64) -> Result<Option<[u8; 32]>, Refusal> {
+    read_value(host, &block_hash_key(height))
 }
 
 /// A host over a map in memory: the contracts run natively against it (tests, the
@@ -88,6 +116,10 @@ impl Host for MemoryHost {
 
     fn emit(&mut self, event: &[u8]) {
         self.events.push(event.to_vec());
+    }
+
+    fn hash(&self, bytes: &[u8]) -> [u8; 32] {
+        *blake3::hash(bytes).as_bytes()
     }
 }
 

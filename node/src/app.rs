@@ -276,6 +276,7 @@ impl App {
         let height = head.height + 1;
         let time_ms = time_ms.max(self.head_time(&head)? + 1);
         let validators = self.validators_at(height)?;
+        self.executor.begin_block(&mut state, height, head.block);
         let mut txs = Vec::new();
         let mut receipts = Vec::new();
         // The header and the list's length, then each transaction.
@@ -293,6 +294,7 @@ impl App {
                 receipts.push(receipt);
             }
         }
+        let (_, mut state) = self.executor.end_block(state, height)?;
         self.close_epoch(height, &validators, &mut state)?;
         let pending = self.store.prepare(state.into_changes())?;
         let header = Header {
@@ -350,6 +352,7 @@ impl App {
         if header.tx_root != root {
             return mismatch("tx_root", root, header.tx_root);
         }
+        self.executor.begin_block(&mut state, header.height, header.parent);
         let mut receipts = Vec::with_capacity(block.txs.len());
         for (index, tx) in block.txs.iter().enumerate() {
             let (receipt, next) = self.executor.execute(state, tx, header.height)?;
@@ -359,6 +362,7 @@ impl App {
                 Err(e) => return Ok(Err(Invalid::Transaction { index, why: e.to_string() })),
             }
         }
+        let (_, mut state) = self.executor.end_block(state, header.height)?;
         self.close_epoch(header.height, &validators, &mut state)?;
         let pending = self.store.prepare(state.into_changes())?;
         if pending.root() != header.state_root {

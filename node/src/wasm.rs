@@ -102,7 +102,8 @@ fn host_error(what: &'static str) -> impl Fn(wasmtime::Error) -> Error {
 }
 
 impl<V: StateView> Host<V> {
-    /// A host with the system contracts loaded as `accounts`.
+    /// A host with the system contracts loaded (`accounts`, `jobs`: every
+    /// `contract.method` the module exports).
     pub fn new() -> Result<Self, Error> {
         let mut config = Config::new();
         config
@@ -130,33 +131,35 @@ impl<V: StateView> Host<V> {
         let mut linker = Linker::new(&engine);
         define_imports(&mut linker).map_err(host_error("defining the host functions"))?;
         let mut host = Self { engine, linker, contracts: HashMap::new() };
-        host.load("accounts", SYSTEM_CONTRACTS)?;
+        host.load("system", SYSTEM_CONTRACTS)?;
         Ok(host)
     }
 
-    /// Compiles `wasm` (binary, or text when it starts with `(`) and makes it callable as
-    /// `name`. A module that imports anything the host does not offer is refused here.
+    /// Compiles `wasm` (binary, or text when it starts with `(`) and makes its methods
+    /// callable: an export `contract.method` as `method` of `contract`, any other as a method
+    /// of `name`. A module that imports anything the host does not offer is refused here.
     pub fn load(&mut self, name: &str, wasm: &[u8]) -> Result<(), Error> {
         let module = Module::new(&self.engine, wasm).map_err(host_error("compiling a contract"))?;
         let pre = self.linker.instantiate_pre(&module).map_err(host_error("linking a contract"))?;
-        let mut methods = HashMap::new();
-        let mut memory = None;
+        let memory = module
+            .exports()
+            .find(|e| e.name() == "memory" && matches!(e.ty(), ExternType::Memory(_)))
+            .and_then(|e| module.get_export_index(e.name()));
         for export in module.exports() {
-            let index = module.get_export_index(export.name());
-            match (export.ty(), index) {
-                (ExternType::Func(f), Some(index))
-                    if f.params().len() == 0
-                        && f.results().map(|r| matches!(r, ValType::I32)).eq([true]) =>
-                {
-                    methods.insert(export.name().to_owned(), index);
-                }
-                (ExternType::Memory(_), Some(index)) if export.name() == "memory" => {
-                    memory = Some(index);
-                }
-                _ => {}
-            }
+            let ExternType::Func(f) = export.ty() else { continue };
+            let callable =
+                f.params().len() == 0 && f.results().map(|r| matches!(r, ValType::I32)).eq([true]);
+            let Some(index) = module.get_export_index(export.name()).filter(|_| callable) else {
+                continue;
+            };
+            let (contract, method) = export.name().split_once('.').unwrap_or((name, export.name()));
+            let entry = self.contracts.entry(contract.to_owned()).or_insert_with(|| Contract {
+                pre: pre.clone(),
+                memory,
+                methods: HashMap::new(),
+            });
+            entry.methods.insert(method.to_owned(), index);
         }
-        self.contracts.insert(name.to_owned(), Contract { pre, memory, methods });
         Ok(())
     }
 

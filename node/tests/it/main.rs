@@ -8,6 +8,7 @@ mod consensus;
 mod execute;
 mod fuzz;
 mod host;
+mod market;
 mod mempool;
 mod rpc;
 mod store;
