@@ -130,6 +130,194 @@ pub struct SubmitReply {
     pub nonce: u64,
 }
 
+/// `GET /api/v1/state/{key}`: what a state key holds at the head, with its proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StateReply {
+    /// The key, hex.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]*$"))]
+    pub key: String,
+    /// The height read.
+    pub height: u64,
+    /// The state root at that height, which `proof` is against.
+    pub state_root: Hash,
+    /// Hex of the value (a contract's borsh encoding), or null when the key holds nothing.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]*$"))]
+    pub value: Option<String>,
+    /// Hex of the canonical encoding of the state proof (inclusion, or exclusion).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]*$"))]
+    pub proof: String,
+}
+
+/// Where a job is, in [`JobReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JobStateReply {
+    /// Being worked on.
+    Open,
+    /// Every segment accepted, everyone paid, the ladder recorded.
+    Done,
+    /// A segment ran out of attempts.
+    Failed,
+    /// Cancelled by its creator.
+    Cancelled,
+}
+
+/// Where one rendition of one segment is, in [`ResultReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ResultState {
+    /// Waiting for its first worker.
+    Queued,
+    /// A worker has it.
+    Transcoding,
+    /// Its result is being checked, or waits out its challenge window.
+    Verifying,
+    /// Accepted.
+    Accepted,
+    /// Its last worker missed its deadline or failed its check; waiting for the next.
+    Retried,
+}
+
+/// One rendition of one segment of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResultReply {
+    /// The segment.
+    pub segment: u32,
+    /// The rendition (the rung's name).
+    pub rendition: String,
+    /// The worker that has it or made it, if any.
+    pub worker: Option<Address>,
+    /// Where it is.
+    pub state: ResultState,
+    /// The last verdict on the segment: `pass` or `fail`.
+    pub verdict: Option<String>,
+    /// The last verdict's reasons.
+    pub reasons: Option<String>,
+    /// Workers it was assigned to so far.
+    pub attempts: u8,
+    /// The rendition's blake3, once a result names it.
+    pub hash: Option<Hash>,
+    /// Its size in bytes, once a result names it.
+    pub size: Option<u64>,
+}
+
+/// `GET /api/v1/jobs/{id}`: a job and every segment × rendition in its latest state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JobReply {
+    /// The job.
+    pub id: u64,
+    /// The height read.
+    pub height: u64,
+    /// Where it is.
+    pub state: JobStateReply,
+    /// Who posted it.
+    pub creator: Address,
+    /// blake3 of the source's manifest.
+    pub source: Hash,
+    /// Source segments.
+    pub segments: u32,
+    /// The renditions asked for (rung names).
+    pub renditions: Vec<String>,
+    /// Paid per segment-rendition.
+    pub price: u64,
+    /// The height it was posted at.
+    pub posted: u64,
+    /// Escrow not yet owed to anyone.
+    pub escrow: u64,
+    /// Owed to workers and verifiers, paid when the job ends.
+    pub owed: std::collections::BTreeMap<Address, u64>,
+    /// Paid when it ended.
+    pub paid: std::collections::BTreeMap<Address, u64>,
+    /// Returned to the creator when it ended.
+    pub refunded: u64,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// When done: the recorded hash of its accepted ladder.
+    pub ladder: Option<Hash>,
+    /// One per segment × rendition, segment by segment.
+    pub results: Vec<ResultReply>,
+}
+
+impl JobReply {
+    /// Job `id` as the state read by `read` (at `height`) holds it; `None` when there is no such
+    /// job.
+    pub fn read(
+        id: u64,
+        height: u64,
+        mut read: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, crate::Error>,
+    ) -> Result<Option<Self>, crate::Error> {
+        use kinema_contracts::jobs::{self, JobState, Stage};
+        let Some(bytes) = read(&jobs::job_key(id))? else { return Ok(None) };
+        let job: jobs::Job = crate::decode(&bytes)?;
+        let mut results = Vec::new();
+        for segment in 0..job.args.segments {
+            let slot: jobs::Slot = match read(&jobs::slot_key(id, segment))? {
+                Some(bytes) => crate::decode(&bytes)?,
+                None => jobs::Slot::default(),
+            };
+            let (worker, state, work) = match &slot.stage {
+                Stage::Queued if slot.attempts > 0 => (None, ResultState::Retried, None),
+                Stage::Queued => (None, ResultState::Queued, None),
+                Stage::Assigned { worker, .. } if slot.attempts > 1 => {
+                    (Some(*worker), ResultState::Retried, None)
+                }
+                Stage::Assigned { worker, .. } => (Some(*worker), ResultState::Transcoding, None),
+                Stage::Submitted(work)
+                | Stage::Checking { work, .. }
+                | Stage::Window { work, .. } => {
+                    (Some(work.worker), ResultState::Verifying, Some(work))
+                }
+                Stage::Accepted(work) => (Some(work.worker), ResultState::Accepted, Some(work)),
+            };
+            let last = slot.verdicts.last();
+            for (r, rung) in job.args.ladder.rungs.iter().enumerate() {
+                let output = work.and_then(|w| w.outputs.get(r));
+                results.push(ResultReply {
+                    segment,
+                    rendition: rung.name.clone(),
+                    worker: worker.map(Address),
+                    state,
+                    verdict: last.map(|v| if v.pass { "pass" } else { "fail" }.to_owned()),
+                    reasons: last.map(|v| v.reasons.clone()),
+                    attempts: slot.attempts,
+                    hash: output.map(|o| Hash(o.hash)),
+                    size: output.map(|o| o.size),
+                });
+            }
+        }
+        let amounts =
+            |list: &[([u8; 20], u64)]| list.iter().map(|(a, n)| (Address(*a), *n)).collect();
+        Ok(Some(Self {
+            id,
+            height,
+            state: match job.state {
+                JobState::Open => JobStateReply::Open,
+                JobState::Done => JobStateReply::Done,
+                JobState::Failed => JobStateReply::Failed,
+                JobState::Cancelled => JobStateReply::Cancelled,
+            },
+            creator: Address(job.creator),
+            source: Hash(job.args.source),
+            segments: job.args.segments,
+            renditions: job.args.ladder.rungs.iter().map(|r| r.name.clone()).collect(),
+            price: job.args.price,
+            posted: job.posted,
+            escrow: job.escrow,
+            owed: amounts(&job.owed),
+            paid: amounts(&job.paid),
+            refunded: job.refunded,
+            failure: job.failure,
+            ladder: job.ladder.map(Hash),
+            results,
+        }))
+    }
+}
+
 /// The schemas of the chain's own types the replies carry, which have no derive of their own.
 #[cfg(feature = "openapi")]
 mod openapi {

@@ -51,6 +51,8 @@ use crate::{Address, Host, Refusal, block_hash, read_value, write_value};
 pub const MAX_POOL: usize = 256;
 /// The least bond a member is drawn with.
 pub const MIN_BOND: u64 = 10_000;
+/// Tasks a member holds at most; one that holds this many is not drawn until it answers.
+pub const MAX_TASKS: u32 = 32;
 /// Segments a job has at most.
 pub const MAX_SEGMENTS: u32 = 4096;
 /// Rungs a ladder has at most.
@@ -137,6 +139,31 @@ pub struct Member {
     pub suspended_until: u64,
     /// Results it submitted (its first [`FIRST_CHECKED`] are always checked).
     pub results: u32,
+    /// Tasks it holds now (its [`tasks_key`] list); at [`MAX_TASKS`] it is not drawn.
+    pub tasks: u32,
+}
+
+/// What a member is to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum TaskKind {
+    /// Transcode the segment and submit a [`result`].
+    Transcode,
+    /// Check the segment's result and give a [`verdict`].
+    Check,
+}
+
+/// One task of a member's, in its list under [`tasks_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Task {
+    /// The job.
+    pub job: u64,
+    /// The segment.
+    pub segment: u32,
+    /// What to do.
+    pub kind: TaskKind,
 }
 
 /// One rung of a job's ladder.
@@ -463,6 +490,54 @@ pub fn slot_key(id: u64, segment: u32) -> Vec<u8> {
     key
 }
 
+/// Where `member`'s tasks live: what a worker or verifier polls.
+pub fn tasks_key(member: &Address) -> Vec<u8> {
+    let mut key = b"jobs/tasks/".to_vec();
+    key.extend_from_slice(member);
+    key
+}
+
+/// `member`'s tasks.
+pub fn tasks(host: &impl Host, member: &Address) -> Result<Vec<Task>, Refusal> {
+    Ok(read_value(host, &tasks_key(member))?.unwrap_or_default())
+}
+
+fn set_tasks(host: &mut impl Host, pool: &mut [Member], who: &Address, list: &[Task]) {
+    if list.is_empty() {
+        host.remove(&tasks_key(who));
+    } else {
+        write_value(host, &tasks_key(who), &list.to_vec());
+    }
+    if let Some(m) = member(pool, who) {
+        m.tasks = list.len() as u32;
+    }
+}
+
+fn give_task(
+    host: &mut impl Host,
+    pool: &mut [Member],
+    who: &Address,
+    task: Task,
+) -> Result<(), Refusal> {
+    let mut list = tasks(host, who)?;
+    list.push(task);
+    set_tasks(host, pool, who, &list);
+    Ok(())
+}
+
+fn take_task(
+    host: &mut impl Host,
+    pool: &mut [Member],
+    who: &Address,
+    job: u64,
+    segment: u32,
+) -> Result<(), Refusal> {
+    let mut list = tasks(host, who)?;
+    list.retain(|t| (t.job, t.segment) != (job, segment));
+    set_tasks(host, pool, who, &list);
+    Ok(())
+}
+
 /// Where the id of the last job `creator` posted lives.
 pub fn latest_key(creator: &Address) -> Vec<u8> {
     let mut key = b"jobs/latest/".to_vec();
@@ -631,6 +706,7 @@ fn draw(
     let eligible: Vec<&Member> = pool
         .iter()
         .filter(|m| m.role == role && m.bond >= MIN_BOND && m.suspended_until <= now)
+        .filter(|m| m.tasks < MAX_TASKS)
         .filter(|m| !exclude.contains(&m.address))
         .collect();
     if eligible.is_empty() {
@@ -777,6 +853,7 @@ pub fn bond(host: &mut impl Host, args: &BondArgs) -> Result<(), Refusal> {
             release_height: 0,
             suspended_until: 0,
             results: 0,
+            tasks: 0,
         }),
     }
     accounts::debit(host, &who, args.amount, "to bond")?;
@@ -903,6 +980,9 @@ pub fn result(host: &mut impl Host, args: &ResultArgs) -> Result<(), Refusal> {
             bad.size
         ));
     }
+    let mut pool = pool(host)?;
+    take_task(host, &mut pool, &who, args.job, args.segment)?;
+    write_value(host, POOL_KEY, &pool);
     slot.stage = Stage::Submitted(Work { worker: who, outputs: args.outputs.clone(), at: now });
     slot.stamp += 1;
     let timer =
@@ -952,6 +1032,7 @@ pub fn verdict(host: &mut impl Host, args: &VerdictArgs) -> Result<(), Refusal> 
     });
     emit(host, &(b"verdict", args.job, args.segment, who, args.pass));
     let mut pool = pool(host)?;
+    take_task(host, &mut pool, &who, args.job, args.segment)?;
     if complete {
         settle(host, &mut pool, args.job, &mut job, args.segment, &mut slot)?;
     }
@@ -1002,6 +1083,11 @@ pub fn challenge(host: &mut impl Host, args: &ChallengeArgs) -> Result<(), Refus
     }
     let (work, mut review) = (work.clone(), review.clone());
     review.drawn.extend(&verifiers);
+    for v in &verifiers {
+        let task = Task { job: args.job, segment: args.segment, kind: TaskKind::Check };
+        give_task(host, &mut pool, v, task)?;
+    }
+    write_value(host, POOL_KEY, &pool);
     let check =
         Check { verifiers, votes: Vec::new(), due: now + VERDICT_BLOCKS, challenger: Some(who) };
     emit(host, &(b"challenge", args.job, args.segment, who, &check.verifiers));
@@ -1072,10 +1158,16 @@ pub fn tick(host: &mut impl Host) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The verifiers of a check that have not answered.
+fn silent(check: &Check) -> Vec<Address> {
+    let answered = |v: &Address| check.votes.iter().any(|(w, _)| w == v);
+    check.verifiers.iter().filter(|v| !answered(v)).copied().collect()
+}
+
 fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), Refusal> {
     let Some(mut job) = job(host, timer.job)? else { return Ok(()) };
     if job.state != JobState::Open {
-        return Ok(());
+        return release(host, pool, timer);
     }
     let now = host.height();
     if timer.kind == TimerKind::Assign {
@@ -1107,6 +1199,7 @@ fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), R
     let (id, segment) = (timer.job, timer.segment);
     match (timer.kind, slot.stage.clone()) {
         (TimerKind::Expire, Stage::Assigned { worker, .. }) => {
+            take_task(host, pool, &worker, id, segment)?;
             suspend(pool, &worker, now);
             emit(host, &(b"expired", id, segment, worker));
             assign(host, pool, id, &mut job, segment, &mut slot)?;
@@ -1131,9 +1224,10 @@ fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), R
             }
         }
         (TimerKind::VerdictDue, Stage::Checking { check, .. }) => {
-            for v in check.verifiers.iter().filter(|v| !check.votes.iter().any(|(w, _)| w == *v)) {
-                suspend(pool, v, now);
-                emit(host, &(b"no verdict", id, segment, *v));
+            for v in silent(&check) {
+                take_task(host, pool, &v, id, segment)?;
+                suspend(pool, &v, now);
+                emit(host, &(b"no verdict", id, segment, v));
             }
             if check.challenger.is_some() {
                 settle(host, pool, id, &mut job, segment, &mut slot)?;
@@ -1148,6 +1242,26 @@ fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), R
     }
     write_value(host, &slot_key(id, segment), &slot);
     write_value(host, &job_key(id), &job);
+    Ok(())
+}
+
+/// A deadline of a job that ended: whoever still held the task is freed of it.
+fn release(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), Refusal> {
+    if !matches!(timer.kind, TimerKind::Expire | TimerKind::VerdictDue) {
+        return Ok(());
+    }
+    let slot = slot(host, timer.job, timer.segment)?;
+    if slot.stamp != timer.stamp {
+        return Ok(());
+    }
+    let holders = match &slot.stage {
+        Stage::Assigned { worker, .. } => vec![*worker],
+        Stage::Checking { check, .. } => silent(check),
+        _ => Vec::new(),
+    };
+    for who in holders {
+        take_task(host, pool, &who, timer.job, timer.segment)?;
+    }
     Ok(())
 }
 
@@ -1177,6 +1291,7 @@ fn assign(
     };
     slot.attempts += 1;
     slot.tried.push(worker);
+    give_task(host, pool, &worker, Task { job: id, segment, kind: TaskKind::Transcode })?;
     let due = now + job.args.deadline;
     slot.stage = Stage::Assigned { worker, due };
     schedule(
@@ -1192,7 +1307,7 @@ fn assign(
 /// eligible) the result goes on as unchecked.
 fn draw_verifier(
     host: &mut impl Host,
-    pool: &[Member],
+    pool: &mut [Member],
     id: u64,
     segment: u32,
     slot: &mut Slot,
@@ -1214,6 +1329,7 @@ fn draw_verifier(
         return open_window(host, id, segment, slot, work, review);
     };
     review.drawn.push(verifier);
+    give_task(host, pool, &verifier, Task { job: id, segment, kind: TaskKind::Check })?;
     let due = now + VERDICT_BLOCKS;
     let check = Check { verifiers: vec![verifier], votes: Vec::new(), due, challenger: None };
     emit(host, &(b"check", id, segment, verifier, review.seed));
@@ -1466,6 +1582,14 @@ mod tests {
             }
         }
 
+        /// Nobody holds a task, and every member's count says so.
+        fn assert_no_tasks(&self) {
+            for m in pool(&self.host).unwrap() {
+                assert_eq!(m.tasks, 0, "{m:?}");
+                assert_eq!(tasks(&self.host, &m.address).unwrap(), vec![]);
+            }
+        }
+
         fn balance(&self, who: &Address) -> u64 {
             read_value::<Account>(&self.host, &accounts::key(who))
                 .unwrap()
@@ -1613,6 +1737,7 @@ mod tests {
         for w in WORKERS.iter().chain(&VERIFIERS) {
             assert_eq!(chain.member(w).bond, BOND, "nobody honest is slashed");
         }
+        chain.assert_no_tasks();
     }
 
     #[test]
@@ -1647,6 +1772,7 @@ mod tests {
         assert!(gained > 0);
         assert!(burnt(&chain.host).unwrap() > 0);
         assert_eq!(chain.value(), before);
+        chain.assert_no_tasks();
     }
 
     #[test]
@@ -1675,6 +1801,7 @@ mod tests {
             assert!(chain.member(&w).suspended_until > 1, "{w:?} missed its deadline");
         }
         assert_eq!(chain.value(), before);
+        chain.assert_no_tasks();
     }
 
     #[test]
@@ -1701,6 +1828,9 @@ mod tests {
         let id = chain.post(2, 10_000);
         chain.blocks(2);
         let Stage::Assigned { worker, .. } = chain.slot(id, 0).stage else { panic!() };
+        // Each worker finds what it is to do in its task list.
+        let task = Task { job: id, segment: 0, kind: TaskKind::Transcode };
+        assert!(tasks(&chain.host, &worker).unwrap().contains(&task));
         let other = *WORKERS.iter().find(|w| **w != worker).unwrap();
         let args = ResultArgs { job: id, segment: 0, outputs: outputs(0, &other) };
         let stolen = chain.call(other, |h| result(h, &args)).unwrap_err();
@@ -1713,6 +1843,8 @@ mod tests {
         chain.call(worker, |h| result(h, &args)).unwrap();
         chain.blocks(2);
         let Stage::Checking { check, .. } = chain.slot(id, 0).stage else { panic!() };
+        let check_task = Task { job: id, segment: 0, kind: TaskKind::Check };
+        assert_eq!(tasks(&chain.host, &check.verifiers[0]).unwrap(), vec![check_task]);
         let outsider = *VERIFIERS.iter().find(|v| !check.verifiers.contains(v)).unwrap();
         let args = VerdictArgs { job: id, segment: 0, pass: false, reasons: "no".into() };
         let forged = chain.call(outsider, |h| verdict(h, &args)).unwrap_err();
@@ -1726,6 +1858,9 @@ mod tests {
         assert!(chain.call(CREATOR, |h| cancel(h, id)).is_err());
         assert!(chain.call(worker, |h| result(h, &args_for(id, &worker))).is_err());
         assert_eq!(chain.value(), before);
+        // The tasks of a cancelled job are freed at their deadlines.
+        chain.blocks(VERDICT_BLOCKS + 2);
+        chain.assert_no_tasks();
     }
 
     fn args_for(id: u64, worker: &Address) -> ResultArgs {
@@ -1791,6 +1926,7 @@ mod tests {
                 release_height: 0,
                 suspended_until: 0,
                 results: 0,
+                tasks: 0,
             })
             .collect();
         let mut counts = [0u32; 3];
@@ -1807,6 +1943,11 @@ mod tests {
             assert!((share - expected).abs() < 0.015, "{i}: {share} vs {expected}");
         }
         pool[2].suspended_until = 11;
+        pool[1].tasks = MAX_TASKS;
+        for i in 0..100 {
+            assert_ne!(draw(&host, &pool, Role::Worker, &[], &[7; 32], (1, i, 0)), Some([2; 20]));
+        }
+        pool[1].tasks = 0;
         pool[1].bond = MIN_BOND - 1;
         for i in 0..100 {
             assert_eq!(draw(&host, &pool, Role::Worker, &[], &[7; 32], (1, i, 0)), Some([1; 20]));

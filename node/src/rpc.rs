@@ -7,6 +7,9 @@
 //! - `GET /api/v1/blocks/{height}`: a committed block and its certificate;
 //! - `GET /api/v1/validator-sets/{epoch}`: an epoch's validators, with the state proof against
 //!   the last block of the epoch before (what a light client needs to follow the set);
+//! - `GET /api/v1/state/{key}`: what a state key (hex) holds at the head, with its proof: a
+//!   contract's own view (a market member reads its tasks here);
+//! - `GET /api/v1/jobs/{id}`: a market job and every segment × rendition in its latest state;
 //! - `POST /api/v1/txs` with `{"tx": "<hex of the signed transaction's canonical bytes>"}`:
 //!   admits it into the mempool (and gossips it) or says why not.
 //!
@@ -21,8 +24,8 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::{Json, Router};
 use kinema_chain::rpc::{
-    AccountReply, BlockReply, ErrorReply, StatusReply, SubmitReply, SubmitRequest, ValidatorReply,
-    ValidatorSetReply,
+    AccountReply, BlockReply, ErrorReply, JobReply, StateReply, StatusReply, SubmitReply,
+    SubmitRequest, ValidatorReply, ValidatorSetReply,
 };
 use kinema_chain::tx::SignedTx;
 use kinema_chain::{Address, Error};
@@ -67,6 +70,8 @@ fn routes() -> OpenApiRouter<Rpc> {
         .routes(routes!(account))
         .routes(routes!(block))
         .routes(routes!(validator_set))
+        .routes(routes!(state))
+        .routes(routes!(job))
         .routes(routes!(submit))
 }
 
@@ -144,10 +149,7 @@ async fn account(State(rpc): State<Rpc>, Path(address): Path<String>) -> Answer<
     let address =
         Address::from_str(&address).map_err(|e| http::Error::bad_request(e.to_string()))?;
     let store = rpc.node.store();
-    let head = store.head()?.ok_or_else(|| Error::Store {
-        what: "reading the head",
-        detail: "the store has no genesis block".into(),
-    })?;
+    let head = head(store)?;
     let (account, proof) = store.account(&address, head.height)?;
     let exists = account.is_some();
     let account = account.unwrap_or_default();
@@ -231,6 +233,75 @@ async fn validator_set(
         validators: kinema_chain::decode(&value)?,
         proof: hex::encode(kinema_chain::encode(&proof)),
     }))
+}
+
+/// The longest state key `GET /api/v1/state/{key}` reads, in bytes.
+pub const MAX_KEY: usize = 256;
+
+fn head(store: &crate::store::Store) -> Result<crate::store::Head, Error> {
+    store.head()?.ok_or_else(|| Error::Store {
+        what: "reading the head",
+        detail: "the store has no genesis block".into(),
+    })
+}
+
+/// `GET /api/v1/state/{key}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/state/{key}",
+    operation_id = "state",
+    summary = "What a state key holds at the head, with its state proof",
+    params(("key" = String, Path, description = "the key, hex (at most 256 bytes)")),
+    responses(
+        (status = 200, body = StateReply),
+        (status = 400, description = "not a hex key, or too long", body = ErrorReply),
+        (status = 500, description = "the node failed", body = ErrorReply),
+    ),
+)]
+async fn state(State(rpc): State<Rpc>, Path(key): Path<String>) -> Answer<StateReply> {
+    let bytes = hex::decode(key.trim_start_matches("0x"))
+        .map_err(|e| http::Error::bad_request(format!("key {key:?} is not hex: {e}")))?;
+    if bytes.len() > MAX_KEY {
+        let why = format!("the key is {} bytes, over {MAX_KEY}", bytes.len());
+        return Err(http::Error::bad_request(why));
+    }
+    let store = rpc.node.store();
+    let head = head(store)?;
+    let (value, proof) = store.get_with_proof(&bytes, head.height)?;
+    Ok(Json(StateReply {
+        key: hex::encode(&bytes),
+        height: head.height,
+        state_root: head.state_root,
+        value: value.map(hex::encode),
+        proof: hex::encode(kinema_chain::encode(&proof)),
+    }))
+}
+
+/// `GET /api/v1/jobs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    operation_id = "job",
+    summary = "A market job and every segment × rendition in its latest state",
+    params(("id" = u64, Path, description = "the job's number")),
+    responses(
+        (status = 200, body = JobReply),
+        (status = 400, description = "not a job number", body = ErrorReply),
+        (status = 404, description = "no such job", body = ErrorReply),
+        (status = 500, description = "the node failed", body = ErrorReply),
+    ),
+)]
+async fn job(State(rpc): State<Rpc>, Path(id): Path<String>) -> Answer<JobReply> {
+    let id: u64 =
+        id.parse().map_err(|_| http::Error::bad_request(format!("{id:?} is not a job number")))?;
+    let store = rpc.node.store().clone();
+    let reply = tokio::task::spawn_blocking(move || {
+        let head = head(&store)?;
+        JobReply::read(id, head.height, |key| store.get(key, head.height))
+    })
+    .await
+    .map_err(|e| Error::Store { what: "reading a job", detail: e.to_string() })??;
+    reply.map(Json).ok_or_else(|| http::Error::not_found(format!("there is no job {id}")))
 }
 
 /// `POST /api/v1/txs`.

@@ -8,6 +8,8 @@ use kinema_chain::block::{Validator, ValidatorSet};
 use kinema_chain::state::Proof;
 use kinema_chain::tx::{Account, Call, Tx};
 use kinema_chain::{Address, Hash, decode, encode};
+use kinema_contracts::jobs::{self, Ladder, PostArgs, Rung};
+use kinema_contracts::system::JOBS;
 use kinema_node::app::Genesis;
 use kinema_node::consensus::node::{Hub, NodeHandle};
 use kinema_node::consensus::{Config, start};
@@ -120,14 +122,58 @@ async fn the_rpc_answers_and_refuses_with_reasons() {
     let (code, later) = http(at, "GET", "/api/v1/validator-sets/5", None).await;
     assert_eq!(code, 404, "{later}");
 
+    // A market job, and the contract's state read raw with its proof.
+    let ladder = Ladder {
+        codec: "h264".into(),
+        preset: "veryfast".into(),
+        crf: 23,
+        rungs: vec![Rung { name: "240p".into(), width: 426, height: 240, max_kbps: 400 }],
+    };
+    let args = PostArgs {
+        source: [4; 32],
+        segments: 2,
+        ladder,
+        price: 100,
+        deadline: 10,
+        verify_bps: 2_000,
+    };
+    let call =
+        Call::Contract { contract: Address(JOBS), method: "post".into(), args: encode(&args) };
+    let post = Tx { chain_id: CHAIN.into(), signer: key(1).public(), nonce: 1, fee: FEE, call };
+    let (code, reply) =
+        http(at, "POST", "/api/v1/txs", Some(&submit_body(&encode(&post.sign(&key(1)))))).await;
+    assert_eq!(code, 200, "{reply}");
+    let job = eventually("the job", Duration::from_secs(60), || async {
+        let (code, job) = http(at, "GET", "/api/v1/jobs/0", None).await;
+        (code == 200).then_some(job)
+    })
+    .await;
+    assert_eq!(job["state"], "open", "{job}");
+    assert_eq!(job["results"].as_array().map(Vec::len), Some(2), "{job}");
+    assert_eq!(job["results"][0]["state"], "queued", "{job}");
+    let latest = jobs::latest_key(&key(1).address().0);
+    let (code, state) =
+        http(at, "GET", &format!("/api/v1/state/{}", hex::encode(&latest)), None).await;
+    assert_eq!(code, 200, "{state}");
+    let value = hex::decode(state["value"].as_str().unwrap()).unwrap();
+    assert_eq!(decode::<u64>(&value).unwrap(), 0);
+    let proof: Proof = decode(&hex::decode(state["proof"].as_str().unwrap()).unwrap()).unwrap();
+    let root: Hash = state["state_root"].as_str().unwrap().parse().unwrap();
+    proof.verify(root, &latest, Some(&value)).unwrap();
+
     // Bad requests: each a 4xx whose JSON says what is wrong.
-    let mut forged = tx(1, 5).sign(&key(1));
+    let too_long = format!("/api/v1/state/{}", "ab".repeat(rpc::MAX_KEY + 1));
+    let mut forged = tx(2, 5).sign(&key(1));
     forged.tx.fee += 1;
     let cases: Vec<Case<'_>> = vec![
         ("GET", "/api/v1/accounts/zz", None, 400, "not a valid address"),
         ("GET", "/api/v1/blocks/abc", None, 400, "not a block height"),
         ("GET", "/api/v1/blocks/999999", None, 404, "no block at height 999999"),
         ("GET", "/api/v1/nothing", None, 404, "no such endpoint"),
+        ("GET", "/api/v1/jobs/abc", None, 400, "not a job number"),
+        ("GET", "/api/v1/jobs/99", None, 404, "no job 99"),
+        ("GET", "/api/v1/state/zz", None, 400, "not hex"),
+        ("GET", &too_long, None, 400, "over 256"),
         ("POST", "/api/v1/txs", Some(b"{not json".to_vec()), 400, ""),
         ("POST", "/api/v1/txs", Some(br#"{"tx": "xyz"}"#.to_vec()), 400, "not hex"),
         ("POST", "/api/v1/txs", Some(submit_body(b"\x01\x02")), 422, "malformed transaction"),
@@ -142,7 +188,7 @@ async fn the_rpc_answers_and_refuses_with_reasons() {
         (
             "POST",
             "/api/v1/txs",
-            Some(submit_body(&encode(&tx(1, 1 << 60).sign(&key(1))))),
+            Some(submit_body(&encode(&tx(2, 1 << 60).sign(&key(1))))),
             422,
             "balance",
         ),
