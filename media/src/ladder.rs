@@ -1,5 +1,9 @@
 //! The ladder: probe → plan → segment → transcode on a worker pool → package.
 //!
+//! The market splits the same work between machines: [`cut`] probes, plans and segments on the
+//! uploader's, a worker transcodes each segment ([`transcode::transcode`]), and [`assemble`]
+//! packages the accepted outputs into a ladder's manifest.
+//!
 //! The segmenter and the transcode workers form a pipeline: a segment is transcoded as soon as
 //! it is cut. Every worker runs one ffmpeg process at a time with a fixed thread count, so the
 //! pool's size bounds the machine's load. Output goes to a hidden sibling directory that is
@@ -397,6 +401,148 @@ fn check_cut(
         });
     }
     Ok(())
+}
+
+/// The name of the one rendition a cut source's manifest lists.
+pub const SOURCE_RENDITION: &str = "source";
+
+/// What [`cut`] made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cut {
+    /// The source's manifest: one rendition, [`SOURCE_RENDITION`], whose segments are the cut
+    /// source segments; its encoder is the encode a ladder of it is to use.
+    pub manifest: Manifest,
+    /// The renditions a ladder of it has (`config.heights` that the source reaches).
+    pub renditions: Vec<Rendition>,
+}
+
+/// Cuts `input` into source segments as [`run`] would, without transcoding them: each goes to
+/// `out/source/<blake3>.ts` with the source's `manifest.json` and playlists beside it (so the
+/// cut is content a relay can take as it is). `out` must not exist or be empty; it appears
+/// whole or not at all.
+pub fn cut(
+    ff: &Ffmpeg,
+    input: &Path,
+    out: &Path,
+    config: &Config,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Cut> {
+    config.validate()?;
+    let info = probe::probe(ff, input)?;
+    check_output(out)?;
+    let hwaccel = match config.hwaccel {
+        HwChoice::None => None,
+        choice => hw::detect(ff)?.resolve(choice)?,
+    };
+    let plan = plan::plan(&info.video, config.segment_seconds);
+    let renditions = rendition::plan_renditions(&info.video, &config.heights);
+    progress(Progress::Planned {
+        mode: plan.mode,
+        segments: plan.len(),
+        renditions: renditions.iter().map(|r| r.name.clone()).collect(),
+    });
+    let partial = Partial::create(out)?;
+    let dir = partial.path.join(SOURCE_RENDITION);
+    create_dir(&dir)?;
+    let mut segmenter = Segmenter::spawn(ff, &info, &plan, &dir, &config.mezzanine, hwaccel)?;
+    let mut produced = Vec::with_capacity(plan.len());
+    let mut previous_start = None;
+    while let Some(next) = segmenter.next_segment() {
+        let named = next.and_then(|segment| {
+            if let Some(previous) = previous_start.replace(segment.start) {
+                check_cut(&plan, &segment, previous, input)?;
+            }
+            let (id, bytes) = hls::hash_file(&segment.path)?;
+            let named = dir.join(format!("{id}.ts"));
+            std::fs::rename(&segment.path, &named)
+                .map_err(|e| Error::io(&segment.path, "cannot rename", e))?;
+            progress(Progress::Cut { index: segment.index });
+            Ok(vec![Produced { id, bytes }])
+        });
+        match named {
+            Ok(p) => produced.push(p),
+            Err(e) => {
+                segmenter.kill();
+                return Err(e);
+            }
+        }
+    }
+    segmenter.finish()?;
+    if produced.len() != plan.len() {
+        return Err(Error::Ffmpeg {
+            what: format!("segmenting {}", input.display()),
+            detail: format!("{} segments cut, {} planned", produced.len(), plan.len()),
+        });
+    }
+    progress(Progress::Packaging);
+    let first = dir.join(format!("{}.ts", produced[0][0].id));
+    let cut = probe::probe(ff, &first)?;
+    let source = Rendition {
+        name: SOURCE_RENDITION.into(),
+        width: cut.video.width,
+        height: cut.video.height,
+        max_bitrate: 0,
+    };
+    let mut manifest = manifest(ff, &info, &plan, config, vec![source], produced, &partial.path)?;
+    let peak = u32::try_from(manifest.renditions[0].bandwidth).unwrap_or(u32::MAX);
+    manifest.renditions[0].rendition.max_bitrate = peak;
+    hls::write(&partial.path, &manifest)?;
+    let log = dir.join("segmenter.log");
+    std::fs::remove_file(&log).map_err(|e| Error::io(&log, "cannot remove", e))?;
+    partial.commit(out)?;
+    Ok(Cut { manifest, renditions })
+}
+
+/// The manifest of a ladder whose segments were transcoded elsewhere from a [`cut`] source:
+/// `outputs[r][s]` is rendition `r`'s segment `s` (blake3, bytes), `firsts[r]` a copy of
+/// rendition `r`'s first segment (its codecs string is read from it). Durations, the source
+/// and the encoder come from `source`.
+pub fn assemble(
+    ff: &Ffmpeg,
+    source: &Manifest,
+    renditions: Vec<Rendition>,
+    outputs: &[Vec<(kinema_chain::Hash, u64)>],
+    firsts: &[PathBuf],
+) -> Result<Manifest> {
+    let segments = source.segment_durations.len();
+    if outputs.len() != renditions.len()
+        || firsts.len() != renditions.len()
+        || outputs.iter().any(|o| o.len() != segments)
+    {
+        return Err(Error::Ffmpeg {
+            what: "assembling a ladder".into(),
+            detail: format!(
+                "{} renditions with {} outputs and {} first segments, for {segments} segments",
+                renditions.len(),
+                outputs.len(),
+                firsts.len()
+            ),
+        });
+    }
+    let frame_rate = source.renditions.first().map_or(0.0, |r| r.frame_rate);
+    let renditions = renditions
+        .into_iter()
+        .zip(outputs)
+        .zip(firsts)
+        .map(|((rendition, outputs), first)| {
+            let entries = outputs
+                .iter()
+                .zip(&source.segment_durations)
+                .map(|(&(blake3, bytes), &duration)| SegmentEntry {
+                    file: format!("{blake3}.ts"),
+                    blake3,
+                    bytes,
+                    duration,
+                })
+                .collect();
+            Ok(RenditionManifest::new(rendition, hls::codecs_of(ff, first)?, frame_rate, entries))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Manifest {
+        renditions,
+        encoder: EncoderSummary { video: "libx264".into(), ..source.encoder.clone() },
+        ..source.clone()
+    })
 }
 
 fn manifest(
