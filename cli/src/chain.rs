@@ -78,6 +78,12 @@ pub(crate) struct NetworkArgs {
     /// A directory of static files the relay serves at / (the light-node page).
     #[arg(long)]
     assets: Option<PathBuf>,
+    /// Market workers to run, each funded and bonded (keys in <data-dir>/worker-<i>/).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Market verifiers to run, each funded and bonded (keys in <data-dir>/verifier-<i>/).
+    #[arg(long, default_value_t = 2)]
+    verifiers: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +129,17 @@ pub(crate) enum TxCommand {
     Stake {
         #[command(flatten)]
         common: TxOptions,
+        /// How much.
+        #[arg(long)]
+        amount: u64,
+    },
+    /// Bond coins to the market as a worker or a verifier.
+    Bond {
+        #[command(flatten)]
+        common: TxOptions,
+        /// worker or verifier (an account keeps the role it first bonded with).
+        #[arg(long)]
+        role: String,
         /// How much.
         #[arg(long)]
         amount: u64,
@@ -279,27 +296,36 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         operator: None,
         deny_list: None,
     };
-    run_devnet(&options, Some(relay))
+    let members = crate::market::member_keys(&options.data_dir, (args.workers, args.verifiers))?;
+    run_devnet(&options, Some((relay, members)))
 }
 
-fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()> {
+fn run_devnet(
+    options: &devnet::Options,
+    relay: Option<(RelaySetup, Vec<crate::market::MemberKey>)>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut devnet = Devnet::start(options).await?;
-        let serves_page = relay.as_ref().is_some_and(|r| r.assets.is_some());
-        let relay = match relay {
-            Some(mut setup) => {
+        let serves_page = relay.as_ref().is_some_and(|(r, _)| r.assets.is_some());
+        let rpc = devnet.rpc().next().map(|rpc| format!("http://{rpc}")).context("no validator")?;
+        let (relay, members) = match relay {
+            Some((mut setup, members)) => {
                 setup.peers = devnet.p2p_addresses().cloned().collect();
-                // The faucet publishes (a generous quota) and is the relay's operator.
+                // The faucet publishes (a generous quota) and is the relay's operator; the
+                // workers publish renditions.
                 setup.quotas.accounts.insert(devnet.faucet(), devnet::FAUCET_QUOTA);
+                for (_, key, _) in &members {
+                    setup.quotas.accounts.insert(key.address(), devnet::FAUCET_QUOTA);
+                }
                 setup.operator = Some(devnet.faucet());
-                setup.chain_rpc = devnet.rpc().next().map(|rpc| format!("http://{rpc}"));
-                Some(start_relay(setup).await.context("the relay")?)
+                setup.chain_rpc = Some(rpc.clone());
+                (Some(start_relay(setup).await.context("the relay")?), members)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
         say!(
             "devnet: {} validators of chain {}, data in {}",
@@ -320,11 +346,26 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
         // What light clients trust: the genesis block's hash, given to them in the link.
         let genesis = devnet.genesis().context("reading the genesis block")?;
         say!("genesis {genesis}");
+        let mut market = None;
         if let Some(relay) = &relay {
             print_relay(relay);
             if serves_page {
                 say!("  light node page {}/#genesis={genesis}", relay.url());
             }
+            for (role, key, _) in &members {
+                say!("  {} {}", crate::market::role_label(*role), key.address());
+            }
+            let faucet = crate::wallet::load_key(&options.data_dir.join("faucet.key"))?;
+            market = Some(
+                crate::market::Members::start(members, faucet, &rpc, &relay.url())
+                    .await
+                    .context("the market's workers and verifiers")?,
+            );
+            say!(
+                "  upload a clip: kinema upload <clip> --relay {} --key {} --wait",
+                relay.url(),
+                options.data_dir.join("faucet.key").display()
+            );
             say!(
                 "  publish a ladder: kinema publish <ladder dir> --relay {} --key {}",
                 relay.url(),
@@ -350,6 +391,9 @@ fn run_devnet(options: &devnet::Options, relay: Option<RelaySetup>) -> Result<()
                 }
             }
         };
+        if let Some(market) = market {
+            market.stop().await?;
+        }
         drop(relay);
         devnet.stop().await?;
         outcome
@@ -363,6 +407,9 @@ pub(crate) fn run_tx(command: TxCommand) -> Result<()> {
             (common, Call::Transfer { to, amount })
         }
         TxCommand::Stake { common, amount } => (common, Call::Stake { amount }),
+        TxCommand::Bond { common, role, amount } => {
+            (common, crate::market::bond_call(&role, amount)?)
+        }
     };
     let key = load_key(&common.key)?;
     let rpc = Rpc::new(&common.rpc)?;

@@ -9,6 +9,9 @@
 //! kinema chain status --rpc http://127.0.0.1:26650 --json
 //! kinema tx transfer --rpc http://127.0.0.1:26650 --key devnet/faucet.key --to <address> --amount 5 --wait
 //! kinema publish ladder/ --relay http://127.0.0.1:26600
+//! kinema upload clip.mp4 --relay http://127.0.0.1:26600 --key devnet/faucet.key --wait
+//! kinema job status --rpc http://127.0.0.1:26650 0
+//! kinema worker --relay http://127.0.0.1:26600 --key worker.key
 //! kinema relay --data-dir relay/ --peer /ip4/203.0.113.5/tcp/26900/p2p/<peer id>
 //! ```
 //!
@@ -34,6 +37,7 @@ macro_rules! say {
 
 mod chain;
 mod devnet;
+mod market;
 mod media;
 mod node;
 mod relay;
@@ -86,6 +90,21 @@ enum Command {
     Relay(relay::RelayCommand),
     /// Put a ladder (its segments and manifest) on a relay.
     Publish(relay::PublishCommand),
+    /// Cut a clip, put its source on a relay and pay the market to transcode it.
+    Upload(market::UploadArgs),
+    /// The market's jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Transcode what the market assigns this account (bonded as a worker).
+    Worker(market::RoleArgs),
+    /// Check what the market draws this account for (bonded as a verifier).
+    Verifier(market::RoleArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// A job and every segment x rendition in its latest state.
+    Status(market::JobStatusArgs),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -100,6 +119,10 @@ pub fn main() -> ExitCode {
         Command::Devnet(args) => chain::run_network(args),
         Command::Relay(cmd) => relay::run(cmd),
         Command::Publish(cmd) => relay::publish(cmd),
+        Command::Upload(args) => market::run_upload(args),
+        Command::Job(JobCommand::Status(args)) => market::run_job_status(args),
+        Command::Worker(args) => market::run_worker(args),
+        Command::Verifier(args) => market::run_verifier(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -51,8 +51,9 @@ use crate::{Address, Host, Refusal, block_hash, read_value, write_value};
 pub const MAX_POOL: usize = 256;
 /// The least bond a member is drawn with.
 pub const MIN_BOND: u64 = 10_000;
-/// Tasks a member holds at most; one that holds this many is not drawn until it answers.
-pub const MAX_TASKS: u32 = 32;
+/// Tasks a member holds at most; one that holds this many is not drawn until it answers, and
+/// the rest of a job waits for a member with room (so a deadline is for a short queue).
+pub const MAX_TASKS: u32 = 4;
 /// Segments a job has at most.
 pub const MAX_SEGMENTS: u32 = 4096;
 /// Rungs a ladder has at most.
@@ -400,6 +401,8 @@ pub enum TimerKind {
     Close,
     /// Hash the next chunk of a finished job's outputs; record it after the last.
     Record,
+    /// Draw a worker again for a segment that found nobody eligible.
+    Redraw,
 }
 
 impl TimerKind {
@@ -410,7 +413,11 @@ impl TimerKind {
             TimerKind::Assign => ASSIGN_BATCH,
             // Reading a chunk's slots costs about a quarter of a draw each.
             TimerKind::Record => RECORD_CHUNK / 4,
-            TimerKind::Expire | TimerKind::Sample | TimerKind::VerdictDue | TimerKind::Close => 1,
+            TimerKind::Expire
+            | TimerKind::Sample
+            | TimerKind::VerdictDue
+            | TimerKind::Close
+            | TimerKind::Redraw => 1,
         }
     }
 }
@@ -1198,6 +1205,9 @@ fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), R
     }
     let (id, segment) = (timer.job, timer.segment);
     match (timer.kind, slot.stage.clone()) {
+        (TimerKind::Redraw, Stage::Queued) => {
+            assign(host, pool, id, &mut job, segment, &mut slot)?;
+        }
         (TimerKind::Expire, Stage::Assigned { worker, .. }) => {
             take_task(host, pool, &worker, id, segment)?;
             suspend(pool, &worker, now);
@@ -1286,7 +1296,7 @@ fn assign(
     let Some(worker) = draw(host, pool, Role::Worker, &slot.tried, &seed, key) else {
         // Nobody eligible now: queued, tried again in a while.
         slot.stage = Stage::Queued;
-        let timer = Timer { job: id, segment, stamp: 0, kind: TimerKind::Assign };
+        let timer = Timer { job: id, segment, stamp: slot.stamp, kind: TimerKind::Redraw };
         return schedule(host, now + RETRY_BLOCKS, timer);
     };
     slot.attempts += 1;

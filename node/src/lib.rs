@@ -16,9 +16,13 @@
 //!   it;
 //! - [`rpc`]: the JSON-over-HTTP RPC server (its requests and replies are
 //!   [`kinema_chain::rpc`]'s) and its OpenAPI document;
-//! - [`builder`]: a whole node — store, engine, libp2p, RPC — from a genesis and a key.
+//! - [`builder`]: a whole node — store, engine, libp2p, RPC — from a genesis and a key;
+//! - [`client`]: a client of that RPC, for the programs that are not validators;
+//! - [`market`]: the market's roles — the worker, the verifier and the upload — on the chain's
+//!   jobs contract, a relay and kinema-media.
 //!
-//! Roles are modules here: a validator today; transcoders, verifiers and storage as they land.
+//! Roles are modules here: the validator, the market's worker and verifier; storage as it
+//! lands.
 //!
 //! ```
 //! use kinema_chain::execute::Executor;
@@ -32,8 +36,10 @@
 
 pub mod app;
 pub mod builder;
+pub mod client;
 pub mod consensus;
 pub mod link;
+pub mod market;
 pub mod mempool;
 pub mod rpc;
 pub mod store;

@@ -274,7 +274,10 @@ fn the_heaviest_end_of_a_block_stays_within_its_fuel() {
         .flat_map(|id| (0..jobs::ASSIGN_BATCH).map(move |s| (id, s)))
         .filter(|(id, s)| matches!(chain.slot(*id, *s).stage, Stage::Assigned { .. }))
         .count();
-    assert_eq!(assigned, jobs::WORK_PER_BLOCK as usize);
+    // Every draw ran; those past the workers' room found nobody and wait to be drawn again.
+    let workers = members.len() - members.len().div_ceil(4);
+    let room = workers * jobs::MAX_TASKS as usize;
+    assert_eq!(assigned, room.min(jobs::WORK_PER_BLOCK as usize));
     println!(
         "end of block: {quiet} fuel with nothing due, {heaviest} drawing {assigned} workers \
          from {} members ({:.1} % of END_BLOCK_FUEL)",

@@ -1,0 +1,210 @@
+//! A client of the chain RPC ([`crate::rpc`]) for the programs that are not validators: the
+//! market's workers, verifiers and uploaders. JSON over HTTP with reqwest; every error names
+//! the request and carries the node's reason.
+
+use std::time::Duration;
+
+use borsh::BorshDeserialize;
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::rpc::{
+    AccountReply, ErrorReply, JobReply, StateReply, StatusReply, SubmitReply, SubmitRequest,
+};
+use kinema_chain::tx::{Call, Tx};
+use kinema_chain::{Address, encode};
+use serde::de::DeserializeOwned;
+
+/// Answers not ready within this are given up.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No answer (no connection, a bad URL, a timeout).
+    #[error("{url}: no answer: {why}")]
+    Send {
+        /// What was asked.
+        url: String,
+        /// Why.
+        why: String,
+    },
+    /// The node refused, with its reason.
+    #[error("{url}: {status}: {error}")]
+    Refused {
+        /// What was asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The node's reason.
+        error: String,
+    },
+    /// The answer is not what the RPC says it is.
+    #[error("{url}: unexpected answer: {why}")]
+    Decode {
+        /// What was asked.
+        url: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// A chain node's RPC.
+#[derive(Debug, Clone)]
+pub struct ChainClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl ChainClient {
+    /// The RPC at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Result<Self, ClientError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            return Err(ClientError::Send {
+                url: base,
+                why: "expected an http:// URL such as http://127.0.0.1:26650".into(),
+            });
+        }
+        let http = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| {
+            ClientError::Send { url: base.clone(), why: format!("no HTTP client: {e}") }
+        })?;
+        Ok(Self { base, http })
+    }
+
+    /// The RPC's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let failed = |e: reqwest::Error| ClientError::Send { url: url.clone(), why: e.to_string() };
+        let request = match body {
+            Some(body) => {
+                self.http.post(&url).header("content-type", "application/json").body(body)
+            }
+            None => self.http.get(&url),
+        };
+        let response = request.send().await.map_err(failed)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(failed)?;
+        if !status.is_success() {
+            let error = serde_json::from_slice::<ErrorReply>(&bytes)
+                .map(|r| r.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(200).collect());
+            return Err(ClientError::Refused { url, status: status.as_u16(), error });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, why: e.to_string() })
+    }
+
+    /// `GET /api/v1/status`.
+    pub async fn status(&self) -> Result<StatusReply, ClientError> {
+        self.request("/api/v1/status", None).await
+    }
+
+    /// `GET /api/v1/accounts/{address}`.
+    pub async fn account(&self, address: &Address) -> Result<AccountReply, ClientError> {
+        self.request(&format!("/api/v1/accounts/{address}"), None).await
+    }
+
+    /// `GET /api/v1/jobs/{id}`.
+    pub async fn job(&self, id: u64) -> Result<JobReply, ClientError> {
+        self.request(&format!("/api/v1/jobs/{id}"), None).await
+    }
+
+    /// What state key `key` holds at the head, decoded as a contract stored it.
+    pub async fn read<T: BorshDeserialize>(&self, key: &[u8]) -> Result<Option<T>, ClientError> {
+        let path = format!("/api/v1/state/{}", hex::encode(key));
+        let reply: StateReply = self.request(&path, None).await?;
+        let url = format!("{}{path}", self.base);
+        let decode = |why: String| ClientError::Decode { url: url.clone(), why };
+        reply
+            .value
+            .map(|value| {
+                let bytes = hex::decode(value).map_err(|e| decode(e.to_string()))?;
+                kinema_chain::decode(&bytes).map_err(|e| decode(e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// `POST /api/v1/txs`.
+    pub async fn submit(
+        &self,
+        tx: &kinema_chain::tx::SignedTx,
+    ) -> Result<SubmitReply, ClientError> {
+        let request = SubmitRequest { tx: hex::encode(encode(tx)) };
+        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Decode {
+            url: format!("{}/api/v1/txs", self.base),
+            why: e.to_string(),
+        })?;
+        self.request("/api/v1/txs", Some(body)).await
+    }
+}
+
+/// An account that sends transactions through a [`ChainClient`], keeping track of its nonces.
+#[derive(Debug)]
+pub struct Signer {
+    client: ChainClient,
+    key: SecretKey,
+    chain_id: String,
+    /// The nonce of the next transaction, once known.
+    next: Option<u64>,
+}
+
+impl Signer {
+    /// Sends as `key` on the chain `client` reaches.
+    pub async fn new(client: ChainClient, key: SecretKey) -> Result<Self, ClientError> {
+        let chain_id = client.status().await?.chain_id;
+        Ok(Self { client, key, chain_id, next: None })
+    }
+
+    /// The signer's address.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// The client it sends through.
+    pub fn client(&self) -> &ChainClient {
+        &self.client
+    }
+
+    /// Signs `call` with `fee` at the next nonce and submits it. A nonce the node refuses (a
+    /// transaction of this account sent elsewhere, or one that never made it) is read again
+    /// from the chain and the transaction sent once more.
+    pub async fn send(&mut self, call: Call, fee: u64) -> Result<SubmitReply, ClientError> {
+        for attempt in 0..2 {
+            let nonce = match self.next {
+                Some(n) if attempt == 0 => n,
+                _ => self.client.account(&self.key.address()).await?.nonce,
+            };
+            let tx = Tx {
+                chain_id: self.chain_id.clone(),
+                signer: self.key.public(),
+                nonce,
+                fee,
+                call: call.clone(),
+            };
+            match self.client.submit(&tx.sign(&self.key)).await {
+                Ok(reply) => {
+                    self.next = Some(nonce + 1);
+                    return Ok(reply);
+                }
+                Err(ClientError::Refused { error, .. })
+                    if attempt == 0 && error.contains("nonce") =>
+                {
+                    self.next = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// Whether the transaction `reply` names is committed (its sender's nonce is past it).
+    pub async fn committed(&self, reply: &SubmitReply) -> Result<bool, ClientError> {
+        Ok(self.client.account(&reply.sender).await?.nonce > reply.nonce)
+    }
+}
