@@ -26,7 +26,8 @@
 //!    results, else at the job's rate) and draws the verifier. The same hash is the seed of the
 //!    verifier's sample positions.
 //! 4. A failing [`verdict`] slashes the worker [`SLASH_BPS`] of its bond (half of it to the
-//!    verifier, the rest burnt), suspends it and draws the segment again. A passing one pays the
+//!    verifier, the rest burnt), suspends it and draws the segment again, and the other
+//!    segments it holds as well. A passing one pays the
 //!    verifier its fee from the escrow and opens a challenge window of [`WINDOW`] blocks, as an
 //!    unchecked result does. A verifier that does not answer in [`VERDICT_BLOCKS`] is suspended
 //!    and another drawn (three in all; then the result goes on as unchecked).
@@ -1275,6 +1276,39 @@ fn release(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<()
     Ok(())
 }
 
+/// Takes a caught cheat's other assignments away and draws them again (job `id` is the one in
+/// hand, `job`; any other is read and written here).
+fn revoke(
+    host: &mut impl Host,
+    pool: &mut [Member],
+    id: u64,
+    job: &mut Job,
+    cheat: &Address,
+) -> Result<(), Refusal> {
+    for task in tasks(host, cheat)? {
+        let mut slot = slot(host, task.job, task.segment)?;
+        if !matches!(slot.stage, Stage::Assigned { worker, .. } if worker == *cheat) {
+            continue;
+        }
+        take_task(host, pool, cheat, task.job, task.segment)?;
+        emit(host, &(b"revoked", task.job, task.segment, *cheat));
+        if task.job == id {
+            if job.state == JobState::Open {
+                assign(host, pool, id, job, task.segment, &mut slot)?;
+            }
+        } else {
+            let Some(mut other) = self::job(host, task.job)? else { continue };
+            if other.state != JobState::Open {
+                continue;
+            }
+            assign(host, pool, task.job, &mut other, task.segment, &mut slot)?;
+            write_value(host, &job_key(task.job), &other);
+        }
+        write_value(host, &slot_key(task.job, task.segment), &slot);
+    }
+    Ok(())
+}
+
 /// Draws a worker for a queued segment (or fails the job when its attempts are used up).
 fn assign(
     host: &mut impl Host,
@@ -1393,6 +1427,7 @@ fn settle(
                 share_slash(host, slashed, &[verifier])?;
                 emit(host, &(b"slashed", id, segment, worker, slashed));
                 assign(host, pool, id, job, segment, slot)?;
+                revoke(host, pool, id, job, &worker)?;
             } else {
                 let fee = verify_fee(job);
                 let reserved =
@@ -1418,6 +1453,7 @@ fn settle(
             share_slash(host, slashed, &winners)?;
             emit(host, &(b"challenge upheld", id, segment, worker, slashed));
             assign(host, pool, id, job, segment, slot)?;
+            revoke(host, pool, id, job, &worker)?;
         }
         Some(challenger) => {
             let slashed = slash(pool, &challenger);
@@ -1781,6 +1817,42 @@ mod tests {
             VERIFIERS.iter().zip(&verifier_balances).map(|(v, b)| chain.balance(v) - b).sum();
         assert!(gained > 0);
         assert!(burnt(&chain.host).unwrap() > 0);
+        assert_eq!(chain.value(), before);
+        chain.assert_no_tasks();
+    }
+
+    #[test]
+    fn a_caught_cheat_loses_the_other_segments_it_holds() {
+        let mut chain = Chain::new();
+        let before = chain.value();
+        let id = chain.post(4, DEFAULT_VERIFY_BPS);
+        chain.blocks(2);
+        // Four segments among three workers: one holds two.
+        let cheat = *WORKERS
+            .iter()
+            .find(|w| tasks(&chain.host, w).unwrap().len() >= 2)
+            .expect("one worker holds two segments");
+        let held = tasks(&chain.host, &cheat).unwrap();
+        let (first, other) = (held[0].segment, held[1].segment);
+        let args = ResultArgs { job: id, segment: first, outputs: outputs(first, &cheat) };
+        chain.call(cheat, |h| result(h, &args)).unwrap();
+        chain.blocks(2);
+        let Stage::Checking { check, .. } = chain.slot(id, first).stage else { panic!() };
+        let fail = VerdictArgs { job: id, segment: first, pass: false, reasons: "logo".into() };
+        chain.call(check.verifiers[0], |h| verdict(h, &fail)).unwrap();
+        assert!(chain.member(&cheat).bond < BOND);
+        assert_eq!(tasks(&chain.host, &cheat).unwrap(), vec![], "nothing left to the cheat");
+        for s in [first, other] {
+            let slot = chain.slot(id, s);
+            assert!(
+                matches!(slot.stage, Stage::Assigned { worker, .. } if worker != cheat),
+                "{slot:?}"
+            );
+        }
+        let late = ResultArgs { job: id, segment: other, outputs: outputs(other, &cheat) };
+        assert!(chain.call(cheat, |h| result(h, &late)).unwrap_err().0.contains("not assigned"));
+        chain.work(id, |w, _| *w != cheat, 60);
+        assert_eq!(chain.job(id).state, JobState::Done);
         assert_eq!(chain.value(), before);
         chain.assert_no_tasks();
     }

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 mod browser;
 mod chain;
+mod market;
 mod relay;
 
 fn kinema(args: &[&std::ffi::OsStr]) -> Output {

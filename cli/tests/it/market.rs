@@ -1,0 +1,220 @@
+//! The market end to end as a user runs it: `kinema devnet` with its workers and verifiers,
+//! a byzantine worker of the test's own (it burns a logo into every other segment it is given,
+//! one of the verifier's tamper families), and `kinema upload --wait`:
+//! the job is done with only honest renditions, the cheat is slashed and no one else, and the
+//! ladder plays whole through the relay.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kinema_chain::crypto::SecretKey;
+use kinema_chain::tx::Call;
+use kinema_contracts::jobs::{self, BondArgs, Member, Role};
+use kinema_contracts::system::JOBS;
+use kinema_media::Ffmpeg;
+use kinema_media::hw::HwAccel;
+use kinema_media::transcode::{self, EncodeSettings, Task};
+use kinema_node::client::{ChainClient, Signer};
+use kinema_node::market::worker::{self, Encoder, Worker};
+use kinema_relay::api;
+use serde_json::Value;
+
+use super::chain::free_ports;
+use super::relay::network;
+use super::{corpus, kinema};
+
+/// The job's own encode, then a logo over a fifth of the picture (one of the verifier's tamper
+/// families) on the first segment it gets and every other one after.
+#[derive(Default)]
+struct Logo {
+    segments: std::sync::atomic::AtomicU32,
+    /// The blake3 of every rendition it tampered.
+    tampered: std::sync::Mutex<Vec<String>>,
+}
+
+impl Encoder for Logo {
+    fn encode(
+        &self,
+        ff: &Ffmpeg,
+        at: (u64, u32),
+        task: &Task<'_>,
+        settings: &EncodeSettings,
+        hwaccel: Option<HwAccel>,
+    ) -> kinema_media::Result<()> {
+        worker::Honest.encode(ff, at, task, settings, hwaccel)?;
+        if self.segments.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2 == 1 {
+            return Ok(());
+        }
+        for (_, path) in &task.outputs {
+            let marked = path.with_extension("logo.ts");
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-copyts", "-i"])
+                .arg(path)
+                .args([
+                    "-map",
+                    "0",
+                    "-vf",
+                    "drawbox=x=0:y=0:w=iw*0.45:h=ih*0.45:color=white:t=fill",
+                ])
+                .args(["-c:v", "libx264", "-preset", &settings.preset, "-crf", "23"])
+                .args(["-c:a", "copy", "-f", "mpegts", "-mpegts_copyts", "1"])
+                .arg(&marked)
+                .status()
+                .unwrap();
+            assert!(status.success(), "the logo on {}", path.display());
+            std::fs::rename(&marked, path).unwrap();
+            let hash = blake3::hash(&std::fs::read(path).unwrap()).to_hex().to_string();
+            self.tampered.lock().unwrap().push(hash);
+        }
+        Ok(())
+    }
+}
+
+async fn committed(chain: &ChainClient, reply: &kinema_chain::rpc::SubmitReply) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while chain.account(&reply.sender).await.unwrap().nonce <= reply.nonce {
+        assert!(std::time::Instant::now() < deadline, "{} not committed", reply.hash);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports();
+    let dir = tmp.path().join("devnet");
+    let extra: Vec<&OsStr> = ["--empty-block-interval", "0.3"].iter().map(OsStr::new).collect();
+    let (_devnet, printed) = network(&dir, port, &extra);
+    let rpc = format!("http://127.0.0.1:{port}");
+    let relay = format!("http://127.0.0.1:{}", port + 2);
+    let honest: Vec<String> = printed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("worker ").map(str::to_owned))
+        .collect();
+    assert_eq!(honest.len(), 2, "{printed}");
+    assert_eq!(printed.lines().filter(|l| l.trim().starts_with("verifier ")).count(), 2);
+
+    // The cheat: funded by the faucet, bonded far above the honest workers so it is drawn first.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let cheat = SecretKey::from_seed([66; 32]);
+    let chain = ChainClient::new(&rpc).unwrap();
+    let bond = 100_000_000_000;
+    let stop = tokio::sync::watch::channel(false);
+    let logo = Arc::new(Logo::default());
+    let cheat_task = runtime.block_on(async {
+        let faucet = kinema_node_key(&dir.join("faucet.key"));
+        let mut faucet = Signer::new(chain.clone(), faucet).await.unwrap();
+        let fund = Call::Transfer { to: cheat.address(), amount: 2 * bond };
+        committed(&chain, &faucet.send(fund, 5_000_000).await.unwrap()).await;
+        let mut signer = Signer::new(chain.clone(), cheat.clone()).await.unwrap();
+        let args = BondArgs { role: Role::Worker, amount: bond };
+        let call = Call::Contract {
+            contract: kinema_chain::Address(JOBS),
+            method: "bond".into(),
+            args: kinema_chain::encode(&args),
+        };
+        committed(&chain, &signer.send(call, 5_000_000).await.unwrap()).await;
+        let worker = Worker {
+            signer,
+            relay: api::Client::new(&relay).with_key(cheat.clone()),
+            ff: Arc::new(Ffmpeg::locate().unwrap()),
+            dir: tmp.path().join("cheat"),
+            encoder: logo.clone(),
+            hwaccel: None,
+        };
+        let mut stopped = stop.1.clone();
+        tokio::spawn(worker.run(|e: worker::Event| eprintln!("cheat: {e:?}"), async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
+
+    let clip = corpus("bikes.mp4");
+    let faucet = dir.join("faucet.key");
+    let started = std::time::Instant::now();
+    let out = kinema(&[
+        "upload".as_ref(),
+        clip.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+        "--renditions".as_ref(),
+        "240p,144p".as_ref(),
+        "--wait".as_ref(),
+        "--timeout".as_ref(),
+        "600".as_ref(),
+        "--json".as_ref(),
+    ]);
+    let took = started.elapsed();
+    let _ = stop.0.send(true);
+    runtime.block_on(cheat_task).unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("upload to playable: {took:?}: {answer}");
+    for key in ["job", "content", "hls", "paid"] {
+        assert!(answer.get(key).is_some(), "{answer}");
+    }
+
+    // The job as the chain tells it: done, every result accepted, none by the cheat.
+    let job = kinema(&[
+        "job".as_ref(),
+        "status".as_ref(),
+        "--rpc".as_ref(),
+        rpc.as_ref(),
+        answer["job"].to_string().as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(job.status.success(), "{job:?}");
+    let job: Value = serde_json::from_slice(&job.stdout).unwrap();
+    assert_eq!(job["state"], "done", "{job}");
+    let results = job["results"].as_array().unwrap();
+    assert_eq!(job["renditions"], serde_json::json!(["240p", "144p"]), "{job}");
+    assert_eq!(results.len(), 5 * 2, "{job}");
+    let me = cheat.address().to_string();
+    let tampered = logo.tampered.lock().unwrap().clone();
+    assert!(!tampered.is_empty(), "the cheat was never drawn");
+    for r in results {
+        assert_eq!(r["state"], "accepted", "{r}");
+        assert!(!tampered.contains(&r["hash"].as_str().unwrap().to_owned()), "{r}");
+    }
+    // The cheat failed its check and was slashed; the honest kept their bonds.
+    assert!(results.iter().any(|r| r["attempts"].as_u64().unwrap() > 1), "{job}");
+    let pool: Vec<Member> = runtime.block_on(chain.read(b"jobs/pool")).unwrap().unwrap();
+    for m in &pool {
+        let address = kinema_chain::Address(m.address).to_string();
+        if address == me {
+            assert!(m.bond < bond, "the cheat was not slashed: {m:?}");
+        } else {
+            let bonded = if m.role == Role::Worker { &honest } else { &vec![] };
+            assert!(m.role == Role::Verifier || bonded.contains(&address), "{m:?}");
+            assert_eq!(m.bond, 100_000_000, "an honest member was slashed: {m:?}");
+        }
+    }
+    // Everyone paid out of the escrow, the rest refunded: nothing lost, nothing paid twice.
+    let paid: u64 = job["paid"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let escrow = 5 * 2 * 1_000 * (10_000 + jobs::VERIFY_FEE_BPS) / 10_000;
+    assert_eq!(paid + job["refunded"].as_u64().unwrap(), escrow, "{job}");
+
+    // The ladder plays whole.
+    let read = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            answer["hls"].as_str().unwrap(),
+            "-map",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(read.status.success() && read.stderr.is_empty(), "{read:?}");
+}
+
+fn kinema_node_key(path: &std::path::Path) -> SecretKey {
+    SecretKey::from_key_file(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
