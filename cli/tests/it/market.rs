@@ -14,7 +14,7 @@ use kinema_contracts::jobs::{self, BondArgs, Member, Role};
 use kinema_contracts::system::JOBS;
 use kinema_media::Ffmpeg;
 use kinema_media::hw::HwAccel;
-use kinema_media::transcode::{self, EncodeSettings, Task};
+use kinema_media::transcode::{EncodeSettings, Task};
 use kinema_node::client::{ChainClient, Signer};
 use kinema_node::market::worker::{self, Encoder, Worker};
 use kinema_relay::api;
@@ -102,7 +102,7 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     let bond = 100_000_000_000;
     let stop = tokio::sync::watch::channel(false);
     let logo = Arc::new(Logo::default());
-    let cheat_task = runtime.block_on(async {
+    let cheat_worker = runtime.block_on(async {
         let faucet = kinema_node_key(&dir.join("faucet.key"));
         let mut faucet = Signer::new(chain.clone(), faucet).await.unwrap();
         let fund = Call::Transfer { to: cheat.address(), amount: 2 * bond };
@@ -115,19 +115,20 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
             args: kinema_chain::encode(&args),
         };
         committed(&chain, &signer.send(call, 5_000_000).await.unwrap()).await;
-        let worker = Worker {
+        Worker {
             signer,
             relay: api::Client::new(&relay).with_key(cheat.clone()),
             ff: Arc::new(Ffmpeg::locate().unwrap()),
             dir: tmp.path().join("cheat"),
             encoder: logo.clone(),
             hwaccel: None,
-        };
-        let mut stopped = stop.1.clone();
-        tokio::spawn(worker.run(|e: worker::Event| eprintln!("cheat: {e:?}"), async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }))
+        }
     });
+    let mut stopped = stop.1.clone();
+    let cheat_task =
+        runtime.spawn(cheat_worker.run(|e: worker::Event| eprintln!("cheat: {e:?}"), async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
 
     let clip = corpus("bikes.mp4");
     let faucet = dir.join("faucet.key");
