@@ -239,6 +239,8 @@ pub struct JobReply {
     pub failure: Option<String>,
     /// When done: the recorded hash of its accepted ladder.
     pub ladder: Option<Hash>,
+    /// The content id (blake3 of the ladder's manifest) its creator published it under.
+    pub content: Option<Hash>,
     /// One per segment × rendition, segment by segment.
     pub results: Vec<ResultReply>,
 }
@@ -313,6 +315,7 @@ impl JobReply {
             refunded: job.refunded,
             failure: job.failure,
             ladder: job.ladder.map(Hash),
+            content: job.content.map(Hash),
             results,
         }))
     }

@@ -15,6 +15,7 @@ use kinema_chain::{Address, encode};
 use kinema_contracts::jobs::{self, BondArgs, Member, Role};
 use kinema_contracts::system::JOBS;
 use kinema_media::Ffmpeg;
+use kinema_media::hw::{self, HwChoice};
 use kinema_media::ladder::Config;
 use kinema_media::rendition;
 use kinema_media::transcode::EncodeSettings;
@@ -65,6 +66,10 @@ pub(crate) struct RoleArgs {
     /// temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Decode with: none, auto (the first usable hardware decoder), cuda, vaapi or qsv
+    /// (workers only).
+    #[arg(long, default_value = "none")]
+    hwaccel: String,
 }
 
 /// `kinema upload`.
@@ -163,17 +168,26 @@ fn role_name(role: Role) -> &'static str {
 
 pub(crate) fn run_worker(args: RoleArgs) -> Result<()> {
     runtime()?.block_on(async {
+        let choice: HwChoice = args.hwaccel.parse().context("--hwaccel")?;
+        let ff = Ffmpeg::locate()?;
+        let hwaccel = match choice {
+            HwChoice::None => None,
+            choice => hw::detect(&ff)?.resolve(choice).context("--hwaccel")?,
+        };
         let (key, relay, chain) = args.reach.open().await?;
         let me = key.address();
         check_bond(&chain, &me, Role::Worker).await?;
         let worker = worker::Worker {
             signer: Signer::new(chain, key).await?,
             relay,
-            ff: Arc::new(Ffmpeg::locate()?),
+            ff: Arc::new(ff),
             dir: work_dir(args.dir, "worker", me),
             encoder: Arc::new(worker::Honest),
-            hwaccel: None,
+            hwaccel,
         };
+        if let Some(accel) = hwaccel {
+            say!("worker {me}: decoding with {accel:?}");
+        }
         say!("worker {me}: waiting for tasks (Ctrl-C stops it)");
         worker.run(|e| print_worker(&me, &e), stopped()).await?;
         say!("worker {me}: stopped");
@@ -280,7 +294,7 @@ pub(crate) fn run_upload(args: UploadArgs) -> Result<()> {
         }
         let mut last = None;
         let timeout = Duration::from_secs(args.timeout);
-        let finished = upload::wait(&chain, &relay, ff, &posted, timeout, |e| {
+        let finished = upload::wait(&mut signer, &relay, ff, &posted, timeout, |e| {
             if !json {
                 print_upload(&e, &mut last)
             }

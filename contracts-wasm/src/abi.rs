@@ -7,7 +7,7 @@
 #![allow(unsafe_code)]
 
 use crate::accounts::{self, SlashArgs, TransferArgs};
-use crate::jobs::{self, BondArgs, ChallengeArgs, PostArgs, ResultArgs, VerdictArgs};
+use crate::jobs::{self, BondArgs, ChallengeArgs, PostArgs, PublishArgs, ResultArgs, VerdictArgs};
 use crate::{Address, Host, Refusal};
 
 #[link(wasm_import_module = "kinema")]
@@ -141,4 +141,5 @@ method!(jobs_cancel, "jobs.cancel", |h, a: u64| jobs::cancel(h, a));
 method!(jobs_result, "jobs.result", |h, a: ResultArgs| jobs::result(h, &a));
 method!(jobs_verdict, "jobs.verdict", |h, a: VerdictArgs| jobs::verdict(h, &a));
 method!(jobs_challenge, "jobs.challenge", |h, a: ChallengeArgs| jobs::challenge(h, &a));
+method!(jobs_publish, "jobs.publish", |h, a: PublishArgs| jobs::publish(h, &a));
 method!(jobs_tick, "jobs.tick", |h, _a: ()| jobs::tick(h));

@@ -257,6 +257,8 @@ pub struct Job {
     pub recording: Option<(u32, [u8; 32])>,
     /// When done: the hash of the accepted ladder ([`ladder_hash`]).
     pub ladder: Option<[u8; 32]>,
+    /// The content id its creator published the ladder under ([`publish`]), if any.
+    pub content: Option<[u8; 32]>,
 }
 
 /// One rendition of a segment, as a result announces it.
@@ -934,12 +936,59 @@ pub fn post(host: &mut impl Host, args: &PostArgs) -> Result<(), Refusal> {
         failure: None,
         recording: None,
         ladder: None,
+        content: None,
     };
     write_value(host, &job_key(id), &job);
     write_value(host, &latest_key(&creator), &id);
     schedule(host, now + 1, Timer { job: id, segment: 0, stamp: 0, kind: TimerKind::Assign })?;
     emit(host, &(b"job", id, creator, cost));
     Ok(())
+}
+
+/// Arguments of [`publish`].
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PublishArgs {
+    /// The job.
+    pub job: u64,
+    /// The blake3 of the ladder's `manifest.json`.
+    pub content: [u8; 32],
+}
+
+/// Where the job a content id was published from is recorded.
+pub fn content_key(content: &[u8; 32]) -> Vec<u8> {
+    let mut key = b"jobs/content/".to_vec();
+    key.extend_from_slice(content);
+    key
+}
+
+/// Records, for a done job of the caller's, the content id its ladder is published under (the
+/// blake3 of the manifest built from its accepted results), once. Anyone holding that manifest
+/// can check it against the job's recorded [`ladder_hash`]; the chain keeps the link from the
+/// content id to the job and its creator.
+pub fn publish(host: &mut impl Host, args: &PublishArgs) -> Result<(), Refusal> {
+    let mut job = load_job(host, args.job)?;
+    if host.caller() != job.creator {
+        return refuse(format!("job {} is not {}'s to publish", args.job, hex(&host.caller())));
+    }
+    if job.state != JobState::Done {
+        return refuse(format!("job {} is {:?}, not done", args.job, job.state));
+    }
+    if let Some(content) = job.content {
+        return refuse(format!("job {} is published as {} already", args.job, hex32(&content)));
+    }
+    let key = content_key(&args.content);
+    if let Some(other) = read_value::<u64>(host, &key)? {
+        return refuse(format!("content {} is job {other}'s already", hex32(&args.content)));
+    }
+    job.content = Some(args.content);
+    write_value(host, &key, &args.job);
+    write_value(host, &job_key(args.job), &job);
+    emit(host, &(b"published", args.job, args.content));
+    Ok(())
+}
+
+fn hex32(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Cancels an open job of the caller's: accepted work is paid, the rest of the escrow returns.
@@ -1779,6 +1828,14 @@ mod tests {
         let ladder = job.ladder.unwrap();
         assert_eq!(read_value::<u64>(&chain.host, &ladder_key(&ladder)).unwrap(), Some(id));
         assert_eq!(ladder, ladder_hash(id, &job.args, &chain.outputs(id)));
+        // Its creator, and no one else, names the content once.
+        let content = PublishArgs { job: id, content: [9; 32] };
+        let stranger = chain.call(WORKERS[0], |h| publish(h, &content)).unwrap_err();
+        assert!(stranger.0.contains("not"), "{stranger:?}");
+        chain.call(CREATOR, |h| publish(h, &content)).unwrap();
+        assert_eq!(read_value::<u64>(&chain.host, &content_key(&[9; 32])).unwrap(), Some(id));
+        assert_eq!(chain.job(id).content, Some([9; 32]));
+        assert!(chain.call(CREATOR, |h| publish(h, &content)).unwrap_err().0.contains("already"));
         assert_eq!(chain.value(), before);
         for w in WORKERS.iter().chain(&VERIFIERS) {
             assert_eq!(chain.member(w).bond, BOND, "nobody honest is slashed");

@@ -170,6 +170,8 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     assert!(job.status.success(), "{job:?}");
     let job: Value = serde_json::from_slice(&job.stdout).unwrap();
     assert_eq!(job["state"], "done", "{job}");
+    // The chain links the content id to the job.
+    assert_eq!(job["content"], answer["content"], "{job}");
     let results = job["results"].as_array().unwrap();
     assert_eq!(job["renditions"], serde_json::json!(["240p", "144p"]), "{job}");
     assert_eq!(results.len(), 5 * 2, "{job}");
@@ -197,6 +199,43 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     let paid: u64 = job["paid"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     let escrow = 5 * 2 * 1_000 * (10_000 + jobs::VERIFY_FEE_BPS) / 10_000;
     assert_eq!(paid + job["refunded"].as_u64().unwrap(), escrow, "{job}");
+
+    // What is refused, each in one line naming what is wrong: a source that is not video, a
+    // job its creator cannot pay for, a worker that is not bonded.
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "not a video\n".repeat(50)).unwrap();
+    let upload = |input: &std::path::Path, price: &str| {
+        kinema(&[
+            "upload".as_ref(),
+            input.as_os_str(),
+            "--relay".as_ref(),
+            relay.as_ref(),
+            "--key".as_ref(),
+            faucet.as_os_str(),
+            "--renditions".as_ref(),
+            "144p".as_ref(),
+            "--price".as_ref(),
+            price.as_ref(),
+        ])
+    };
+    let refused = |out: &std::process::Output, phrase: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(phrase), "{stderr} does not say {phrase:?}");
+    };
+    refused(&upload(&notes, "1000"), "notes.txt");
+    refused(&upload(&clip, "1000000000000000"), "cost");
+    let stranger = tmp.path().join("stranger.key");
+    std::fs::write(&stranger, SecretKey::from_seed([5; 32]).to_key_file()).unwrap();
+    let worker = kinema(&[
+        "worker".as_ref(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        stranger.as_os_str(),
+    ]);
+    refused(&worker, "not bonded");
 
     // The ladder plays whole.
     let read = std::process::Command::new("ffmpeg")

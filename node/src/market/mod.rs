@@ -113,6 +113,42 @@ pub async fn job_of(chain: &ChainClient, task: &Task) -> Result<Job> {
         .with_context(|| format!("job {} is not on the chain", task.job))
 }
 
+/// Checks that `manifest` is the ladder job `id` accepted: every rung of the job, each
+/// segment's blake3 and size, hashing to the ladder hash the chain recorded when it was done.
+pub fn check_ladder(id: u64, job: &Job, manifest: &Manifest) -> Result<()> {
+    let Some(recorded) = job.ladder else { bail!("job {id} has recorded no ladder") };
+    let rungs = &job.args.ladder.rungs;
+    let mut outputs = vec![Vec::with_capacity(rungs.len()); job.args.segments as usize];
+    for rung in rungs {
+        let Some(rendition) = manifest.renditions.iter().find(|r| r.rendition.name == rung.name)
+        else {
+            bail!("the manifest has no rendition {} of job {id}", rung.name);
+        };
+        if rendition.segments.len() != outputs.len() {
+            bail!(
+                "the manifest's {} has {} segments, job {id} {}",
+                rung.name,
+                rendition.segments.len(),
+                outputs.len()
+            );
+        }
+        for (per_segment, entry) in outputs.iter_mut().zip(&rendition.segments) {
+            per_segment.push(jobs::Output { hash: entry.blake3.0, size: entry.bytes });
+        }
+    }
+    if manifest.renditions.len() != rungs.len() {
+        bail!(
+            "the manifest has {} renditions, job {id} {}",
+            manifest.renditions.len(),
+            rungs.len()
+        );
+    }
+    if jobs::ladder_hash(id, &job.args, &outputs) != recorded {
+        bail!("the manifest's segments are not the ones job {id} accepted");
+    }
+    Ok(())
+}
+
 /// `member`'s tasks of `kind`.
 pub async fn tasks_of(
     chain: &ChainClient,

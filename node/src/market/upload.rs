@@ -3,9 +3,9 @@
 //! [`post`] cuts the clip into source segments on this machine (kinema-media's
 //! [`ladder::cut`]), publishes them and their manifest to the relay as content, and posts the
 //! job (escrowing its cost). [`wait`] follows the job until every segment × rendition is
-//! accepted, then assembles the ladder's manifest from the accepted results (checking them
-//! against the ladder hash the chain recorded) and publishes it: its blake3 is the content id
-//! the HLS gateway serves.
+//! accepted, then assembles the ladder's manifest from the accepted results (checked against
+//! the ladder hash the chain recorded), publishes it (its blake3 is the content id the HLS
+//! gateway serves) and records that content id with the job on the chain.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use kinema_chain::rpc::{JobReply, JobStateReply};
 use kinema_chain::tx::Call;
 use kinema_chain::{Address, Hash};
-use kinema_contracts::jobs::{self, Job, Ladder, Output, PostArgs, Rung};
+use kinema_contracts::jobs::{self, Job, Ladder, PostArgs, PublishArgs, Rung};
 use kinema_contracts::system::JOBS;
 use kinema_media::Ffmpeg;
 use kinema_media::hls::Manifest;
@@ -23,7 +23,7 @@ use kinema_media::ladder::{self, Config, Progress};
 use kinema_relay::api;
 
 use super::{FEE, POLL};
-use crate::client::{ChainClient, Signer};
+use crate::client::Signer;
 
 /// What to make of a clip and what to pay for it.
 #[derive(Debug, Clone)]
@@ -148,13 +148,7 @@ pub async fn post(
         args: kinema_chain::encode(&args),
     };
     let reply = signer.send(call, FEE).await?;
-    let started = Instant::now();
-    while !signer.committed(&reply).await? {
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("the job's transaction {} was not committed in 2 minutes", reply.hash);
-        }
-        tokio::time::sleep(POLL / 5).await;
-    }
+    committed(signer, &reply).await?;
     let chain = signer.client();
     let me = signer.address();
     let job: u64 = chain
@@ -200,13 +194,14 @@ pub async fn publish(relay: &api::Client, dir: &Path, manifest: &Manifest) -> Re
 /// Follows job `posted` until it is done (or fails, or `timeout` passes), then publishes its
 /// ladder to `relay`.
 pub async fn wait(
-    chain: &ChainClient,
+    signer: &mut Signer,
     relay: &api::Client,
     ff: Arc<Ffmpeg>,
     posted: &Posted,
     timeout: Duration,
     mut events: impl FnMut(Event) + Send,
 ) -> Result<Finished> {
+    let chain = signer.client().clone();
     let started = Instant::now();
     let mut last: Option<JobReply> = None;
     let reply = loop {
@@ -237,7 +232,7 @@ pub async fn wait(
     let job: Job = chain.read(&jobs::job_key(posted.job)).await?.context("the job vanished")?;
     let segments = job.args.segments as usize;
     let rungs = &job.args.ladder.rungs;
-    // outputs[r][s], and per segment its outputs in rung order (what the ladder hash covers).
+    // outputs[r][s]: rung r's segment s, as the job accepted it.
     let mut outputs = vec![vec![(Hash::ZERO, 0u64); segments]; rungs.len()];
     for result in &reply.results {
         let r =
@@ -246,13 +241,6 @@ pub async fn wait(
             bail!("segment {} {} is accepted without an output", result.segment, result.rendition);
         };
         outputs[r][result.segment as usize] = (hash, size);
-    }
-    let per_segment: Vec<Vec<Output>> = (0..segments)
-        .map(|s| outputs.iter().map(|o| Output { hash: o[s].0.0, size: o[s].1 }).collect())
-        .collect();
-    let recorded = reply.ladder.context("a done job without its ladder")?;
-    if jobs::ladder_hash(posted.job, &job.args, &per_segment) != recorded.0 {
-        bail!("the accepted results do not hash to the ladder job {} recorded", posted.job);
     }
     let source = super::source_manifest(relay, &job).await?;
     let tmp = tempfile::tempdir().context("a temporary directory")?;
@@ -269,11 +257,39 @@ pub async fn wait(
     .await
     .context("assembling panicked")??;
     manifest.check().map_err(|why| anyhow::anyhow!("the assembled manifest: {why}"))?;
+    super::check_ladder(posted.job, &job, &manifest)?;
     let bytes = serde_json::to_vec_pretty(&manifest)?;
     let content = Hash(*blake3::hash(&bytes).as_bytes());
     let added = relay.add_content(bytes).await?;
     if added.id != content {
         bail!("the relay named content {content} {}", added.id);
     }
+    // The chain links the content id to the job, once.
+    if job.content.is_none() {
+        let args = PublishArgs { job: posted.job, content: content.0 };
+        let call = Call::Contract {
+            contract: Address(JOBS),
+            method: "publish".into(),
+            args: kinema_chain::encode(&args),
+        };
+        let reply = signer.send(call, FEE).await?;
+        committed(signer, &reply).await?;
+    }
+    let reply = signer.client().job(posted.job).await?;
+    if reply.content != Some(content) {
+        bail!("job {} is published as {:?}, not {content}", posted.job, reply.content);
+    }
     Ok(Finished { job: reply, content, hls: relay.url(&added.hls) })
+}
+
+/// Waits until the transaction `reply` names is committed.
+async fn committed(signer: &Signer, reply: &kinema_chain::rpc::SubmitReply) -> Result<()> {
+    let started = Instant::now();
+    while !signer.committed(reply).await? {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("transaction {} was not committed in 2 minutes", reply.hash);
+        }
+        tokio::time::sleep(POLL / 5).await;
+    }
+    Ok(())
 }
