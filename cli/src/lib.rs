@@ -105,6 +105,9 @@ enum Command {
 enum JobCommand {
     /// A job and every segment x rendition in its latest state.
     Status(market::JobStatusArgs),
+    /// Put a done job's ladder on a relay (its manifest built from the accepted results) and,
+    /// as its creator, record its content id on the chain (what `upload --wait` does).
+    Publish(market::JobPublishArgs),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Publish(cmd) => relay::publish(cmd),
         Command::Upload(args) => market::run_upload(args),
         Command::Job(JobCommand::Status(args)) => market::run_job_status(args),
+        Command::Job(JobCommand::Publish(args)) => market::run_job_publish(args),
         Command::Worker(args) => market::run_worker(args),
         Command::Verifier(args) => market::run_verifier(args),
     };

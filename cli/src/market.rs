@@ -109,6 +109,18 @@ pub(crate) struct UploadArgs {
     json: bool,
 }
 
+/// `kinema job publish`.
+#[derive(Debug, Args)]
+pub(crate) struct JobPublishArgs {
+    /// The job's number.
+    job: u64,
+    #[command(flatten)]
+    reach: Reach,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `kinema job status`.
 #[derive(Debug, Args)]
 pub(crate) struct JobStatusArgs {
@@ -354,6 +366,29 @@ fn state_name(state: ResultState) -> &'static str {
         ResultState::Accepted => "accepted",
         ResultState::Retried => "retried",
     }
+}
+
+pub(crate) fn run_job_publish(args: JobPublishArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let (key, relay, chain) = args.reach.open().await?;
+        let job = chain.job(args.job).await?;
+        let mut signer = Signer::new(chain, key).await?;
+        let ff = Arc::new(Ffmpeg::locate()?);
+        let finished = upload::publish_ladder(&mut signer, &relay, ff, args.job, job).await?;
+        if args.json {
+            let out = serde_json::json!({
+                "job": args.job,
+                "content": finished.content,
+                "hls": finished.hls,
+                "paid": finished.job.paid,
+            });
+            say!("{out}");
+        } else {
+            say!("content {}", finished.content);
+            say!("play {}", finished.hls);
+        }
+        Ok(())
+    })
 }
 
 pub(crate) fn run_job_status(args: JobStatusArgs) -> Result<()> {

@@ -30,7 +30,8 @@
 //!    segments it holds as well. A passing one pays the
 //!    verifier its fee from the escrow and opens a challenge window of [`WINDOW`] blocks, as an
 //!    unchecked result does. A verifier that does not answer in [`VERDICT_BLOCKS`] is suspended
-//!    and another drawn (three in all; then the result goes on as unchecked).
+//!    and another drawn (three in all; then the result is dropped unpaid, no one slashed, and
+//!    the segment drawn again: a result that must be checked is never accepted unchecked).
 //! 5. Within the window any member may [`challenge`]: three more verifiers are drawn, the
 //!    majority of those who answer decides, and the losing side (the worker and the verifier who
 //!    passed it, or the challenger) is slashed, half of it shared by the winners.
@@ -1278,7 +1279,7 @@ fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), R
                 let check =
                     Check { verifiers: Vec::new(), votes: Vec::new(), due: 0, challenger: None };
                 slot.stage = Stage::Checking { work, review, check };
-                draw_verifier(host, pool, id, segment, &mut slot)?;
+                draw_verifier(host, pool, id, &mut job, segment, &mut slot)?;
             } else {
                 open_window(host, id, segment, &mut slot, work, review)?;
             }
@@ -1292,7 +1293,7 @@ fn fire(host: &mut impl Host, pool: &mut [Member], timer: Timer) -> Result<(), R
             if check.challenger.is_some() {
                 settle(host, pool, id, &mut job, segment, &mut slot)?;
             } else {
-                draw_verifier(host, pool, id, segment, &mut slot)?;
+                draw_verifier(host, pool, id, &mut job, segment, &mut slot)?;
             }
         }
         (TimerKind::Close, Stage::Window { work, .. }) => {
@@ -1396,12 +1397,15 @@ fn assign(
     Ok(())
 }
 
-/// Draws the next verifier of a checked result; after [`MAX_VERIFIER_DRAWS`] (or with nobody
-/// eligible) the result goes on as unchecked.
+/// Draws the next verifier of a result that is to be checked. After [`MAX_VERIFIER_DRAWS`]
+/// verifiers gave no verdict the result is not accepted unchecked (no evidence is no pass):
+/// it is dropped, no one slashed, and the segment drawn to another worker. With nobody
+/// eligible now the draw is tried again [`RETRY_BLOCKS`] later.
 fn draw_verifier(
     host: &mut impl Host,
     pool: &mut [Member],
     id: u64,
+    job: &mut Job,
     segment: u32,
     slot: &mut Slot,
 ) -> Result<(), Refusal> {
@@ -1409,23 +1413,24 @@ fn draw_verifier(
     let Stage::Checking { work, mut review, .. } = slot.stage.clone() else {
         return Ok(());
     };
+    if review.drawn.len() >= MAX_VERIFIER_DRAWS {
+        emit(host, &(b"unchecked", id, segment, work.worker));
+        return assign(host, pool, id, job, segment, slot);
+    }
     let mut exclude = review.drawn.clone();
     exclude.push(work.worker);
     let latest = latest_seed(host)?;
     let key = (id, segment, review.drawn.len() as u64);
-    let next = if review.drawn.len() < MAX_VERIFIER_DRAWS {
-        draw(host, pool, Role::Verifier, &exclude, &latest, key)
-    } else {
-        None
+    let (verifiers, due) = match draw(host, pool, Role::Verifier, &exclude, &latest, key) {
+        Some(verifier) => {
+            review.drawn.push(verifier);
+            give_task(host, pool, &verifier, Task { job: id, segment, kind: TaskKind::Check })?;
+            emit(host, &(b"check", id, segment, verifier, review.seed));
+            (vec![verifier], now + VERDICT_BLOCKS)
+        }
+        None => (Vec::new(), now + RETRY_BLOCKS),
     };
-    let Some(verifier) = next else {
-        return open_window(host, id, segment, slot, work, review);
-    };
-    review.drawn.push(verifier);
-    give_task(host, pool, &verifier, Task { job: id, segment, kind: TaskKind::Check })?;
-    let due = now + VERDICT_BLOCKS;
-    let check = Check { verifiers: vec![verifier], votes: Vec::new(), due, challenger: None };
-    emit(host, &(b"check", id, segment, verifier, review.seed));
+    let check = Check { verifiers, votes: Vec::new(), due, challenger: None };
     slot.stage = Stage::Checking { work, review, check };
     slot.stamp += 1;
     let timer = Timer { job: id, segment, stamp: slot.stamp, kind: TimerKind::VerdictDue };
@@ -1912,6 +1917,40 @@ mod tests {
         assert_eq!(chain.job(id).state, JobState::Done);
         assert_eq!(chain.value(), before);
         chain.assert_no_tasks();
+    }
+
+    #[test]
+    fn a_result_no_verifier_answers_for_is_not_accepted_unchecked() {
+        let mut chain = Chain::new();
+        let before = chain.value();
+        let id = chain.post(1, 10_000);
+        chain.blocks(2);
+        let Stage::Assigned { worker, .. } = chain.slot(id, 0).stage else { panic!() };
+        let args = ResultArgs { job: id, segment: 0, outputs: outputs(0, &worker) };
+        chain.call(worker, |h| result(h, &args)).unwrap();
+        // Three verifiers in turn say nothing.
+        let mut silent = Vec::new();
+        for _ in 0..(MAX_VERIFIER_DRAWS as u64 * (VERDICT_BLOCKS + 2) + 4) {
+            chain.next_block();
+            if let Stage::Checking { check, .. } = chain.slot(id, 0).stage {
+                for v in check.verifiers {
+                    if !silent.contains(&v) {
+                        silent.push(v);
+                    }
+                }
+            }
+        }
+        assert_eq!(silent.len(), MAX_VERIFIER_DRAWS, "{silent:?}");
+        let slot = chain.slot(id, 0);
+        assert!(
+            matches!(slot.stage, Stage::Assigned { worker: w, .. } if w != worker),
+            "drawn again, not accepted: {slot:?}"
+        );
+        assert_eq!(chain.member(&worker).bond, BOND, "nobody proved it cheated");
+        for v in silent {
+            assert!(chain.member(&v).suspended_until > chain.host.height - SUSPEND_BLOCKS);
+        }
+        assert_eq!(chain.value(), before);
     }
 
     #[test]

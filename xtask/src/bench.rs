@@ -2,6 +2,7 @@
 //! `cargo xtask bench verify`: the verifier's CPU time against the transcode it checks.
 //! `cargo xtask bench bundle`: what a browser downloads for the light node, raw and gzipped.
 //! `cargo xtask bench watermark`: the watermark through a pirate's attacks (see `watermark.rs`).
+//! `cargo xtask bench market`: upload to playable through a devnet (see `market.rs`).
 //!
 //! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
 //! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its
@@ -25,14 +26,17 @@ struct Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some((what, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench ladder|verify|bundle|watermark ...")
+        bail!("usage: cargo xtask bench ladder|verify|bundle|watermark|market ...")
     };
     match what.as_str() {
         "ladder" => ladder(rest),
         "verify" => verify(rest),
         "bundle" => bundle(),
         "watermark" => crate::watermark::bench(rest),
-        other => bail!("unknown benchmark {other}; there are: ladder, verify, bundle, watermark"),
+        "market" => crate::market::bench(rest),
+        other => {
+            bail!("unknown benchmark {other}; there are: ladder, verify, bundle, watermark, market")
+        }
     }
 }
 

@@ -35,6 +35,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 mod bench;
+mod market;
 mod wasm;
 mod watermark;
 
@@ -401,6 +402,8 @@ fn fuzz(args: &[String]) -> Result<()> {
 }
 
 fn devnet(args: &[String]) -> Result<()> {
+    // The devnet's market workers and verifiers run ffmpeg.
+    ensure_ffmpeg()?;
     let page = light_node()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");

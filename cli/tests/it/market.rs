@@ -1,6 +1,7 @@
 //! The market end to end as a user runs it: `kinema devnet` with its workers and verifiers,
-//! a byzantine worker of the test's own (it burns a logo into every other segment it is given,
-//! one of the verifier's tamper families), and `kinema upload --wait`:
+//! two byzantine workers of the test's own (one burns a logo into every other segment it is
+//! given, one of the verifier's tamper families; one announces renditions it never publishes),
+//! and `kinema upload --wait`:
 //! the job is done with only honest renditions, the cheat is slashed and no one else, and the
 //! ladder plays whole through the relay.
 
@@ -102,33 +103,75 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     let bond = 100_000_000_000;
     let stop = tokio::sync::watch::channel(false);
     let logo = Arc::new(Logo::default());
-    let cheat_worker = runtime.block_on(async {
+    // A second one announces renditions it never puts on the relay.
+    let ghost = SecretKey::from_seed([77; 32]);
+    let (cheat_worker, ghost) = runtime.block_on(async {
         let faucet = kinema_node_key(&dir.join("faucet.key"));
         let mut faucet = Signer::new(chain.clone(), faucet).await.unwrap();
-        let fund = Call::Transfer { to: cheat.address(), amount: 2 * bond };
-        committed(&chain, &faucet.send(fund, 5_000_000).await.unwrap()).await;
-        let mut signer = Signer::new(chain.clone(), cheat.clone()).await.unwrap();
-        let args = BondArgs { role: Role::Worker, amount: bond };
-        let call = Call::Contract {
-            contract: kinema_chain::Address(JOBS),
-            method: "bond".into(),
-            args: kinema_chain::encode(&args),
-        };
-        committed(&chain, &signer.send(call, 5_000_000).await.unwrap()).await;
-        Worker {
+        let mut signers = Vec::new();
+        for key in [&cheat, &ghost] {
+            let fund = Call::Transfer { to: key.address(), amount: 2 * bond };
+            committed(&chain, &faucet.send(fund, 5_000_000).await.unwrap()).await;
+            let mut signer = Signer::new(chain.clone(), key.clone()).await.unwrap();
+            let args = BondArgs { role: Role::Worker, amount: bond };
+            let call = Call::Contract {
+                contract: kinema_chain::Address(JOBS),
+                method: "bond".into(),
+                args: kinema_chain::encode(&args),
+            };
+            committed(&chain, &signer.send(call, 5_000_000).await.unwrap()).await;
+            signers.push(signer);
+        }
+        let ghost = signers.pop().unwrap();
+        let signer = signers.pop().unwrap();
+        let worker = Worker {
             signer,
             relay: api::Client::new(&relay).with_key(cheat.clone()),
             ff: Arc::new(Ffmpeg::locate().unwrap()),
             dir: tmp.path().join("cheat"),
             encoder: logo.clone(),
             hwaccel: None,
-        }
+        };
+        (worker, ghost)
     });
     let mut stopped = stop.1.clone();
     let cheat_task =
         runtime.spawn(cheat_worker.run(|e: worker::Event| eprintln!("cheat: {e:?}"), async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
+
+    let mut stopped = stop.1.clone();
+    let ghost_task = runtime.spawn(async move {
+        let mut ghost = ghost;
+        let mut answered = std::collections::HashSet::new();
+        loop {
+            let me = ghost.address();
+            let tasks: Vec<jobs::Task> =
+                ghost.client().read(&jobs::tasks_key(&me.0)).await.unwrap().unwrap_or_default();
+            for task in tasks {
+                if !answered.insert((task.job, task.segment)) {
+                    continue;
+                }
+                let job: jobs::Job =
+                    ghost.client().read(&jobs::job_key(task.job)).await.unwrap().unwrap();
+                let outputs = (0..job.args.ladder.rungs.len() as u8)
+                    .map(|r| jobs::Output { hash: [r ^ task.segment as u8 ^ 0x55; 32], size: 1000 })
+                    .collect();
+                let args = jobs::ResultArgs { job: task.job, segment: task.segment, outputs };
+                let call = Call::Contract {
+                    contract: kinema_chain::Address(JOBS),
+                    method: "result".into(),
+                    args: kinema_chain::encode(&args),
+                };
+                ghost.send(call, 5_000_000).await.unwrap();
+                eprintln!("ghost: job {} segment {}: announced", task.job, task.segment);
+            }
+            tokio::select! {
+                _ = stopped.wait_for(|s| *s) => return answered.len(),
+                () = tokio::time::sleep(Duration::from_millis(300)) => {}
+            }
+        }
+    });
 
     let clip = corpus("bikes.mp4");
     let faucet = dir.join("faucet.key");
@@ -142,6 +185,8 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
         faucet.as_os_str(),
         "--renditions".as_ref(),
         "240p,144p".as_ref(),
+        "--deadline".as_ref(),
+        "100".as_ref(),
         "--wait".as_ref(),
         "--timeout".as_ref(),
         "600".as_ref(),
@@ -150,6 +195,7 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     let took = started.elapsed();
     let _ = stop.0.send(true);
     runtime.block_on(cheat_task).unwrap().unwrap();
+    let ghosted = runtime.block_on(ghost_task).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -176,19 +222,32 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     assert_eq!(job["renditions"], serde_json::json!(["240p", "144p"]), "{job}");
     assert_eq!(results.len(), 5 * 2, "{job}");
     let me = cheat.address().to_string();
+    let ghost_address = SecretKey::from_seed([77; 32]).address().to_string();
     let tampered = logo.tampered.lock().unwrap().clone();
     assert!(!tampered.is_empty(), "the cheat was never drawn");
+    assert!(ghosted > 0, "the ghost was never drawn");
     for r in results {
         assert_eq!(r["state"], "accepted", "{r}");
         assert!(!tampered.contains(&r["hash"].as_str().unwrap().to_owned()), "{r}");
     }
-    // The cheat failed its check and was slashed; the honest kept their bonds.
+    // Both cheats failed their checks (the ghost's renditions "never published") and were
+    // slashed; the honest kept their bonds.
+    let id = answer["job"].as_u64().unwrap();
+    let reasons: Vec<String> = (0..5)
+        .flat_map(|s| {
+            let slot: jobs::Slot =
+                runtime.block_on(chain.read(&jobs::slot_key(id, s))).unwrap().unwrap_or_default();
+            slot.verdicts.into_iter().filter(|v| !v.pass).map(|v| v.reasons)
+        })
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("never published")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| !r.contains("never published")), "{reasons:?}");
     assert!(results.iter().any(|r| r["attempts"].as_u64().unwrap() > 1), "{job}");
     let pool: Vec<Member> = runtime.block_on(chain.read(b"jobs/pool")).unwrap().unwrap();
     for m in &pool {
         let address = kinema_chain::Address(m.address).to_string();
-        if address == me {
-            assert!(m.bond < bond, "the cheat was not slashed: {m:?}");
+        if address == me || address == ghost_address {
+            assert!(m.bond < bond, "a cheat was not slashed: {m:?}");
         } else {
             let bonded = if m.role == Role::Worker { &honest } else { &vec![] };
             assert!(m.role == Role::Verifier || bonded.contains(&address), "{m:?}");

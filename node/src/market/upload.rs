@@ -229,6 +229,24 @@ pub async fn wait(
         last = Some(reply);
         tokio::time::sleep(POLL).await;
     };
+    publish_ladder(signer, relay, ff, posted.job, reply).await
+}
+
+/// Publishes the ladder of job `id`, which is done (`reply` is its state): assembles its
+/// manifest from the accepted results, checks it against the recorded ladder hash, puts it on
+/// `relay` and, when the job has no content id yet and `signer` is its creator, records it.
+pub async fn publish_ladder(
+    signer: &mut Signer,
+    relay: &api::Client,
+    ff: Arc<Ffmpeg>,
+    id: u64,
+    reply: JobReply,
+) -> Result<Finished> {
+    let chain = signer.client().clone();
+    if reply.state != JobStateReply::Done {
+        bail!("job {id} is not done");
+    }
+    let posted = Posted { job: id, source: reply.source };
     let job: Job = chain.read(&jobs::job_key(posted.job)).await?.context("the job vanished")?;
     let segments = job.args.segments as usize;
     let rungs = &job.args.ladder.rungs;
@@ -264,8 +282,8 @@ pub async fn wait(
     if added.id != content {
         bail!("the relay named content {content} {}", added.id);
     }
-    // The chain links the content id to the job, once.
-    if job.content.is_none() {
+    // The chain links the content id to the job, once, at its creator's word.
+    if job.content.is_none() && signer.address().0 == job.creator {
         let args = PublishArgs { job: posted.job, content: content.0 };
         let call = Call::Contract {
             contract: Address(JOBS),
@@ -275,8 +293,8 @@ pub async fn wait(
         let reply = signer.send(call, FEE).await?;
         committed(signer, &reply).await?;
     }
-    let reply = signer.client().job(posted.job).await?;
-    if reply.content != Some(content) {
+    let reply = chain.job(posted.job).await?;
+    if reply.content.is_some_and(|c| c != content) {
         bail!("job {} is published as {:?}, not {content}", posted.job, reply.content);
     }
     Ok(Finished { job: reply, content, hls: relay.url(&added.hls) })

@@ -3,7 +3,7 @@
 //! For each check task it reads the segment's result (each rung's blake3 and size) and its
 //! sample seed (the hash of the block that holds the result), fetches the source segment and
 //! every rendition from the relay, and runs kinema-media's verifier on all of them in one pass
-//! with that seed. A rendition that is not on the relay after [`MISSING_TRIES`] polls, or whose
+//! with that seed. A rendition the relay has no provider of for [`MISSING_TRIES`] polls, or whose
 //! bytes are not the size the result announced, fails the result: the worker announced what it
 //! did not deliver. A verifier-side failure (ffmpeg failing on the source) gives no verdict and
 //! is tried again.
@@ -24,8 +24,10 @@ use kinema_relay::api;
 use super::{FEE, POLL};
 use crate::client::Signer;
 
-/// Polls a rendition may be missing from the relay before the result fails for it.
-pub const MISSING_TRIES: u32 = 6;
+/// Polls in a row a rendition may be missing from the relay (answered 404: no provider has
+/// it) before the result fails for it. An honest worker publishes its renditions before it
+/// submits the result, so the second look is already generous.
+pub const MISSING_TRIES: u32 = 2;
 
 /// What a verifier reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,11 @@ enum Checked {
     Verdict(bool, String),
     /// A rendition is not on the relay (yet).
     Missing(String),
+}
+
+/// Whether the relay answered that no one has the blob (rather than not answering at all).
+fn is_missing(error: &anyhow::Error) -> bool {
+    matches!(error.downcast_ref::<api::Error>(), Some(api::Error::Refused { status: 404, .. }))
 }
 
 impl Verifier {
@@ -164,7 +171,8 @@ impl Verifier {
             let what = format!("rendition {} ({name})", rung.name);
             let size = match super::fetch_to(&self.relay, &name, &path).await {
                 Ok(size) => size,
-                Err(_) => return Ok(Checked::Missing(what)),
+                Err(e) if is_missing(&e) => return Ok(Checked::Missing(what)),
+                Err(e) => return Err(e.context(what)),
             };
             if size != output.size {
                 let why = format!("{what} is {size} bytes, the result announced {}", output.size);
