@@ -66,9 +66,9 @@ pub(crate) struct RoleArgs {
     /// temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Decode with: none, auto (the first usable hardware decoder), cuda, vaapi or qsv
-    /// (workers only).
-    #[arg(long, default_value = "none")]
+    /// Decode with: auto (the first usable hardware decoder, else the CPU), none, cuda, vaapi
+    /// or qsv (workers only).
+    #[arg(long, default_value = "auto")]
     hwaccel: String,
 }
 
@@ -182,10 +182,7 @@ pub(crate) fn run_worker(args: RoleArgs) -> Result<()> {
     runtime()?.block_on(async {
         let choice: HwChoice = args.hwaccel.parse().context("--hwaccel")?;
         let ff = Ffmpeg::locate()?;
-        let hwaccel = match choice {
-            HwChoice::None => None,
-            choice => hw::detect(&ff)?.resolve(choice).context("--hwaccel")?,
-        };
+        let hwaccel = decoder(&ff, choice).context("--hwaccel")?;
         let (key, relay, chain) = args.reach.open().await?;
         let me = key.address();
         check_bond(&chain, &me, Role::Worker).await?;
@@ -222,6 +219,14 @@ pub(crate) fn run_verifier(args: RoleArgs) -> Result<()> {
         verifier.run(|e| print_verifier(&me, &e), stopped()).await?;
         say!("verifier {me}: stopped");
         Ok(())
+    })
+}
+
+/// The hardware decoder a worker uses: `choice` resolved against what really works here.
+fn decoder(ff: &Ffmpeg, choice: HwChoice) -> Result<Option<hw::HwAccel>> {
+    Ok(match choice {
+        HwChoice::None => None,
+        choice => hw::detect(ff)?.resolve(choice)?,
     })
 }
 
@@ -490,7 +495,10 @@ impl Members {
         relay: &str,
     ) -> Result<Self> {
         let chain = ChainClient::new(rpc)?;
-        let ff = Arc::new(Ffmpeg::locate()?);
+        let ff = Ffmpeg::locate()?;
+        // Hardware decoding where this machine has it.
+        let hwaccel = decoder(&ff, HwChoice::Auto)?;
+        let ff = Arc::new(ff);
         // The faucet funds, each member bonds; every transaction is committed before the roles
         // start.
         let mut faucet = Signer::new(chain.clone(), faucet).await?;
@@ -530,7 +538,7 @@ impl Members {
                         ff: ff.clone(),
                         dir,
                         encoder: Arc::new(worker::Honest),
-                        hwaccel: None,
+                        hwaccel,
                     };
                     tokio::spawn(worker.run(move |e| print_worker(&me, &e), stop))
                 }

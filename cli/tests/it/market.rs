@@ -312,6 +312,18 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
         .output()
         .unwrap();
     assert!(read.status.success() && read.stderr.is_empty(), "{read:?}");
+    // As long as its source.
+    let length = |url: &OsStr| -> f64 {
+        let out = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let (ladder, source) =
+        (length(answer["hls"].as_str().unwrap().as_ref()), length(clip.as_os_str()));
+    assert!((ladder - source).abs() < 0.1, "the ladder lasts {ladder} s, its source {source} s");
 }
 
 fn kinema_node_key(path: &std::path::Path) -> SecretKey {
