@@ -326,6 +326,13 @@ async fn run(
     }
 }
 
+/// The blake3 of `bytes`, 64 lowercase hex digits: what names a segment and a manifest, so the
+/// player can check what it got from anywhere but the light node.
+#[wasm_bindgen(js_name = blake3Hex)]
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    kinema_chain::Hash::digest(bytes).to_string()
+}
+
 /// The chain's light client ([`kinema_chain::light::LightClient`]) for JavaScript: the
 /// validator set of one epoch, trusted, and the check of blocks against it.
 #[wasm_bindgen]

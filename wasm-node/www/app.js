@@ -2,7 +2,8 @@
 // network with every group verified, and follows the chain's finalized headers. What it learns
 // it shows in the elements marked with data-testid; `window.kinema` exposes the node and the
 // light client to other scripts (the player).
-import init, { LightClient, LightNode } from "./kinema_wasm_node.js";
+import init, { LightClient } from "./kinema_wasm_node.js";
+import { connectRelay, text as json } from "./relay.js";
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -10,15 +11,6 @@ function show(id, state, text) {
   const element = $(id);
   element.dataset.state = state;
   element.textContent = text;
-}
-
-async function json(url) {
-  const response = await fetch(url);
-  const body = await response.text();
-  if (!response.ok) {
-    throw new Error(`${url}: ${response.status} ${body}`);
-  }
-  return body;
 }
 
 async function fetchSegment(node, hash) {
@@ -104,34 +96,16 @@ async function followHeaders(node, client, rpc) {
 async function main() {
   await init();
   window.kinema = {};
-  const status = JSON.parse(await json("/api/v1/status"));
   const params = new URLSearchParams(location.search);
-  // Websocket first (1 MiB answers), then webrtc-direct (no TLS certificate needed; its streams
-  // take 15 KiB answers, so a segment comes in many); ?transport=websocket or
-  // ?transport=webrtc-direct tries only that one.
-  const kinds = params.has("transport") ? [params.get("transport")] : ["websocket", "webrtc-direct"];
-  const of = (kind) => (kind === "websocket" ? "/ws/" : `/${kind}/`);
-  const candidates = kinds.flatMap((kind) =>
-    status.browser_addresses.filter((a) => a.includes(of(kind))).map((a) => [kind, a]),
-  );
-  if (candidates.length === 0) {
-    show("relay-status", "failed", `the relay lists no ${kinds.join(" or ")} address`);
-    return;
-  }
+  // ?transport=websocket or ?transport=webrtc-direct tries only that one.
+  const kinds = params.has("transport") ? [params.get("transport")] : undefined;
   let node;
   let via;
-  const failures = [];
-  for (const [kind, address] of candidates) {
-    try {
-      node = await LightNode.connect(address, status.chain_id);
-      via = kind;
-      break;
-    } catch (error) {
-      failures.push(`${kind}: ${error.message ?? error}`);
-    }
-  }
-  if (!node) {
-    show("relay-status", "failed", `failed: ${failures.join("; ")}`);
+  let status;
+  try {
+    ({ node, via, status } = await connectRelay(kinds));
+  } catch (error) {
+    show("relay-status", "failed", `failed: ${error.message ?? error}`);
     return;
   }
   window.kinema.node = node;

@@ -133,19 +133,7 @@ fn ensure_browser() -> Result<()> {
         apt_install(&["chromium"])?;
     }
     for dir in ["tests/interop", "tests/e2e"] {
-        let dir = root().join(dir);
-        if dir.join("node_modules").is_dir() {
-            continue;
-        }
-        eprintln!("xtask: npm ci in {}", dir.display());
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .context("running npm ci")?;
-        if !status.success() {
-            bail!("npm ci in {} failed ({status})", dir.display());
-        }
+        npm_ci(&root().join(dir))?;
     }
     Ok(())
 }
@@ -440,13 +428,46 @@ pub(crate) fn light_node() -> Result<PathBuf> {
     if !status.success() {
         bail!("wasm-bindgen {} failed ({status})", wasm.display());
     }
-    let www = root().join("wasm-node/www");
-    for entry in std::fs::read_dir(&www).with_context(|| format!("reading {}", www.display()))? {
-        let from = entry?.path();
-        let to = out.join(from.file_name().context("a file without a name")?);
-        std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+    // The light-node page and the player, with hls.js from the player's pinned npm package
+    // (and its licence).
+    for dir in ["wasm-node/www", "player/www"] {
+        let www = root().join(dir);
+        for entry in
+            std::fs::read_dir(&www).with_context(|| format!("reading {}", www.display()))?
+        {
+            let from = entry?.path();
+            let to = out.join(from.file_name().context("a file without a name")?);
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    npm_ci(&root().join("player"))?;
+    let hls = root().join("player/node_modules/hls.js");
+    for (from, to) in [("dist/hls.min.js", "hls.min.js"), ("LICENSE", "hls.js.LICENSE")] {
+        std::fs::copy(hls.join(from), out.join(to))
+            .with_context(|| format!("copying {}", hls.join(from).display()))?;
     }
     Ok(out)
+}
+
+/// `npm ci` in `dir` unless its packages are installed (npm itself installed when missing).
+fn npm_ci(dir: &Path) -> Result<()> {
+    if dir.join("node_modules").is_dir() {
+        return Ok(());
+    }
+    if !on_path("npm", "--version") {
+        eprintln!("xtask: npm is missing; installing Debian's npm");
+        apt_install(&["npm"])?;
+    }
+    eprintln!("xtask: npm ci in {}", dir.display());
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .status()
+        .context("running npm ci")?;
+    if !status.success() {
+        bail!("npm ci in {} failed ({status})", dir.display());
+    }
+    Ok(())
 }
 
 /// Fails when the wasm module at `path` imports anything from the `env` module: such an

@@ -301,3 +301,111 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
     assert_eq!(state, "failed", "{result}");
     assert!(text.starts_with("not verified: ") && text.contains("does not verify"), "{text}");
 }
+
+/// The player in Chromium: a published ladder played to its end from its content id alone,
+/// every segment checked, no stall; a relay answer with a flipped byte rejected and fetched
+/// again while playback goes on; content nobody has named as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_plays_a_ladder_checking_every_segment() {
+    let page = light_node_page();
+    let e2e = e2e();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ladder");
+    let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
+    assert!(made.status.success(), "{made:?}");
+    let port = free_ports();
+    let extra = [
+        "--assets".as_ref(),
+        page.as_os_str(),
+        "--workers".as_ref(),
+        "0".as_ref(),
+        "--verifiers".as_ref(),
+        "0".as_ref(),
+    ];
+    let (_devnet, _) = network(&tmp.path().join("devnet"), port, &extra);
+    let relay = format!("http://127.0.0.1:{}", port + 2);
+    let faucet = tmp.path().join("devnet/faucet.key");
+    let published = super::kinema(&[
+        "publish".as_ref(),
+        out.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(published.status.success(), "{published:?}");
+    let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
+    let id = content["id"].as_str().unwrap().to_owned();
+    let manifest: kinema_media::Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let segments = manifest.renditions[0].segments.len();
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("player");
+    std::fs::create_dir_all(&shots).unwrap();
+    let play = |extra: Vec<String>| {
+        let mut args =
+            vec!["player.mjs".to_owned(), format!("{relay}/watch.html#content={id}&autoplay=1")];
+        args.extend(extra);
+        let dir = e2e.clone();
+        async move {
+            let output = tokio::task::spawn_blocking(move || {
+                Command::new("node").args(&args).current_dir(dir).output()
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let result: serde_json::Value =
+                serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_else(|e| {
+                    panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr))
+                });
+            eprintln!("player: {result}");
+            result
+        }
+    };
+    let number = |r: &serde_json::Value, key: &str| -> u64 {
+        r["stats"][key].as_str().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+    };
+
+    // Through the light node: to the end, every segment checked, nothing rejected, no stall.
+    let shot = shots.join("played.png").to_string_lossy().into_owned();
+    let result = play(vec!["--screenshot".into(), shot]).await;
+    assert_eq!(result["ended"], true, "{result}");
+    assert_eq!(result["error"], serde_json::Value::Null, "{result}");
+    assert_eq!(number(&result, "rejected"), 0, "{result}");
+    assert_eq!(number(&result, "stalls"), 0, "{result}");
+    assert!(number(&result, "verified") >= segments as u64, "{result}");
+    assert!(number(&result, "relayBytes") > 0, "{result}");
+    assert!(number(&result, "ttffMs") < 60_000, "{result}");
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+
+    // Through the relay's blob API only, one answer tampered: rejected, fetched again, played on.
+    let first = manifest.renditions.iter().map(|r| r.segments[1].blake3.to_string());
+    for hash in first {
+        let result = play(vec!["--no-peers".into(), "--tamper".into(), hash]).await;
+        if result["tampered"].as_u64() == Some(0) {
+            continue; // the player never asked for this rendition
+        }
+        assert_eq!(result["ended"], true, "{result}");
+        assert_eq!(number(&result, "rejected"), 1, "{result}");
+        assert_eq!(number(&result, "stalls"), 0, "{result}");
+        break;
+    }
+
+    // Content nobody has.
+    let nobody = "ab".repeat(32);
+    let mut args = vec!["player.mjs".to_owned(), format!("{relay}/watch.html#content={nobody}")];
+    args.push("--no-peers".into());
+    let dir = e2e.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").args(&args).current_dir(dir).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let result: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last().unwrap())
+            .unwrap();
+    assert_eq!(result["error"]["state"], "no-content", "{result}");
+}

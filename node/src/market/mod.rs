@@ -35,7 +35,7 @@ pub const FEE: u64 = 5_000_000;
 /// Blob `name` from the relay, checked against its name.
 pub async fn fetch(relay: &api::Client, name: &Hash) -> Result<Vec<u8>> {
     let bytes = relay.blob(name).await?;
-    let got = Hash(*blake3::hash(&bytes).as_bytes());
+    let got = Hash::digest(&bytes);
     if got != *name {
         bail!("the relay answered blob {name} with {} bytes that hash to {got}", bytes.len());
     }

@@ -183,7 +183,7 @@ pub async fn publish(relay: &api::Client, dir: &Path, manifest: &Manifest) -> Re
     let path = dir.join("manifest.json");
     let bytes =
         tokio::fs::read(&path).await.with_context(|| format!("{}: cannot read", path.display()))?;
-    let id = Hash(*blake3::hash(&bytes).as_bytes());
+    let id = Hash::digest(&bytes);
     let added = relay.add_content(bytes).await?;
     if added.id != id {
         bail!("the relay named content {id} {}", added.id);
@@ -277,7 +277,7 @@ pub async fn publish_ladder(
     manifest.check().map_err(|why| anyhow::anyhow!("the assembled manifest: {why}"))?;
     super::check_ladder(posted.job, &job, &manifest)?;
     let bytes = serde_json::to_vec_pretty(&manifest)?;
-    let content = Hash(*blake3::hash(&bytes).as_bytes());
+    let content = Hash::digest(&bytes);
     let added = relay.add_content(bytes).await?;
     if added.id != content {
         bail!("the relay named content {content} {}", added.id);

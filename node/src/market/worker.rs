@@ -179,7 +179,7 @@ impl Worker {
         for path in &outputs {
             let bytes =
                 tokio::fs::read(path).await.with_context(|| format!("{}", path.display()))?;
-            let hash = Hash(*blake3::hash(&bytes).as_bytes());
+            let hash = Hash::digest(&bytes);
             announced.push(Output { hash: hash.0, size: bytes.len() as u64 });
             self.relay.put_blob(&hash, bytes).await?;
         }

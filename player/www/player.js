@@ -1,0 +1,363 @@
+// The Kinema player: hls.js (bundled beside this file, global `Hls`) fed by a loader that
+// trusts nothing on the way. A video is named by its content id, the blake3 of its ladder's
+// manifest.json: the manifest is fetched by that hash and checked against it, the playlists are
+// written here from the manifest (never taken from the network), and every segment is fetched
+// by its blake3 — through the wasm light node from the network first (every 16 KiB group
+// checked), the relay's blob API second (checked whole) — and handed to Media Source Extensions
+// only once it checks out. A copy that does not is counted, dropped and fetched again.
+//
+// Embedding: `<kinema-player content="<id>"></kinema-player>` (or `#content=<id>` in the
+// page's link) with `hls.min.js` and this module on the page. Hooks for tests and scripts:
+// `data-testid="player"` on the <video>, `player-stats` (data-peer-bytes, data-relay-bytes,
+// data-verified, data-rejected, data-ttff-ms, data-stalls) and `player-error` (data-state:
+// no-content, unverifiable, network).
+import init, { blake3Hex } from "./kinema_wasm_node.js";
+import { connectRelay } from "./relay.js";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const NAME = /^[a-z0-9_-]{1,32}$/;
+const CODECS = /^[A-Za-z0-9.]+(,[A-Za-z0-9.]+)*$/;
+/// Copies of a segment tried before the player gives up on it.
+const TRIES = 4;
+/// Where the last measured bandwidth is kept, to start the next video from it.
+const BANDWIDTH_KEY = "kinema-player-bandwidth";
+
+class NoContent extends Error {}
+class Unverifiable extends Error {}
+
+// The manifest's fields the playlists are written from, checked: nothing in it can add a
+// playlist line or name a file other than its blake3.
+function checkManifest(manifest) {
+  const renditions = manifest?.renditions;
+  if (!Array.isArray(renditions) || renditions.length === 0) {
+    throw new Unverifiable("the manifest lists no renditions");
+  }
+  for (const r of renditions) {
+    const numbers = [r.width, r.height, r.bandwidth, r.average_bandwidth, r.frame_rate];
+    if (!NAME.test(r.name) || !CODECS.test(r.codecs) || !numbers.every(Number.isFinite)) {
+      throw new Unverifiable(`the manifest's rendition ${JSON.stringify(r.name)} is malformed`);
+    }
+    if (!Array.isArray(r.segments) || r.segments.length === 0) {
+      throw new Unverifiable(`rendition ${r.name} has no segments`);
+    }
+    for (const s of r.segments) {
+      if (!HEX64.test(s.blake3) || s.file !== `${s.blake3}.ts` || !(s.duration > 0) || !(s.bytes > 0)) {
+        throw new Unverifiable(`rendition ${r.name} names a malformed segment`);
+      }
+    }
+  }
+  return manifest;
+}
+
+function masterPlaylist(manifest) {
+  let text = "#EXTM3U\n#EXT-X-VERSION:3\n";
+  for (const r of manifest.renditions) {
+    text += `#EXT-X-STREAM-INF:BANDWIDTH=${r.bandwidth},AVERAGE-BANDWIDTH=${r.average_bandwidth},`;
+    text += `RESOLUTION=${r.width}x${r.height},CODECS="${r.codecs}",FRAME-RATE=${r.frame_rate.toFixed(3)}\n`;
+    text += `${r.name}/index.m3u8\n`;
+  }
+  return text;
+}
+
+function mediaPlaylist(rendition) {
+  const target = Math.ceil(Math.max(...rendition.segments.map((s) => s.duration)));
+  let text = `#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:${target}\n`;
+  text += "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n";
+  for (const s of rendition.segments) {
+    text += `#EXTINF:${s.duration.toFixed(6)},\n${s.file}\n`;
+  }
+  return `${text}#EXT-X-ENDLIST\n`;
+}
+
+// Where the bytes come from and what they proved.
+class Stats {
+  constructor(element) {
+    this.element = element;
+    this.peerBytes = 0; // from other viewers' browsers
+    this.relayBytes = 0; // from relays and native peers
+    this.verified = 0;
+    this.rejected = 0;
+    this.ttffMs = null;
+    this.stalls = 0;
+    this.render();
+  }
+
+  render() {
+    const e = this.element;
+    e.dataset.peerBytes = this.peerBytes;
+    e.dataset.relayBytes = this.relayBytes;
+    e.dataset.verified = this.verified;
+    e.dataset.rejected = this.rejected;
+    e.dataset.ttffMs = this.ttffMs ?? "";
+    e.dataset.stalls = this.stalls;
+    const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
+    e.textContent =
+      `segments verified ${this.verified}, rejected ${this.rejected} · ` +
+      `${kib(this.relayBytes)} from relays and peers, ${kib(this.peerBytes)} from viewers · ` +
+      `first frame ${this.ttffMs === null ? "…" : `${this.ttffMs} ms`} · stalls ${this.stalls}`;
+  }
+}
+
+// Blobs by blake3, checked, from the light node first and the relay's blob API second.
+class Blobs {
+  constructor(node, stats) {
+    this.node = node;
+    this.stats = stats;
+  }
+
+  async viaNode(hash) {
+    if (!this.node) return null;
+    try {
+      // The light node checks every 16 KiB group against the hash as it arrives.
+      return await this.node.fetchSegment(hash);
+    } catch {
+      return null;
+    }
+  }
+
+  async viaRelay(hash) {
+    let response;
+    try {
+      response = await fetch(`/api/v1/blobs/${hash}`);
+    } catch {
+      return null;
+    }
+    if (response.status === 404) {
+      return { missing: true };
+    }
+    if (!response.ok) return null;
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (blake3Hex(bytes) !== hash) {
+      this.stats.rejected += 1;
+      this.stats.render();
+      return null;
+    }
+    return bytes;
+  }
+
+  // The blob, checked; `counted` segments add to the verified count.
+  async get(hash, { counted = true } = {}) {
+    let missing = 0;
+    for (let attempt = 0; attempt < TRIES; attempt += 1) {
+      const bytes = (await this.viaNode(hash)) ?? (await this.viaRelay(hash));
+      if (bytes instanceof Uint8Array) {
+        this.stats.relayBytes += bytes.length;
+        if (counted) this.stats.verified += 1;
+        this.stats.render();
+        return bytes;
+      }
+      if (bytes?.missing) missing += 1;
+    }
+    if (missing === TRIES) throw new NoContent(`nobody has ${hash}`);
+    throw new Error(`no copy of ${hash} checked out in ${TRIES} tries`);
+  }
+}
+
+// What hls.js asks for, answered from the checked manifest and blobs.
+class Source {
+  constructor(content, manifest, blobs) {
+    this.base = `${location.origin}/hls/${content}/`;
+    this.manifest = manifest;
+    this.blobs = blobs;
+    this.renditions = new Map(manifest.renditions.map((r) => [r.name, r]));
+  }
+
+  get masterUrl() {
+    return `${this.base}master.m3u8`;
+  }
+
+  async load(url) {
+    if (!url.startsWith(this.base)) throw new Error(`${url} is not this video's`);
+    const path = url.slice(this.base.length).split("?")[0];
+    if (path === "master.m3u8") return masterPlaylist(this.manifest);
+    const [name, file] = path.split("/");
+    const rendition = this.renditions.get(name);
+    if (!rendition) throw new Error(`no rendition ${name}`);
+    if (file === "index.m3u8") return mediaPlaylist(rendition);
+    const segment = rendition.segments.find((s) => s.file === file);
+    if (!segment) throw new Error(`${file} is not a segment of ${name}`);
+    const bytes = await this.blobs.get(segment.blake3);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  }
+}
+
+// An hls.js loader over a Source.
+function loaderFor(source) {
+  return class KinemaLoader {
+    constructor() {
+      this.context = null;
+      this.aborted = false;
+      this.stats = {
+        aborted: false,
+        loaded: 0,
+        retry: 0,
+        total: 0,
+        chunkCount: 0,
+        bwEstimate: 0,
+        loading: { start: 0, first: 0, end: 0 },
+        parsing: { start: 0, end: 0 },
+        buffering: { start: 0, first: 0, end: 0 },
+      };
+    }
+
+    load(context, _config, callbacks) {
+      this.context = context;
+      const stats = this.stats;
+      stats.loading.start = performance.now();
+      source.load(context.url).then(
+        (data) => {
+          if (this.aborted) return;
+          stats.loading.first = stats.loading.end = performance.now();
+          stats.loaded = stats.total = typeof data === "string" ? data.length : data.byteLength;
+          callbacks.onSuccess({ url: context.url, data }, stats, context, null);
+        },
+        (error) => {
+          if (this.aborted) return;
+          callbacks.onError({ code: 0, text: String(error.message ?? error) }, context, null, stats);
+        },
+      );
+    }
+
+    abort() {
+      this.aborted = true;
+      this.stats.aborted = true;
+    }
+
+    destroy() {
+      this.aborted = true;
+    }
+
+    getCacheAge() {
+      return null;
+    }
+
+    getResponseHeader() {
+      return null;
+    }
+  };
+}
+
+function contentOf(element) {
+  const id = element.getAttribute("content") ?? new URLSearchParams(location.hash.slice(1)).get("content");
+  return id?.toLowerCase() ?? null;
+}
+
+function keyboard(video) {
+  video.addEventListener("keydown", (event) => {
+    const actions = {
+      " ": () => (video.paused ? video.play() : video.pause()),
+      k: () => (video.paused ? video.play() : video.pause()),
+      ArrowLeft: () => (video.currentTime = Math.max(0, video.currentTime - 5)),
+      ArrowRight: () => (video.currentTime = Math.min(video.duration || 0, video.currentTime + 5)),
+      m: () => (video.muted = !video.muted),
+      f: () => (document.fullscreenElement ? document.exitFullscreen() : video.requestFullscreen()),
+    };
+    const action = actions[event.key];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
+  });
+}
+
+class KinemaPlayer extends HTMLElement {
+  async connectedCallback() {
+    const video = document.createElement("video");
+    video.dataset.testid = "player";
+    video.controls = true;
+    video.playsInline = true;
+    video.tabIndex = 0;
+    const stats = document.createElement("div");
+    stats.className = "stats";
+    stats.dataset.testid = "player-stats";
+    const error = document.createElement("div");
+    error.className = "error";
+    error.dataset.testid = "player-error";
+    this.append(error, video, stats);
+    this.stats = new Stats(stats);
+    keyboard(video);
+    const fail = (state, text) => {
+      error.dataset.state = state;
+      error.textContent = text;
+    };
+    try {
+      await this.start(video, fail);
+    } catch (e) {
+      if (e instanceof NoContent) fail("no-content", `No such content: ${e.message}`);
+      else if (e instanceof Unverifiable) fail("unverifiable", `Nothing verifiable: ${e.message}`);
+      else fail("network", `Network down: ${e.message ?? e}`);
+    }
+  }
+
+  async start(video, fail) {
+    const content = contentOf(this);
+    if (!content || !HEX64.test(content)) {
+      throw new NoContent("no content id (64 hex digits) in the element or the link");
+    }
+    await init();
+    // From the network first; without a light node the relay's blob API still serves, checked.
+    let node = null;
+    try {
+      ({ node } = await connectRelay());
+    } catch {
+      node = null;
+    }
+    const blobs = new Blobs(node, this.stats);
+    const bytes = await blobs.get(content, { counted: false });
+    let manifest;
+    try {
+      manifest = checkManifest(JSON.parse(new TextDecoder().decode(bytes)));
+    } catch (e) {
+      throw e instanceof Unverifiable ? e : new Unverifiable(`the manifest is not JSON: ${e.message}`);
+    }
+    if (!window.Hls?.isSupported()) {
+      throw new Error("this browser has no Media Source Extensions");
+    }
+    const source = new Source(content, manifest, blobs);
+    const saved = Number(localStorage.getItem(BANDWIDTH_KEY));
+    const hls = new window.Hls({
+      loader: loaderFor(source),
+      capLevelToPlayerSize: true,
+      abrEwmaDefaultEstimate: saved > 0 ? saved : 1_000_000,
+      fragLoadPolicy: {
+        default: {
+          maxTimeToFirstByteMs: 20_000,
+          maxLoadTimeMs: 60_000,
+          timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+          errorRetry: { maxNumRetry: 3, retryDelayMs: 500, maxRetryDelayMs: 4000 },
+        },
+      },
+    });
+    this.hls = hls;
+    const stats = this.stats;
+    let started = false;
+    video.addEventListener("playing", () => {
+      if (!started) {
+        started = true;
+        stats.ttffMs = Math.round(performance.now());
+        stats.render();
+      }
+    });
+    video.addEventListener("waiting", () => {
+      if (started && !video.seeking && !video.ended) {
+        stats.stalls += 1;
+        stats.render();
+      }
+    });
+    hls.on(window.Hls.Events.FRAG_LOADED, () => {
+      if (hls.bandwidthEstimate > 0) localStorage.setItem(BANDWIDTH_KEY, String(Math.round(hls.bandwidthEstimate)));
+    });
+    hls.on(window.Hls.Events.ERROR, (_event, data) => {
+      if (data.fatal) fail("network", `Network down: ${data.details}: ${data.error?.message ?? ""}`);
+    });
+    hls.loadSource(source.masterUrl);
+    hls.attachMedia(video);
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (this.hasAttribute("autoplay") || params.get("autoplay") === "1") {
+      video.muted = true;
+      video.play().catch(() => {});
+    }
+  }
+}
+
+customElements.define("kinema-player", KinemaPlayer);
