@@ -396,8 +396,28 @@ async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Result
     Ok(state.gateway.served("application/octet-stream", bytes))
 }
 
-/// A static asset; `/` is `index.html`.
-async fn asset(State(state): State<AppState>, uri: Uri) -> Result<Response> {
+/// Whether an `Accept-Encoding` header takes gzip (named, with a q above 0).
+fn takes_gzip(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    value.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let q =
+            parts.find_map(|p| p.strip_prefix("q=")).map_or(Some(1.0), |q| q.parse::<f32>().ok());
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && q.is_some_and(|q| q > 0.0)
+    })
+}
+
+/// A static asset; `/` is `index.html`. Where the directory holds `<file>.gz` (written at
+/// build) and the client takes gzip, that is sent instead, with `Content-Encoding: gzip`.
+/// Asset names carry no hash, so clients revalidate (`no-cache`).
+async fn asset(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> Result<Response> {
     let not_found = || Error::not_found(format!("no {}", uri.path()));
     let dir = state.relay.assets.as_ref().ok_or_else(not_found)?;
     let relative = uri.path().trim_start_matches('/');
@@ -406,7 +426,14 @@ async fn asset(State(state): State<AppState>, uri: Uri) -> Result<Response> {
     if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(Error::bad_request(format!("{} is not a plain path", uri.path())));
     }
-    let bytes = tokio::fs::read(dir.join(relative)).await.map_err(|_| not_found())?;
+    let path = dir.join(relative);
+    let mut compressed = path.clone().into_os_string();
+    compressed.push(".gz");
+    let gzip = if takes_gzip(&headers) { tokio::fs::read(&compressed).await.ok() } else { None };
+    let (bytes, encoding) = match gzip {
+        Some(bytes) => (bytes, Some("gzip")),
+        None => (tokio::fs::read(&path).await.map_err(|_| not_found())?, None),
+    };
     let content_type = match relative.extension().and_then(|e| e.to_str()) {
         Some("html") => "text/html; charset=utf-8",
         Some("js" | "mjs") => "text/javascript",
@@ -415,5 +442,41 @@ async fn asset(State(state): State<AppState>, uri: Uri) -> Result<Response> {
         Some("json") => "application/json",
         _ => "application/octet-stream",
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::VARY, "accept-encoding"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response();
+    if let Some(encoding) = encoding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, header::HeaderValue::from_static(encoding));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::takes_gzip;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[test]
+    fn gzip_is_taken_only_when_named_with_a_q_above_zero() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+            takes_gzip(&headers)
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("br, deflate"));
+        assert!(!with("gzip;q=nonsense"));
+        assert!(!takes_gzip(&HeaderMap::new()));
+    }
 }

@@ -446,6 +446,22 @@ pub(crate) fn light_node() -> Result<PathBuf> {
         std::fs::copy(hls.join(from), out.join(to))
             .with_context(|| format!("copying {}", hls.join(from).display()))?;
     }
+    // Precompressed beside each file a browser downloads: the relay sends `<file>.gz` to
+    // clients that take gzip.
+    for entry in std::fs::read_dir(&out)? {
+        let path = entry?.path();
+        let served = path.extension().is_some_and(|e| e == "wasm" || e == "js" || e == "html");
+        if served && !path.to_string_lossy().ends_with(".d.ts") {
+            let status = Command::new("gzip")
+                .args(["-9", "-k", "-f", "-n"])
+                .arg(&path)
+                .status()
+                .context("running gzip")?;
+            if !status.success() {
+                bail!("gzip {} failed ({status})", path.display());
+            }
+        }
+    }
     Ok(out)
 }
 

@@ -521,3 +521,57 @@ impl Drop for Postgres {
         let _ = self.child.wait();
     }
 }
+
+/// The page's files go out gzipped, from the `<file>.gz` beside them, to a client that takes
+/// gzip, and plain to one that does not; nothing outside the directory is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assets_go_out_precompressed_to_clients_that_take_gzip() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let assets = tmp.path().join("assets");
+    std::fs::create_dir(&assets).unwrap();
+    let script = "console.log('kinema');\n".repeat(200);
+    std::fs::write(assets.join("app.js"), &script).unwrap();
+    let zipped = b"\x1f\x8b pretend gzip".to_vec();
+    std::fs::write(assets.join("app.js.gz"), &zipped).unwrap();
+    let mut config = config(&tmp.path().join("relay"), None, Limits::default());
+    config.assets = Some(assets);
+    let relay = kinema_relay::start(config).await.unwrap();
+    let get = |path: &str, encoding: Option<&str>| {
+        let (path, encoding) = (path.to_owned(), encoding.map(str::to_owned));
+        let at = relay.http;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+            let mut request =
+                format!("GET {path} HTTP/1.1\r\nHost: kinema\r\nConnection: close\r\n");
+            if let Some(encoding) = encoding {
+                request += &format!("Accept-Encoding: {encoding}\r\n");
+            }
+            stream.write_all(format!("{request}\r\n").as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.unwrap();
+            let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
+            (head, answer[split + 4..].to_vec())
+        }
+    };
+    let (head, body) = get("/app.js", Some("br, gzip")).await;
+    assert!(
+        head.contains("content-encoding: gzip") && head.contains("vary: accept-encoding"),
+        "{head}"
+    );
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert_eq!(body, zipped);
+    let (head, body) = get("/app.js", Some("gzip;q=0")).await;
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert_eq!(body, script.as_bytes());
+    let (head, body) = get("/app.js", None).await;
+    assert!(
+        !head.contains("content-encoding") && head.contains("cache-control: no-cache"),
+        "{head}"
+    );
+    assert_eq!(body, script.as_bytes());
+    let (head, _) = get("/../relay/relay.db", Some("gzip")).await;
+    assert!(head.starts_with("http/1.1 400") || head.starts_with("http/1.1 404"), "{head}");
+}
