@@ -330,7 +330,7 @@ pub(crate) fn run_upload(args: UploadArgs) -> Result<()> {
             say!("job {} done: paid {paid}, refunded {}", posted.job, finished.job.refunded);
             say!("content {}", finished.content);
             say!("play {}", finished.hls);
-            say!("watch {}", relay.url(&format!("/watch.html#content={}", finished.content)));
+            say!("watch {}", relay.url(&format!("/watch/{}", finished.content)));
         }
         Ok(())
     })

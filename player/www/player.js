@@ -6,8 +6,8 @@
 // checked), the relay's blob API second (checked whole) — and handed to Media Source Extensions
 // only once it checks out. A copy that does not is counted, dropped and fetched again.
 //
-// Embedding: `<kinema-player content="<id>"></kinema-player>` (or `#content=<id>` in the
-// page's link) with `hls.min.js` and this module on the page. Hooks for tests and scripts:
+// Embedding: `<kinema-player content="<id>"></kinema-player>` (or the page's link names it:
+// `/watch/<id>` or `#content=<id>`) with `hls.min.js` and this module on the page. Hooks for tests and scripts:
 // `data-testid="player"` on the <video>, `player-stats` (data-peer-bytes, data-relay-bytes,
 // data-verified, data-rejected, data-ttff-ms, data-stalls) and `player-error` (data-state:
 // no-content, unverifiable, network).
@@ -238,7 +238,11 @@ function loaderFor(source) {
 }
 
 function contentOf(element) {
-  const id = element.getAttribute("content") ?? new URLSearchParams(location.hash.slice(1)).get("content");
+  const fromPath = location.pathname.match(/^\/watch\/([0-9a-fA-F]{64})$/)?.[1];
+  const id =
+    element.getAttribute("content") ??
+    fromPath ??
+    new URLSearchParams(location.hash.slice(1)).get("content");
   return id?.toLowerCase() ?? null;
 }
 

@@ -410,7 +410,8 @@ fn takes_gzip(headers: &axum::http::HeaderMap) -> bool {
     })
 }
 
-/// A static asset; `/` is `index.html`. Where the directory holds `<file>.gz` (written at
+/// A static asset; `/` is `index.html`, `/watch/<content id>` the player's `watch.html`. Where
+/// the directory holds `<file>.gz` (written at
 /// build) and the client takes gzip, that is sent instead, with `Content-Encoding: gzip`.
 /// Asset names carry no hash, so clients revalidate (`no-cache`).
 async fn asset(
@@ -421,7 +422,15 @@ async fn asset(
     let not_found = || Error::not_found(format!("no {}", uri.path()));
     let dir = state.relay.assets.as_ref().ok_or_else(not_found)?;
     let relative = uri.path().trim_start_matches('/');
-    let relative = if relative.is_empty() { "index.html" } else { relative };
+    // The player's page names its video in the path: `/watch/<content id>`.
+    let watch = relative
+        .strip_prefix("watch/")
+        .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let relative = match relative {
+        "" => "index.html",
+        _ if watch => "watch.html",
+        other => other,
+    };
     let relative = std::path::Path::new(relative);
     if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(Error::bad_request(format!("{} is not a plain path", uri.path())));

@@ -344,8 +344,7 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("player");
     std::fs::create_dir_all(&shots).unwrap();
     let play = |extra: Vec<String>| {
-        let mut args =
-            vec!["player.mjs".to_owned(), format!("{relay}/watch.html#content={id}&autoplay=1")];
+        let mut args = vec!["player.mjs".to_owned(), format!("{relay}/watch/{id}#autoplay=1")];
         args.extend(extra);
         let dir = e2e.clone();
         async move {
