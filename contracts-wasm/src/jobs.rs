@@ -1473,7 +1473,7 @@ fn settle(
     let worker = work.worker;
     match check.challenger {
         None => {
-            let verifier = check.verifiers[0];
+            let Some(&verifier) = check.verifiers.first() else { return Ok(()) };
             if fails > 0 {
                 // The worker cheated: slashed, half of it to the verifier, drawn again.
                 let slashed = slash(pool, &worker);

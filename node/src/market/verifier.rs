@@ -91,6 +91,8 @@ impl Verifier {
         let thresholds = Arc::new(Thresholds::calibrated());
         let mut done: HashSet<(u64, u32)> = HashSet::new();
         let mut missing: HashMap<(u64, u32), u32> = HashMap::new();
+        // A check that failed waits a while, and the others go first meanwhile.
+        let mut failed: HashMap<(u64, u32), std::time::Instant> = HashMap::new();
         tokio::pin!(stop);
         loop {
             let me = self.signer.address();
@@ -102,7 +104,11 @@ impl Verifier {
                 });
             done.retain(|d| tasks.iter().any(|t| (t.job, t.segment) == *d));
             missing.retain(|d, _| tasks.iter().any(|t| (t.job, t.segment) == *d));
-            let next = tasks.into_iter().find(|t| !done.contains(&(t.job, t.segment)));
+            failed.retain(|_, at| at.elapsed() < super::worker::RETRY_AFTER);
+            let next = tasks.into_iter().find(|t| {
+                let key = (t.job, t.segment);
+                !done.contains(&key) && !failed.contains_key(&key)
+            });
             if let Some(task) = next {
                 let key = (task.job, task.segment);
                 let answer = match self.check(&task, &thresholds).await {
@@ -117,6 +123,7 @@ impl Verifier {
                         }
                     }
                     Err(e) => {
+                        failed.insert(key, std::time::Instant::now());
                         let why = format!("{e:#}");
                         events(Event::Failed { job: task.job, segment: task.segment, why });
                         None

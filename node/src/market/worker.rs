@@ -7,9 +7,10 @@
 //! naming their blake3 and sizes. A task it cannot do (a blob missing, ffmpeg failing) is
 //! reported and tried again at the next poll, until the task's deadline takes it away.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use kinema_chain::Hash;
@@ -23,6 +24,9 @@ use kinema_relay::api;
 
 use super::{FEE, POLL};
 use crate::client::Signer;
+
+/// How long a task that failed waits before it is tried again (the others go first).
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// What turns a source segment into renditions. [`Honest`] is the job's encode; a test
 /// harness may bring another (a cheat) to see the market catch it.
@@ -112,6 +116,8 @@ impl Worker {
             .await
             .with_context(|| format!("{}: cannot create", self.dir.display()))?;
         let mut done: HashSet<(u64, u32)> = HashSet::new();
+        // A task that failed waits a while, and the others go first meanwhile.
+        let mut failed: HashMap<(u64, u32), Instant> = HashMap::new();
         tokio::pin!(stop);
         loop {
             let me = self.signer.address();
@@ -125,24 +131,31 @@ impl Worker {
             };
             // A submitted result leaves the list once committed; forget it then.
             done.retain(|d| tasks.iter().any(|t| (t.job, t.segment) == *d));
-            let next = tasks.into_iter().find(|t| !done.contains(&(t.job, t.segment)));
+            failed.retain(|_, at| at.elapsed() < RETRY_AFTER);
+            let next = tasks.into_iter().find(|t| {
+                let key = (t.job, t.segment);
+                !done.contains(&key) && !failed.contains_key(&key)
+            });
+            let mut pause = POLL;
             if let Some(task) = next {
                 events(Event::Started { job: task.job, segment: task.segment });
                 match self.work(&task).await {
                     Ok(tx) => {
                         done.insert((task.job, task.segment));
                         events(Event::Submitted { job: task.job, segment: task.segment, tx });
+                        // The next task right away.
+                        pause = Duration::ZERO;
                     }
-                    Err(e) => events(Event::Failed {
-                        job: task.job,
-                        segment: task.segment,
-                        why: format!("{e:#}"),
-                    }),
+                    Err(e) => {
+                        failed.insert((task.job, task.segment), Instant::now());
+                        let why = format!("{e:#}");
+                        events(Event::Failed { job: task.job, segment: task.segment, why });
+                    }
                 }
             }
             tokio::select! {
                 () = &mut stop => return Ok(()),
-                () = tokio::time::sleep(if next.is_some() { std::time::Duration::ZERO } else { POLL }) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
