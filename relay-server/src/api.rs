@@ -323,17 +323,26 @@ pub struct Client {
     key: Option<SecretKey>,
 }
 
+/// The HTTP client: natively, a connection attempt gives up after 10 s and an answer that
+/// stalls for 60 s is dropped (a relay that hangs must not hang its caller); in a browser,
+/// `fetch` has its own.
+fn http_client() -> reqwest::Client {
+    #[cfg(not(target_arch = "wasm32"))]
+    let builder = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(60));
+    #[cfg(target_arch = "wasm32")]
+    let builder = reqwest::Client::builder();
+    builder.build().unwrap_or_default()
+}
+
 /// Error answers longer than this are cut when quoted.
 const QUOTED: usize = 200;
 
 impl Client {
     /// The API of the relay at `base` (`http://host:port`).
     pub fn new(base: &str) -> Self {
-        Self {
-            base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
-            key: None,
-        }
+        Self { base: base.trim_end_matches('/').to_owned(), http: http_client(), key: None }
     }
 
     /// The client, signing its writes with `key` (whose account they count against).

@@ -89,6 +89,7 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     let (_devnet, printed) = network(&dir, port, &extra);
     let rpc = format!("http://127.0.0.1:{port}");
     let relay = format!("http://127.0.0.1:{}", port + 2);
+    eprintln!("devnet: rpc {rpc}, relay {relay}");
     let honest: Vec<String> = printed
         .lines()
         .filter_map(|l| l.trim().strip_prefix("worker ").map(str::to_owned))
@@ -189,7 +190,7 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
         "100".as_ref(),
         "--wait".as_ref(),
         "--timeout".as_ref(),
-        "600".as_ref(),
+        "300".as_ref(),
         "--json".as_ref(),
     ]);
     let took = started.elapsed();
@@ -197,7 +198,21 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     runtime.block_on(cheat_task).unwrap().unwrap();
     let ghosted = runtime.block_on(ghost_task).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    if !out.status.success() {
+        // What the chain says of the job, to see where it stopped.
+        let job = kinema(&[
+            "job".as_ref(),
+            "status".as_ref(),
+            "--rpc".as_ref(),
+            rpc.as_ref(),
+            "0".as_ref(),
+        ]);
+        panic!(
+            "{stderr}\n{}{}",
+            String::from_utf8_lossy(&job.stdout),
+            String::from_utf8_lossy(&job.stderr)
+        );
+    }
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     eprintln!("upload to playable: {took:?}: {answer}");
     for key in ["job", "content", "hls", "paid"] {
