@@ -242,36 +242,26 @@ pub(crate) struct PublishCommand {
     json: bool,
 }
 
-/// Reads a ladder's manifest: its bytes (their blake3 is the content id) and what it lists.
-pub(crate) fn read_ladder(dir: &Path) -> Result<(Vec<u8>, Manifest)> {
+/// Reads a ladder's manifest.
+fn read_ladder(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
     let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not a ladder's manifest", path.display()))?;
-    Ok((bytes, manifest))
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a ladder's manifest", path.display()))
 }
 
 pub(crate) fn publish(command: PublishCommand) -> Result<()> {
-    let (manifest_bytes, manifest) = read_ladder(&command.ladder)?;
+    let manifest = read_ladder(&command.ladder)?;
     let key = load_key(&command.key).context("--key")?;
     let relay = api::Client::new(&command.relay).with_key(key);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (segments, added) = runtime.block_on(async {
-        let mut segments = 0;
-        for rendition in &manifest.renditions {
-            for segment in &rendition.segments {
-                let path = command.ladder.join(&rendition.rendition.name).join(&segment.file);
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
-                relay.put_blob(&segment.blake3, bytes).await?;
-                segments += 1;
-            }
-        }
-        let added = relay.add_content(manifest_bytes).await?;
-        anyhow::Ok((segments, added))
+    let segments: usize = manifest.renditions.iter().map(|r| r.segments.len()).sum();
+    let added = runtime.block_on(async {
+        let id = kinema_node::market::upload::publish(&relay, &command.ladder, &manifest).await?;
+        anyhow::Ok(relay.content(&id).await?)
     })?;
     if command.json {
         say!("{}", serde_json::to_string(&added)?);

@@ -114,10 +114,10 @@ pub async fn post(
             order.config.heights
         );
     }
-    let source = publish(relay, &out, &cut.manifest).await?;
+    let source = Hash::digest(
+        &tokio::fs::read(out.join("manifest.json")).await.context("the cut's manifest.json")?,
+    );
     let segments = cut.manifest.segment_durations.len();
-    events(Event::Published { source, segments });
-
     let settings = &order.config.encode;
     let ladder = Ladder {
         codec: "h264".into(),
@@ -142,6 +142,22 @@ pub async fn post(
         deadline: order.deadline,
         verify_bps: order.verify_bps,
     };
+    // Refused before anything is published or sent: a job its creator cannot pay for.
+    let cost = jobs::cost(&args).context("the job's cost overflows")?;
+    let balance = signer.client().account(&signer.address()).await?.balance;
+    if balance < cost.saturating_add(FEE) {
+        bail!(
+            "the job costs {cost} ({segments} segments x {} renditions x {} and a verification \
+             fee each) and the fee up to {FEE}; {} has {balance}",
+            args.ladder.rungs.len(),
+            args.price,
+            signer.address()
+        );
+    }
+    if publish(relay, &out, &cut.manifest).await? != source {
+        bail!("the relay took the source under another id");
+    }
+    events(Event::Published { source, segments });
     let call = Call::Contract {
         contract: Address(JOBS),
         method: "post".into(),
@@ -151,18 +167,14 @@ pub async fn post(
     committed(signer, &reply).await?;
     let chain = signer.client();
     let me = signer.address();
-    let job: u64 = chain
-        .read(&jobs::latest_key(&me.0))
-        .await?
-        .with_context(|| format!("transaction {} posted no job", reply.hash))?;
-    let posted: Job = chain.read(&jobs::job_key(job)).await?.context("the job vanished")?;
+    // A committed transaction may still have been refused: then this account's last job is an
+    // earlier one, or none.
+    let refused =
+        || anyhow::anyhow!("transaction {} was refused: the job was not posted", reply.hash);
+    let job: u64 = chain.read(&jobs::latest_key(&me.0)).await?.ok_or_else(refused)?;
+    let posted: Job = chain.read(&jobs::job_key(job)).await?.ok_or_else(refused)?;
     if posted.args != args {
-        // The transaction was committed but refused (the escrow, a bad argument): the last job
-        // of this account is an earlier one.
-        bail!(
-            "the job was not posted; is the balance enough for its cost of {}?",
-            jobs::cost(&args).unwrap_or(u64::MAX)
-        );
+        return Err(refused());
     }
     events(Event::Posted { job });
     Ok(Posted { job, source })
