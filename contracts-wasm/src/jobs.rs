@@ -4,7 +4,7 @@
 //!
 //! **Members.** A worker or a verifier bonds part of its balance here ([`bond`]); the bond is
 //! what a draw weighs and what a slash cuts. Unbonding ([`unbond`]) takes
-//! [`UNBONDING_PERIOD`] blocks, during which the bond is still slashable. At most [`MAX_POOL`]
+//! [`UNBONDING_BLOCKS`] blocks, during which the bond is still slashable. At most [`MAX_POOL`]
 //! members.
 //!
 //! **A job** ([`post`]) names its source (the blake3 of its manifest, which lists the source
@@ -46,7 +46,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use crate::accounts::{self, SYSTEM, UNBONDING_PERIOD};
+use crate::accounts::{self, SYSTEM};
 use crate::{Address, Host, Refusal, block_hash, read_value, write_value};
 
 /// Members (workers and verifiers) at most.
@@ -70,6 +70,17 @@ pub const MAX_REASONS: usize = 512;
 pub const DEADLINES: std::ops::RangeInclusive<u64> = 2..=10_000;
 /// Times a segment is assigned at most (a missed deadline or a failed verdict each use one).
 pub const MAX_ATTEMPTS: u8 = 3;
+/// Blocks between unbonding and withdrawing: longer than anything a member's work can still
+/// be judged in (a deadline, a check, a window and a challenge), so no one leaves with the
+/// bond a verdict on its work would slash.
+pub const UNBONDING_BLOCKS: u64 = 1_000;
+// A result is judged within: the sampling block, every verifier's turn, the window and a
+// challenge's answers; withdrawing also waits for the member's open tasks.
+const _: () = assert!(
+    UNBONDING_BLOCKS
+        > 2 + MAX_VERIFIER_DRAWS as u64 * (VERDICT_BLOCKS + 1) + WINDOW + VERDICT_BLOCKS + 1
+);
+
 /// Blocks a worker that missed a deadline, or a verifier that missed a verdict, is not drawn.
 pub const SUSPEND_BLOCKS: u64 = 100;
 /// Blocks a verifier has to answer (it may hold [`MAX_TASKS`] checks, each some seconds of
@@ -875,7 +886,7 @@ pub fn bond(host: &mut impl Host, args: &BondArgs) -> Result<(), Refusal> {
 }
 
 /// Starts unbonding `amount` of the caller's bond; [`withdraw`] pays it back
-/// [`UNBONDING_PERIOD`] blocks later (slashable until then).
+/// [`UNBONDING_BLOCKS`] blocks later (slashable until then).
 pub fn unbond(host: &mut impl Host, amount: u64) -> Result<(), Refusal> {
     let who = host.caller();
     let now = host.height();
@@ -888,13 +899,13 @@ pub fn unbond(host: &mut impl Host, amount: u64) -> Result<(), Refusal> {
     }
     m.bond -= amount;
     m.unbonding = m.unbonding.saturating_add(amount);
-    m.release_height = now.saturating_add(UNBONDING_PERIOD);
+    m.release_height = now.saturating_add(UNBONDING_BLOCKS);
     write_value(host, POOL_KEY, &pool);
     Ok(())
 }
 
-/// Pays the caller's released unbonding back into its balance; a member left with nothing is
-/// removed.
+/// Pays the caller's released unbonding back into its balance (once it holds no task); a
+/// member left with nothing is removed.
 pub fn withdraw(host: &mut impl Host) -> Result<(), Refusal> {
     let who = host.caller();
     let now = host.height();
@@ -902,6 +913,9 @@ pub fn withdraw(host: &mut impl Host) -> Result<(), Refusal> {
     let Some(m) = member(&mut pool, &who) else {
         return refuse(format!("{} has no bond", hex(&who)));
     };
+    if m.tasks > 0 {
+        return refuse(format!("{} holds {} tasks: answer them first", hex(&who), m.tasks));
+    }
     if m.unbonding == 0 || m.release_height > now {
         return refuse(format!(
             "nothing to withdraw: {} unbonding, released at height {}",
@@ -2168,7 +2182,7 @@ mod tests {
         assert!(wrong.unwrap_err().0.contains("as a Worker"));
         chain.call(w, |h| unbond(h, BOND)).unwrap();
         assert!(chain.call(w, withdraw).unwrap_err().0.contains("released at height"));
-        chain.host.height += UNBONDING_PERIOD;
+        chain.host.height += UNBONDING_BLOCKS;
         let before = chain.balance(&w);
         chain.call(w, withdraw).unwrap();
         assert_eq!(chain.balance(&w), before + BOND);
@@ -2176,5 +2190,14 @@ mod tests {
         let overdraft =
             chain.call(w, |h| bond(h, &BondArgs { role: Role::Worker, amount: u64::MAX }));
         assert!(overdraft.unwrap_err().0.contains("to bond"));
+
+        // A member holding a task cannot leave with its bond before it answers.
+        let mut chain = Chain::new();
+        chain.post(1, 0);
+        chain.blocks(2);
+        let busy = *WORKERS.iter().find(|w| chain.member(w).tasks > 0).unwrap();
+        chain.call(busy, |h| unbond(h, BOND)).unwrap();
+        chain.host.height += UNBONDING_BLOCKS;
+        assert!(chain.call(busy, withdraw).unwrap_err().0.contains("holds 1 tasks"));
     }
 }
