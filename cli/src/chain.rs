@@ -351,6 +351,7 @@ fn run_devnet(
             print_relay(relay);
             if serves_page {
                 say!("  light node page {}/#genesis={genesis}", relay.url());
+                say!("  player {}/watch/<content id>", relay.url());
             }
             for (role, key, _) in &members {
                 say!("  {} {}", crate::market::role_label(*role), key.address());

@@ -270,5 +270,6 @@ pub(crate) fn publish(command: PublishCommand) -> Result<()> {
     say!("content {}", added.id);
     say!("  {segments} segments of {} renditions on {}", manifest.renditions.len(), relay.base());
     say!("  play {}", relay.url(&added.hls));
+    say!("  watch {}", relay.url(&format!("/watch/{}", added.id)));
     Ok(())
 }
