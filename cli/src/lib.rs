@@ -108,6 +108,8 @@ enum JobCommand {
     /// Put a done job's ladder on a relay (its manifest built from the accepted results) and,
     /// as its creator, record its content id on the chain (what `upload --wait` does).
     Publish(market::JobPublishArgs),
+    /// Cancel an open job of yours: accepted work is paid, the rest of the escrow returns.
+    Cancel(market::JobCancelArgs),
 }
 
 /// Parses the command line, runs it and turns the outcome into an exit status.
@@ -125,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Upload(args) => market::run_upload(args),
         Command::Job(JobCommand::Status(args)) => market::run_job_status(args),
         Command::Job(JobCommand::Publish(args)) => market::run_job_publish(args),
+        Command::Job(JobCommand::Cancel(args)) => market::run_job_cancel(args),
         Command::Worker(args) => market::run_worker(args),
         Command::Verifier(args) => market::run_verifier(args),
     };

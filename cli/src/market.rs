@@ -121,6 +121,19 @@ pub(crate) struct JobPublishArgs {
     json: bool,
 }
 
+/// `kinema job cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct JobCancelArgs {
+    /// The job's number.
+    job: u64,
+    /// A chain node's RPC.
+    #[arg(long)]
+    rpc: String,
+    /// The creator's key file.
+    #[arg(long)]
+    key: PathBuf,
+}
+
 /// `kinema job status`.
 #[derive(Debug, Args)]
 pub(crate) struct JobStatusArgs {
@@ -397,18 +410,55 @@ pub(crate) fn run_job_publish(args: JobPublishArgs) -> Result<()> {
     })
 }
 
+pub(crate) fn run_job_cancel(args: JobCancelArgs) -> Result<()> {
+    let key = load_key(&args.key).context("--key")?;
+    runtime()?.block_on(async {
+        let chain = ChainClient::new(&args.rpc).context("--rpc")?;
+        let before = chain.job(args.job).await?;
+        if before.state != JobStateReply::Open {
+            bail!("job {} is {}, not open", args.job, state_label(before.state));
+        }
+        if before.creator != key.address() {
+            bail!("job {} is {}'s, not {}'s to cancel", args.job, before.creator, key.address());
+        }
+        let mut signer = Signer::new(chain.clone(), key).await?;
+        let call = Call::Contract {
+            contract: Address(JOBS),
+            method: "cancel".into(),
+            args: encode(&args.job),
+        };
+        let reply = signer.send(call, market::FEE).await?;
+        wait_committed(&[(reply, chain.clone())]).await?;
+        let job = chain.job(args.job).await?;
+        if job.state != JobStateReply::Cancelled {
+            bail!("job {} is still {}: the cancel was refused", args.job, state_label(job.state));
+        }
+        let paid: u64 = job.paid.values().sum();
+        say!(
+            "job {} cancelled: paid {paid} for accepted work, refunded {}",
+            args.job,
+            job.refunded
+        );
+        Ok(())
+    })
+}
+
+fn state_label(state: JobStateReply) -> &'static str {
+    match state {
+        JobStateReply::Open => "open",
+        JobStateReply::Done => "done",
+        JobStateReply::Failed => "failed",
+        JobStateReply::Cancelled => "cancelled",
+    }
+}
+
 pub(crate) fn run_job_status(args: JobStatusArgs) -> Result<()> {
     let job = runtime()?.block_on(async { ChainClient::new(&args.rpc)?.job(args.job).await })?;
     if args.json {
         say!("{}", serde_json::to_string(&job)?);
         return Ok(());
     }
-    let state = match job.state {
-        JobStateReply::Open => "open",
-        JobStateReply::Done => "done",
-        JobStateReply::Failed => "failed",
-        JobStateReply::Cancelled => "cancelled",
-    };
+    let state = state_label(job.state);
     let accepted = job.results.iter().filter(|r| r.state == ResultState::Accepted).count();
     say!("job {}: {state}, {accepted} of {} results accepted", job.id, job.results.len());
     if let Some(why) = &job.failure {

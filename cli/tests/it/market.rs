@@ -310,6 +310,46 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
         stranger.as_os_str(),
     ]);
     refused(&worker, "not bonded");
+    let cancel = kinema(&[
+        "job".as_ref(),
+        "cancel".as_ref(),
+        answer["job"].to_string().as_ref(),
+        "--rpc".as_ref(),
+        rpc.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+    ]);
+    refused(&cancel, "is done, not open");
+    // A second job, posted without waiting, cancelled by its creator: the rest returns.
+    let posted = kinema(&[
+        "upload".as_ref(),
+        clip.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+        "--renditions".as_ref(),
+        "144p".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(posted.status.success(), "{posted:?}");
+    let second: Value = serde_json::from_slice(&posted.stdout).unwrap();
+    let id = second["job"].to_string();
+    let cancel = |key: &std::path::Path| {
+        kinema(&[
+            "job".as_ref(),
+            "cancel".as_ref(),
+            id.as_ref(),
+            "--rpc".as_ref(),
+            rpc.as_ref(),
+            "--key".as_ref(),
+            key.as_os_str(),
+        ])
+    };
+    refused(&cancel(&stranger), "not");
+    let cancelled = cancel(&faucet);
+    assert!(cancelled.status.success(), "{cancelled:?}");
+    assert!(String::from_utf8_lossy(&cancelled.stdout).contains("cancelled"), "{cancelled:?}");
 
     // The ladder plays whole.
     let read = std::process::Command::new("ffmpeg")
