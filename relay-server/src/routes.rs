@@ -396,24 +396,24 @@ async fn blob(State(state): State<AppState>, Path(hash): Path<String>) -> Result
     Ok(state.gateway.served("application/octet-stream", bytes))
 }
 
-/// Whether an `Accept-Encoding` header takes gzip (named, with a q above 0).
-fn takes_gzip(headers: &axum::http::HeaderMap) -> bool {
+/// Whether an `Accept-Encoding` header takes `coding` (named, or `*`, with a q above 0).
+fn takes(headers: &axum::http::HeaderMap, coding: &str) -> bool {
     let Some(value) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    value.split(',').any(|coding| {
-        let mut parts = coding.split(';').map(str::trim);
+    value.split(',').any(|offered| {
+        let mut parts = offered.split(';').map(str::trim);
         let name = parts.next().unwrap_or_default();
         let q =
             parts.find_map(|p| p.strip_prefix("q=")).map_or(Some(1.0), |q| q.parse::<f32>().ok());
-        (name.eq_ignore_ascii_case("gzip") || name == "*") && q.is_some_and(|q| q > 0.0)
+        (name.eq_ignore_ascii_case(coding) || name == "*") && q.is_some_and(|q| q > 0.0)
     })
 }
 
 /// A static asset; `/` is `index.html`, `/watch/<content id>` the player's `watch.html`. Where
-/// the directory holds `<file>.gz` (written at
-/// build) and the client takes gzip, that is sent instead, with `Content-Encoding: gzip`.
-/// Asset names carry no hash, so clients revalidate (`no-cache`).
+/// the directory holds `<file>.br` or `<file>.gz` (written at build) and the client takes that
+/// coding, the smaller is sent instead, with its `Content-Encoding`. Asset names carry no hash,
+/// so clients revalidate (`no-cache`).
 async fn asset(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -436,11 +436,20 @@ async fn asset(
         return Err(Error::bad_request(format!("{} is not a plain path", uri.path())));
     }
     let path = dir.join(relative);
-    let mut compressed = path.clone().into_os_string();
-    compressed.push(".gz");
-    let gzip = if takes_gzip(&headers) { tokio::fs::read(&compressed).await.ok() } else { None };
-    let (bytes, encoding) = match gzip {
-        Some(bytes) => (bytes, Some("gzip")),
+    // The smallest copy the client takes: brotli, then gzip, then the file itself.
+    let mut found = None;
+    for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
+        if takes(&headers, coding) {
+            let mut compressed = path.clone().into_os_string();
+            compressed.push(suffix);
+            if let Ok(bytes) = tokio::fs::read(&compressed).await {
+                found = Some((bytes, coding));
+                break;
+            }
+        }
+    }
+    let (bytes, encoding) = match found {
+        Some((bytes, coding)) => (bytes, Some(coding)),
         None => (tokio::fs::read(&path).await.map_err(|_| not_found())?, None),
     };
     let content_type = match relative.extension().and_then(|e| e.to_str()) {
@@ -470,22 +479,22 @@ async fn asset(
 
 #[cfg(test)]
 mod tests {
-    use super::takes_gzip;
+    use super::takes;
     use axum::http::{HeaderMap, HeaderValue, header};
 
     #[test]
-    fn gzip_is_taken_only_when_named_with_a_q_above_zero() {
-        let with = |value: &'static str| {
+    fn a_coding_is_taken_only_when_named_with_a_q_above_zero() {
+        let with = |value: &'static str, coding: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
-            takes_gzip(&headers)
+            takes(&headers, coding)
         };
-        assert!(with("gzip, deflate, br"));
-        assert!(with("br;q=1.0, GZIP;q=0.5"));
-        assert!(with("*"));
-        assert!(!with("gzip;q=0"));
-        assert!(!with("br, deflate"));
-        assert!(!with("gzip;q=nonsense"));
-        assert!(!takes_gzip(&HeaderMap::new()));
+        assert!(with("gzip, deflate, br", "gzip") && with("gzip, deflate, br", "br"));
+        assert!(with("br;q=1.0, GZIP;q=0.5", "gzip"));
+        assert!(with("*", "br"));
+        assert!(!with("gzip;q=0", "gzip"));
+        assert!(!with("br, deflate", "gzip"));
+        assert!(!with("gzip;q=nonsense", "gzip"));
+        assert!(!takes(&HeaderMap::new(), "gzip"));
     }
 }

@@ -446,19 +446,28 @@ pub(crate) fn light_node() -> Result<PathBuf> {
         std::fs::copy(hls.join(from), out.join(to))
             .with_context(|| format!("copying {}", hls.join(from).display()))?;
     }
-    // Precompressed beside each file a browser downloads: the relay sends `<file>.gz` to
-    // clients that take gzip.
+    // Precompressed beside each file a browser downloads: the relay sends `<file>.br` or
+    // `<file>.gz` to clients that take it.
+    if !on_path("brotli", "--version") {
+        eprintln!("xtask: brotli is missing; installing Debian's brotli");
+        apt_install(&["brotli"])?;
+    }
     for entry in std::fs::read_dir(&out)? {
         let path = entry?.path();
         let served = path.extension().is_some_and(|e| e == "wasm" || e == "js" || e == "html");
-        if served && !path.to_string_lossy().ends_with(".d.ts") {
-            let status = Command::new("gzip")
-                .args(["-9", "-k", "-f", "-n"])
+        if !served {
+            continue;
+        }
+        for (tool, args) in
+            [("gzip", ["-9", "-k", "-f", "-n"]), ("brotli", ["-q", "11", "-k", "-f"])]
+        {
+            let status = Command::new(tool)
+                .args(args)
                 .arg(&path)
                 .status()
-                .context("running gzip")?;
+                .with_context(|| format!("running {tool}"))?;
             if !status.success() {
-                bail!("gzip {} failed ({status})", path.display());
+                bail!("{tool} {} failed ({status})", path.display());
             }
         }
     }

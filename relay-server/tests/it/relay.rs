@@ -522,10 +522,11 @@ impl Drop for Postgres {
     }
 }
 
-/// The page's files go out gzipped, from the `<file>.gz` beside them, to a client that takes
-/// gzip, and plain to one that does not; nothing outside the directory is served.
+/// The page's files go out compressed, from the `<file>.br` or `<file>.gz` beside them, to a
+/// client that takes brotli or gzip, and plain to one that takes neither; nothing outside the
+/// directory is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn assets_go_out_precompressed_to_clients_that_take_gzip() {
+async fn assets_go_out_precompressed_to_clients_that_take_it() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let tmp = tempfile::tempdir().unwrap();
@@ -535,6 +536,8 @@ async fn assets_go_out_precompressed_to_clients_that_take_gzip() {
     std::fs::write(assets.join("app.js"), &script).unwrap();
     let zipped = b"\x1f\x8b pretend gzip".to_vec();
     std::fs::write(assets.join("app.js.gz"), &zipped).unwrap();
+    let brotli = b"pretend brotli".to_vec();
+    std::fs::write(assets.join("app.js.br"), &brotli).unwrap();
     let mut config = config(&tmp.path().join("relay"), None, Limits::default());
     config.assets = Some(assets);
     let relay = kinema_relay::start(config).await.unwrap();
@@ -556,12 +559,15 @@ async fn assets_go_out_precompressed_to_clients_that_take_gzip() {
             (head, answer[split + 4..].to_vec())
         }
     };
-    let (head, body) = get("/app.js", Some("br, gzip")).await;
+    let (head, body) = get("/app.js", Some("gzip, br")).await;
     assert!(
-        head.contains("content-encoding: gzip") && head.contains("vary: accept-encoding"),
+        head.contains("content-encoding: br") && head.contains("vary: accept-encoding"),
         "{head}"
     );
     assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert_eq!(body, brotli);
+    let (head, body) = get("/app.js", Some("gzip, br;q=0")).await;
+    assert!(head.contains("content-encoding: gzip"), "{head}");
     assert_eq!(body, zipped);
     let (head, body) = get("/app.js", Some("gzip;q=0")).await;
     assert!(!head.contains("content-encoding"), "{head}");
