@@ -428,7 +428,7 @@ pub(crate) fn run_job_cancel(args: JobCancelArgs) -> Result<()> {
             args: encode(&args.job),
         };
         let reply = signer.send(call, market::FEE).await?;
-        wait_committed(&[(reply, chain.clone())]).await?;
+        chain.wait_committed(&reply).await?;
         let job = chain.job(args.job).await?;
         if job.state != JobStateReply::Cancelled {
             bail!("job {} is still {}: the cancel was refused", args.job, state_label(job.state));
@@ -557,19 +557,23 @@ impl Members {
         for (_, key, _) in &keys {
             if chain.account(&key.address()).await?.balance < MEMBER_FUNDS / 2 {
                 let call = Call::Transfer { to: key.address(), amount: MEMBER_FUNDS };
-                pending.push((faucet.send(call, market::FEE).await?, chain.clone()));
+                pending.push(faucet.send(call, market::FEE).await?);
             }
         }
-        wait_committed(&pending).await?;
+        for reply in &pending {
+            chain.wait_committed(reply).await?;
+        }
         let mut pending = Vec::new();
         for (role, key, _) in &keys {
             if membership(&chain, &key.address()).await?.is_none() {
                 let mut signer = Signer::new(chain.clone(), key.clone()).await?;
                 let call = bond_call(role_name(*role), MEMBER_BOND)?;
-                pending.push((signer.send(call, market::FEE).await?, chain.clone()));
+                pending.push(signer.send(call, market::FEE).await?);
             }
         }
-        wait_committed(&pending).await?;
+        for reply in &pending {
+            chain.wait_committed(reply).await?;
+        }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         for (role, key, dir) in keys {
@@ -610,17 +614,4 @@ impl Members {
         }
         Ok(())
     }
-}
-
-async fn wait_committed(pending: &[(kinema_chain::rpc::SubmitReply, ChainClient)]) -> Result<()> {
-    let started = std::time::Instant::now();
-    for (reply, chain) in pending {
-        while chain.account(&reply.sender).await?.nonce <= reply.nonce {
-            if started.elapsed() > Duration::from_secs(120) {
-                bail!("transaction {} was not committed in 2 minutes", reply.hash);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(())
 }

@@ -119,20 +119,7 @@ pub fn run(
     config: &Config,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Manifest> {
-    config.validate()?;
-    let info = probe::probe(ff, input)?;
-    check_output(out)?;
-    let hwaccel = match config.hwaccel {
-        HwChoice::None => None,
-        choice => hw::detect(ff)?.resolve(choice)?,
-    };
-    let plan = plan::plan(&info.video, config.segment_seconds);
-    let renditions = rendition::plan_renditions(&info.video, &config.heights);
-    progress(Progress::Planned {
-        mode: plan.mode,
-        segments: plan.len(),
-        renditions: renditions.iter().map(|r| r.name.clone()).collect(),
-    });
+    let Planned { info, hwaccel, plan, renditions } = prepare(ff, input, out, config, progress)?;
 
     let partial = Partial::create(out)?;
     let source_dir = partial.path.join(".source");
@@ -151,6 +138,40 @@ pub fn run(
     std::fs::remove_dir_all(&source_dir).map_err(|e| Error::io(&source_dir, "cannot remove", e))?;
     partial.commit(out)?;
     Ok(manifest)
+}
+
+/// What [`run`] and [`cut`] start from.
+struct Planned {
+    info: MediaInfo,
+    hwaccel: Option<hw::HwAccel>,
+    plan: SegmentPlan,
+    renditions: Vec<Rendition>,
+}
+
+/// Checks the settings and the output, probes `input`, resolves the decoder, plans the cut and
+/// the renditions, and reports the plan.
+fn prepare(
+    ff: &Ffmpeg,
+    input: &Path,
+    out: &Path,
+    config: &Config,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Planned> {
+    config.validate()?;
+    let info = probe::probe(ff, input)?;
+    check_output(out)?;
+    let hwaccel = match config.hwaccel {
+        HwChoice::None => None,
+        choice => hw::detect(ff)?.resolve(choice)?,
+    };
+    let plan = plan::plan(&info.video, config.segment_seconds);
+    let renditions = rendition::plan_renditions(&info.video, &config.heights);
+    progress(Progress::Planned {
+        mode: plan.mode,
+        segments: plan.len(),
+        renditions: renditions.iter().map(|r| r.name.clone()).collect(),
+    });
+    Ok(Planned { info, hwaccel, plan, renditions })
 }
 
 /// The output must not exist yet, or be an empty directory.
@@ -427,20 +448,7 @@ pub fn cut(
     config: &Config,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Cut> {
-    config.validate()?;
-    let info = probe::probe(ff, input)?;
-    check_output(out)?;
-    let hwaccel = match config.hwaccel {
-        HwChoice::None => None,
-        choice => hw::detect(ff)?.resolve(choice)?,
-    };
-    let plan = plan::plan(&info.video, config.segment_seconds);
-    let renditions = rendition::plan_renditions(&info.video, &config.heights);
-    progress(Progress::Planned {
-        mode: plan.mode,
-        segments: plan.len(),
-        renditions: renditions.iter().map(|r| r.name.clone()).collect(),
-    });
+    let Planned { info, hwaccel, plan, renditions } = prepare(ff, input, out, config, progress)?;
     let partial = Partial::create(out)?;
     let dir = partial.path.join(SOURCE_RENDITION);
     create_dir(&dir)?;

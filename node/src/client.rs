@@ -205,6 +205,31 @@ impl Signer {
 
     /// Whether the transaction `reply` names is committed (its sender's nonce is past it).
     pub async fn committed(&self, reply: &SubmitReply) -> Result<bool, ClientError> {
-        Ok(self.client.account(&reply.sender).await?.nonce > reply.nonce)
+        self.client.committed(reply).await
     }
 }
+
+impl ChainClient {
+    /// Whether the transaction `reply` names is committed (its sender's nonce is past it).
+    pub async fn committed(&self, reply: &SubmitReply) -> Result<bool, ClientError> {
+        Ok(self.account(&reply.sender).await?.nonce > reply.nonce)
+    }
+
+    /// Waits until the transaction `reply` names is committed, or [`COMMIT_WAIT`] passes.
+    pub async fn wait_committed(&self, reply: &SubmitReply) -> Result<(), ClientError> {
+        let started = std::time::Instant::now();
+        while !self.committed(reply).await? {
+            if started.elapsed() > COMMIT_WAIT {
+                return Err(ClientError::Send {
+                    url: format!("{}/api/v1/accounts/{}", self.base, reply.sender),
+                    why: format!("transaction {} was not committed in {COMMIT_WAIT:?}", reply.hash),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+}
+
+/// How long [`ChainClient::wait_committed`] waits.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(120);

@@ -5,7 +5,7 @@
 //   node light-node.mjs <url> <data-testid>...
 //
 // Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [url, ...ids] = process.argv.slice(2);
 if (!url || ids.length === 0) {
@@ -13,19 +13,7 @@ if (!url || ids.length === 0) {
   process.exit(2);
 }
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launch();
 const errors = [];
 const result = { ok: true, elements: {}, errors };
 try {

@@ -7,7 +7,7 @@
 // --no-peers hides the relay's browser addresses from the page, so every blob comes through
 // the relay's blob API; --tamper flips a byte of the first answer for that blob there (a lying
 // relay or middlebox). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
 if (!url) {
@@ -19,20 +19,7 @@ const option = (name) => {
   return i >= 0 ? rest[i + 1] : null;
 };
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
 const errors = [];
 const result = { ok: true, ended: false, stats: {}, error: null, errors, tampered: 0 };
 try {

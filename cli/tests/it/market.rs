@@ -72,14 +72,6 @@ impl Encoder for Logo {
     }
 }
 
-async fn committed(chain: &ChainClient, reply: &kinema_chain::rpc::SubmitReply) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while chain.account(&reply.sender).await.unwrap().nonce <= reply.nonce {
-        assert!(std::time::Instant::now() < deadline, "{} not committed", reply.hash);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -112,7 +104,7 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
         let mut signers = Vec::new();
         for key in [&cheat, &ghost] {
             let fund = Call::Transfer { to: key.address(), amount: 2 * bond };
-            committed(&chain, &faucet.send(fund, 5_000_000).await.unwrap()).await;
+            chain.wait_committed(&faucet.send(fund, 5_000_000).await.unwrap()).await.unwrap();
             let mut signer = Signer::new(chain.clone(), key.clone()).await.unwrap();
             let args = BondArgs { role: Role::Worker, amount: bond };
             let call = Call::Contract {
@@ -120,7 +112,7 @@ fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
                 method: "bond".into(),
                 args: kinema_chain::encode(&args),
             };
-            committed(&chain, &signer.send(call, 5_000_000).await.unwrap()).await;
+            chain.wait_committed(&signer.send(call, 5_000_000).await.unwrap()).await.unwrap();
             signers.push(signer);
         }
         let ghost = signers.pop().unwrap();

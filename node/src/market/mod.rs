@@ -12,8 +12,9 @@ pub mod upload;
 pub mod verifier;
 pub mod worker;
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use kinema_chain::Hash;
@@ -28,6 +29,40 @@ use crate::client::ChainClient;
 
 /// How often a role asks the chain for its tasks.
 pub const POLL: Duration = Duration::from_millis(500);
+
+/// How long a task that failed waits before it is tried again (the others go first).
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Which of a member's listed tasks it takes next: not one it answered already (the answer
+/// waits to be committed, then the task leaves the list), not one that failed within
+/// [`RETRY_AFTER`].
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    answered: HashSet<(u64, u32)>,
+    failed: HashMap<(u64, u32), Instant>,
+}
+
+impl Queue {
+    /// The next task of `listed` (the list just read); what left the list is forgotten.
+    pub(crate) fn next(&mut self, listed: &[Task]) -> Option<Task> {
+        self.answered.retain(|d| listed.iter().any(|t| (t.job, t.segment) == *d));
+        self.failed.retain(|_, at| at.elapsed() < RETRY_AFTER);
+        listed.iter().copied().find(|t| {
+            let key = (t.job, t.segment);
+            !self.answered.contains(&key) && !self.failed.contains_key(&key)
+        })
+    }
+
+    /// `task` is answered.
+    pub(crate) fn answered(&mut self, task: &Task) {
+        self.answered.insert((task.job, task.segment));
+    }
+
+    /// `task` failed this time.
+    pub(crate) fn failed(&mut self, task: &Task) {
+        self.failed.insert((task.job, task.segment), Instant::now());
+    }
+}
 
 /// The fee a role offers per transaction; what the call does not burn comes back.
 pub const FEE: u64 = 5_000_000;

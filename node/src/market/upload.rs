@@ -164,7 +164,7 @@ pub async fn post(
         args: kinema_chain::encode(&args),
     };
     let reply = signer.send(call, FEE).await?;
-    committed(signer, &reply).await?;
+    signer.client().wait_committed(&reply).await?;
     let chain = signer.client();
     let me = signer.address();
     // A committed transaction may still have been refused: then this account's last job is an
@@ -303,23 +303,11 @@ pub async fn publish_ladder(
             args: kinema_chain::encode(&args),
         };
         let reply = signer.send(call, FEE).await?;
-        committed(signer, &reply).await?;
+        signer.client().wait_committed(&reply).await?;
     }
     let reply = chain.job(posted.job).await?;
     if reply.content.is_some_and(|c| c != content) {
         bail!("job {} is published as {:?}, not {content}", posted.job, reply.content);
     }
     Ok(Finished { job: reply, content, hls: relay.url(&added.hls) })
-}
-
-/// Waits until the transaction `reply` names is committed.
-async fn committed(signer: &Signer, reply: &kinema_chain::rpc::SubmitReply) -> Result<()> {
-    let started = Instant::now();
-    while !signer.committed(reply).await? {
-        if started.elapsed() > Duration::from_secs(120) {
-            bail!("transaction {} was not committed in 2 minutes", reply.hash);
-        }
-        tokio::time::sleep(POLL / 5).await;
-    }
-    Ok(())
 }

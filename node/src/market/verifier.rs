@@ -8,7 +8,7 @@
 //! did not deliver. A verifier-side failure (ffmpeg failing on the source) gives no verdict and
 //! is tried again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use kinema_media::Ffmpeg;
 use kinema_media::verify::{self, Seed, Thresholds, Verdict};
 use kinema_relay::api;
 
-use super::{FEE, POLL};
+use super::{FEE, POLL, Queue};
 use crate::client::Signer;
 
 /// Polls in a row a rendition may be missing from the relay (answered 404: no provider has
@@ -89,10 +89,8 @@ impl Verifier {
             .await
             .with_context(|| format!("{}: cannot create", self.dir.display()))?;
         let thresholds = Arc::new(Thresholds::calibrated());
-        let mut done: HashSet<(u64, u32)> = HashSet::new();
+        let mut queue = Queue::default();
         let mut missing: HashMap<(u64, u32), u32> = HashMap::new();
-        // A check that failed waits a while, and the others go first meanwhile.
-        let mut failed: HashMap<(u64, u32), std::time::Instant> = HashMap::new();
         tokio::pin!(stop);
         loop {
             let me = self.signer.address();
@@ -102,13 +100,8 @@ impl Verifier {
                     events(Event::Failed { job: 0, segment: 0, why: format!("{e:#}") });
                     Vec::new()
                 });
-            done.retain(|d| tasks.iter().any(|t| (t.job, t.segment) == *d));
             missing.retain(|d, _| tasks.iter().any(|t| (t.job, t.segment) == *d));
-            failed.retain(|_, at| at.elapsed() < super::worker::RETRY_AFTER);
-            let next = tasks.into_iter().find(|t| {
-                let key = (t.job, t.segment);
-                !done.contains(&key) && !failed.contains_key(&key)
-            });
+            let next = queue.next(&tasks);
             if let Some(task) = next {
                 let key = (task.job, task.segment);
                 let answer = match self.check(&task, &thresholds).await {
@@ -123,7 +116,7 @@ impl Verifier {
                         }
                     }
                     Err(e) => {
-                        failed.insert(key, std::time::Instant::now());
+                        queue.failed(&task);
                         let why = format!("{e:#}");
                         events(Event::Failed { job: task.job, segment: task.segment, why });
                         None
@@ -132,7 +125,7 @@ impl Verifier {
                 if let Some((pass, reasons)) = answer {
                     match self.answer(&task, pass, &reasons).await {
                         Ok(()) => {
-                            done.insert(key);
+                            queue.answered(&task);
                             events(Event::Verdict {
                                 job: task.job,
                                 segment: task.segment,

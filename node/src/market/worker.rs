@@ -7,10 +7,9 @@
 //! naming their blake3 and sizes. A task it cannot do (a blob missing, ffmpeg failing) is
 //! reported and tried again at the next poll, until the task's deadline takes it away.
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kinema_chain::Hash;
@@ -22,11 +21,8 @@ use kinema_media::hw::HwAccel;
 use kinema_media::transcode::{self, EncodeSettings};
 use kinema_relay::api;
 
-use super::{FEE, POLL};
+use super::{FEE, POLL, Queue};
 use crate::client::Signer;
-
-/// How long a task that failed waits before it is tried again (the others go first).
-pub const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// What turns a source segment into renditions. [`Honest`] is the job's encode; a test
 /// harness may bring another (a cheat) to see the market catch it.
@@ -115,9 +111,7 @@ impl Worker {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .with_context(|| format!("{}: cannot create", self.dir.display()))?;
-        let mut done: HashSet<(u64, u32)> = HashSet::new();
-        // A task that failed waits a while, and the others go first meanwhile.
-        let mut failed: HashMap<(u64, u32), Instant> = HashMap::new();
+        let mut queue = Queue::default();
         tokio::pin!(stop);
         loop {
             let me = self.signer.address();
@@ -129,25 +123,19 @@ impl Worker {
                     Vec::new()
                 }
             };
-            // A submitted result leaves the list once committed; forget it then.
-            done.retain(|d| tasks.iter().any(|t| (t.job, t.segment) == *d));
-            failed.retain(|_, at| at.elapsed() < RETRY_AFTER);
-            let next = tasks.into_iter().find(|t| {
-                let key = (t.job, t.segment);
-                !done.contains(&key) && !failed.contains_key(&key)
-            });
+            let next = queue.next(&tasks);
             let mut pause = POLL;
             if let Some(task) = next {
                 events(Event::Started { job: task.job, segment: task.segment });
                 match self.work(&task).await {
                     Ok(tx) => {
-                        done.insert((task.job, task.segment));
+                        queue.answered(&task);
                         events(Event::Submitted { job: task.job, segment: task.segment, tx });
                         // The next task right away.
                         pause = Duration::ZERO;
                     }
                     Err(e) => {
-                        failed.insert((task.job, task.segment), Instant::now());
+                        queue.failed(&task);
                         let why = format!("{e:#}");
                         events(Event::Failed { job: task.job, segment: task.segment, why });
                     }
