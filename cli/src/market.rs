@@ -16,12 +16,11 @@ use kinema_contracts::jobs::{self, BondArgs, Member, Role};
 use kinema_contracts::system::JOBS;
 use kinema_media::Ffmpeg;
 use kinema_media::hw::{self, HwChoice};
-use kinema_media::ladder::Config;
 use kinema_media::rendition;
 use kinema_media::transcode::EncodeSettings;
-use kinema_node::client::{ChainClient, Signer};
 use kinema_node::market::{self, upload, verifier, worker};
 use kinema_relay::api;
+use kinema_relay::chain::{ChainClient, Signer};
 
 use crate::wallet::load_key;
 
@@ -93,7 +92,7 @@ pub(crate) struct UploadArgs {
     #[arg(long, default_value_t = jobs::DEFAULT_VERIFY_BPS)]
     verify_bps: u16,
     /// x264 preset the job fixes.
-    #[arg(long, default_value = "veryfast")]
+    #[arg(long, default_value = jobs::DEFAULT_PRESET)]
     preset: String,
     /// x264 constant rate factor the job fixes.
     #[arg(long, default_value_t = 23)]
@@ -287,11 +286,9 @@ pub(crate) fn run_upload(args: UploadArgs) -> Result<()> {
     }
     let order = upload::Order {
         input: args.input.clone(),
-        config: Config {
-            heights: rendition::parse_heights(&args.renditions).context("--renditions")?,
-            encode,
-            ..Default::default()
-        },
+        heights: rendition::parse_heights(&args.renditions).context("--renditions")?,
+        preset: args.preset.clone(),
+        crf: args.crf,
         price: args.price,
         deadline: args.deadline,
         verify_bps: args.verify_bps,
@@ -300,15 +297,13 @@ pub(crate) fn run_upload(args: UploadArgs) -> Result<()> {
     runtime()?.block_on(async {
         let (key, relay, chain) = args.reach.open().await?;
         let mut signer = Signer::new(chain.clone(), key).await?;
-        let ff = Arc::new(Ffmpeg::locate()?);
-        let dir = tempfile::tempdir().context("a temporary directory")?;
-        let posted = upload::post(&mut signer, &relay, ff.clone(), &order, dir.path(), |e| {
+        let mut last = None;
+        let posted = upload::post(&mut signer, &relay, &order, |e| {
             if !json {
-                print_upload(&e, &mut None)
+                print_upload(&e, &mut last)
             }
         })
         .await?;
-        drop(dir);
         if !args.wait {
             if json {
                 say!("{}", serde_json::json!({ "job": posted.job, "source": posted.source }));
@@ -324,7 +319,7 @@ pub(crate) fn run_upload(args: UploadArgs) -> Result<()> {
         }
         let mut last = None;
         let timeout = Duration::from_secs(args.timeout);
-        let finished = upload::wait(&mut signer, &relay, ff, &posted, timeout, |e| {
+        let finished = upload::wait(&mut signer, &relay, &posted, timeout, |e| {
             if !json {
                 print_upload(&e, &mut last)
             }
@@ -351,14 +346,9 @@ pub(crate) fn run_upload(args: UploadArgs) -> Result<()> {
 
 fn print_upload(event: &upload::Event, last: &mut Option<JobReply>) {
     match event {
-        upload::Event::Cut(kinema_media::ladder::Progress::Planned {
-            segments,
-            renditions,
-            ..
-        }) => {
-            say!("cutting into {segments} segments for {}", renditions.join(", "))
-        }
-        upload::Event::Cut(_) => {}
+        // One line when the clip is all sent; the chunks before it are not worth a line each.
+        upload::Event::Sent { bytes, of } if bytes == of => say!("sent {of} bytes to the relay"),
+        upload::Event::Sent { .. } | upload::Event::Cutting(_) => {}
         upload::Event::Published { source, segments } => {
             say!("source {source}: {segments} segments on the relay")
         }
@@ -392,8 +382,7 @@ pub(crate) fn run_job_publish(args: JobPublishArgs) -> Result<()> {
         let (key, relay, chain) = args.reach.open().await?;
         let job = chain.job(args.job).await?;
         let mut signer = Signer::new(chain, key).await?;
-        let ff = Arc::new(Ffmpeg::locate()?);
-        let finished = upload::publish_ladder(&mut signer, &relay, ff, args.job, job).await?;
+        let finished = upload::publish_ladder(&mut signer, &relay, args.job, job).await?;
         if args.json {
             let out = serde_json::json!({
                 "job": args.job,

@@ -111,6 +111,8 @@ pub(crate) struct RelaySetup {
     pub(crate) cache_budget: u64,
     pub(crate) operator: Option<Address>,
     pub(crate) deny_list: Option<PathBuf>,
+    /// A devnet's faucet key: the relay gives browsers funds from it.
+    pub(crate) faucet: Option<kinema_chain::crypto::SecretKey>,
 }
 
 /// Starts a relay, its libp2p identity kept in `<data-dir>/p2p.key` and its webrtc-direct
@@ -162,6 +164,8 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         cache_budget: setup.cache_budget,
         operator: setup.operator,
         deny_list: setup.deny_list,
+        ffmpeg: None,
+        faucet: setup.faucet,
     })
     .await
 }
@@ -215,6 +219,7 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             cache_budget: command.cache_gib.saturating_mul(1 << 30),
             operator: command.operator,
             deny_list: command.deny_list,
+            faucet: None,
         })
         .await?;
         print_relay(&relay);

@@ -98,6 +98,9 @@ pub const FIRST_CHECKED: u32 = 10;
 /// caught within 20 of them with probability ≥ 99 % when the verifier catches 95 % of tampering
 /// (1 - (1 - 0.22 × 0.95)^20 = 0.991).
 pub const DEFAULT_VERIFY_BPS: u16 = 2_200;
+/// The x264 preset a job asks for unless its creator says otherwise: fast enough for browsers'
+/// and small workers' turns, and what a verifier re-encodes with.
+pub const DEFAULT_PRESET: &str = "veryfast";
 /// A verdict's fee, in basis points of the segment's pay (its price times its rungs).
 pub const VERIFY_FEE_BPS: u64 = 2_000;
 /// Share of a member's bond a lost verdict or challenge slashes, in basis points.
@@ -627,6 +630,53 @@ pub fn ladder_hash(id: u64, args: &PostArgs, outputs: &[Vec<Output>]) -> [u8; 32
         acc = ladder_step(hash, &acc, chunk);
     }
     acc
+}
+
+/// A rendition of a ladder as [`check_ladder`] reads it: its name, and each segment's blake3 and
+/// size in segment order.
+pub type RenditionOutputs<N> = (N, Vec<([u8; 32], u64)>);
+
+/// Checks that `renditions` (each rung's name and its segments' blake3 and size, in segment
+/// order; `kinema_media`'s `Manifest::outputs`) are
+/// the ladder job `id` accepted: every rung of the job, every segment, hashing to the ladder
+/// hash the chain recorded when it was done. What a ladder's manifest holds, read however the
+/// caller reads it (a creator before publishing, a relay before serving, a browser).
+pub fn check_ladder<N: AsRef<str>>(
+    id: u64,
+    job: &Job,
+    renditions: &[RenditionOutputs<N>],
+) -> Result<(), String> {
+    let Some(recorded) = job.ladder else { return Err(format!("job {id} has recorded no ladder")) };
+    let rungs = &job.args.ladder.rungs;
+    let segments = job.args.segments as usize;
+    let mut outputs = vec![Vec::with_capacity(rungs.len()); segments];
+    for rung in rungs {
+        let Some((_, rendition)) = renditions.iter().find(|(name, _)| name.as_ref() == rung.name)
+        else {
+            return Err(format!("the manifest has no rendition {} of job {id}", rung.name));
+        };
+        if rendition.len() != segments {
+            return Err(format!(
+                "the manifest's {} has {} segments, job {id} {segments}",
+                rung.name,
+                rendition.len(),
+            ));
+        }
+        for (per_segment, &(hash, size)) in outputs.iter_mut().zip(rendition) {
+            per_segment.push(Output { hash, size });
+        }
+    }
+    if renditions.len() != rungs.len() {
+        return Err(format!(
+            "the manifest has {} renditions, job {id} {}",
+            renditions.len(),
+            rungs.len()
+        ));
+    }
+    if ladder_hash(id, &job.args, &outputs) != recorded {
+        return Err(format!("the manifest's segments are not the ones job {id} accepted"));
+    }
+    Ok(())
 }
 
 fn refuse<T>(why: impl Into<String>) -> Result<T, Refusal> {

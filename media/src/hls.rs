@@ -153,7 +153,22 @@ pub fn is_codecs_string(codecs: &str) -> bool {
     codecs.len() <= 128 && codecs.split(',').count() <= 4 && codecs.split(',').all(entry_ok)
 }
 
+/// A segment as a transcode job's result names it: its blake3 and size.
+pub type SegmentOutput = ([u8; 32], u64);
+
 impl Manifest {
+    /// Each rendition's name with its segments' blake3 and size, in segment order: what a
+    /// job's results announce, for the jobs contract's `check_ladder`.
+    pub fn outputs(&self) -> Vec<(&str, Vec<SegmentOutput>)> {
+        self.renditions
+            .iter()
+            .map(|r| {
+                let outputs = r.segments.iter().map(|s| (s.blake3.0, s.bytes)).collect();
+                (r.rendition.name.as_str(), outputs)
+            })
+            .collect()
+    }
+
     /// Checks what a manifest from elsewhere (a relay's upload, a peer) must be before the
     /// playlists are written from it: rendition names [`is_rendition_name`] and distinct,
     /// codecs [`is_codecs_string`], sizes, rates, counts and durations finite and in range,

@@ -17,7 +17,7 @@
 //! - [`rpc`]: the JSON-over-HTTP RPC server (its requests and replies are
 //!   [`kinema_chain::rpc`]'s) and its OpenAPI document;
 //! - [`builder`]: a whole node — store, engine, libp2p, RPC — from a genesis and a key;
-//! - [`client`]: a client of that RPC, for the programs that are not validators;
+//! - the RPC's client is kinema-relay's `chain` (the browser app uses it too);
 //! - [`market`]: the market's roles — the worker, the verifier and the upload — on the chain's
 //!   jobs contract, a relay and kinema-media.
 //!
@@ -36,7 +36,6 @@
 
 pub mod app;
 pub mod builder;
-pub mod client;
 pub mod consensus;
 pub mod link;
 pub mod market;

@@ -179,6 +179,180 @@ pub struct DenyList {
     pub denied: Vec<Denied>,
 }
 
+/// `POST /api/v1/uploads`: a source file the client is about to send in chunks. The upload's
+/// id follows from the signer, the file's blake3 and its size, so asking again for the same
+/// file answers the upload already under way (how a client resumes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewUpload {
+    /// The file's name (shown, and the source's name in its manifest).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its blake3: the relay checks the whole file against it once every chunk is in.
+    pub blake3: Hash,
+    /// The ladder's rung heights; rungs above the source are left out. Empty: the media
+    /// engine's default ladder.
+    #[serde(default)]
+    pub heights: Vec<u32>,
+}
+
+/// Where an upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    /// Chunks are coming in.
+    Receiving,
+    /// Every byte is in and checked; the media engine is cutting it into source segments.
+    Cutting,
+    /// Cut: the source is content on the relay, and a job can be posted for it.
+    Ready,
+    /// The file could not be cut ([`Upload::error`] says why).
+    Failed,
+}
+
+/// An upload (`GET /api/v1/uploads/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Upload {
+    /// Its id.
+    pub id: Hash,
+    /// Who is uploading.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub account: Address,
+    /// The file's name.
+    pub name: String,
+    /// Its size.
+    pub size: u64,
+    /// Its blake3.
+    pub blake3: Hash,
+    /// Bytes received so far: where the next chunk starts.
+    pub received: u64,
+    /// Where it is.
+    pub state: UploadState,
+    /// While cutting, the share done (0 to 1).
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Once ready: the blake3 of the source's manifest (a content id on the relay).
+    pub source: Option<Hash>,
+    /// Once ready: source segments.
+    pub segments: u32,
+    /// Once ready: the source's duration in milliseconds.
+    pub duration_ms: i64,
+    /// Once ready: the ladder a job for it asks for (the rungs the source reaches).
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub ladder: Option<kinema_contracts::jobs::Ladder>,
+    /// Unix seconds when it began.
+    pub added: i64,
+}
+
+/// The largest chunk `PUT /api/v1/uploads/{id}?offset=` takes.
+pub const MAX_CHUNK: usize = 16 << 20;
+
+/// Who may see a video in listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed on the relay's public page.
+    Public,
+    /// Never listed: watched by its link only.
+    Unlisted,
+}
+
+/// `POST /api/v1/videos`: what a creator tells of a job's video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct NewVideo {
+    /// The upload its source came from.
+    pub upload: Hash,
+    /// The job transcoding it (the signer's, for that upload's source).
+    pub job: u64,
+    /// Its title (1 to [`MAX_TITLE`] characters).
+    pub title: String,
+    /// Its description (at most [`MAX_DESCRIPTION`] characters).
+    #[serde(default)]
+    pub description: String,
+    /// Its tags (at most [`MAX_TAGS`], each 1 to [`MAX_TAG`] characters).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Who sees it listed.
+    pub visibility: Visibility,
+    /// A WebVTT captions file, stored as a blob (`PUT /api/v1/blobs/{hash}`) first.
+    #[serde(default)]
+    pub captions: Option<Hash>,
+}
+
+/// The longest title.
+pub const MAX_TITLE: usize = 200;
+/// The longest description.
+pub const MAX_DESCRIPTION: usize = 5000;
+/// The most tags.
+pub const MAX_TAGS: usize = 16;
+/// The longest tag.
+pub const MAX_TAG: usize = 32;
+/// The largest captions file.
+pub const MAX_CAPTIONS: u64 = 1 << 20;
+
+/// A video: a job's ladder with what its creator told of it (`GET /api/v1/videos/{job}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Video {
+    /// The job that transcodes it.
+    pub job: u64,
+    /// Its creator.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub creator: Address,
+    /// The blake3 of its source's manifest.
+    pub source: Hash,
+    /// Its title.
+    pub title: String,
+    /// Its description.
+    pub description: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Who sees it listed.
+    pub visibility: Visibility,
+    /// Its WebVTT captions' blake3.
+    pub captions: Option<Hash>,
+    /// Once the job is done and its ladder published: the content id.
+    pub content: Option<Hash>,
+    /// Unix seconds when told.
+    pub added: i64,
+}
+
+/// A list of videos, newest first (`GET /api/v1/videos`: public ones, or the one published as
+/// `?content=`; `GET /api/v1/videos/mine`: the signer's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct VideoList {
+    /// At most 1000.
+    pub videos: Vec<Video>,
+}
+
+/// `POST /api/v1/faucet`'s answer: funds sent to the signer (a devnet's relay only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Gift {
+    /// Who gets it.
+    #[cfg_attr(feature = "server", schema(value_type = String))]
+    pub to: Address,
+    /// How much.
+    pub amount: u64,
+    /// The transfer's hash.
+    pub tx: Hash,
+}
+
+/// Whether a request to `path` with `method` must be signed: every write, and the reads that
+/// show what only their signer may see (the operator's deny list, a creator's own videos).
+pub fn must_sign(method: &str, path: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
+        || path.starts_with("/api/v1/admin/")
+        || path == "/api/v1/videos/mine"
+}
+
 /// How far a signed write's time may be from the relay's clock, either way, in milliseconds;
 /// a relay remembers the signatures it accepted for that long, and refuses them again.
 pub const REPLAY_WINDOW_MS: u64 = 5 * 60 * 1000;
@@ -418,6 +592,67 @@ impl Client {
         self.send("GET", &format!("/api/v1/blobs/{name}"), None).await.map(|(_, bytes)| bytes)
     }
 
+    /// Begins (or, for a file begun before, resumes) an upload.
+    pub async fn new_upload(&self, upload: &NewUpload) -> Result<Upload, Error> {
+        let body = serde_json::to_vec(upload).unwrap_or_default();
+        self.json("POST", "/api/v1/uploads", Some(body)).await
+    }
+
+    /// Upload `id`.
+    pub async fn upload(&self, id: &Hash) -> Result<Upload, Error> {
+        self.json("GET", &format!("/api/v1/uploads/{id}"), None).await
+    }
+
+    /// Sends `bytes` of upload `id` from `offset` (which must be what the relay has received).
+    pub async fn put_chunk(&self, id: &Hash, offset: u64, bytes: Vec<u8>) -> Result<Upload, Error> {
+        self.json("PUT", &format!("/api/v1/uploads/{id}?offset={offset}"), Some(bytes)).await
+    }
+
+    /// Tells what a job's video is.
+    pub async fn add_video(&self, video: &NewVideo) -> Result<Video, Error> {
+        let body = serde_json::to_vec(video).unwrap_or_default();
+        self.json("POST", "/api/v1/videos", Some(body)).await
+    }
+
+    /// The public videos.
+    pub async fn videos(&self) -> Result<VideoList, Error> {
+        self.json("GET", "/api/v1/videos", None).await
+    }
+
+    /// The client's key's own videos, unlisted ones too.
+    pub async fn my_videos(&self) -> Result<VideoList, Error> {
+        self.json("GET", "/api/v1/videos/mine", None).await
+    }
+
+    /// The video published as content `id`, if any.
+    pub async fn video_of(&self, id: &Hash) -> Result<Option<Video>, Error> {
+        let list: VideoList =
+            self.json("GET", &format!("/api/v1/videos?content={id}"), None).await?;
+        Ok(list.videos.into_iter().next())
+    }
+
+    /// The video of job `job`.
+    pub async fn video(&self, job: u64) -> Result<Video, Error> {
+        self.json("GET", &format!("/api/v1/videos/{job}"), None).await
+    }
+
+    /// Publishes the ladder of job `job`, which is done: the relay assembles its manifest from
+    /// the accepted results, checks it against the ladder hash the chain recorded and adds it
+    /// as content (charged to the client's key); the job's video, if any, gets its id.
+    pub async fn publish_ladder(&self, job: u64) -> Result<Content, Error> {
+        self.json("POST", &format!("/api/v1/jobs/{job}/ladder"), Some(Vec::new())).await
+    }
+
+    /// Takes the client's video of job `job` off the relay's listings.
+    pub async fn remove_video(&self, job: u64) -> Result<(), Error> {
+        self.send("DELETE", &format!("/api/v1/videos/{job}"), None).await.map(|_| ())
+    }
+
+    /// Asks a devnet's relay for funds for the client's key.
+    pub async fn faucet(&self) -> Result<Gift, Error> {
+        self.json("POST", "/api/v1/faucet", Some(Vec::new())).await
+    }
+
     /// Sends a request and decodes its JSON answer.
     async fn json<T: DeserializeOwned>(
         &self,
@@ -450,9 +685,8 @@ impl Client {
             "DELETE" => self.http.delete(&url),
             _ => self.http.get(&url),
         };
-        // Writes, and the operator's reads, are signed when the client has a key.
-        let signed = method != "GET" || path.starts_with("/api/v1/admin/");
-        let request = match (&self.key, signed) {
+        // Writes, and the reads only their signer may see, are signed when the client has a key.
+        let request = match (&self.key, must_sign(method, path.split('?').next().unwrap_or(path))) {
             (Some(key), true) => {
                 let auth = WriteAuth::sign(
                     key,

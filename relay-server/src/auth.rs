@@ -105,8 +105,7 @@ pub fn unauthorized(why: impl Into<String>) -> Error {
 
 /// Whether a request must be signed.
 pub fn must_sign(method: &Method, path: &str) -> bool {
-    ![Method::GET, Method::HEAD, Method::OPTIONS].contains(method)
-        || path.starts_with("/api/v1/admin/")
+    crate::api::must_sign(method.as_str(), path)
 }
 
 /// The middleware: checks the signature of a request that must be signed, before its body is

@@ -9,7 +9,7 @@ use sqlx::{AnyPool, Row};
 
 use kinema_chain::Address;
 
-use crate::api::{Content, Denied, Peer};
+use crate::api::{Content, Denied, Peer, Upload, UploadState, Video};
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +346,227 @@ fn content_row(row: &sqlx::any::AnyRow) -> Result<Content, DbError> {
         bytes: row.try_get(5)?,
         added: row.try_get(6)?,
     })
+}
+
+/// An upload's row: everything but what is received, which is the length of its file.
+const UPLOAD_COLUMNS: &str = "id, account, name, size, blake3, heights, state, error, source, segments, duration_ms, \
+     ladder, added";
+
+const VIDEO_COLUMNS: &str =
+    "job, creator, source, title, description, tags, visibility, captions, content, added";
+
+fn parse<T: std::str::FromStr>(text: &str) -> Result<T, DbError> {
+    text.parse().map_err(|_| DbError::Corrupt { id: text.to_owned() })
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DbError> {
+    serde_json::from_str(text).map_err(|_| DbError::Corrupt { id: text.to_owned() })
+}
+
+/// An upload's row (its `received` 0: the caller reads the file's length) and its heights.
+fn upload_row(row: &sqlx::any::AnyRow) -> Result<(Upload, Vec<u32>), DbError> {
+    let optional_hash = |i: usize| -> Result<Option<Hash>, DbError> {
+        row.try_get::<Option<String>, _>(i)?.map(|t| parse(&t)).transpose()
+    };
+    let upload = Upload {
+        id: parse(&row.try_get::<String, _>(0)?)?,
+        account: parse(&row.try_get::<String, _>(1)?)?,
+        name: row.try_get(2)?,
+        size: row.try_get::<i64, _>(3)?.max(0) as u64,
+        blake3: parse(&row.try_get::<String, _>(4)?)?,
+        received: 0,
+        state: from_json(&format!("\"{}\"", row.try_get::<String, _>(6)?))?,
+        progress: 0.0,
+        error: row.try_get(7)?,
+        source: optional_hash(8)?,
+        segments: u32::try_from(row.try_get::<i64, _>(9)?).unwrap_or(0),
+        duration_ms: row.try_get(10)?,
+        ladder: row.try_get::<Option<String>, _>(11)?.map(|t| from_json(&t)).transpose()?,
+        added: row.try_get(12)?,
+    };
+    Ok((upload, from_json(&row.try_get::<String, _>(5)?)?))
+}
+
+fn video_row(row: &sqlx::any::AnyRow) -> Result<Video, DbError> {
+    let optional_hash = |i: usize| -> Result<Option<Hash>, DbError> {
+        row.try_get::<Option<String>, _>(i)?.map(|t| parse(&t)).transpose()
+    };
+    Ok(Video {
+        job: u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0),
+        creator: parse(&row.try_get::<String, _>(1)?)?,
+        source: parse(&row.try_get::<String, _>(2)?)?,
+        title: row.try_get(3)?,
+        description: row.try_get(4)?,
+        tags: from_json(&row.try_get::<String, _>(5)?)?,
+        visibility: from_json(&format!("\"{}\"", row.try_get::<String, _>(6)?))?,
+        captions: optional_hash(7)?,
+        content: optional_hash(8)?,
+        added: row.try_get(9)?,
+    })
+}
+
+/// A unit enum's serde name (`"ready"` → `ready`).
+fn word<T: serde::Serialize>(value: &T) -> String {
+    json_text(value).trim_matches('"').to_owned()
+}
+
+impl Db {
+    /// Adds `upload` (asking for `heights`), or leaves the one with its id as it is.
+    pub async fn add_upload(&self, upload: &Upload, heights: &[u32]) -> Result<(), DbError> {
+        sqlx::query(&format!(
+            "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, 0, 0, NULL, $8) ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(upload.id.to_string())
+        .bind(upload.account.to_string())
+        .bind(&upload.name)
+        .bind(upload.size as i64)
+        .bind(upload.blake3.to_string())
+        .bind(json_text(&heights))
+        .bind(word(&upload.state))
+        .bind(upload.added)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Upload `id` and the heights it asked for.
+    pub async fn upload(&self, id: &Hash) -> Result<Option<(Upload, Vec<u32>)>, DbError> {
+        let row = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(upload_row).transpose()
+    }
+
+    /// The uploads in `state`, oldest first.
+    pub async fn uploads_in(&self, state: UploadState) -> Result<Vec<Upload>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE state = $1 ORDER BY added, id"
+        ))
+        .bind(word(&state))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| upload_row(row).map(|(u, _)| u)).collect()
+    }
+
+    /// How many of `account`'s uploads are receiving or cutting.
+    pub async fn open_uploads(&self, account: &Address) -> Result<i64, DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM uploads WHERE account = $1 AND state IN ('receiving', 'cutting')",
+        )
+        .bind(account.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Writes upload `upload.id`'s state, error and (once cut) what it became.
+    pub async fn set_upload(&self, upload: &Upload) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE uploads SET state = $2, error = $3, source = $4, segments = $5, \
+             duration_ms = $6, ladder = $7 WHERE id = $1",
+        )
+        .bind(upload.id.to_string())
+        .bind(word(&upload.state))
+        .bind(upload.error.clone())
+        .bind(upload.source.map(|s| s.to_string()))
+        .bind(i64::from(upload.segments))
+        .bind(upload.duration_ms)
+        .bind(upload.ladder.as_ref().map(json_text))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds `video` (or answers false when its job has one).
+    pub async fn add_video(&self, video: &Video) -> Result<bool, DbError> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (job) DO NOTHING"
+        ))
+        .bind(video.job as i64)
+        .bind(video.creator.to_string())
+        .bind(video.source.to_string())
+        .bind(&video.title)
+        .bind(&video.description)
+        .bind(json_text(&video.tags))
+        .bind(word(&video.visibility))
+        .bind(video.captions.map(|c| c.to_string()))
+        .bind(video.content.map(|c| c.to_string()))
+        .bind(video.added)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The video of job `job`.
+    pub async fn video(&self, job: u64) -> Result<Option<Video>, DbError> {
+        let row = sqlx::query(&format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE job = $1"))
+            .bind(job as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(video_row).transpose()
+    }
+
+    /// The video published as content `content`.
+    pub async fn video_of(&self, content: &Hash) -> Result<Option<Video>, DbError> {
+        // Two jobs of one source and ladder make one content id: the newest video speaks for it.
+        let row = sqlx::query(&format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos WHERE content = $1 ORDER BY added DESC, job DESC LIMIT 1"
+        ))
+            .bind(content.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(video_row).transpose()
+    }
+
+    /// Public videos whose ladder is published (`creator`: `None`), or every video of
+    /// `creator`'s; newest first.
+    pub async fn videos(
+        &self,
+        creator: Option<&Address>,
+        limit: i64,
+    ) -> Result<Vec<Video>, DbError> {
+        let public = format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos WHERE visibility = 'public' \
+             AND content IS NOT NULL ORDER BY added DESC, job DESC LIMIT $1"
+        );
+        let of_creator = format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos WHERE creator = $2 \
+             ORDER BY added DESC, job DESC LIMIT $1"
+        );
+        let rows = match creator {
+            None => sqlx::query(&public).bind(limit),
+            Some(creator) => sqlx::query(&of_creator).bind(limit).bind(creator.to_string()),
+        }
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(video_row).collect()
+    }
+
+    /// Sets the content id of job `job`'s video.
+    pub async fn set_video_content(&self, job: u64, content: &Hash) -> Result<(), DbError> {
+        sqlx::query("UPDATE videos SET content = $2 WHERE job = $1")
+            .bind(job as i64)
+            .bind(content.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes job `job`'s video; whether there was one.
+    pub async fn remove_video(&self, job: u64) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM videos WHERE job = $1")
+            .bind(job as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 #[cfg(test)]

@@ -41,8 +41,11 @@ mod admin;
 pub mod api;
 #[cfg(feature = "server")]
 pub mod auth;
+pub mod chain;
 #[cfg(feature = "server")]
 pub mod db;
+#[cfg(feature = "server")]
+mod events;
 #[cfg(feature = "server")]
 pub mod gateway;
 #[cfg(feature = "server")]
@@ -54,8 +57,14 @@ pub mod routes;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
+mod uploads;
+#[cfg(feature = "server")]
+mod videos;
+#[cfg(feature = "server")]
 mod writes;
 
+#[cfg(feature = "server")]
+pub use events::GIFT;
 #[cfg(feature = "server")]
 pub use limits::{Limits, Quotas};
 #[cfg(feature = "server")]

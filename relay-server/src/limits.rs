@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_upload: usize,
     /// Largest other request body (a manifest), in bytes.
     pub max_body: usize,
+    /// Largest source file an upload in chunks may send, in bytes.
+    pub max_source: u64,
     /// Requests per second a client (an IP address) may make, sustained.
     pub requests_per_second: f64,
     /// Requests a client may make at once above that rate.
@@ -30,6 +32,7 @@ impl Default for Limits {
         Self {
             max_upload: 64 << 20,
             max_body: 1 << 20,
+            max_source: 4 << 30,
             requests_per_second: 200.0,
             burst: 1000,
             request_timeout: Duration::from_secs(120),

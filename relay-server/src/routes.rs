@@ -46,11 +46,14 @@ use utoipa_axum::routes;
 
 use crate::api::{self, Content, Denied};
 use crate::auth::{Replays, Signer};
+use crate::chain::ChainClient;
 use crate::db::Db;
+use crate::events::{self, Faucet, Heads};
 use crate::gateway::{self, Gateway, parse_hash};
 use crate::limits::{Limits, Quotas};
 use crate::metrics::{self, Metrics};
-use crate::{admin, writes};
+use crate::uploads::{self, Uploads};
+use crate::{admin, videos, writes};
 
 /// Bytes as they are (a blob, a segment), as the OpenAPI document describes them.
 pub(crate) struct Octets;
@@ -89,6 +92,14 @@ pub struct Setup {
     pub denied: Vec<Denied>,
     /// The largest upload, in bytes.
     pub max_upload: usize,
+    /// The largest source file an upload in chunks may send, in bytes.
+    pub max_source: u64,
+    /// Where uploads in chunks are kept until they are cut.
+    pub uploads: PathBuf,
+    /// ffmpeg, to cut uploads and assemble ladders (`None`: the relay takes neither).
+    pub ffmpeg: Option<Arc<kinema_media::Ffmpeg>>,
+    /// A devnet's faucet.
+    pub faucet: Option<crate::events::Faucet>,
 }
 
 /// What every handler shares.
@@ -114,6 +125,12 @@ pub(crate) struct Relay {
     /// step with it).
     denied: RwLock<HashMap<Hash, String>>,
     pub(crate) max_upload: usize,
+    pub(crate) max_source: u64,
+    pub(crate) uploads: Uploads,
+    /// The chain RPC it follows (from `chain_rpc`).
+    pub(crate) chain: Option<ChainClient>,
+    pub(crate) heads: Arc<Heads>,
+    pub(crate) faucet: Option<Faucet>,
 }
 
 impl AppState {
@@ -130,7 +147,12 @@ impl AppState {
             operator,
             denied,
             max_upload,
+            max_source,
+            uploads,
+            ffmpeg,
+            faucet,
         } = setup;
+        let chain = chain_rpc.as_deref().and_then(|rpc| ChainClient::new(rpc).ok());
         let metrics = Metrics::new(p2p.clone(), db.clone());
         let gateway = Arc::new(Gateway::new(p2p.clone(), blobs.clone(), metrics.clone()));
         let relay = Relay {
@@ -145,6 +167,11 @@ impl AppState {
             operator,
             denied: RwLock::new(HashMap::new()),
             max_upload,
+            max_source,
+            uploads: Uploads::new(uploads, ffmpeg),
+            chain,
+            heads: Arc::new(Heads::new()),
+            faucet,
         };
         relay.set_denied(denied);
         let replays = Arc::new(Replays::default());
@@ -220,6 +247,9 @@ fn documented(limits: &Limits) -> OpenApiRouter<AppState> {
     let blobs = OpenApiRouter::new()
         .routes(routes!(writes::upload_blob, blob))
         .layer(body_limit(limits.max_upload));
+    let chunks = OpenApiRouter::new()
+        .routes(routes!(uploads::put_chunk, uploads::upload))
+        .layer(body_limit(api::MAX_CHUNK));
     OpenApiRouter::with_openapi(Document::openapi())
         .routes(routes!(healthz))
         .routes(routes!(metrics::serve))
@@ -230,8 +260,16 @@ fn documented(limits: &Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(writes::account))
         .routes(routes!(admin::denied))
         .routes(routes!(admin::deny, admin::allow))
+        .routes(routes!(uploads::new_upload))
+        .routes(routes!(videos::add_video, videos::videos))
+        .routes(routes!(videos::my_videos))
+        .routes(routes!(videos::video, videos::remove_video))
+        .routes(routes!(videos::publish_ladder))
+        .routes(routes!(events::events))
+        .routes(routes!(events::faucet))
         .layer(body_limit(limits.max_body))
         .merge(blobs)
+        .merge(chunks)
 }
 
 /// The OpenAPI document of the relay's API.

@@ -57,6 +57,11 @@ pub struct Config {
     pub operator: Option<kinema_chain::Address>,
     /// A deny list to read at start: a content id or blob name per line, then its reason.
     pub deny_list: Option<PathBuf>,
+    /// ffmpeg, to cut uploads and assemble ladders; `None`: found on the PATH if there (a relay
+    /// without it takes no uploads to cut).
+    pub ffmpeg: Option<Arc<kinema_media::Ffmpeg>>,
+    /// A devnet's faucet key: `POST /api/v1/faucet` gives from its account.
+    pub faucet: Option<kinema_chain::crypto::SecretKey>,
 }
 
 /// The default cache budget: 10 GiB.
@@ -73,6 +78,7 @@ pub struct Relay {
     server: JoinHandle<()>,
     indexer: JoinHandle<()>,
     forgetter: JoinHandle<()>,
+    heads: Option<JoinHandle<()>>,
     _messages: Messages,
 }
 
@@ -144,12 +150,22 @@ pub async fn start(config: Config) -> Result<Relay> {
         operator: config.operator,
         denied: db.denied().await?,
         max_upload: config.limits.max_upload,
+        max_source: config.limits.max_source,
+        uploads: config.data_dir.join("uploads"),
+        ffmpeg: config.ffmpeg.or_else(|| kinema_media::Ffmpeg::locate().ok().map(Arc::new)),
+        faucet: config.faucet.map(crate::events::Faucet::new),
     });
     for (id, reason) in deny_list {
         crate::admin::deny_id(&state, id, &reason)
             .await
             .map_err(|e| anyhow::anyhow!("--deny-list: denying {id}: {}", e.message()))?;
     }
+    let heads = state
+        .relay
+        .chain
+        .clone()
+        .map(|chain| tokio::spawn(state.relay.heads.clone().follow(chain)));
+    tokio::spawn(crate::uploads::resume_cuts(state.clone()));
     let (app, limiter) = routes::router(state, &config.limits, config.trusted_proxy)
         .context("--rate: the request rate")?;
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -160,7 +176,7 @@ pub async fn start(config: Config) -> Result<Relay> {
     });
     let forgetter = forget_idle_clients(limiter);
     let indexer = tokio::spawn(index_peers(p2p.clone(), db.clone()));
-    Ok(Relay { http: http_at, p2p, db, server, indexer, forgetter, _messages: messages })
+    Ok(Relay { http: http_at, p2p, db, server, indexer, forgetter, heads, _messages: messages })
 }
 
 /// The gossip a relay joins: the chain's finalized headers, which it forwards to the browsers
@@ -220,5 +236,8 @@ impl Drop for Relay {
         self.server.abort();
         self.indexer.abort();
         self.forgetter.abort();
+        if let Some(heads) = &self.heads {
+            heads.abort();
+        }
     }
 }

@@ -186,10 +186,22 @@ pub(crate) async fn add_content(
     Extension(signer): Extension<Signer>,
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<Content>)> {
+    let quota = state.relay.quota(&signer)?;
+    signer.check_body(&Hash::digest(&bytes))?;
+    let content = publish(&state, &signer.account, quota, bytes).await?;
+    Ok((StatusCode::CREATED, Json(content)))
+}
+
+/// Publishes a ladder's `manifest.json` for `account` (which may hold `quota` bytes): checked,
+/// pinned with every segment it names and charged, stored, provided and indexed.
+pub(crate) async fn publish(
+    state: &AppState,
+    account: &Address,
+    quota: u64,
+    bytes: Bytes,
+) -> Result<Content> {
     let relay = &state.relay;
-    let quota = relay.quota(&signer)?;
     let id = Hash::digest(&bytes);
-    signer.check_body(&id)?;
     relay.refuse_denied(&id)?;
     let manifest = check_manifest(&bytes)?;
     let segments = manifest.renditions.iter().flat_map(|r| &r.segments);
@@ -198,7 +210,7 @@ pub(crate) async fn add_content(
         relay.refuse_denied(&segment.blake3)?;
         pins.push((segment.blake3, segment.bytes));
     }
-    relay.db.pin(&signer.account, quota, &pins).await.map_err(charge_failed)?;
+    relay.db.pin(account, quota, &pins).await.map_err(charge_failed)?;
     let blobs = relay.blobs.clone();
     let names: Vec<Hash> = pins.iter().map(|(name, _)| *name).collect();
     let stored = bytes.clone();
@@ -224,8 +236,7 @@ pub(crate) async fn add_content(
     relay.db.add_content(&content).await.map_err(Error::internal)?;
     state.gateway.remember(id, std::sync::Arc::new(manifest));
     // Content added before keeps its first time.
-    let content = relay.db.content_by_id(&id).await.map_err(Error::internal)?.unwrap_or(content);
-    Ok((StatusCode::CREATED, Json(content)))
+    Ok(relay.db.content_by_id(&id).await.map_err(Error::internal)?.unwrap_or(content))
 }
 
 /// `GET /api/v1/accounts/{address}`.

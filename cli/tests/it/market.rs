@@ -16,9 +16,9 @@ use kinema_contracts::system::JOBS;
 use kinema_media::Ffmpeg;
 use kinema_media::hw::HwAccel;
 use kinema_media::transcode::{EncodeSettings, Task};
-use kinema_node::client::{ChainClient, Signer};
 use kinema_node::market::worker::{self, Encoder, Worker};
 use kinema_relay::api;
+use kinema_relay::chain::{ChainClient, Signer};
 use serde_json::Value;
 
 use super::chain::free_ports;

@@ -4,7 +4,7 @@
 //! segment is accepted, publishes the ladder.
 //!
 //! Each reads its tasks from the chain (the jobs contract's list per member, through
-//! [`crate::client::ChainClient`]), moves media through a relay (kinema-relay's API: blobs
+//! [`kinema_relay::chain::ChainClient`]), moves media through a relay (kinema-relay's API: blobs
 //! named by their blake3, checked again here), runs ffmpeg through kinema-media, and answers
 //! with a transaction.
 
@@ -25,7 +25,7 @@ use kinema_media::transcode::EncodeSettings;
 use kinema_media::verify::Expect;
 use kinema_relay::api;
 
-use crate::client::ChainClient;
+use kinema_relay::chain::ChainClient;
 
 /// How often a role asks the chain for its tasks.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -148,40 +148,9 @@ pub async fn job_of(chain: &ChainClient, task: &Task) -> Result<Job> {
         .with_context(|| format!("job {} is not on the chain", task.job))
 }
 
-/// Checks that `manifest` is the ladder job `id` accepted: every rung of the job, each
-/// segment's blake3 and size, hashing to the ladder hash the chain recorded when it was done.
+/// Checks that `manifest` is the ladder job `id` accepted ([`jobs::check_ladder`]).
 pub fn check_ladder(id: u64, job: &Job, manifest: &Manifest) -> Result<()> {
-    let Some(recorded) = job.ladder else { bail!("job {id} has recorded no ladder") };
-    let rungs = &job.args.ladder.rungs;
-    let mut outputs = vec![Vec::with_capacity(rungs.len()); job.args.segments as usize];
-    for rung in rungs {
-        let Some(rendition) = manifest.renditions.iter().find(|r| r.rendition.name == rung.name)
-        else {
-            bail!("the manifest has no rendition {} of job {id}", rung.name);
-        };
-        if rendition.segments.len() != outputs.len() {
-            bail!(
-                "the manifest's {} has {} segments, job {id} {}",
-                rung.name,
-                rendition.segments.len(),
-                outputs.len()
-            );
-        }
-        for (per_segment, entry) in outputs.iter_mut().zip(&rendition.segments) {
-            per_segment.push(jobs::Output { hash: entry.blake3.0, size: entry.bytes });
-        }
-    }
-    if manifest.renditions.len() != rungs.len() {
-        bail!(
-            "the manifest has {} renditions, job {id} {}",
-            manifest.renditions.len(),
-            rungs.len()
-        );
-    }
-    if jobs::ladder_hash(id, &job.args, &outputs) != recorded {
-        bail!("the manifest's segments are not the ones job {id} accepted");
-    }
-    Ok(())
+    jobs::check_ladder(id, job, &manifest.outputs()).map_err(|why| anyhow::anyhow!(why))
 }
 
 /// `member`'s tasks of `kind`.

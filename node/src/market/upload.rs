@@ -1,37 +1,44 @@
 //! An upload: the creator's side of a job.
 //!
-//! [`post`] cuts the clip into source segments on this machine (kinema-media's
-//! [`ladder::cut`]), publishes them and their manifest to the relay as content, and posts the
-//! job (escrowing its cost). [`wait`] follows the job until every segment × rendition is
-//! accepted, then assembles the ladder's manifest from the accepted results (checked against
-//! the ladder hash the chain recorded), publishes it (its blake3 is the content id the HLS
-//! gateway serves) and records that content id with the job on the chain.
+//! [`post`] sends the clip to the relay in signed chunks (kinema-relay's uploads: the relay
+//! checks each chunk and the whole file, and cuts it into source segments with the media
+//! engine, as it does for the browser app), then posts the job for that source (escrowing its
+//! cost). [`wait`] follows the job until every segment × rendition is accepted, then has the
+//! relay assemble the ladder's manifest from the accepted results, checks it here against the
+//! ladder hash the chain recorded, and records its content id (the id the HLS gateway serves)
+//! with the job on the chain.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use kinema_chain::rpc::{JobReply, JobStateReply};
 use kinema_chain::tx::Call;
 use kinema_chain::{Address, Hash};
-use kinema_contracts::jobs::{self, Job, Ladder, PostArgs, PublishArgs, Rung};
+use kinema_contracts::jobs::{self, Job, PostArgs, PublishArgs};
 use kinema_contracts::system::JOBS;
-use kinema_media::Ffmpeg;
 use kinema_media::hls::Manifest;
-use kinema_media::ladder::{self, Config, Progress};
-use kinema_relay::api;
+use kinema_relay::api::{self, NewUpload, UploadState};
 
 use super::{FEE, POLL};
-use crate::client::Signer;
+use kinema_relay::chain::Signer;
+
+/// Bytes per chunk sent to the relay.
+pub const CHUNK: u64 = 4 << 20;
 
 /// What to make of a clip and what to pay for it.
 #[derive(Debug, Clone)]
 pub struct Order {
     /// The clip.
     pub input: PathBuf,
-    /// How the media engine cuts it and which rungs (heights) it asks for.
-    pub config: Config,
+    /// The rung heights asked for (those above the source are left out; empty: the relay's
+    /// default ladder).
+    pub heights: Vec<u32>,
+    /// The x264 preset the job fixes.
+    pub preset: String,
+    /// The constant rate factor the job fixes.
+    pub crf: u8,
     /// Paid per segment-rendition accepted.
     pub price: u64,
     /// Blocks a worker has to answer an assignment.
@@ -43,8 +50,15 @@ pub struct Order {
 /// What an upload reports.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// The media engine's progress cutting the clip.
-    Cut(Progress),
+    /// Bytes of the clip the relay has.
+    Sent {
+        /// Received so far.
+        bytes: u64,
+        /// The clip's size.
+        of: u64,
+    },
+    /// The relay is cutting it: the share done.
+    Cutting(f64),
     /// The source is on the relay.
     Published {
         /// The source manifest's blake3.
@@ -81,68 +95,83 @@ pub struct Finished {
     pub hls: String,
 }
 
-/// Cuts `order.input` under `dir`, publishes the source to `relay` and posts the job as
-/// `signer`; returns once the job is on the chain.
+/// Bytes `at..at + len` of `path`.
+async fn read_at(path: &Path, at: u64, len: u64) -> Result<Vec<u8>> {
+    let file = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&file)?;
+        file.seek(SeekFrom::Start(at))?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(len).read_to_end(&mut bytes)?;
+        Ok::<_, std::io::Error>(bytes)
+    })
+    .await
+    .context("reading panicked")?
+    .with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Sends `order.input` to `relay` in chunks (resuming an upload of it the relay has begun),
+/// waits for the relay's cut and posts the job as `signer`; returns once the job is on the
+/// chain.
 pub async fn post(
     signer: &mut Signer,
     relay: &api::Client,
-    ff: Arc<Ffmpeg>,
     order: &Order,
-    dir: &Path,
     mut events: impl FnMut(Event) + Send,
 ) -> Result<Posted> {
-    let out = dir.join("source");
-    let (input, config, cut_dir) = (order.input.clone(), order.config.clone(), out.clone());
-    // Progress crosses from the cutting thread; when the reader lags, the cut waits for it.
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::channel(64);
-    let cutting = tokio::task::spawn_blocking(move || {
-        ladder::cut(&ff, &input, &cut_dir, &config, &mut |p| {
-            let _ = progress_tx.blocking_send(p);
-        })
-    });
-    while let Some(p) = progress_rx.recv().await {
-        events(Event::Cut(p));
+    let input = &order.input;
+    let path = input.clone();
+    let (size, blake3) = tokio::task::spawn_blocking(move || {
+        let mut hasher = blake3::Hasher::new();
+        let size = std::io::copy(&mut std::fs::File::open(&path)?, &mut hasher)?;
+        Ok::<_, std::io::Error>((size, Hash(*hasher.finalize().as_bytes())))
+    })
+    .await
+    .context("hashing panicked")?
+    .with_context(|| format!("{}: cannot read", input.display()))?;
+    let name = input.file_name().map_or("upload".into(), |n| n.to_string_lossy().into_owned());
+    let new = NewUpload { name, size, blake3, heights: order.heights.clone() };
+    let mut upload = relay.new_upload(&new).await?;
+    while upload.state == UploadState::Receiving && upload.received < size {
+        events(Event::Sent { bytes: upload.received, of: size });
+        let len = CHUNK.min(size - upload.received);
+        let bytes = read_at(input, upload.received, len).await?;
+        upload = match relay.put_chunk(&upload.id, upload.received, bytes).await {
+            Ok(upload) => upload,
+            // The relay has other bytes than thought (an answer lost): where it is.
+            Err(api::Error::Refused { status: 409, .. }) => relay.upload(&upload.id).await?,
+            Err(e) => return Err(e.into()),
+        };
     }
-    let cut = cutting
-        .await
-        .context("the cut panicked")?
-        .with_context(|| format!("cutting {}", order.input.display()))?;
-    if cut.renditions.is_empty() {
-        bail!(
-            "{}: no rendition of {:?} fits the source",
-            order.input.display(),
-            order.config.heights
-        );
-    }
-    let source = Hash::digest(
-        &tokio::fs::read(out.join("manifest.json")).await.context("the cut's manifest.json")?,
-    );
-    let segments = cut.manifest.segment_durations.len();
-    let settings = &order.config.encode;
-    let ladder = Ladder {
-        codec: "h264".into(),
-        preset: settings.preset.clone(),
-        crf: settings.crf,
-        rungs: cut
-            .renditions
-            .iter()
-            .map(|r| Rung {
-                name: r.name.clone(),
-                width: r.width,
-                height: r.height,
-                max_kbps: r.max_bitrate.div_ceil(1000),
-            })
-            .collect(),
+    events(Event::Sent { bytes: size, of: size });
+    let upload = loop {
+        match upload.state {
+            UploadState::Ready => break upload,
+            UploadState::Failed => bail!(
+                "the relay could not cut {}: {}",
+                input.display(),
+                upload.error.as_deref().unwrap_or("no reason given")
+            ),
+            _ => events(Event::Cutting(upload.progress)),
+        }
+        tokio::time::sleep(POLL).await;
+        upload = relay.upload(&upload.id).await?;
     };
+    let (Some(source), Some(mut ladder)) = (upload.source, upload.ladder) else {
+        bail!("the relay's upload {} is ready without a source", upload.id);
+    };
+    ladder.preset.clone_from(&order.preset);
+    ladder.crf = order.crf;
+    let segments = upload.segments as usize;
     let args = PostArgs {
         source: source.0,
-        segments: u32::try_from(segments).context("too many segments")?,
+        segments: upload.segments,
         ladder,
         price: order.price,
         deadline: order.deadline,
         verify_bps: order.verify_bps,
     };
-    // Refused before anything is published or sent: a job its creator cannot pay for.
+    // Refused before anything is sent: a job its creator cannot pay for.
     let cost = jobs::cost(&args).context("the job's cost overflows")?;
     let balance = signer.client().account(&signer.address()).await?.balance;
     if balance < cost.saturating_add(FEE) {
@@ -153,9 +182,6 @@ pub async fn post(
             args.price,
             signer.address()
         );
-    }
-    if publish(relay, &out, &cut.manifest).await? != source {
-        bail!("the relay took the source under another id");
     }
     events(Event::Published { source, segments });
     let call = Call::Contract {
@@ -208,7 +234,6 @@ pub async fn publish(relay: &api::Client, dir: &Path, manifest: &Manifest) -> Re
 pub async fn wait(
     signer: &mut Signer,
     relay: &api::Client,
-    ff: Arc<Ffmpeg>,
     posted: &Posted,
     timeout: Duration,
     mut events: impl FnMut(Event) + Send,
@@ -241,16 +266,16 @@ pub async fn wait(
         last = Some(reply);
         tokio::time::sleep(POLL).await;
     };
-    publish_ladder(signer, relay, ff, posted.job, reply).await
+    publish_ladder(signer, relay, posted.job, reply).await
 }
 
-/// Publishes the ladder of job `id`, which is done (`reply` is its state): assembles its
-/// manifest from the accepted results, checks it against the recorded ladder hash, puts it on
-/// `relay` and, when the job has no content id yet and `signer` is its creator, records it.
+/// Publishes the ladder of job `id`, which is done (`reply` is its state): `relay` assembles
+/// its manifest from the accepted results and adds it as content; the manifest is fetched
+/// back by its id and checked here against the recorded ladder hash and, when the job has no
+/// content id yet and `signer` is its creator, that id is recorded on the chain.
 pub async fn publish_ladder(
     signer: &mut Signer,
     relay: &api::Client,
-    ff: Arc<Ffmpeg>,
     id: u64,
     reply: JobReply,
 ) -> Result<Finished> {
@@ -260,40 +285,13 @@ pub async fn publish_ladder(
     }
     let posted = Posted { job: id, source: reply.source };
     let job: Job = chain.read(&jobs::job_key(posted.job)).await?.context("the job vanished")?;
-    let segments = job.args.segments as usize;
-    let rungs = &job.args.ladder.rungs;
-    // outputs[r][s]: rung r's segment s, as the job accepted it.
-    let mut outputs = vec![vec![(Hash::ZERO, 0u64); segments]; rungs.len()];
-    for result in &reply.results {
-        let r =
-            rungs.iter().position(|g| g.name == result.rendition).context("a result of no rung")?;
-        let (Some(hash), Some(size)) = (result.hash, result.size) else {
-            bail!("segment {} {} is accepted without an output", result.segment, result.rendition);
-        };
-        outputs[r][result.segment as usize] = (hash, size);
-    }
-    let source = super::source_manifest(relay, &job).await?;
-    let tmp = tempfile::tempdir().context("a temporary directory")?;
-    let mut firsts = Vec::with_capacity(rungs.len());
-    for (rung, o) in rungs.iter().zip(&outputs) {
-        let path = tmp.path().join(format!("{}.ts", rung.name));
-        super::fetch_to(relay, &o[0].0, &path).await?;
-        firsts.push(path);
-    }
-    let renditions: Vec<_> = rungs.iter().map(super::rendition).collect();
-    let manifest = tokio::task::spawn_blocking(move || {
-        ladder::assemble(&ff, &source, renditions, &outputs, &firsts)
-    })
-    .await
-    .context("assembling panicked")??;
-    manifest.check().map_err(|why| anyhow::anyhow!("the assembled manifest: {why}"))?;
+    let added = relay.publish_ladder(id).await?;
+    let content = added.id;
+    let bytes = super::fetch(relay, &content).await?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("content {content} is not a ladder's manifest"))?;
+    manifest.check().map_err(|why| anyhow::anyhow!("the ladder's manifest {content}: {why}"))?;
     super::check_ladder(posted.job, &job, &manifest)?;
-    let bytes = serde_json::to_vec_pretty(&manifest)?;
-    let content = Hash::digest(&bytes);
-    let added = relay.add_content(bytes).await?;
-    if added.id != content {
-        bail!("the relay named content {content} {}", added.id);
-    }
     // The chain links the content id to the job, once, at its creator's word.
     if job.content.is_none() && signer.address().0 == job.creator {
         let args = PublishArgs { job: posted.job, content: content.0 };

@@ -22,7 +22,7 @@ use kinema_media::verify::{self, Seed, Thresholds, Verdict};
 use kinema_relay::api;
 
 use super::{FEE, POLL, Queue};
-use crate::client::Signer;
+use kinema_relay::chain::Signer;
 
 /// Polls in a row a rendition may be missing from the relay (answered 404: no provider has
 /// it) before the result fails for it. An honest worker publishes its renditions before it

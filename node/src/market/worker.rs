@@ -22,7 +22,7 @@ use kinema_media::transcode::{self, EncodeSettings};
 use kinema_relay::api;
 
 use super::{FEE, POLL, Queue};
-use crate::client::Signer;
+use kinema_relay::chain::Signer;
 
 /// What turns a source segment into renditions. [`Honest`] is the job's encode; a test
 /// harness may bring another (a cheat) to see the market catch it.

@@ -7,4 +7,5 @@
 mod fuzz;
 mod interop;
 mod relay;
+mod uploads;
 mod writes;

@@ -57,6 +57,8 @@ pub(crate) fn config(dir: &Path, database_url: Option<String>, limits: Limits) -
         cache_budget: kinema_relay::CACHE_BUDGET,
         operator: Some(operator().address()),
         deny_list: None,
+        ffmpeg: None,
+        faucet: None,
     }
 }
 

@@ -1,7 +1,9 @@
-//! A client of the chain RPC ([`crate::rpc`]) for the programs that are not validators: the
-//! market's workers, verifiers and uploaders. JSON over HTTP with reqwest; every error names
-//! the request and carries the node's reason.
+//! A client of the chain RPC (kinema-node's `rpc`) for the programs that are not validators:
+//! the market's workers, verifiers and uploaders, the relay (its chain events and faucet) and
+//! the browser app. JSON over HTTP with reqwest (the browser's `fetch` on wasm32); every error
+//! names the request and carries the node's reason.
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::time::Duration;
 
 use borsh::BorshDeserialize;
@@ -14,6 +16,7 @@ use kinema_chain::{Address, encode};
 use serde::de::DeserializeOwned;
 
 /// Answers not ready within this are given up.
+#[cfg(not(target_arch = "wasm32"))]
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a request failed.
@@ -64,8 +67,14 @@ impl ChainClient {
                 why: "expected an http:// URL such as http://127.0.0.1:26650".into(),
             });
         }
-        let http = reqwest::Client::builder().timeout(TIMEOUT).build().map_err(|e| {
-            ClientError::Send { url: base.clone(), why: format!("no HTTP client: {e}") }
+        #[cfg(not(target_arch = "wasm32"))]
+        let builder = reqwest::Client::builder().timeout(TIMEOUT);
+        // In a browser, `fetch` has its own.
+        #[cfg(target_arch = "wasm32")]
+        let builder = reqwest::Client::builder();
+        let http = builder.build().map_err(|e| ClientError::Send {
+            url: base.clone(),
+            why: format!("no HTTP client: {e}"),
         })?;
         Ok(Self { base, http })
     }
@@ -216,6 +225,7 @@ impl ChainClient {
     }
 
     /// Waits until the transaction `reply` names is committed, or [`COMMIT_WAIT`] passes.
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn wait_committed(&self, reply: &SubmitReply) -> Result<(), ClientError> {
         let started = std::time::Instant::now();
         while !self.committed(reply).await? {
@@ -232,4 +242,5 @@ impl ChainClient {
 }
 
 /// How long [`ChainClient::wait_committed`] waits.
+#[cfg(not(target_arch = "wasm32"))]
 pub const COMMIT_WAIT: Duration = Duration::from_secs(120);
