@@ -295,6 +295,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         cache_budget: kinema_relay::CACHE_BUDGET,
         operator: None,
         deny_list: None,
+        faucet: None,
     };
     let members = crate::market::member_keys(&options.data_dir, (args.workers, args.verifiers))?;
     run_devnet(&options, Some((relay, members)))
@@ -323,6 +324,8 @@ fn run_devnet(
                 }
                 setup.operator = Some(devnet.faucet());
                 setup.chain_rpc = Some(rpc.clone());
+                setup.faucet =
+                    Some(crate::wallet::load_key(&options.data_dir.join("faucet.key"))?);
                 (Some(start_relay(setup).await.context("the relay")?), members)
             }
             None => (None, Vec::new()),
@@ -350,7 +353,8 @@ fn run_devnet(
         if let Some(relay) = &relay {
             print_relay(relay);
             if serves_page {
-                say!("  light node page {}/#genesis={genesis}", relay.url());
+                say!("  creator app     {}/", relay.url());
+                say!("  light node page {}/node.html#genesis={genesis}", relay.url());
                 say!("  player {}/watch/<content id>", relay.url());
             }
             for (role, key, _) in &members {

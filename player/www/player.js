@@ -293,6 +293,41 @@ class KinemaPlayer extends HTMLElement {
     }
   }
 
+  // What the creator told of the video (title, description, captions). It is the relay's word,
+  // not the content id's; the captions are a blob checked against the hash the relay names.
+  async describe(content, video, blobs) {
+    let told;
+    try {
+      const response = await fetch(`/api/v1/videos?content=${content}`);
+      if (!response.ok) return;
+      [told] = (await response.json()).videos ?? [];
+    } catch {
+      return;
+    }
+    if (!told) return;
+    const title = document.createElement("h2");
+    title.dataset.testid = "player-title";
+    title.textContent = String(told.title ?? "");
+    const description = document.createElement("p");
+    description.textContent = String(told.description ?? "");
+    this.prepend(title, description);
+    if (typeof told.captions === "string" && HEX64.test(told.captions)) {
+      try {
+        const bytes = await blobs.get(told.captions, { counted: false });
+        const track = document.createElement("track");
+        track.kind = "captions";
+        track.label = "Captions";
+        track.srclang = "und";
+        track.default = true;
+        track.src = URL.createObjectURL(new Blob([bytes], { type: "text/vtt" }));
+        track.dataset.testid = "player-captions";
+        video.append(track);
+      } catch {
+        // No captions that check out: the video plays without them.
+      }
+    }
+  }
+
   async start(video, fail) {
     const content = contentOf(this);
     if (!content || !HEX64.test(content)) {
@@ -317,6 +352,7 @@ class KinemaPlayer extends HTMLElement {
     if (!window.Hls?.isSupported()) {
       throw new Error("this browser has no Media Source Extensions");
     }
+    this.describe(content, video, blobs);
     const source = new Source(content, manifest, blobs);
     const saved = Number(localStorage.getItem(BANDWIDTH_KEY));
     const hls = new window.Hls({

@@ -40,16 +40,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 }
 
-/// `cargo xtask bench bundle`: builds the light-node page and prints the size of each file a
+/// `cargo xtask bench bundle`: builds what browsers get and prints the size of each file a
 /// browser downloads, raw and gzipped (`gzip -9`, as a server would send it).
 fn bundle() -> Result<()> {
-    let dir = crate::light_node()?;
+    let dir = crate::web()?;
     let (mut raw, mut gz) = (0, 0);
-    let mut names: Vec<PathBuf> =
-        std::fs::read_dir(&dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
-    names.retain(|p| p.extension().is_some_and(|e| e == "wasm" || e == "js" || e == "html"));
-    names.sort();
-    for path in names {
+    for path in crate::served_files(&dir)? {
         let size = std::fs::metadata(&path)?.len();
         let zipped = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("gzip")?;
         if !zipped.status.success() {
@@ -58,7 +54,7 @@ fn bundle() -> Result<()> {
         let zipped = zipped.stdout.len() as u64;
         println!(
             "{:<28} {size:>10} bytes  {zipped:>9} gzipped",
-            path.file_name().unwrap_or_default().to_string_lossy()
+            path.strip_prefix(&dir).unwrap_or(&path).display()
         );
         raw += size;
         gz += zipped;

@@ -1,17 +1,17 @@
 //! Kinema's build automation, plain cargo: `cargo xtask <command>`.
 //!
 //! - `devnet [kinema devnet options]`: installs the wasm32 target and wasm-bindgen if missing,
-//!   builds the light-node page and `kinema`, and runs `kinema devnet` (4 validators and a
-//!   relay serving the page, data in `<target>/devnet` unless `--data-dir` says otherwise)
-//!   until interrupted.
-//! - `light-node`: builds the browser light node and its page into `<target>/light-node/` and
-//!   prints that directory.
+//!   builds what browsers get (`web`) and `kinema`, and runs `kinema devnet` (4 validators
+//!   and a relay serving the app, data in `<target>/devnet` unless `--data-dir` says
+//!   otherwise) until interrupted.
+//! - `web`: builds what the relay serves to browsers (the creator app, the light node and its
+//!   page, the player) into `<target>/web/` and prints that directory.
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
 //!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
 //!   corpus clip.
 //! - `test`: installs what the tests need (ffmpeg, the PostgreSQL server, Node and npm,
 //!   chromium, rustfmt, clippy, the wasm32 target, wasm-bindgen-cli at the Cargo.lock version)
-//!   if missing, builds the light-node page, then runs `cargo fmt --check`,
+//!   if missing, builds what browsers get (`web`), then runs `cargo fmt --check`,
 //!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-net, kinema-wasm-node,
 //!   the relay's API (no default features), kinema-media's picture math and the contracts for
 //!   `wasm32-unknown-unknown`), the
@@ -51,11 +51,11 @@ fn main() -> Result<()> {
         "devnet" => devnet(rest),
         "demo" => demo(rest),
         "test" => test(),
-        "light-node" => light_node().map(|dir| println!("{}", dir.display())),
+        "web" => web().map(|dir| println!("{}", dir.display())),
         "bench" => bench::run(rest),
         "fuzz" => fuzz(rest),
         _ => bail!(
-            "usage: cargo xtask devnet [kinema devnet options] | light-node | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N] | bench watermark [--clips NAME,...] [--trials N] | fuzz [--cases N]"
+            "usage: cargo xtask devnet [kinema devnet options] | web | demo [--clip FILE] [--out DIR] | test | bench ladder [--clip FILE]... [--preset P] [--runs N] | bench verify [--runs N] | bench watermark [--clips NAME,...] [--trials N] | fuzz [--cases N]"
         ),
     }
 }
@@ -267,6 +267,7 @@ fn test() -> Result<()> {
         &["-p", "kinema-net"],
         &["-p", "kinema-relay", "--no-default-features"],
         &["-p", "kinema-wasm-node"],
+        &["-p", "kinema-browser-app"],
         &["-p", "kinema-media"],
         &["-p", "kinema-contracts", "--features", "contract"],
     ] {
@@ -280,13 +281,12 @@ fn test() -> Result<()> {
         &["doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    // The browser test serves the light-node page; built here, not again by the test.
-    let page = light_node()?;
-    let page = page.to_str().context("the target directory is not UTF-8")?;
-    let mut totals = cargo_test(
-        &["test", "--workspace", "--locked", "--no-fail-fast"],
-        &[("KINEMA_LIGHT_NODE", page)],
-    )?;
+    // The browser tests serve the app, the light node and the player; built here, not again
+    // by the tests.
+    let web = web()?;
+    let web = web.to_str().context("the target directory is not UTF-8")?;
+    let mut totals =
+        cargo_test(&["test", "--workspace", "--locked", "--no-fail-fast"], &[("KINEMA_WEB", web)])?;
     // The light client's checks again, in wasm32 under Node, as the browser will run them.
     let runner = [("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")];
     let wasm = ["test", "-p", "kinema-chain", "--test", "light", "--target", WASM, "--locked"];
@@ -392,7 +392,7 @@ fn fuzz(args: &[String]) -> Result<()> {
 fn devnet(args: &[String]) -> Result<()> {
     // The devnet's market workers and verifiers run ffmpeg.
     ensure_ffmpeg()?;
-    let page = light_node()?;
+    let page = web()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
     let mut command = Command::new(&kinema);
@@ -410,27 +410,40 @@ fn devnet(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Builds the browser light node (kinema-wasm-node for wasm32, the `wasm` profile, through
-/// wasm-bindgen) and its page into `<target>/light-node/`, and returns that directory.
-pub(crate) fn light_node() -> Result<PathBuf> {
+/// Builds what the relay serves to browsers into `<target>/web/` and returns that directory:
+/// the creator app (kinema-browser-app, at `/`) and the light node (kinema-wasm-node, its page
+/// `node.html`), each for wasm32 in the `wasm` profile through wasm-bindgen, the player
+/// (`watch.html`) with hls.js from its pinned npm package, and a brotli and a gzip copy of each
+/// file a browser downloads.
+pub(crate) fn web() -> Result<PathBuf> {
     ensure_wasm_target()?;
     ensure_wasm_test_runner()?;
-    cargo(&["build", "-p", "kinema-wasm-node", "--target", WASM, "--profile", "wasm", "--locked"])?;
-    let wasm = target_dir().join(WASM).join("wasm/kinema_wasm_node.wasm");
-    check_no_env_imports(&wasm)?;
-    let out = target_dir().join("light-node");
-    let status = Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-name", "kinema_wasm_node", "--out-dir"])
-        .arg(&out)
-        .arg(&wasm)
-        .status()
-        .context("running wasm-bindgen")?;
-    if !status.success() {
-        bail!("wasm-bindgen {} failed ({status})", wasm.display());
+    let crates =
+        [("kinema-wasm-node", "kinema_wasm_node"), ("kinema-browser-app", "kinema_browser_app")];
+    let mut args = vec!["build", "--target", WASM, "--profile", "wasm", "--locked"];
+    for (package, _) in crates {
+        args.extend(["-p", package]);
     }
-    // The light-node page and the player, with hls.js from the player's pinned npm package
-    // (and its licence).
-    for dir in ["wasm-node/www", "player/www"] {
+    cargo(&args)?;
+    let out = target_dir().join("web");
+    // What an earlier build left (a file since renamed) goes.
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    for (_, name) in crates {
+        let wasm = target_dir().join(WASM).join(format!("wasm/{name}.wasm"));
+        check_no_env_imports(&wasm)?;
+        let status = Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-name", name, "--out-dir"])
+            .arg(&out)
+            .arg(&wasm)
+            .status()
+            .context("running wasm-bindgen")?;
+        if !status.success() {
+            bail!("wasm-bindgen {} failed ({status})", wasm.display());
+        }
+    }
+    // The pages, with hls.js from the player's pinned npm package (and its licence).
+    for dir in ["browser-app/www", "wasm-node/www", "player/www"] {
         let www = root().join(dir);
         for entry in
             std::fs::read_dir(&www).with_context(|| format!("reading {}", www.display()))?
@@ -452,12 +465,7 @@ pub(crate) fn light_node() -> Result<PathBuf> {
         eprintln!("xtask: brotli is missing; installing Debian's brotli");
         apt_install(&["brotli"])?;
     }
-    for entry in std::fs::read_dir(&out)? {
-        let path = entry?.path();
-        let served = path.extension().is_some_and(|e| e == "wasm" || e == "js" || e == "html");
-        if !served {
-            continue;
-        }
+    for path in served_files(&out)? {
         for (tool, args) in
             [("gzip", ["-9", "-k", "-f", "-n"]), ("brotli", ["-q", "11", "-k", "-f"])]
         {
@@ -472,6 +480,30 @@ pub(crate) fn light_node() -> Result<PathBuf> {
         }
     }
     Ok(out)
+}
+
+/// Every file under `dir` a browser downloads (`.wasm`, `.js`, `.html`, `.css`), the
+/// wasm-bindgen snippets' included.
+pub(crate) fn served_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| ["wasm", "js", "html", "css"].iter().any(|s| e == *s))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// `npm ci` in `dir` unless its packages are installed (npm itself installed when missing).

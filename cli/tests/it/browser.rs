@@ -1,9 +1,11 @@
-//! The browser light node end to end, in real headless Chromium (Debian's, driven by
-//! playwright-core from `tests/e2e`): `kinema devnet` serves the light-node page from its relay;
-//! the page loads the wasm light node, connects to the relay over websocket, fetches a segment
-//! that only a native peer holds (the relay fetches it from the peer), verifies every group of
-//! it, and verifies the finalized headers validators gossip (forwarded by the relay) from the
-//! genesis validator set; over webrtc-direct too.
+//! What browsers get, end to end in real headless Chromium (Debian's, driven by playwright-core
+//! from `tests/e2e`), served by `kinema devnet`'s relay:
+//! - the light-node page loads the wasm light node, connects to the relay over websocket,
+//!   fetches a segment that only a native peer holds (the relay fetches it from the peer),
+//!   verifies every group of it, and verifies the finalized headers validators gossip
+//!   (forwarded by the relay) from the genesis validator set; over webrtc-direct too;
+//! - the player plays a ladder from its content id alone, every segment checked;
+//! - the creator app takes a clip from a new wallet to a played watch link.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,19 +24,19 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The light-node page: `KINEMA_LIGHT_NODE`, or built by `cargo xtask light-node`.
-fn light_node_page() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KINEMA_LIGHT_NODE") {
+/// What the relay serves to browsers: `KINEMA_WEB`, or built by `cargo xtask web`.
+fn web_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KINEMA_WEB") {
         return dir.into();
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let built = Command::new(cargo)
-        .args(["run", "--quiet", "--locked", "-p", "xtask", "--", "light-node"])
+        .args(["run", "--quiet", "--locked", "-p", "xtask", "--", "web"])
         .current_dir(root())
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(built.status.success(), "cargo xtask light-node failed");
+    assert!(built.status.success(), "cargo xtask web failed");
     let text = String::from_utf8(built.stdout).unwrap();
     PathBuf::from(text.lines().last().unwrap())
 }
@@ -59,7 +61,7 @@ fn e2e() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_light_node_fetches_and_verifies_in_chromium() {
-    let page = light_node_page();
+    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
 
@@ -96,9 +98,12 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
         .find_map(|line| line.strip_prefix("genesis "))
         .expect("the devnet printed no genesis")
         .to_owned();
-    assert!(printed.contains(&format!("/#genesis={genesis}")), "{printed}");
-    let url =
-        format!("http://127.0.0.1:{}/?segment={}#genesis={genesis}", port + 2, segment.blake3);
+    assert!(printed.contains(&format!("/node.html#genesis={genesis}")), "{printed}");
+    let url = format!(
+        "http://127.0.0.1:{}/node.html?segment={}#genesis={genesis}",
+        port + 2,
+        segment.blake3
+    );
     let ids = ["relay-status", "segment-result", "trust", "header-result"];
     let result = page_result(&e2e, url, &ids).await;
     let element = |id: &str| element_of(&result, id);
@@ -128,7 +133,7 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     // Over webrtc-direct: the page connects and fetches the segment (now from the relay's
     // store) in 15 KiB pieces, each group checked once its pieces are in.
     let url = format!(
-        "http://127.0.0.1:{}/?transport=webrtc-direct&segment={}",
+        "http://127.0.0.1:{}/node.html?transport=webrtc-direct&segment={}",
         port + 2,
         segment.blake3
     );
@@ -202,7 +207,7 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
     use kinema_chain::crypto::{Domain, SecretKey};
     use kinema_chain::rpc::{BlockReply, ValidatorSetReply};
 
-    let page = light_node_page();
+    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_ports();
@@ -277,7 +282,10 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
     tokio::spawn(async move { axum::serve(liar, app).await.unwrap() });
 
     let page_url = |rpc: &str, query: &str| {
-        format!("http://127.0.0.1:{}/?rpc=http://{liar_at}{rpc}{query}#genesis={genesis}", port + 2)
+        format!(
+            "http://127.0.0.1:{}/node.html?rpc=http://{liar_at}{rpc}{query}#genesis={genesis}",
+            port + 2
+        )
     };
     let result = page_result(&e2e, page_url("/forged-set", ""), &["trust"]).await;
     let (state, text) = element_of(&result, "trust");
@@ -307,7 +315,7 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
 /// again while playback goes on; content nobody has named as such.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_plays_a_ladder_checking_every_segment() {
-    let page = light_node_page();
+    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ladder");
@@ -407,4 +415,111 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
         serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last().unwrap())
             .unwrap();
     assert_eq!(result["error"]["state"], "no-content", "{result}");
+}
+
+/// The creator app in Chromium on a devnet, as a creator uses it: a wallet made and funded from
+/// the faucet; a larger clip whose upload is cut off by a reload and resumed where the relay
+/// is; a corpus clip uploaded with captions, the first chunk's answer lost on the way; the job
+/// followed live to done, its ladder checked and recorded; the watch link played to its end
+/// with every segment verified, the captions shown. Screenshots of each step go to
+/// `<target tmp>/studio/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
+    let page = web_dir();
+    let e2e = e2e();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_ports();
+    let (_devnet, _) =
+        network(&tmp.path().join("devnet"), port, &["--assets".as_ref(), page.as_os_str()]);
+    let relay = format!("http://127.0.0.1:{}", port + 2);
+    let rpc = format!("http://127.0.0.1:{port}");
+    let captions = tmp.path().join("captions.vtt");
+    std::fs::write(
+        &captions,
+        "WEBVTT\n\n00:00.000 --> 00:04.000\nBikes at the crossing\n\n00:04.000 --> 00:09.000\nEvery segment checked\n",
+    )
+    .unwrap();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("studio");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let args: Vec<std::ffi::OsString> = vec![
+        "studio.mjs".into(),
+        format!("{relay}/").into(),
+        corpus("bikes.mp4").into(),
+        shots.clone().into(),
+        "--drop-chunk".into(),
+        "--captions".into(),
+        captions.into(),
+        "--resume".into(),
+        corpus("trailer_bbb.mp4").into(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").args(&args).current_dir(e2e).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    eprintln!("studio: {result}");
+    assert_eq!(result["ok"], true, "{result}");
+    let step = |name: &str| {
+        result["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).cloned().unwrap()
+    };
+
+    let address = step("wallet")["address"].as_str().unwrap().to_owned();
+    assert_eq!(address.len(), 40, "{address}");
+    assert_eq!(step("funded")["balance"], kinema_relay::GIFT.to_string());
+    // Resumed after the reload from where the relay was (its first chunk), not from 0.
+    let offsets = step("resumed")["offsets"].as_array().unwrap().clone();
+    assert_eq!(step("resumed")["stage"], "ready", "{result}");
+    assert_eq!(offsets[0], serde_json::json!({ "offset": 0, "reloaded": false }), "{result}");
+    let after: Vec<u64> = offsets
+        .iter()
+        .filter(|o| o["reloaded"] == true)
+        .map(|o| o["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(after.first(), Some(&(4 << 20)), "{result}");
+    // The lost answer: the chunk was in, and the app went on.
+    assert_eq!(result["dropped"], 1, "{result}");
+    let uploaded = step("uploaded");
+    assert_eq!(
+        (uploaded["stage"].as_str(), uploaded["percent"].as_u64()),
+        (Some("ready"), Some(100))
+    );
+    assert!(uploaded["cost"].as_str().unwrap().starts_with("costs "), "{result}");
+
+    let done = step("done");
+    assert_eq!(done["state"], "done", "{result}");
+    let href = done["href"].as_str().unwrap();
+    let content: kinema_chain::Hash = href.strip_prefix("/watch/").unwrap().parse().unwrap();
+    assert_eq!(done["published"], 1, "{result}");
+    assert_eq!(done["public"], 1, "{result}");
+    // The relay knows the video, and the chain records its ladder as the job's content.
+    let videos: serde_json::Value =
+        serde_json::from_str(&rpc_get(&relay, &format!("/api/v1/videos?content={content}")).await)
+            .unwrap();
+    let video = &videos["videos"][0];
+    assert_eq!(video["creator"], address.as_str(), "{video}");
+    assert!(video["captions"].is_string(), "{video}");
+    let job = video["job"].as_u64().unwrap();
+    let reply: serde_json::Value =
+        serde_json::from_str(&rpc_get(&rpc, &format!("/api/v1/jobs/{job}")).await).unwrap();
+    assert_eq!(reply["content"], content.to_string(), "{reply}");
+
+    let played = step("played");
+    let stat = |key: &str| played["stats"][key].as_str().and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(played["ended"], true, "{result}");
+    assert_eq!(played["error"], serde_json::Value::Null, "{result}");
+    assert_eq!((stat("rejected"), stat("stalls")), (Some(0), Some(0)), "{result}");
+    let segments = reply["segments"].as_u64().unwrap();
+    assert!(stat("verified").unwrap() >= segments, "{result}");
+    assert_eq!(played["title"], "Bikes at the crossing", "{result}");
+    assert_eq!(played["captions"]["mode"], "showing", "{result}");
+    assert_eq!(played["captions"]["cues"], 2, "{result}");
+    // The only errors the page saw are the connections the test cut.
+    for error in result["errors"].as_array().unwrap() {
+        assert!(error.as_str().unwrap().contains("ERR_CONNECTION_RESET"), "{result}");
+    }
 }
