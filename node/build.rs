@@ -4,8 +4,12 @@
 //! A nested cargo builds them into this package's `OUT_DIR` (its own target directory, so it
 //! never waits on the outer build's lock) with the workspace's `Cargo.lock`.
 
+#[path = "../build-support/nested_cargo.rs"]
+mod nested_cargo;
+
 use std::path::PathBuf;
-use std::process::Command;
+
+use nested_cargo::nested_cargo;
 
 const WASM: &str = "wasm32-unknown-unknown";
 
@@ -17,8 +21,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", manifest.join("../Cargo.lock").display());
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
     let target_dir = out.join("contracts-target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    println!("cargo:rerun-if-changed={}", manifest.join("../build-support").display());
+    let mut command = nested_cargo();
     command
         .args(["build", "--locked", "--release", "--lib", "-p", "kinema-contracts"])
         .args(["--features", "contract"])
@@ -43,18 +47,6 @@ fn main() {
         .arg(manifest.join("../Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir);
-    // What the outer build set for itself is not for the contracts.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        command.env_remove(var);
-    }
     let status = command.status();
     let built = target_dir.join(WASM).join("release/kinema_contracts.wasm");
     match status {

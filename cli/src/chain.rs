@@ -75,7 +75,8 @@ pub(crate) struct NetworkArgs {
     /// <relay-port + 1> (websocket and webrtc-direct, for browsers).
     #[arg(long, default_value_t = 26900)]
     relay_port: u16,
-    /// A directory of static files the relay serves at / (the light-node page).
+    /// Serve this directory's files at / instead of the app, player and light-node page built
+    /// into kinema (for working on them: `cargo xtask web` writes one).
     #[arg(long)]
     assets: Option<PathBuf>,
     /// Market workers to run, each funded and bonded (keys in <data-dir>/worker-<i>/).
@@ -311,7 +312,6 @@ fn run_devnet(
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut devnet = Devnet::start(options).await?;
-        let serves_page = relay.as_ref().is_some_and(|(r, _)| r.assets.is_some());
         let rpc = devnet.rpc().next().map(|rpc| format!("http://{rpc}")).context("no validator")?;
         let (relay, members) = match relay {
             Some((mut setup, members)) => {
@@ -352,11 +352,9 @@ fn run_devnet(
         let mut market = None;
         if let Some(relay) = &relay {
             print_relay(relay);
-            if serves_page {
-                say!("  creator app     {}/", relay.url());
-                say!("  light node page {}/node.html#genesis={genesis}", relay.url());
-                say!("  player {}/watch/<content id>", relay.url());
-            }
+            say!("  creator app     {}/", relay.url());
+            say!("  light node page {}/node.html#genesis={genesis}", relay.url());
+            say!("  player          {}/watch/<content id>", relay.url());
             for (role, key, _) in &members {
                 say!("  {} {}", crate::market::role_label(*role), key.address());
             }

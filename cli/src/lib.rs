@@ -43,6 +43,15 @@ mod node;
 mod relay;
 mod wallet;
 
+/// What the relay serves to browsers, built by `build.rs` and embedded.
+mod web {
+    pub(crate) use kinema_relay::StaticFile as File;
+
+    /// The creator app (`index.html`), the player (`watch.html`), the light node's page
+    /// (`node.html`), their wasm, scripts and hls.js.
+    pub(crate) static FILES: &[File] = include!(concat!(env!("OUT_DIR"), "/web.rs"));
+}
+
 /// Waits for a request to stop: Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and container
 /// runtimes send). Services stop the same way on either, cleanly.
 pub(crate) async fn stop_requested() -> anyhow::Result<&'static str> {

@@ -47,7 +47,8 @@ pub(crate) struct RelayCommand {
     /// Its index: postgres://user:password@host/db; default SQLite in <data-dir>/relay.db.
     #[arg(long)]
     database_url: Option<String>,
-    /// A directory of static files served at / (the light-node page).
+    /// Serve this directory's files at / instead of the app, player and light-node page built
+    /// into kinema (for working on them: `cargo xtask web` writes one).
     #[arg(long)]
     assets: Option<PathBuf>,
     /// The chain it belongs to.
@@ -157,7 +158,10 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         database_url: setup.database_url,
         chain_id: setup.chain_id,
         chain_rpc: setup.chain_rpc,
-        assets: setup.assets,
+        assets: match setup.assets {
+            Some(dir) => kinema_relay::Assets::Dir(dir),
+            None => kinema_relay::Assets::Embedded(crate::web::FILES),
+        },
         limits: setup.limits,
         trusted_proxy: setup.trusted_proxy,
         quotas: setup.quotas,

@@ -78,8 +78,8 @@ pub struct Setup {
     pub db: Db,
     /// Its blob store.
     pub blobs: Arc<BlobStore>,
-    /// The static assets' directory.
-    pub assets: Option<PathBuf>,
+    /// The static assets.
+    pub assets: Assets,
     /// The chain it serves (its gossip topics are named after it).
     pub chain_id: String,
     /// A chain RPC to tell browsers of.
@@ -115,7 +115,7 @@ pub(crate) struct Relay {
     pub(crate) p2p: P2p,
     pub(crate) db: Db,
     pub(crate) blobs: Arc<BlobStore>,
-    assets: Option<PathBuf>,
+    assets: Assets,
     chain_id: String,
     chain_rpc: Option<String>,
     started: Instant,
@@ -448,17 +448,52 @@ fn takes(headers: &axum::http::HeaderMap, coding: &str) -> bool {
     })
 }
 
-/// A static asset; `/` is `index.html`, `/watch/<content id>` the player's `watch.html`. Where
-/// the directory holds `<file>.br` or `<file>.gz` (written at build) and the client takes that
-/// coding, the smaller is sent instead, with its `Content-Encoding`. Asset names carry no hash,
-/// so clients revalidate (`no-cache`).
+/// A file served as it is from memory (built into the program that runs the relay).
+#[derive(Debug)]
+pub struct StaticFile {
+    /// Its path under `/`, `/`-separated.
+    pub path: &'static str,
+    /// Its bytes.
+    pub bytes: &'static [u8],
+    /// Their blake3, hex (its ETag).
+    pub blake3: &'static str,
+    /// A gzip copy, if it is worth sending.
+    pub gzip: Option<&'static [u8]>,
+    /// A brotli copy, if it is worth sending.
+    pub brotli: Option<&'static [u8]>,
+}
+
+/// What the relay serves at `/` and the paths no route takes.
+#[derive(Debug, Clone, Default)]
+pub enum Assets {
+    /// Nothing (404).
+    #[default]
+    None,
+    /// A directory's files, read at each request (`<file>.br` and `<file>.gz` beside a file are
+    /// its compressed copies): for development.
+    Dir(PathBuf),
+    /// Files built into the program.
+    Embedded(&'static [StaticFile]),
+}
+
+/// Whether `path` names a file by its hash (`<name>.<16 hex>.wasm`, as the build names them):
+/// it never changes, so browsers may keep it for good.
+fn hash_named(path: &str) -> bool {
+    path.strip_suffix(".wasm")
+        .and_then(|stem| stem.rsplit_once('.'))
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A static asset; `/` is `index.html` (the creator app), `/watch/<content id>` the player's
+/// `watch.html`. The smallest copy the client takes is sent: brotli, gzip, or the file itself.
+/// Every answer has an ETag (the bytes' blake3; `If-None-Match` with it is answered 304); a file
+/// named by its hash may be kept for a year, the others are revalidated.
 async fn asset(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     uri: Uri,
 ) -> Result<Response> {
     let not_found = || Error::not_found(format!("no {}", uri.path()));
-    let dir = state.relay.assets.as_ref().ok_or_else(not_found)?;
     let relative = uri.path().trim_start_matches('/');
     // The player's page names its video in the path: `/watch/<content id>`.
     let watch = relative
@@ -469,28 +504,53 @@ async fn asset(
         _ if watch => "watch.html",
         other => other,
     };
-    let relative = std::path::Path::new(relative);
-    if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+    let path = std::path::Path::new(relative);
+    if !path.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(Error::bad_request(format!("{} is not a plain path", uri.path())));
     }
-    let path = dir.join(relative);
-    // The smallest copy the client takes: brotli, then gzip, then the file itself.
-    let mut found = None;
-    for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
-        if takes(&headers, coding) {
-            let mut compressed = path.clone().into_os_string();
-            compressed.push(suffix);
-            if let Ok(bytes) = tokio::fs::read(&compressed).await {
-                found = Some((bytes, coding));
-                break;
-            }
+    let codings = [("br", takes(&headers, "br")), ("gzip", takes(&headers, "gzip"))];
+    let (bytes, etag, encoding) = match &state.relay.assets {
+        Assets::None => return Err(not_found()),
+        Assets::Embedded(files) => {
+            let file = files.iter().find(|f| f.path == relative).ok_or_else(not_found)?;
+            let compressed = codings.iter().find_map(|&(coding, taken)| {
+                let copy = if coding == "br" { file.brotli } else { file.gzip };
+                copy.filter(|_| taken).map(|bytes| (bytes, coding))
+            });
+            let (bytes, encoding) = match compressed {
+                Some((bytes, coding)) => (bytes, Some(coding)),
+                None => (file.bytes, None),
+            };
+            (axum::body::Body::from(bytes), file.blake3.to_owned(), encoding)
         }
-    }
-    let (bytes, encoding) = match found {
-        Some((bytes, coding)) => (bytes, Some(coding)),
-        None => (tokio::fs::read(&path).await.map_err(|_| not_found())?, None),
+        Assets::Dir(dir) => {
+            let path = dir.join(path);
+            let mut found = None;
+            for (coding, taken) in codings {
+                let suffix = if coding == "br" { ".br" } else { ".gz" };
+                if taken {
+                    let mut compressed = path.clone().into_os_string();
+                    compressed.push(suffix);
+                    if let Ok(bytes) = tokio::fs::read(&compressed).await {
+                        found = Some((bytes, coding));
+                        break;
+                    }
+                }
+            }
+            let plain = tokio::fs::read(&path).await.map_err(|_| not_found())?;
+            let etag = Hash::digest(&plain).to_string();
+            let (bytes, encoding) = match found {
+                Some((bytes, coding)) => (bytes, Some(coding)),
+                None => (plain, None),
+            };
+            (axum::body::Body::from(bytes), etag, encoding)
+        }
     };
-    let content_type = match relative.extension().and_then(|e| e.to_str()) {
+    // One tag per representation: a compressed copy is not the file's bytes.
+    let etag = format!("\"{etag}{}\"", encoding.map_or(String::new(), |c| format!("-{c}")));
+    let cache =
+        if hash_named(relative) { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let content_type = match path.extension().and_then(|e| e.to_str()) {
         Some("html") => "text/html; charset=utf-8",
         Some("js" | "mjs") => "text/javascript",
         Some("wasm") => "application/wasm",
@@ -498,26 +558,31 @@ async fn asset(
         Some("json") => "application/json",
         _ => "application/octet-stream",
     };
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::VARY, "accept-encoding"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        bytes,
-    )
-        .into_response();
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, bytes).into_response()
+    };
+    let set = response.headers_mut();
+    set.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    set.insert(header::VARY, header::HeaderValue::from_static("accept-encoding"));
+    set.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
+    if let Ok(etag) = header::HeaderValue::from_str(&etag) {
+        set.insert(header::ETAG, etag);
+    }
     if let Some(encoding) = encoding {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_ENCODING, header::HeaderValue::from_static(encoding));
+        set.insert(header::CONTENT_ENCODING, header::HeaderValue::from_static(encoding));
     }
     Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::takes;
+    use super::{hash_named, takes};
     use axum::http::{HeaderMap, HeaderValue, header};
 
     #[test]
@@ -534,5 +599,14 @@ mod tests {
         assert!(!with("br, deflate", "gzip"));
         assert!(!with("gzip;q=nonsense", "gzip"));
         assert!(!takes(&HeaderMap::new(), "gzip"));
+    }
+
+    #[test]
+    fn only_files_named_by_a_hash_are_kept_for_good() {
+        assert!(hash_named("kinema_wasm_node_bg.0123456789abcdef.wasm"));
+        assert!(!hash_named("kinema_wasm_node_bg.wasm"));
+        assert!(!hash_named("app.0123456789abcdef.js"));
+        assert!(!hash_named("x.0123456789abcdeg.wasm"));
+        assert!(!hash_named("x.0123456789abcde.wasm"));
     }
 }

@@ -42,8 +42,8 @@ pub struct Config {
     pub chain_id: String,
     /// A chain node's RPC that browsers may read headers from (told in `/api/v1/status`).
     pub chain_rpc: Option<String>,
-    /// A directory of static files served at `/` (the light-node page), if any.
-    pub assets: Option<PathBuf>,
+    /// What is served at `/`: the creator app, the player and the light node's page.
+    pub assets: crate::routes::Assets,
     /// Request limits.
     pub limits: Limits,
     /// A reverse proxy in front of the HTTP server: its requests are rate-limited by the

@@ -41,25 +41,51 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 }
 
 /// `cargo xtask bench bundle`: builds what browsers get and prints the size of each file a
-/// browser downloads, raw and gzipped (`gzip -9`, as a server would send it).
+/// browser downloads: raw, and as the relay sends it (the build's gzip and brotli copies); then
+/// what a viewer's page (`watch.html`: the player, hls.js, the light node) and the creator
+/// app's (`index.html`) download in all, in MiB.
 fn bundle() -> Result<()> {
     let dir = crate::web()?;
-    let (mut raw, mut gz) = (0, 0);
-    for path in crate::served_files(&dir)? {
-        let size = std::fs::metadata(&path)?.len();
-        let zipped = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("gzip")?;
-        if !zipped.status.success() {
-            bail!("gzip {} failed", path.display());
+    let size = |path: &Path, suffix: &str| -> Result<u64> {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        Ok(std::fs::metadata(&name)
+            .with_context(|| format!("{}", Path::new(&name).display()))?
+            .len())
+    };
+    // Which page downloads a file: the viewer's, the app's, or the light node's demo page.
+    let page_of = |name: &str| {
+        if ["watch.html", "player.js", "relay.js", "hls.min.js"].contains(&name)
+            || name.starts_with("kinema_wasm_node")
+        {
+            "viewer"
+        } else if ["index.html", "app.css"].contains(&name)
+            || name.starts_with("kinema_browser_app")
+            || name.starts_with("snippets/kinema-browser-app")
+        {
+            "app"
+        } else {
+            "other"
         }
-        let zipped = zipped.stdout.len() as u64;
-        println!(
-            "{:<28} {size:>10} bytes  {zipped:>9} gzipped",
-            path.strip_prefix(&dir).unwrap_or(&path).display()
-        );
-        raw += size;
-        gz += zipped;
+    };
+    let mut totals = std::collections::BTreeMap::<&str, (u64, u64, u64)>::new();
+    println!("{:<48} {:>10} {:>10} {:>10}", "file", "bytes", "gzip", "brotli");
+    for path in crate::served_files(&dir)? {
+        let name = path.strip_prefix(&dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let (raw, gz, br) = (size(&path, "")?, size(&path, ".gz")?, size(&path, ".br")?);
+        println!("{name:<48} {raw:>10} {gz:>10} {br:>10}");
+        let total = totals.entry(page_of(&name)).or_default();
+        *total = (total.0 + raw, total.1 + gz, total.2 + br);
     }
-    println!("{:<28} {raw:>10} bytes  {gz:>9} gzipped", "total");
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    for (page, (raw, gz, br)) in totals {
+        println!(
+            "{page:<8} {:.2} MiB raw, {:.2} MiB gzip, {:.2} MiB brotli",
+            mib(raw),
+            mib(gz),
+            mib(br)
+        );
+    }
     Ok(())
 }
 

@@ -1,22 +1,23 @@
 //! Kinema's build automation, plain cargo: `cargo xtask <command>`.
 //!
-//! - `devnet [kinema devnet options]`: installs the wasm32 target and wasm-bindgen if missing,
-//!   builds what browsers get (`web`) and `kinema`, and runs `kinema devnet` (4 validators
-//!   and a relay serving the app, data in `<target>/devnet` unless `--data-dir` says
-//!   otherwise) until interrupted.
-//! - `web`: builds what the relay serves to browsers (the creator app, the light node and its
-//!   page, the player) into `<target>/web/` and prints that directory.
+//! - `devnet [kinema devnet options]`: installs ffmpeg and the wasm32 target if missing, builds
+//!   `kinema` (release; its build script builds and embeds what browsers get) and runs `kinema
+//!   devnet` (4 validators, 2 workers, 2 verifiers and a relay serving the creator app, data in
+//!   `<target>/devnet` unless `--data-dir` says otherwise) until interrupted.
+//! - `web`: builds `kinema`, whose build script writes what the relay serves to browsers (the
+//!   creator app, the light node and its page, the player) into `<target>/web/`, and prints
+//!   that directory (for `kinema relay --assets` while working on the pages).
 //! - `demo [--clip FILE] [--out DIR]`: installs ffmpeg and the wasm32 target (the chain embeds
 //!   its contracts built for it) if missing, builds `kinema` and runs the transcode ladder on a
 //!   corpus clip.
 //! - `test`: installs what the tests need (ffmpeg, the PostgreSQL server, Node and npm,
 //!   chromium, rustfmt, clippy, the wasm32 target, wasm-bindgen-cli at the Cargo.lock version)
-//!   if missing, builds what browsers get (`web`), then runs `cargo fmt --check`,
-//!   `cargo clippy -D warnings` (the workspace, and kinema-chain, kinema-net, kinema-wasm-node,
-//!   the relay's API (no default features), kinema-media's picture math and the contracts for
-//!   `wasm32-unknown-unknown`), the
-//!   check that the light node's wasm imports nothing from `env`, the docs with warnings denied,
-//!   `cargo test` over the workspace, and the light-client tests in wasm32 under Node.
+//!   if missing, then runs `cargo fmt --check`, `cargo clippy -D warnings` (the workspace, and
+//!   kinema-chain, kinema-net, kinema-wasm-node, kinema-browser-app, the relay's API (no default
+//!   features), kinema-media's picture math and the contracts for `wasm32-unknown-unknown`),
+//!   the docs with warnings denied, `cargo test` over the workspace (building `kinema` builds
+//!   the browsers' wasm, failing if it imports anything from `env`), and the light-client tests
+//!   in wasm32 under Node.
 //! - `bench ladder [--clip FILE]... [--preset P] [--runs N]`: `kinema media ladder` against one
 //!   plain ffmpeg command producing the same renditions, printed as ratios.
 //! - `bench verify [--runs N]`: CPU time of `kinema media verify` on a 2 s 720p segment against
@@ -36,7 +37,6 @@
 
 mod bench;
 mod market;
-mod wasm;
 mod watermark;
 
 use std::path::{Path, PathBuf};
@@ -392,16 +392,12 @@ fn fuzz(args: &[String]) -> Result<()> {
 fn devnet(args: &[String]) -> Result<()> {
     // The devnet's market workers and verifiers run ffmpeg.
     ensure_ffmpeg()?;
-    let page = web()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
     let mut command = Command::new(&kinema);
     command.arg("devnet").args(args);
     if !args.iter().any(|a| a == "--data-dir") {
         command.arg("--data-dir").arg(target_dir().join("devnet"));
-    }
-    if !args.iter().any(|a| a == "--assets") {
-        command.arg("--assets").arg(page);
     }
     let status = command.status().with_context(|| format!("running {}", kinema.display()))?;
     if !status.success() {
@@ -410,76 +406,13 @@ fn devnet(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Builds what the relay serves to browsers into `<target>/web/` and returns that directory:
-/// the creator app (kinema-browser-app, at `/`) and the light node (kinema-wasm-node, its page
-/// `node.html`), each for wasm32 in the `wasm` profile through wasm-bindgen, the player
-/// (`watch.html`) with hls.js from its pinned npm package, and a brotli and a gzip copy of each
-/// file a browser downloads.
+/// Builds `kinema`, whose build script builds what the relay serves to browsers (the creator
+/// app, the light node and its page, the player, each file with its gzip and brotli copies)
+/// into `<target>/web/` and embeds it, and returns that directory.
 pub(crate) fn web() -> Result<PathBuf> {
     ensure_wasm_target()?;
-    ensure_wasm_test_runner()?;
-    let crates =
-        [("kinema-wasm-node", "kinema_wasm_node"), ("kinema-browser-app", "kinema_browser_app")];
-    let mut args = vec!["build", "--target", WASM, "--profile", "wasm", "--locked"];
-    for (package, _) in crates {
-        args.extend(["-p", package]);
-    }
-    cargo(&args)?;
-    let out = target_dir().join("web");
-    // What an earlier build left (a file since renamed) goes.
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    for (_, name) in crates {
-        let wasm = target_dir().join(WASM).join(format!("wasm/{name}.wasm"));
-        check_no_env_imports(&wasm)?;
-        let status = Command::new("wasm-bindgen")
-            .args(["--target", "web", "--out-name", name, "--out-dir"])
-            .arg(&out)
-            .arg(&wasm)
-            .status()
-            .context("running wasm-bindgen")?;
-        if !status.success() {
-            bail!("wasm-bindgen {} failed ({status})", wasm.display());
-        }
-    }
-    // The pages, with hls.js from the player's pinned npm package (and its licence).
-    for dir in ["browser-app/www", "wasm-node/www", "player/www"] {
-        let www = root().join(dir);
-        for entry in
-            std::fs::read_dir(&www).with_context(|| format!("reading {}", www.display()))?
-        {
-            let from = entry?.path();
-            let to = out.join(from.file_name().context("a file without a name")?);
-            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
-        }
-    }
-    npm_ci(&root().join("player"))?;
-    let hls = root().join("player/node_modules/hls.js");
-    for (from, to) in [("dist/hls.min.js", "hls.min.js"), ("LICENSE", "hls.js.LICENSE")] {
-        std::fs::copy(hls.join(from), out.join(to))
-            .with_context(|| format!("copying {}", hls.join(from).display()))?;
-    }
-    // Precompressed beside each file a browser downloads: the relay sends `<file>.br` or
-    // `<file>.gz` to clients that take it.
-    if !on_path("brotli", "--version") {
-        eprintln!("xtask: brotli is missing; installing Debian's brotli");
-        apt_install(&["brotli"])?;
-    }
-    for path in served_files(&out)? {
-        for (tool, args) in
-            [("gzip", ["-9", "-k", "-f", "-n"]), ("brotli", ["-q", "11", "-k", "-f"])]
-        {
-            let status = Command::new(tool)
-                .args(args)
-                .arg(&path)
-                .status()
-                .with_context(|| format!("running {tool}"))?;
-            if !status.success() {
-                bail!("{tool} {} failed ({status})", path.display());
-            }
-        }
-    }
-    Ok(out)
+    cargo(&["build", "--locked", "-p", "kinema-cli"])?;
+    Ok(target_dir().join("web"))
 }
 
 /// Every file under `dir` a browser downloads (`.wasm`, `.js`, `.html`, `.css`), the
@@ -523,23 +456,6 @@ fn npm_ci(dir: &Path) -> Result<()> {
         .context("running npm ci")?;
     if !status.success() {
         bail!("npm ci in {} failed ({status})", dir.display());
-    }
-    Ok(())
-}
-
-/// Fails when the wasm module at `path` imports anything from the `env` module: such an
-/// import is a native symbol that leaked into the browser build (a C library, a libc call),
-/// and the page would fail to instantiate it.
-fn check_no_env_imports(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let imports = wasm::imports(&bytes).with_context(|| format!("parsing {}", path.display()))?;
-    let env: Vec<&str> = imports
-        .iter()
-        .filter(|(module, _)| module == "env")
-        .map(|(_, name)| name.as_str())
-        .collect();
-    if !env.is_empty() {
-        bail!("{} imports from env: {}", path.display(), env.join(", "));
     }
     Ok(())
 }

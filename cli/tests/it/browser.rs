@@ -1,5 +1,5 @@
 //! What browsers get, end to end in real headless Chromium (Debian's, driven by playwright-core
-//! from `tests/e2e`), served by `kinema devnet`'s relay:
+//! from `tests/e2e`), served by `kinema devnet`'s relay from what its build embedded:
 //! - the light-node page loads the wasm light node, connects to the relay over websocket,
 //!   fetches a segment that only a native peer holds (the relay fetches it from the peer),
 //!   verifies every group of it, and verifies the finalized headers validators gossip
@@ -8,7 +8,7 @@
 //! - the creator app takes a clip from a new wallet to a played watch link.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,23 +22,6 @@ use super::{corpus, ladder};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// What the relay serves to browsers: `KINEMA_WEB`, or built by `cargo xtask web`.
-fn web_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KINEMA_WEB") {
-        return dir.into();
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["run", "--quiet", "--locked", "-p", "xtask", "--", "web"])
-        .current_dir(root())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "cargo xtask web failed");
-    let text = String::from_utf8(built.stdout).unwrap();
-    PathBuf::from(text.lines().last().unwrap())
 }
 
 /// `tests/e2e`, its npm packages installed.
@@ -61,7 +44,6 @@ fn e2e() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_light_node_fetches_and_verifies_in_chromium() {
-    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
 
@@ -77,8 +59,7 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     assert_eq!(store.put(&bytes).unwrap(), segment.blake3);
 
     let port = free_ports();
-    let extra =
-        ["--empty-block-interval".as_ref(), "0.3".as_ref(), "--assets".as_ref(), page.as_os_str()];
+    let extra = ["--empty-block-interval".as_ref(), "0.3".as_ref()];
     let (_devnet, printed) = network(&tmp.path().join("devnet"), port, &extra);
     let relay_at: Option<Multiaddr> = printed.lines().find_map(|line| {
         let address = line.trim().strip_prefix("p2p     ")?;
@@ -207,12 +188,10 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
     use kinema_chain::crypto::{Domain, SecretKey};
     use kinema_chain::rpc::{BlockReply, ValidatorSetReply};
 
-    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_ports();
-    let extra =
-        ["--empty-block-interval".as_ref(), "0.3".as_ref(), "--assets".as_ref(), page.as_os_str()];
+    let extra = ["--empty-block-interval".as_ref(), "0.3".as_ref()];
     let dir = tmp.path().join("devnet");
     let (_devnet, printed) = network(&dir, port, &extra);
     let genesis = printed.lines().find_map(|l| l.strip_prefix("genesis ")).unwrap().to_owned();
@@ -315,21 +294,13 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
 /// again while playback goes on; content nobody has named as such.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_plays_a_ladder_checking_every_segment() {
-    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ladder");
     let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
     assert!(made.status.success(), "{made:?}");
     let port = free_ports();
-    let extra = [
-        "--assets".as_ref(),
-        page.as_os_str(),
-        "--workers".as_ref(),
-        "0".as_ref(),
-        "--verifiers".as_ref(),
-        "0".as_ref(),
-    ];
+    let extra = ["--workers".as_ref(), "0".as_ref(), "--verifiers".as_ref(), "0".as_ref()];
     let (_devnet, _) = network(&tmp.path().join("devnet"), port, &extra);
     let relay = format!("http://127.0.0.1:{}", port + 2);
     let faucet = tmp.path().join("devnet/faucet.key");
@@ -425,12 +396,10 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
 /// `<target tmp>/studio/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
-    let page = web_dir();
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_ports();
-    let (_devnet, _) =
-        network(&tmp.path().join("devnet"), port, &["--assets".as_ref(), page.as_os_str()]);
+    let (_devnet, _) = network(&tmp.path().join("devnet"), port, &[]);
     let relay = format!("http://127.0.0.1:{}", port + 2);
     let rpc = format!("http://127.0.0.1:{port}");
     let captions = tmp.path().join("captions.vtt");

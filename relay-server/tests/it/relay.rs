@@ -50,7 +50,7 @@ pub(crate) fn config(dir: &Path, database_url: Option<String>, limits: Limits) -
         database_url,
         chain_id: "kinema-relay-test".into(),
         chain_rpc: None,
-        assets: None,
+        assets: kinema_relay::Assets::None,
         limits,
         trusted_proxy: None,
         quotas: Quotas::default(),
@@ -526,11 +526,10 @@ impl Drop for Postgres {
 
 /// The page's files go out compressed, from the `<file>.br` or `<file>.gz` beside them, to a
 /// client that takes brotli or gzip, and plain to one that takes neither; nothing outside the
-/// directory is served.
+/// directory is served. Files built into the program go out the same way; every answer has an
+/// ETag that a revalidation is answered 304 to, and a file named by its hash may be kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assets_go_out_precompressed_to_clients_that_take_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let tmp = tempfile::tempdir().unwrap();
     let assets = tmp.path().join("assets");
     std::fs::create_dir(&assets).unwrap();
@@ -541,26 +540,10 @@ async fn assets_go_out_precompressed_to_clients_that_take_it() {
     let brotli = b"pretend brotli".to_vec();
     std::fs::write(assets.join("app.js.br"), &brotli).unwrap();
     let mut config = config(&tmp.path().join("relay"), None, Limits::default());
-    config.assets = Some(assets);
+    config.assets = kinema_relay::Assets::Dir(assets);
     let relay = kinema_relay::start(config).await.unwrap();
-    let get = |path: &str, encoding: Option<&str>| {
-        let (path, encoding) = (path.to_owned(), encoding.map(str::to_owned));
-        let at = relay.http;
-        async move {
-            let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
-            let mut request =
-                format!("GET {path} HTTP/1.1\r\nHost: kinema\r\nConnection: close\r\n");
-            if let Some(encoding) = encoding {
-                request += &format!("Accept-Encoding: {encoding}\r\n");
-            }
-            stream.write_all(format!("{request}\r\n").as_bytes()).await.unwrap();
-            let mut answer = Vec::new();
-            stream.read_to_end(&mut answer).await.unwrap();
-            let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-            let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
-            (head, answer[split + 4..].to_vec())
-        }
-    };
+    let get =
+        |path: &'static str, encoding: Option<&'static str>| get_at(relay.http, path, encoding, "");
     let (head, body) = get("/app.js", Some("gzip, br")).await;
     assert!(
         head.contains("content-encoding: br") && head.contains("vary: accept-encoding"),
@@ -580,6 +563,71 @@ async fn assets_go_out_precompressed_to_clients_that_take_it() {
         "{head}"
     );
     assert_eq!(body, script.as_bytes());
+    let etag = format!("etag: \"{}\"", kinema_chain::Hash::digest(script.as_bytes()));
+    assert!(head.contains(&etag), "{head}");
     let (head, _) = get("/../relay/relay.db", Some("gzip")).await;
     assert!(head.starts_with("http/1.1 400") || head.starts_with("http/1.1 404"), "{head}");
+
+    static FILES: &[kinema_relay::StaticFile] = &[
+        kinema_relay::StaticFile {
+            path: "index.html",
+            bytes: b"<!doctype html><title>app</title>",
+            blake3: "aa",
+            gzip: None,
+            brotli: None,
+        },
+        kinema_relay::StaticFile {
+            path: "app_bg.0123456789abcdef.wasm",
+            bytes: b"\0asm\x01\0\0\0",
+            blake3: "bb",
+            gzip: Some(b"\x1f\x8b pretend gzip"),
+            brotli: None,
+        },
+    ];
+    let embedded = kinema_relay::start(kinema_relay::Config {
+        assets: kinema_relay::Assets::Embedded(FILES),
+        ..crate::relay::config(&tmp.path().join("relay2"), None, Limits::default())
+    })
+    .await
+    .unwrap();
+    let (head, body) = get_at(embedded.http, "/", Some("gzip, br"), "").await;
+    assert!(head.starts_with("http/1.1 200") && head.contains("etag: \"aa\""), "{head}");
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert_eq!(body, FILES[0].bytes);
+    let (head, body) = get_at(embedded.http, "/", None, "If-None-Match: \"aa\"\r\n").await;
+    assert!(head.starts_with("http/1.1 304"), "{head}");
+    assert!(body.is_empty());
+    let wasm = "/app_bg.0123456789abcdef.wasm";
+    let (head, body) = get_at(embedded.http, wasm, Some("gzip"), "").await;
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("etag: \"bb-gzip\""), "{head}");
+    assert!(head.contains("cache-control: public, max-age=31536000, immutable"), "{head}");
+    assert!(head.contains("content-type: application/wasm"), "{head}");
+    assert_eq!(body, FILES[1].gzip.unwrap());
+    let (head, _) = get_at(embedded.http, "/nothing.js", None, "").await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+}
+
+/// `GET path` from the relay at `at`, with `Accept-Encoding: encoding` and `extra` header
+/// lines: the answer's head (lowercase) and body.
+async fn get_at(
+    at: std::net::SocketAddr,
+    path: &str,
+    encoding: Option<&str>,
+    extra: &str,
+) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: kinema\r\nConnection: close\r\n{extra}");
+    if let Some(encoding) = encoding {
+        request += &format!("Accept-Encoding: {encoding}\r\n");
+    }
+    stream.write_all(format!("{request}\r\n").as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
+    (head, answer[split + 4..].to_vec())
 }
