@@ -12,7 +12,8 @@
 //! - **Job** (`job.rs`): every segment × rendition of the job as the relay pushes it; once done,
 //!   the ladder the relay assembles is checked here against the hash the chain recorded before
 //!   its content id is signed onto the chain; then the watch link.
-//! - **Library** (`library.rs`): the key's videos (unlisted ones too) and the relay's public ones.
+//! - **Library** (`library.rs`): the key's videos (unlisted ones too), the relay's public ones,
+//!   and what the key was paid (and is owed) as a worker or verifier, job by job.
 //!
 //! Everything is the browser's: natively the crate is empty.
 
@@ -26,13 +27,17 @@ mod keep;
 #[cfg(target_arch = "wasm32")]
 mod library;
 #[cfg(target_arch = "wasm32")]
+mod trust;
+#[cfg(target_arch = "wasm32")]
 mod upload;
 #[cfg(target_arch = "wasm32")]
 mod wallet;
 
 #[cfg(target_arch = "wasm32")]
 mod app {
+    use kinema_chain::Hash;
     use kinema_chain::crypto::SecretKey;
+    use kinema_chain::light::LightClient;
     use kinema_chain::rpc::AccountReply;
     use kinema_relay::api;
     use kinema_relay::chain::ChainClient;
@@ -49,8 +54,15 @@ mod app {
         pub(crate) key: RwSignal<Option<SecretKey>>,
         /// The account as the chain last told it.
         pub(crate) account: RwSignal<Option<AccountReply>>,
+        /// Whether that reply checked out against the light client (at which height), or why
+        /// not.
+        pub(crate) checked: RwSignal<Option<Result<u64, String>>>,
         /// The chain RPC the relay follows.
         pub(crate) rpc: RwSignal<Option<String>>,
+        /// The genesis the relay names (the light client's trust).
+        pub(crate) genesis: RwSignal<Option<Hash>>,
+        /// The light client, once made, at the furthest epoch followed.
+        pub(crate) light: StoredValue<Option<LightClient>>,
         /// The job being followed.
         pub(crate) job: RwSignal<Option<u64>>,
         /// Bumped when the library should be read again.
@@ -84,7 +96,10 @@ mod app {
         let ctx = Ctx {
             key: RwSignal::new(None),
             account: RwSignal::new(None),
+            checked: RwSignal::new(None),
             rpc: RwSignal::new(None),
+            genesis: RwSignal::new(None),
+            light: StoredValue::new(None),
             job: RwSignal::new(None),
             library: RwSignal::new(0),
         };
@@ -92,7 +107,10 @@ mod app {
         let problem = RwSignal::new(String::new());
         leptos::task::spawn_local(async move {
             match api::Client::new(&origin()).status().await {
-                Ok(status) => ctx.rpc.set(status.chain_rpc),
+                Ok(status) => {
+                    ctx.rpc.set(status.chain_rpc);
+                    ctx.genesis.set(status.genesis);
+                }
                 Err(e) => problem.set(format!("the relay does not answer: {e}")),
             }
         });
@@ -111,6 +129,7 @@ mod app {
                 </Show>
                 <Show when=move || ctx.key.with(Option::is_some)>
                     <crate::library::Mine />
+                    <crate::library::Earnings />
                 </Show>
                 <crate::library::Public />
             </main>

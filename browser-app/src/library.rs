@@ -1,5 +1,8 @@
-//! The key's videos (unlisted ones too), and the relay's public ones.
+//! The key's videos (unlisted ones too), the relay's public ones, and what the key earned as a
+//! worker or verifier.
 
+use kinema_chain::rpc::{JobReply, ResultState};
+use kinema_contracts::jobs;
 use kinema_relay::api::{Video, Visibility};
 use leptos::prelude::*;
 
@@ -89,6 +92,87 @@ pub(crate) fn Public() -> impl IntoView {
                 {move || videos.get().map(|listed| match listed {
                     Ok(list) if list.is_empty() => view! { <p>"Nothing public yet."</p> }.into_any(),
                     Ok(list) => view! { <ul data-testid="public-videos">{list.iter().map(|v| row(v, None)).collect_view()}</ul> }.into_any(),
+                    Err(e) => view! { <p class="message">{e}</p> }.into_any(),
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// The most recent jobs the earnings are read from.
+const EARNINGS_JOBS: u64 = 200;
+
+/// What one job paid (or owes) the key, and for what.
+#[derive(Debug, Clone)]
+struct Earned {
+    job: u64,
+    paid: u64,
+    owed: u64,
+    /// Segment-renditions of the job the key transcoded and had accepted.
+    transcoded: usize,
+}
+
+/// What the key earned in the last [`EARNINGS_JOBS`] jobs, newest first.
+async fn earnings(ctx: Ctx) -> Result<Vec<Earned>, String> {
+    let me = ctx.key.get_untracked().ok_or("the wallet is locked")?.address();
+    let chain = ctx.chain()?;
+    let posted: u64 = chain.read(jobs::NEXT_KEY).await.map_err(|e| e.to_string())?.unwrap_or(0);
+    let mut earned = Vec::new();
+    for id in (posted.saturating_sub(EARNINGS_JOBS)..posted).rev() {
+        let job: JobReply = chain.job(id).await.map_err(|e| e.to_string())?;
+        let paid = job.paid.get(&me).copied().unwrap_or(0);
+        let owed = job.owed.get(&me).copied().unwrap_or(0);
+        let transcoded = job
+            .results
+            .iter()
+            .filter(|r| r.worker == Some(me) && r.state == ResultState::Accepted)
+            .count();
+        if paid > 0 || owed > 0 || transcoded > 0 {
+            earned.push(Earned { job: id, paid, owed, transcoded });
+        }
+    }
+    Ok(earned)
+}
+
+#[component]
+pub(crate) fn Earnings() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let read = LocalResource::new(move || {
+        ctx.library.get();
+        // Read again when the balance moves (a job that ends pays its members).
+        ctx.account.with(|a| a.as_ref().map(|a| a.balance));
+        earnings(ctx)
+    });
+    view! {
+        <section class="earnings">
+            <h2>"Earnings (as a worker or verifier)"</h2>
+            <Suspense fallback=|| view! { <p>"Reading the chain…"</p> }>
+                {move || read.get().map(|listed| match listed {
+                    Ok(list) => {
+                        let paid: u64 = list.iter().map(|e| e.paid).sum();
+                        let owed: u64 = list.iter().map(|e| e.owed).sum();
+                        let rows = list.iter().map(|e| {
+                            let what = if e.transcoded > 0 {
+                                format!("transcoded {} segment-renditions", e.transcoded)
+                            } else {
+                                "verification fees".to_owned()
+                            };
+                            view! {
+                                <tr data-testid="earnings-job" data-job=e.job.to_string()>
+                                    <td>{e.job}</td><td>{e.paid}</td><td>{e.owed}</td><td>{what}</td>
+                                </tr>
+                            }
+                        }).collect_view();
+                        view! {
+                            <p data-testid="earnings" data-paid=paid.to_string() data-owed=owed.to_string()>
+                                {format!("paid {paid}, owed {owed} (paid when each job ends), over the last {EARNINGS_JOBS} jobs")}
+                            </p>
+                            <table class="results">
+                                <thead><tr><th>"job"</th><th>"paid"</th><th>"owed"</th><th>"for"</th></tr></thead>
+                                <tbody>{rows}</tbody>
+                            </table>
+                        }.into_any()
+                    }
                     Err(e) => view! { <p class="message">{e}</p> }.into_any(),
                 })}
             </Suspense>

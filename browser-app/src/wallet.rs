@@ -5,7 +5,7 @@ use kinema_chain::rpc::AccountReply;
 use leptos::prelude::*;
 
 use crate::app::{Ctx, origin};
-use crate::keep;
+use crate::{keep, trust};
 
 /// The shortest passphrase taken.
 const MIN_PASSPHRASE: usize = 8;
@@ -139,10 +139,17 @@ pub(crate) fn Wallet() -> impl IntoView {
                     <div>
                         <p>"Address " <code data-testid="wallet-address">{move || ctx.key.with(|k| k.as_ref().map(|k| k.address().to_string()).unwrap_or_default())}</code></p>
                         <p>
-                            "Balance " <span data-testid="wallet-balance" data-balance=move || ctx.account.with(|a| a.as_ref().map_or(0, |a| a.balance)).to_string()>
+                            "Balance " <span data-testid="wallet-balance"
+                                data-balance=move || ctx.account.with(|a| a.as_ref().map_or(0, |a| a.balance)).to_string()
+                                data-checked=move || ctx.checked.with(|c| matches!(c, Some(Ok(_))).to_string())>
                                 {move || ctx.account.with(|a| a.as_ref().map_or("…".into(), |a| a.balance.to_string()))}
                             </span>
                             ", staked " {move || ctx.account.with(|a| a.as_ref().map_or("…".into(), |a| a.stake.to_string()))}
+                            " " <small data-testid="wallet-checked">{move || ctx.checked.with(|c| match c {
+                                Some(Ok(height)) => format!("(proved at block {height} from genesis)"),
+                                Some(Err(why)) => format!("(not checked: {why})"),
+                                None => String::new(),
+                            })}</small>
                         </p>
                         <button data-testid="wallet-faucet" on:click=faucet>"Ask the faucet"</button>
                         <button data-testid="wallet-export" on:click=export>"Export the key file"</button>
@@ -154,19 +161,52 @@ pub(crate) fn Wallet() -> impl IntoView {
     }
 }
 
-/// `key` is the app's now: its account is followed as the relay pushes it.
+/// `key` is the app's now: its account is followed as the relay pushes it, each reply checked
+/// by the light client before it is shown as checked.
 fn unlocked(ctx: Ctx, key: SecretKey) {
     let address = key.address();
     ctx.key.set(Some(key));
     ctx.library.update(|n| *n += 1);
     let url = format!("{}/api/v1/chain/events?account={address}", origin());
     let source = keep::follow(&url, &["account"], move |_, data| {
-        if let Ok(reply) = serde_json::from_str::<AccountReply>(&data)
-            && reply.address == address
-        {
-            ctx.account.set(Some(reply));
+        let Ok(reply) = serde_json::from_str::<AccountReply>(&data) else { return };
+        if reply.address != address {
+            return;
         }
+        leptos::task::spawn_local(async move {
+            let checked = check(ctx, &reply).await;
+            // Checks end in any order: the latest height stands.
+            let older =
+                ctx.account.with_untracked(|a| a.as_ref().is_some_and(|a| a.height > reply.height));
+            if !older {
+                ctx.checked.set(Some(checked.map(|()| reply.height)));
+                ctx.account.set(Some(reply));
+            }
+        });
     });
     // The stream is the page's for as long as it is open.
     std::mem::forget(source);
+}
+
+/// Checks `reply` with the light client (made on first use from the genesis the relay names).
+async fn check(ctx: Ctx, reply: &AccountReply) -> Result<(), String> {
+    let genesis = match ctx.genesis.get_untracked() {
+        Some(genesis) => genesis,
+        None => kinema_relay::api::Client::new(&origin())
+            .status()
+            .await
+            .map_err(|e| e.to_string())?
+            .genesis
+            .ok_or("this relay names no genesis, so nothing of the chain can be checked")?,
+    };
+    let chain = ctx.chain()?;
+    let mut client = match ctx.light.get_value() {
+        Some(client) => client,
+        None => trust::open(&chain, genesis).await?,
+    };
+    trust::check_account(&mut client, &chain, reply).await?;
+    if ctx.light.with_value(|kept| kept.as_ref().is_none_or(|k| k.epoch() <= client.epoch())) {
+        ctx.light.set_value(Some(client));
+    }
+    Ok(())
 }

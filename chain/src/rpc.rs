@@ -82,6 +82,31 @@ pub struct AccountReply {
     pub proof: String,
 }
 
+impl AccountReply {
+    /// Checks the reply against `state_root`, the state root of the block at its height as the
+    /// caller trusts it (a light client's verified header): the proof must show exactly this
+    /// account under that root (or no account, when it does not exist).
+    pub fn check(&self, state_root: &Hash) -> Result<(), crate::Error> {
+        let bad = |why: String| crate::Error::BadProof { why };
+        if self.state_root != *state_root {
+            return Err(bad(format!(
+                "the reply is against state root {}, block {} has {state_root}",
+                self.state_root, self.height
+            )));
+        }
+        let bytes = hex::decode(self.proof.trim_start_matches("0x"))
+            .map_err(|e| bad(format!("the proof is not hex: {e}")))?;
+        let proof: crate::state::Proof = crate::decode(&bytes)?;
+        let account = self.exists.then(|| crate::tx::Account {
+            nonce: self.nonce,
+            balance: self.balance,
+            stake: self.stake,
+            unbonding: self.unbonding.clone(),
+        });
+        proof.verify_account(*state_root, &self.address, account.as_ref())
+    }
+}
+
 /// `GET /api/v1/blocks/{height}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -290,6 +290,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         assets: args.assets,
         chain_id: devnet::CHAIN_ID.into(),
         chain_rpc: None,
+        genesis: None,
         limits: kinema_relay::Limits::default(),
         trusted_proxy: None,
         quotas: kinema_relay::Quotas::default(),
@@ -324,6 +325,7 @@ fn run_devnet(
                 }
                 setup.operator = Some(devnet.faucet());
                 setup.chain_rpc = Some(rpc.clone());
+                setup.genesis = Some(devnet.genesis().context("reading the genesis block")?);
                 setup.faucet =
                     Some(crate::wallet::load_key(&options.data_dir.join("faucet.key"))?);
                 (Some(start_relay(setup).await.context("the relay")?), members)

@@ -57,6 +57,10 @@ pub(crate) struct RelayCommand {
     /// A chain node's RPC browsers may read finalized headers from.
     #[arg(long)]
     chain_rpc: Option<String>,
+    /// The hash of the chain's genesis block (as `kinema devnet` prints it): told to browsers,
+    /// whose app checks what the chain RPC says from it.
+    #[arg(long)]
+    genesis: Option<kinema_chain::Hash>,
     /// Largest blob upload in MiB.
     #[arg(long, default_value_t = 64)]
     max_upload_mib: usize,
@@ -106,6 +110,7 @@ pub(crate) struct RelaySetup {
     pub(crate) assets: Option<PathBuf>,
     pub(crate) chain_id: String,
     pub(crate) chain_rpc: Option<String>,
+    pub(crate) genesis: Option<kinema_chain::Hash>,
     pub(crate) limits: Limits,
     pub(crate) trusted_proxy: Option<IpAddr>,
     pub(crate) quotas: Quotas,
@@ -158,6 +163,7 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         database_url: setup.database_url,
         chain_id: setup.chain_id,
         chain_rpc: setup.chain_rpc,
+        genesis: setup.genesis,
         assets: match setup.assets {
             Some(dir) => kinema_relay::Assets::Dir(dir),
             None => kinema_relay::Assets::Embedded(crate::web::FILES),
@@ -214,6 +220,7 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             assets: command.assets,
             chain_id: command.chain_id,
             chain_rpc: command.chain_rpc,
+            genesis: command.genesis,
             limits,
             trusted_proxy: command.trusted_proxy,
             quotas: Quotas {

@@ -497,7 +497,8 @@ pub struct ChallengeArgs {
 }
 
 const POOL_KEY: &[u8] = b"jobs/pool";
-const NEXT_KEY: &[u8] = b"jobs/next";
+/// Where the next job's number is kept: how many jobs were ever posted.
+pub const NEXT_KEY: &[u8] = b"jobs/next";
 const BURNT_KEY: &[u8] = b"jobs/burnt";
 const BACKLOG_KEY: &[u8] = b"jobs/backlog";
 

@@ -57,6 +57,10 @@ pub struct Status {
     /// A chain node's RPC browsers may read blocks and validator sets from, if the relay knows
     /// one.
     pub chain_rpc: Option<String>,
+    /// The hash of the chain's genesis block, if the relay's operator named it: the browser app,
+    /// which this relay serves, checks what the chain RPC says from there (a light client).
+    #[serde(default)]
+    pub genesis: Option<Hash>,
     /// Seconds since it started.
     pub uptime_seconds: u64,
     /// Its version.

@@ -9,7 +9,8 @@ use std::time::Duration;
 use borsh::BorshDeserialize;
 use kinema_chain::crypto::SecretKey;
 use kinema_chain::rpc::{
-    AccountReply, ErrorReply, JobReply, StateReply, StatusReply, SubmitReply, SubmitRequest,
+    AccountReply, BlockReply, ErrorReply, JobReply, StateReply, StatusReply, SubmitReply,
+    SubmitRequest, ValidatorSetReply,
 };
 use kinema_chain::tx::{Call, Tx};
 use kinema_chain::{Address, encode};
@@ -117,6 +118,16 @@ impl ChainClient {
     /// `GET /api/v1/accounts/{address}`.
     pub async fn account(&self, address: &Address) -> Result<AccountReply, ClientError> {
         self.request(&format!("/api/v1/accounts/{address}"), None).await
+    }
+
+    /// `GET /api/v1/blocks/{height}`: a block with its certificate.
+    pub async fn block(&self, height: u64) -> Result<BlockReply, ClientError> {
+        self.request(&format!("/api/v1/blocks/{height}"), None).await
+    }
+
+    /// `GET /api/v1/validator-sets/{epoch}`: an epoch's validators with their state proof.
+    pub async fn validator_set(&self, epoch: u64) -> Result<ValidatorSetReply, ClientError> {
+        self.request(&format!("/api/v1/validator-sets/{epoch}"), None).await
     }
 
     /// `GET /api/v1/jobs/{id}`.

@@ -84,6 +84,8 @@ pub struct Setup {
     pub chain_id: String,
     /// A chain RPC to tell browsers of.
     pub chain_rpc: Option<String>,
+    /// The chain's genesis hash to tell browsers of.
+    pub genesis: Option<Hash>,
     /// What each account's writes may hold.
     pub quotas: Quotas,
     /// The operator's account: the one that may change the deny list.
@@ -118,6 +120,7 @@ pub(crate) struct Relay {
     assets: Assets,
     chain_id: String,
     chain_rpc: Option<String>,
+    genesis: Option<Hash>,
     started: Instant,
     pub(crate) quotas: Quotas,
     pub(crate) operator: Option<Address>,
@@ -143,6 +146,7 @@ impl AppState {
             assets,
             chain_id,
             chain_rpc,
+            genesis,
             quotas,
             operator,
             denied,
@@ -162,6 +166,7 @@ impl AppState {
             assets,
             chain_id,
             chain_rpc,
+            genesis,
             started: Instant::now(),
             quotas,
             operator,
@@ -345,6 +350,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<api::Status>> {
         content: u64::try_from(content).unwrap_or(0),
         chain_id: relay.chain_id.clone(),
         chain_rpc: relay.chain_rpc.clone(),
+        genesis: relay.genesis,
         uptime_seconds: relay.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
     }))

@@ -42,6 +42,8 @@ pub struct Config {
     pub chain_id: String,
     /// A chain node's RPC that browsers may read headers from (told in `/api/v1/status`).
     pub chain_rpc: Option<String>,
+    /// The chain's genesis hash, told to browsers (the app's light client starts from it).
+    pub genesis: Option<kinema_chain::Hash>,
     /// What is served at `/`: the creator app, the player and the light node's page.
     pub assets: crate::routes::Assets,
     /// Request limits.
@@ -146,6 +148,7 @@ pub async fn start(config: Config) -> Result<Relay> {
         assets: config.assets,
         chain_id: config.chain_id.clone(),
         chain_rpc: config.chain_rpc,
+        genesis: config.genesis,
         quotas: config.quotas,
         operator: config.operator,
         denied: db.denied().await?,

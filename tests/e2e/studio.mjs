@@ -5,13 +5,14 @@
 // of each step under <shots dir>.
 //
 //   node studio.mjs <relay url> <clip> <shots dir> [--drop-chunk] [--captions <vtt>]
-//                   [--resume <clip of more than one chunk>]
+//                   [--resume <clip of more than one chunk>] [--earnings <key file>,...]
 //
 // --drop-chunk loses the answer to the first chunk (a dropped connection): the app must find
 // where the relay is and go on. --captions uploads a WebVTT file with the video; the player must
 // show it. --resume first sends a larger clip and reloads the page while its second chunk is
 // refused: once the wallet is unlocked again the app must resume from where the relay is, not
-// from 0. Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 300000).
+// from 0. --earnings imports each key file (a worker's, a verifier's) into a fresh browser
+// and reads what the app says it earned. Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 300000).
 import { launch } from "./chromium.mjs";
 
 const [url, clip, shots, ...rest] = process.argv.slice(2);
@@ -38,9 +39,11 @@ try {
     if (message.type() === "error") errors.push(message.text());
   });
   page.on("pageerror", (error) => errors.push(String(error)));
+  const started = Date.now();
   const step = async (name, seen = {}) => {
+    const ms = Date.now() - started;
     await page.screenshot({ path: `${shots}/${result.steps.length + 1}-${name}.png`, fullPage: true });
-    result.steps.push({ name, ...seen });
+    result.steps.push({ name, ms, ...seen });
   };
   if (rest.includes("--drop-chunk")) {
     await page.route(chunk, async (route) => {
@@ -65,7 +68,13 @@ try {
 
   await page.click(id("wallet-faucet"));
   await page.waitForFunction((s) => Number(document.querySelector(s)?.dataset.balance) > 0, id("wallet-balance"));
-  await step("funded", { balance: await page.getAttribute(id("wallet-balance"), "data-balance") });
+  // The balance shown is proved from the genesis by the app's light client.
+  await page.waitForFunction((s) => document.querySelector(s)?.dataset.checked === "true", id("wallet-balance"), { timeout: 30000 }).catch(() => {});
+  await step("funded", {
+    balance: await page.getAttribute(id("wallet-balance"), "data-balance"),
+    checked: await page.getAttribute(id("wallet-balance"), "data-checked"),
+    proof: await page.textContent(id("wallet-checked")),
+  });
 
   for (const height of [720, 480, 360]) {
     await page.uncheck(id(`upload-rung-${height}`));
@@ -171,6 +180,31 @@ try {
       };
     });
     await step("played", seen);
+  }
+  const earnings = option("--earnings");
+  if (earnings) {
+    const fs = await import("node:fs");
+    result.earnings = [];
+    for (const keyFile of earnings.split(",")) {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+      const member = await context.newPage();
+      member.on("pageerror", (error) => errors.push(String(error)));
+      await member.goto(url);
+      await member.click("summary");
+      await member.fill(id("wallet-import-key"), fs.readFileSync(keyFile, "utf8"));
+      await member.fill(id("wallet-passphrase"), "another long passphrase");
+      await member.fill(id("wallet-confirm"), "another long passphrase");
+      await member.click(id("wallet-import"));
+      const address = (await member.textContent(id("wallet-address"))).trim();
+      await member.waitForSelector(id("earnings"), { timeout: 60000 });
+      result.earnings.push({
+        address,
+        paid: Number(await member.getAttribute(id("earnings"), "data-paid")),
+        jobs: await member.locator(id("earnings-job")).count(),
+      });
+      await member.screenshot({ path: `${shots}/${result.steps.length + 1}-earnings-${result.earnings.length}.png`, fullPage: true });
+      await context.close();
+    }
   }
 } catch (error) {
   result.ok = false;

@@ -390,8 +390,10 @@ fn fuzz(args: &[String]) -> Result<()> {
 }
 
 fn devnet(args: &[String]) -> Result<()> {
-    // The devnet's market workers and verifiers run ffmpeg.
+    // The devnet's market workers and verifiers, and its relay's cuts, run ffmpeg; kinema's
+    // build makes the contracts and what browsers get for wasm32.
     ensure_ffmpeg()?;
+    ensure_wasm_target()?;
     cargo(&["build", "--release", "--locked", "-p", "kinema-cli"])?;
     let kinema = target_dir().join("release/kinema");
     let mut command = Command::new(&kinema);

@@ -392,8 +392,8 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
 /// the faucet; a larger clip whose upload is cut off by a reload and resumed where the relay
 /// is; a corpus clip uploaded with captions, the first chunk's answer lost on the way; the job
 /// followed live to done, its ladder checked and recorded; the watch link played to its end
-/// with every segment verified, the captions shown. Screenshots of each step go to
-/// `<target tmp>/studio/`.
+/// with every segment verified, the captions shown; each worker's key, imported into another
+/// browser, shows what it earned. Screenshots of each step go to `<target tmp>/studio/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     let e2e = e2e();
@@ -421,6 +421,13 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
         captions.into(),
         "--resume".into(),
         corpus("trailer_bbb.mp4").into(),
+        "--earnings".into(),
+        format!(
+            "{},{}",
+            tmp.path().join("devnet/worker-0/key.json").display(),
+            tmp.path().join("devnet/worker-1/key.json").display()
+        )
+        .into(),
     ];
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node").args(&args).current_dir(e2e).output()
@@ -440,6 +447,7 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     let address = step("wallet")["address"].as_str().unwrap().to_owned();
     assert_eq!(address.len(), 40, "{address}");
     assert_eq!(step("funded")["balance"], kinema_relay::GIFT.to_string());
+    assert_eq!(step("funded")["checked"], "true", "{result}");
     // Resumed after the reload from where the relay was (its first chunk), not from 0.
     let offsets = step("resumed")["offsets"].as_array().unwrap().clone();
     assert_eq!(step("resumed")["stage"], "ready", "{result}");
@@ -487,6 +495,15 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     assert_eq!(played["title"], "Bikes at the crossing", "{result}");
     assert_eq!(played["captions"]["mode"], "showing", "{result}");
     assert_eq!(played["captions"]["cues"], 2, "{result}");
+    // Each worker's key, imported into a browser, shows what the chain paid it.
+    for earned in result["earnings"].as_array().unwrap() {
+        let address = earned["address"].as_str().unwrap();
+        let paid = reply["paid"][address].as_u64().unwrap_or(0);
+        assert_eq!(earned["paid"].as_u64(), Some(paid), "{result}");
+        assert_eq!(earned["jobs"].as_u64(), Some(u64::from(paid > 0)), "{result}");
+    }
+    let paid_workers = result["earnings"].as_array().unwrap().iter().filter(|e| e["paid"] != 0);
+    assert!(paid_workers.count() >= 1, "{result}");
     // The only errors the page saw are the connections the test cut.
     for error in result["errors"].as_array().unwrap() {
         assert!(error.as_str().unwrap().contains("ERR_CONNECTION_RESET"), "{result}");

@@ -109,6 +109,19 @@ async fn the_rpc_answers_and_refuses_with_reasons() {
     let proof: Proof = decode(&hex::decode(nobody["proof"].as_str().unwrap()).unwrap()).unwrap();
     let root: Hash = nobody["state_root"].as_str().unwrap().parse().unwrap();
     proof.verify_account(root, &stranger, None).unwrap();
+    // What a light client checks of a reply: against the root it verified, exactly as sent.
+    let reply: kinema_chain::rpc::AccountReply = serde_json::from_value(account.clone()).unwrap();
+    reply.check(&root).unwrap();
+    let lie = |change: &dyn Fn(&mut kinema_chain::rpc::AccountReply)| {
+        let mut lied = reply.clone();
+        change(&mut lied);
+        lied.check(&root).unwrap_err().to_string()
+    };
+    assert!(lie(&|r| r.balance += 1).contains("proof"));
+    assert!(lie(&|r| r.nonce += 1).contains("proof"));
+    assert!(lie(&|r| r.exists = false).contains("proof"));
+    assert!(lie(&|r| r.state_root = Hash([7; 32])).contains("state root"));
+    assert!(reply.check(&Hash([7; 32])).unwrap_err().to_string().contains("state root"));
 
     // Blocks come with certificates.
     let (code, block) = http(at, "GET", "/api/v1/blocks/1", None).await;

@@ -50,6 +50,7 @@ pub(crate) fn config(dir: &Path, database_url: Option<String>, limits: Limits) -
         database_url,
         chain_id: "kinema-relay-test".into(),
         chain_rpc: None,
+        genesis: None,
         assets: kinema_relay::Assets::None,
         limits,
         trusted_proxy: None,
