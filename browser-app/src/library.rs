@@ -46,9 +46,12 @@ fn row(video: &Video, ctx: Option<Ctx>) -> impl IntoView + use<> {
     let follow = ctx.map(
         |ctx| view! { <button on:click=move |_| ctx.job.set(Some(job))>"Follow its job"</button> },
     );
+    let thumbnail = video.poster.map(|poster| {
+        view! { <img class="thumbnail" data-testid="library-thumbnail" alt="" src=format!("/api/v1/blobs/{poster}") /> }
+    });
     view! {
         <li data-testid=testid data-state=state data-job=job.to_string()>
-            <strong>{video.title.clone()}</strong>
+            {thumbnail} <strong>{video.title.clone()}</strong>
             " (" {visibility} ", " {state} ", job " {job} ") "
             {video.tags.join(", ")} " " {links} " " {follow} " " {remove}
         </li>

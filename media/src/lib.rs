@@ -74,6 +74,8 @@ pub mod scale;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod segment;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod thumbs;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod transcode;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod ts;

@@ -311,6 +311,24 @@ class KinemaPlayer extends HTMLElement {
     const description = document.createElement("p");
     description.textContent = String(told.description ?? "");
     this.prepend(title, description);
+    // A blob the relay names, checked, as a URL for the page.
+    const picture = async (hash, type) =>
+      URL.createObjectURL(new Blob([await blobs.get(hash, { counted: false })], { type }));
+    if (typeof told.poster === "string" && HEX64.test(told.poster) && !video.poster) {
+      try {
+        video.poster = await picture(told.poster, "image/jpeg");
+      } catch {
+        // No poster that checks out: the first frame shows when it plays.
+      }
+    }
+    const preview = told.preview;
+    if (preview && typeof preview.sprite === "string" && HEX64.test(preview.sprite)) {
+      try {
+        this.scrubber(video, preview, await picture(preview.sprite, "image/jpeg"));
+      } catch {
+        // No sprite that checks out: the native controls still seek.
+      }
+    }
     if (typeof told.captions === "string" && HEX64.test(told.captions)) {
       try {
         const bytes = await blobs.get(told.captions, { counted: false });
@@ -326,6 +344,58 @@ class KinemaPlayer extends HTMLElement {
         // No captions that check out: the video plays without them.
       }
     }
+  }
+
+  // A seek bar under the video whose hover shows the sprite's tile of that moment
+  // (`data-testid="player-preview"`, its `data-tile`); moving it seeks.
+  scrubber(video, preview, sprite) {
+    const number = (v) => (Number.isFinite(v) && v > 0 ? v : 0);
+    const [every, columns, count] = [number(preview.every_ms), number(preview.columns), number(preview.count)];
+    const [width, height] = [number(preview.width), number(preview.height)];
+    if (!every || !columns || !count || !width || !height) return;
+    const bar = document.createElement("input");
+    bar.type = "range";
+    bar.min = "0";
+    bar.max = "1000";
+    bar.value = "0";
+    bar.className = "scrub";
+    bar.dataset.testid = "player-scrub";
+    bar.setAttribute("aria-label", "seek");
+    const tip = document.createElement("div");
+    tip.className = "preview";
+    tip.dataset.testid = "player-preview";
+    tip.hidden = true;
+    Object.assign(tip.style, {
+      width: `${width}px`,
+      height: `${height}px`,
+      backgroundImage: `url(${sprite})`,
+      backgroundRepeat: "no-repeat",
+    });
+    const at = (event) => {
+      const box = bar.getBoundingClientRect();
+      return Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
+    };
+    bar.addEventListener("pointermove", (event) => {
+      const share = at(event);
+      const seconds = share * (video.duration || 0);
+      const tile = Math.min(count - 1, Math.floor((seconds * 1000) / every));
+      tip.style.backgroundPosition = `-${(tile % columns) * width}px -${Math.floor(tile / columns) * height}px`;
+      tip.style.left = `${Math.min(bar.clientWidth - width, Math.max(0, share * bar.clientWidth - width / 2))}px`;
+      tip.dataset.tile = String(tile);
+      tip.hidden = false;
+    });
+    bar.addEventListener("pointerleave", () => (tip.hidden = true));
+    bar.addEventListener("input", () => {
+      if (video.duration) video.currentTime = (Number(bar.value) / 1000) * video.duration;
+    });
+    video.addEventListener("timeupdate", () => {
+      if (video.duration) bar.value = String(Math.round((video.currentTime / video.duration) * 1000));
+    });
+    // The tip floats above the bar: showing it moves nothing under the pointer.
+    const scrubber = document.createElement("div");
+    scrubber.className = "scrubber";
+    scrubber.append(tip, bar);
+    video.after(scrubber);
   }
 
   async start(video, fail) {

@@ -248,8 +248,35 @@ pub struct Upload {
     /// Once ready: the ladder a job for it asks for (the rungs the source reaches).
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
     pub ladder: Option<kinema_contracts::jobs::Ladder>,
+    /// Once ready: a poster (JPEG, a blob's blake3), if one could be made.
+    #[serde(default)]
+    pub poster: Option<Hash>,
+    /// Once ready: a seek-preview sprite, if one could be made.
+    #[serde(default)]
+    pub preview: Option<Preview>,
     /// Unix seconds when it began.
     pub added: i64,
+}
+
+/// A seek-preview sprite: tile `i` (column `i % columns`, row `i / columns`, each `width ×
+/// height` pixels) shows the frame at `i × every_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Preview {
+    /// The sprite (JPEG), a blob's blake3.
+    pub sprite: Hash,
+    /// Milliseconds between tiles.
+    pub every_ms: u32,
+    /// Tiles per row.
+    pub columns: u32,
+    /// Rows.
+    pub rows: u32,
+    /// Tiles with a picture.
+    pub count: u32,
+    /// A tile's width.
+    pub width: u32,
+    /// A tile's height.
+    pub height: u32,
 }
 
 /// The largest chunk `PUT /api/v1/uploads/{id}?offset=` takes.
@@ -323,6 +350,12 @@ pub struct Video {
     pub captions: Option<Hash>,
     /// Once the job is done and its ladder published: the content id.
     pub content: Option<Hash>,
+    /// Its poster (JPEG), from its upload.
+    #[serde(default)]
+    pub poster: Option<Hash>,
+    /// Its seek-preview sprite, from its upload.
+    #[serde(default)]
+    pub preview: Option<Preview>,
     /// Unix seconds when told.
     pub added: i64,
 }

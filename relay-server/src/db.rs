@@ -349,11 +349,11 @@ fn content_row(row: &sqlx::any::AnyRow) -> Result<Content, DbError> {
 }
 
 /// An upload's row: everything but what is received, which is the length of its file.
-const UPLOAD_COLUMNS: &str = "id, account, name, size, blake3, heights, state, error, source, segments, duration_ms, \
-     ladder, added";
+const UPLOAD_COLUMNS: &str = "id, account, name, size, blake3, heights, state, error, source, \
+     segments, duration_ms, ladder, added, poster, preview";
 
-const VIDEO_COLUMNS: &str =
-    "job, creator, source, title, description, tags, visibility, captions, content, added";
+const VIDEO_COLUMNS: &str = "job, creator, source, title, description, tags, visibility, \
+     captions, content, added, poster, preview";
 
 fn parse<T: std::str::FromStr>(text: &str) -> Result<T, DbError> {
     text.parse().map_err(|_| DbError::Corrupt { id: text.to_owned() })
@@ -387,6 +387,8 @@ fn upload_row(row: &sqlx::any::AnyRow) -> Result<(Upload, Vec<u32>), DbError> {
         duration_ms: row.try_get(10)?,
         ladder: row.try_get::<Option<String>, _>(11)?.map(|t| from_json(&t)).transpose()?,
         added: row.try_get(12)?,
+        poster: optional_hash(13)?,
+        preview: row.try_get::<Option<String>, _>(14)?.map(|t| from_json(&t)).transpose()?,
     };
     Ok((upload, from_json(&row.try_get::<String, _>(5)?)?))
 }
@@ -406,6 +408,8 @@ fn video_row(row: &sqlx::any::AnyRow) -> Result<Video, DbError> {
         captions: optional_hash(7)?,
         content: optional_hash(8)?,
         added: row.try_get(9)?,
+        poster: optional_hash(10)?,
+        preview: row.try_get::<Option<String>, _>(11)?.map(|t| from_json(&t)).transpose()?,
     })
 }
 
@@ -419,7 +423,8 @@ impl Db {
     pub async fn add_upload(&self, upload: &Upload, heights: &[u32]) -> Result<(), DbError> {
         sqlx::query(&format!(
             "INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, 0, 0, NULL, $8) ON CONFLICT (id) DO NOTHING"
+             ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, 0, 0, NULL, $8, NULL, NULL) \
+             ON CONFLICT (id) DO NOTHING"
         ))
         .bind(upload.id.to_string())
         .bind(upload.account.to_string())
@@ -469,7 +474,7 @@ impl Db {
     pub async fn set_upload(&self, upload: &Upload) -> Result<(), DbError> {
         sqlx::query(
             "UPDATE uploads SET state = $2, error = $3, source = $4, segments = $5, \
-             duration_ms = $6, ladder = $7 WHERE id = $1",
+             duration_ms = $6, ladder = $7, poster = $8, preview = $9 WHERE id = $1",
         )
         .bind(upload.id.to_string())
         .bind(word(&upload.state))
@@ -478,6 +483,8 @@ impl Db {
         .bind(i64::from(upload.segments))
         .bind(upload.duration_ms)
         .bind(upload.ladder.as_ref().map(json_text))
+        .bind(upload.poster.map(|p| p.to_string()))
+        .bind(upload.preview.as_ref().map(json_text))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -486,8 +493,8 @@ impl Db {
     /// Adds `video` (or answers false when its job has one).
     pub async fn add_video(&self, video: &Video) -> Result<bool, DbError> {
         let done = sqlx::query(&format!(
-            "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (job) DO NOTHING"
+            "INSERT INTO videos ({VIDEO_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (job) DO NOTHING"
         ))
         .bind(video.job as i64)
         .bind(video.creator.to_string())
@@ -499,6 +506,8 @@ impl Db {
         .bind(video.captions.map(|c| c.to_string()))
         .bind(video.content.map(|c| c.to_string()))
         .bind(video.added)
+        .bind(video.poster.map(|p| p.to_string()))
+        .bind(video.preview.as_ref().map(json_text))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

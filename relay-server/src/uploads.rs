@@ -28,8 +28,9 @@ use kinema_contracts::jobs::{Ladder, Rung};
 use kinema_http::{Error, Result};
 use kinema_media::Ffmpeg;
 use kinema_media::ladder::{self, Progress};
+use kinema_media::thumbs;
 
-use crate::api::{NewUpload, Upload, UploadState};
+use crate::api::{NewUpload, Preview, Upload, UploadState};
 use crate::auth::Signer;
 use crate::db::now;
 use crate::gateway::parse_hash;
@@ -215,6 +216,8 @@ pub(crate) async fn new_upload(
         duration_ms: 0,
         ladder: None,
         added: now(),
+        poster: None,
+        preview: None,
     };
     let file = uploads.file(&upload);
     tokio::task::spawn_blocking(move || {
@@ -391,6 +394,13 @@ pub(crate) async fn cut(state: AppState, mut upload: Upload, heights: Vec<u32>) 
             upload.segments = segments;
             upload.duration_ms = duration_ms;
             upload.ladder = Some(ladder);
+            // Stills help people choose and scrub; a video that has none still plays.
+            match stills(&state, &upload).await {
+                Ok((poster, preview)) => {
+                    (upload.poster, upload.preview) = (Some(poster), Some(preview))
+                }
+                Err(e) => tracing::warn!("upload {id}: no stills: {}", e.message()),
+            }
         }
         Err(e) => {
             tracing::warn!("upload {id}: {}", e.message());
@@ -501,6 +511,65 @@ async fn cut_and_publish(
     };
     let segments = u32::try_from(content.segments).unwrap_or(u32::MAX);
     Ok((content.id, segments, content.duration_ms, ladder))
+}
+
+/// A poster's height, and a seek-preview tile's.
+const POSTER_HEIGHT: u32 = 360;
+const TILE_HEIGHT: u32 = 90;
+/// Seconds between seek-preview tiles, and tiles to a sprite's row.
+const TILE_EVERY: f64 = 2.0;
+const TILE_COLUMNS: u32 = 10;
+
+/// A poster and a seek-preview sprite of a cut `upload` (its file still there), stored as blobs
+/// pinned and charged to its uploader.
+async fn stills(state: &AppState, upload: &Upload) -> Result<(Hash, Preview)> {
+    let relay = &state.relay;
+    let ff = relay.uploads.ffmpeg()?;
+    let input = relay.uploads.file(upload);
+    let dir = relay.uploads.dir.join(upload.id.to_string());
+    let duration = upload.duration_ms as f64 / 1000.0;
+    let made = tokio::task::spawn_blocking(move || {
+        let (poster, sprite) = (dir.join("poster.jpg"), dir.join("sprite.jpg"));
+        thumbs::poster(&ff, &input, duration, POSTER_HEIGHT, &poster)?;
+        let layout =
+            thumbs::sprite(&ff, &input, duration, TILE_EVERY, TILE_HEIGHT, TILE_COLUMNS, &sprite)?;
+        let read = |path: &FsPath| {
+            std::fs::read(path).map_err(|e| kinema_media::Error::Ffmpeg {
+                what: format!("reading {}", path.display()),
+                detail: e.to_string(),
+            })
+        };
+        Ok::<_, kinema_media::Error>((read(&poster)?, read(&sprite)?, layout))
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| Error::unprocessable(e.to_string()))?;
+    let (poster, sprite, layout) = made;
+    let (poster_name, sprite_name) = (Hash::digest(&poster), Hash::digest(&sprite));
+    let quota = relay.quotas.of(&upload.account);
+    let pins = [(poster_name, poster.len() as u64), (sprite_name, sprite.len() as u64)];
+    relay.db.pin(&upload.account, quota, &pins).await.map_err(crate::writes::charge_failed)?;
+    let blobs = relay.blobs.clone();
+    tokio::task::spawn_blocking(move || {
+        for (name, bytes) in [(poster_name, poster), (sprite_name, sprite)] {
+            blobs.pin(&name)?;
+            blobs.put_as(name, &bytes)?;
+        }
+        Ok::<_, kinema_net::blobs::BlobError>(())
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(Error::internal)?;
+    let preview = Preview {
+        sprite: sprite_name,
+        every_ms: layout.every_ms,
+        columns: layout.columns,
+        rows: layout.rows,
+        count: layout.count,
+        width: layout.width,
+        height: layout.height,
+    };
+    Ok((poster_name, preview))
 }
 
 /// Cuts again what was being cut when the relay stopped.

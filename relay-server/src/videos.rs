@@ -134,6 +134,8 @@ pub(crate) async fn add_video(
         captions: new.captions,
         content: job.content,
         added: now(),
+        poster: upload.poster,
+        preview: upload.preview,
     };
     if !relay.db.add_video(&video).await.map_err(Error::internal)? {
         return Err(Error::new(

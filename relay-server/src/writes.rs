@@ -22,7 +22,7 @@ use crate::gateway::{check_manifest, parse_hash};
 use crate::routes::{AppState, Octets};
 
 /// 413 for a charge past the account's quota, 500 for anything else.
-fn charge_failed(e: DbError) -> Error {
+pub(crate) fn charge_failed(e: DbError) -> Error {
     match e {
         DbError::OverQuota { .. } => Error::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         e => Error::internal(e),

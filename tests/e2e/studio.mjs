@@ -155,6 +155,10 @@ try {
     message: await page.textContent(id("job-message")),
     library: await page.locator(id("library-video")).count(),
     published: await page.locator(`${id("library-video")}[data-state="published"]`).count(),
+    thumbnail: await page
+      .waitForFunction((s) => document.querySelector(s)?.naturalWidth, id("library-thumbnail"), { timeout: 10000 })
+      .then((width) => width.jsonValue())
+      .catch(() => 0),
     public: await page.locator(id("public-video")).count(),
   });
 
@@ -179,6 +183,17 @@ try {
         error: error?.dataset.state ? { state: error.dataset.state, text: error.textContent } : null,
       };
     });
+    // The seek bar's preview: the sprite's tile of the moment hovered.
+    seen.poster = await page.evaluate(() => document.querySelector('[data-testid="player"]')?.poster?.startsWith("blob:") ?? false);
+    const scrub = page.locator(id("player-scrub"));
+    if (await scrub.count()) {
+      const box = await scrub.boundingBox();
+      await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2);
+      seen.preview = await page.evaluate(() => {
+        const tip = document.querySelector('[data-testid="player-preview"]');
+        return { shown: !tip.hidden, tile: Number(tip.dataset.tile) };
+      });
+    }
     await step("played", seen);
   }
   const earnings = option("--earnings");

@@ -495,6 +495,11 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     assert_eq!(played["title"], "Bikes at the crossing", "{result}");
     assert_eq!(played["captions"]["mode"], "showing", "{result}");
     assert_eq!(played["captions"]["cues"], 2, "{result}");
+    // Stills: the poster before it plays, a library thumbnail, the seek bar's preview (bikes.mp4
+    // is 10 s: a tile every 2 s, three quarters in is tile 3).
+    assert_eq!(played["poster"], true, "{result}");
+    assert!(done["thumbnail"].as_u64().unwrap_or(0) > 0, "{result}");
+    assert_eq!(played["preview"], serde_json::json!({ "shown": true, "tile": 3 }), "{result}");
     // Each worker's key, imported into a browser, shows what the chain paid it.
     for earned in result["earnings"].as_array().unwrap() {
         let address = earned["address"].as_str().unwrap();

@@ -11,6 +11,7 @@ mod manifest;
 mod metrics;
 mod probe;
 mod support;
+mod thumbs;
 mod ts;
 mod verify;
 mod watermark;

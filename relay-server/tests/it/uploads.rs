@@ -53,9 +53,14 @@ async fn a_clip_uploaded_in_checked_chunks_is_resumed_and_cut_into_a_source() {
             .unwrap_err(),
     );
     assert_eq!(status, 403, "{why}");
+    // (A small one: the relay answers 401 without reading a body, and a client still sending a
+    // large one sees its connection closed instead of the answer.)
     let unsigned = Client::new(&relay.url());
     let (status, _) = refused(
-        unsigned.put_chunk(&upload.id, chunk as u64, bytes[chunk..].to_vec()).await.unwrap_err(),
+        unsigned
+            .put_chunk(&upload.id, chunk as u64, bytes[chunk..chunk + 1024].to_vec())
+            .await
+            .unwrap_err(),
     );
     assert_eq!(status, 401);
     // Past the file's end.
@@ -103,6 +108,14 @@ async fn a_clip_uploaded_in_checked_chunks_is_resumed_and_cut_into_a_source() {
     for segment in &manifest.renditions[0].segments {
         assert_eq!(Hash::digest(&client.blob(&segment.blake3).await.unwrap()), segment.blake3);
     }
+    // Stills for choosing and scrubbing: a poster and a sprite, stored and charged too.
+    let poster = client.blob(&ready.poster.unwrap()).await.unwrap();
+    assert_eq!(&poster[..2], &[0xff, 0xd8]);
+    let preview = ready.preview.unwrap();
+    let sprite = client.blob(&preview.sprite).await.unwrap();
+    assert_eq!(&sprite[..2], &[0xff, 0xd8]);
+    assert_eq!(preview.count, (content.duration_ms as u32).div_ceil(2000), "{preview:?}");
+    assert!(account.used >= (content.bytes as u64) + (poster.len() + sprite.len()) as u64);
     // Done: no more chunks.
     let (status, _) = refused(client.put_chunk(&upload.id, 0, vec![1]).await.unwrap_err());
     assert_eq!(status, 409);
