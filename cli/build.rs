@@ -43,6 +43,13 @@ fn main() {
         "contracts-wasm/src",
         "relay-server/src/api.rs",
         "relay-server/src/chain.rs",
+        "relay-server/src/lib.rs",
+        "chain/Cargo.toml",
+        "net/Cargo.toml",
+        "relay-server/Cargo.toml",
+        "contracts-wasm/Cargo.toml",
+        // The `wasm` profile and the workspace's versions.
+        "Cargo.toml",
         "Cargo.lock",
     ]
     .iter()

@@ -294,6 +294,7 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
 /// again while playback goes on; content nobody has named as such.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_player_plays_a_ladder_checking_every_segment() {
+    let _heavy = super::HEAVY.lock().await;
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ladder");
@@ -396,6 +397,7 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
 /// browser, shows what it earned. Screenshots of each step go to `<target tmp>/studio/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
+    let _heavy = super::HEAVY.lock().await;
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_ports();

@@ -74,6 +74,7 @@ impl Encoder for Logo {
 
 #[test]
 fn a_job_completes_with_only_honest_renditions_and_the_cheat_is_slashed() {
+    let _heavy = super::HEAVY.blocking_lock();
     let tmp = tempfile::tempdir().unwrap();
     let port = free_ports();
     let dir = tmp.path().join("devnet");
