@@ -438,6 +438,9 @@ async fn cut_and_publish(
     let relay_for_cut = relay.clone();
     let id = upload.id;
     let (settings, cut_out) = (config.encode.clone(), out.clone());
+    // The media engine names the file by its path here; the uploader knows it by its name.
+    let (path, name) = (input.display().to_string(), upload.name.clone());
+    let named = move |e: kinema_media::Error| e.to_string().replace(&path, &name);
     let cut = tokio::task::spawn_blocking(move || {
         let _ = std::fs::remove_dir_all(&cut_out);
         let mut segments = 0usize;
@@ -459,7 +462,7 @@ async fn cut_and_publish(
     })
     .await
     .map_err(Error::internal)?
-    .map_err(|e| Error::unprocessable(format!("{}: {e}", upload.name)))?;
+    .map_err(|e| Error::unprocessable(named(e)))?;
     if cut.renditions.is_empty() {
         return Err(Error::unprocessable(format!(
             "{}: no rendition of the ladder fits the source",
