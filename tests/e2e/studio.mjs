@@ -212,11 +212,16 @@ try {
       await member.click(id("wallet-import"));
       const address = (await member.textContent(id("wallet-address"))).trim();
       await member.waitForSelector(id("earnings"), { timeout: 60000 });
-      result.earnings.push({
-        address,
-        paid: Number(await member.getAttribute(id("earnings"), "data-paid")),
-        jobs: await member.locator(id("earnings-job")).count(),
-      });
+      // Read in one go once settled: the list is read again as the balance moves.
+      await member.waitForFunction(() => {
+        const total = document.querySelector('[data-testid="earnings"]');
+        return total && (total.dataset.paid === "0" || document.querySelector('[data-testid="earnings-job"]'));
+      }, null, { timeout: 30000 });
+      const seen = await member.evaluate(() => ({
+        paid: Number(document.querySelector('[data-testid="earnings"]').dataset.paid),
+        jobs: document.querySelectorAll('[data-testid="earnings-job"]').length,
+      }));
+      result.earnings.push({ address, ...seen });
       await member.screenshot({ path: `${shots}/${result.steps.length + 1}-earnings-${result.earnings.length}.png`, fullPage: true });
       await context.close();
     }
