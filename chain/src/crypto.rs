@@ -21,6 +21,10 @@ pub enum Domain {
     Proposal,
     /// A write to a relay's API (an upload, a publication, an operator's order).
     RelayWrite,
+    /// A bandwidth ticket, signed by the viewer that pays it.
+    Ticket,
+    /// A ticket recipient's leave for another account to redeem it and be paid.
+    TicketClaim,
 }
 
 impl Domain {
@@ -30,6 +34,9 @@ impl Domain {
             Domain::Vote => b"kinema/vote/v1",
             Domain::Proposal => b"kinema/proposal/v1",
             Domain::RelayWrite => b"kinema/relay-write/v1",
+            // The tickets contract checks these two itself.
+            Domain::Ticket => kinema_contracts::tickets::TICKET_DOMAIN,
+            Domain::TicketClaim => kinema_contracts::tickets::CLAIM_DOMAIN,
         }
     }
 }

@@ -36,7 +36,9 @@
 //! - [`gossip`]: the gossip topics and the finalized header a node that runs no consensus reads;
 //! - [`light`]: the light client — a trusted validator set and the certificate checks against
 //!   it, epoch by epoch;
-//! - [`rpc`]: the chain RPC's requests and replies, shared by its server and its clients.
+//! - [`rpc`]: the chain RPC's requests and replies, shared by its server and its clients;
+//! - [`tickets`]: bandwidth tickets off chain — a serving peer's terms and checks, a viewer's
+//!   tickets per verified byte.
 //!
 //! The crate does no IO, draws no randomness and builds for `wasm32-unknown-unknown`; with the
 //! `openapi` feature its RPC types describe themselves for utoipa.
@@ -59,6 +61,7 @@ pub mod ids;
 pub mod light;
 pub mod rpc;
 pub mod state;
+pub mod tickets;
 pub mod tx;
 
 pub use error::Error;

@@ -1,5 +1,5 @@
-//! `kinema chain` (devnet, status, balance) and `kinema tx` (transfer, stake): the chain from
-//! the command line, through a validator's RPC.
+//! `kinema chain` (devnet, status, balance, tickets) and `kinema tx` (transfer, stake, bond,
+//! ticket funds): the chain from the command line, through a validator's RPC.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use kinema_chain::rpc::{AccountReply, StatusReply, SubmitReply, SubmitRequest};
+use kinema_chain::rpc::{AccountReply, StateReply, StatusReply, SubmitReply, SubmitRequest};
 use kinema_chain::tx::{Call, Tx};
 use kinema_chain::{Address, encode};
+use kinema_contracts::system::TICKETS;
+use kinema_contracts::tickets;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -111,6 +113,17 @@ pub(crate) enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// An account's bandwidth-ticket funds (as a viewer) and what tickets paid it (as a peer).
+    Tickets {
+        /// The validator's RPC.
+        #[arg(long)]
+        rpc: String,
+        /// The account (40 hex characters, 0x allowed).
+        address: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +157,28 @@ pub(crate) enum TxCommand {
         /// How much.
         #[arg(long)]
         amount: u64,
+    },
+    /// Add to the deposit and reserve that pay the peers delivering to you (bandwidth
+    /// tickets); funding again cancels an unlock.
+    FundTickets {
+        #[command(flatten)]
+        common: TxOptions,
+        /// Added to the deposit winning tickets are paid from.
+        #[arg(long, default_value_t = 0)]
+        deposit: u64,
+        /// Added to the reserve that makes up what the deposit cannot cover.
+        #[arg(long, default_value_t = 0)]
+        reserve: u64,
+    },
+    /// Start taking the ticket funds back: withdrawable after the unlock period.
+    UnlockTickets {
+        #[command(flatten)]
+        common: TxOptions,
+    },
+    /// Take unlocked ticket funds back into the balance.
+    WithdrawTickets {
+        #[command(flatten)]
+        common: TxOptions,
     },
 }
 
@@ -221,6 +256,33 @@ impl Rpc {
     fn account(&self, address: &Address) -> Result<AccountReply> {
         self.get(&format!("/api/v1/accounts/{address}"))
     }
+
+    /// What a state key holds, decoded as its contract stored it.
+    fn read<T: borsh::BorshDeserialize>(&self, key: &[u8]) -> Result<Option<T>> {
+        let path = format!("/api/v1/state/{}", hex::encode(key));
+        let reply: StateReply = self.get(&path)?;
+        reply
+            .value
+            .map(|value| {
+                let bytes = hex::decode(&value).with_context(|| format!("{path}: not hex"))?;
+                kinema_chain::decode(&bytes).with_context(|| format!("{path}: unexpected value"))
+            })
+            .transpose()
+    }
+}
+
+/// `kinema chain tickets`: an account's ticket funds and earnings.
+#[derive(Serialize)]
+struct TicketsReport {
+    address: Address,
+    /// As a viewer: its deposit, reserve and unlock height, if it funded tickets.
+    funds: Option<tickets::Sender>,
+    /// As a peer: the tickets redeemed to it and their face values, added.
+    earned: tickets::Earned,
+}
+
+fn tickets_call(method: &str, args: Vec<u8>) -> Call {
+    Call::Contract { contract: Address(TICKETS), method: method.into(), args }
 }
 
 fn parse_address(text: &str, what: &str) -> Result<Address> {
@@ -263,6 +325,31 @@ pub(crate) fn run(command: ChainCommand) -> Result<()> {
             say!("stake   {}", account.stake);
             say!("nonce   {}", account.nonce);
             say!("height  {}", account.height);
+            Ok(())
+        }
+        ChainCommand::Tickets { rpc, address, json } => {
+            let address = parse_address(&address, "address")?;
+            let rpc = Rpc::new(&rpc)?;
+            let report = TicketsReport {
+                address,
+                funds: rpc.read(&tickets::sender_key(&address.0))?,
+                earned: rpc.read(&tickets::earned_key(&address.0))?.unwrap_or_default(),
+            };
+            if json {
+                return print_json(&report);
+            }
+            say!("address  {}", report.address);
+            match &report.funds {
+                None => say!("funds    none"),
+                Some(f) => {
+                    say!("deposit  {}", f.deposit);
+                    say!("reserve  {}", f.reserve);
+                    if let Some(at) = f.unlocks_at {
+                        say!("unlocks  at height {at}");
+                    }
+                }
+            }
+            say!("earned   {} in {} tickets", report.earned.amount, report.earned.tickets);
             Ok(())
         }
     }
@@ -415,6 +502,11 @@ pub(crate) fn run_tx(command: TxCommand) -> Result<()> {
         TxCommand::Bond { common, role, amount } => {
             (common, crate::market::bond_call(&role, amount)?)
         }
+        TxCommand::FundTickets { common, deposit, reserve } => {
+            (common, tickets_call("fund", encode(&tickets::FundArgs { deposit, reserve })))
+        }
+        TxCommand::UnlockTickets { common } => (common, tickets_call("unlock", encode(&()))),
+        TxCommand::WithdrawTickets { common } => (common, tickets_call("withdraw", encode(&()))),
     };
     let key = load_key(&common.key)?;
     let rpc = Rpc::new(&common.rpc)?;

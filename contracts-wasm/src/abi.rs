@@ -8,6 +8,7 @@
 
 use crate::accounts::{self, SlashArgs, TransferArgs};
 use crate::jobs::{self, BondArgs, ChallengeArgs, PostArgs, PublishArgs, ResultArgs, VerdictArgs};
+use crate::tickets::{self, FundArgs, RedeemArgs};
 use crate::{Address, Host, Refusal};
 
 #[link(wasm_import_module = "kinema")]
@@ -22,6 +23,7 @@ unsafe extern "C" {
     fn emit(ptr: *const u8, len: i32);
     fn output(ptr: *const u8, len: i32);
     fn blake3(ptr: *const u8, len: i32, out: *mut u8);
+    fn ed25519_verify(key: *const u8, msg: *const u8, msg_len: i32, sig: *const u8) -> i32;
 }
 
 /// Bytes a state read offers the host at first; a longer value is read again.
@@ -85,6 +87,15 @@ impl Host for Imports {
         unsafe { blake3(bytes.as_ptr(), bytes.len() as i32, out.as_mut_ptr()) };
         out
     }
+
+    fn verify(&self, key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+        // SAFETY: key (32 bytes), message (of the length passed) and signature (64 bytes)
+        // are live buffers.
+        unsafe {
+            ed25519_verify(key.as_ptr(), message.as_ptr(), message.len() as i32, signature.as_ptr())
+                == 1
+        }
+    }
 }
 
 fn input() -> Vec<u8> {
@@ -143,3 +154,7 @@ method!(jobs_verdict, "jobs.verdict", |h, a: VerdictArgs| jobs::verdict(h, &a));
 method!(jobs_challenge, "jobs.challenge", |h, a: ChallengeArgs| jobs::challenge(h, &a));
 method!(jobs_publish, "jobs.publish", |h, a: PublishArgs| jobs::publish(h, &a));
 method!(jobs_tick, "jobs.tick", |h, _a: ()| jobs::tick(h));
+method!(tickets_fund, "tickets.fund", |h, a: FundArgs| tickets::fund(h, &a));
+method!(tickets_unlock, "tickets.unlock", |h, _a: ()| tickets::unlock(h));
+method!(tickets_withdraw, "tickets.withdraw", |h, _a: ()| tickets::withdraw(h));
+method!(tickets_redeem, "tickets.redeem", |h, a: RedeemArgs| tickets::redeem(h, &a));

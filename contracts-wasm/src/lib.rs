@@ -1,10 +1,11 @@
 //! Kinema's system contracts, compiled to `wasm32-unknown-unknown` and run by the chain's
 //! wasmtime host with fuel metering.
 //!
-//! Two contracts, each at its own address ([`system`]): [`accounts`] (transfers, staking and
-//! unstaking with an unbonding period) and [`jobs`], the transcode market (jobs paid from
+//! Three contracts, each at its own address ([`system`]): [`accounts`] (transfers, staking and
+//! unstaking with an unbonding period), [`jobs`], the transcode market (jobs paid from
 //! escrow, segments assigned to bonded workers by stake with a random share, results checked by
-//! drawn verifiers, cheats slashed, the accepted ladder recorded). The logic is written against [`Host`], the contract's whole view of the
+//! drawn verifiers, cheats slashed, the accepted ladder recorded), and [`tickets`], bandwidth
+//! paid in probabilistic micropayment tickets. The logic is written against [`Host`], the contract's whole view of the
 //! world; on wasm32 `abi` implements it with the host's imports and exports one function per
 //! method (feature `contract`, which the chain's build turns on for the module it embeds);
 //! natively any Rust value can (tests, the native-speed comparison).
@@ -38,6 +39,7 @@ pub mod accounts;
 mod heap;
 pub mod jobs;
 pub mod system;
+pub mod tickets;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -60,6 +62,9 @@ pub trait Host {
     fn emit(&mut self, event: &[u8]);
     /// blake3 of `bytes`.
     fn hash(&self, bytes: &[u8]) -> [u8; 32];
+    /// Whether `signature` is `key`'s ed25519 signature of `message` (strictly: no malleable
+    /// signatures, no small-order keys).
+    fn verify(&self, key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool;
 }
 
 /// Block hashes the state keeps: a contract can read the hash of any of the last this many
@@ -120,6 +125,14 @@ impl Host for MemoryHost {
 
     fn hash(&self, bytes: &[u8]) -> [u8; 32] {
         *blake3::hash(bytes).as_bytes()
+    }
+
+    fn verify(&self, key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(key)
+            .map(|k| {
+                k.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+            })
+            .unwrap_or(false)
     }
 }
 

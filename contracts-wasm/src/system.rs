@@ -17,8 +17,12 @@ pub const ACCOUNTS: Address = numbered(1);
 /// The jobs contract: the transcode market.
 pub const JOBS: Address = numbered(2);
 
+/// The tickets contract: bandwidth paid in probabilistic micropayments.
+pub const TICKETS: Address = numbered(3);
+
 /// Every system contract: its address and the name its methods are exported under.
-pub const CONTRACTS: [(Address, &str); 2] = [(ACCOUNTS, "accounts"), (JOBS, "jobs")];
+pub const CONTRACTS: [(Address, &str); 3] =
+    [(ACCOUNTS, "accounts"), (JOBS, "jobs"), (TICKETS, "tickets")];
 
 /// The name of the contract at `address`, if one lives there.
 pub fn name(address: &Address) -> Option<&'static str> {
@@ -33,6 +37,7 @@ mod tests {
     fn every_contract_has_its_own_address_and_none_is_the_chain() {
         assert_eq!(name(&ACCOUNTS), Some("accounts"));
         assert_eq!(name(&JOBS), Some("jobs"));
+        assert_eq!(name(&TICKETS), Some("tickets"));
         assert_eq!(name(&crate::accounts::SYSTEM), None);
         assert_eq!(name(&[7; 20]), None);
     }

@@ -138,6 +138,20 @@ fn a_devnet_finalizes_transfers_and_resumes_after_a_kill() {
         assert!(balance < 5_000_000 - 1000 && balance > 5_000_000 - 101_000, "{account}");
     }
 
+    // Ticket funds: put in, shown, on their way out.
+    let key = me.to_str().unwrap();
+    let base = ["--rpc", &rpc(1), "--key", key, "--fee", "200000", "--wait", "--json"];
+    let fund = [&["tx", "fund-tickets", "--deposit", "30000", "--reserve", "20000"][..], &base];
+    let funded = json(&fund.concat());
+    json(&[&["tx", "unlock-tickets"][..], &base].concat());
+    let funded_height = funded["height"].as_u64().unwrap();
+    status_past(&rpc(1), funded_height + 1);
+    let tickets = json(&["chain", "tickets", "--rpc", &rpc(1), &address, "--json"]);
+    assert_eq!(tickets["funds"]["deposit"], 30000, "{tickets}");
+    assert_eq!(tickets["funds"]["reserve"], 20000, "{tickets}");
+    assert!(tickets["funds"]["unlocks_at"].as_u64().unwrap() > funded_height, "{tickets}");
+    assert_eq!(tickets["earned"]["tickets"], 0, "{tickets}");
+
     // A refused transaction says why, on one line.
     let rpc0 = rpc(0);
     let words =

@@ -159,3 +159,61 @@ fn loops_memory_bombs_panics_and_too_little_fuel_fail_cleanly() {
         .to_string();
     assert!(err.contains("linking") && err.contains("now"), "{err}");
 }
+
+#[test]
+fn a_ticket_is_redeemed_in_wasm_within_its_fee_budget_claim_or_not() {
+    use kinema_chain::crypto::SecretKey;
+    use kinema_chain::tickets::{Payee, Payer};
+    use kinema_contracts::tickets::{FundArgs, MIN_FACE_VALUE, REDEEM_FUEL, RedeemArgs, Sender};
+
+    let (viewer, tab, wallet) = (
+        SecretKey::from_seed([1; 32]),
+        SecretKey::from_seed([2; 32]),
+        SecretKey::from_seed([3; 32]),
+    );
+    let host = Host::<View>::new().unwrap();
+    let as_caller = |who: &SecretKey, method, args: &[u8], view: View| {
+        let c = Call {
+            contract: "tickets",
+            method,
+            args,
+            caller: who.address(),
+            height: 5,
+            fuel: FUEL,
+        };
+        let (outcome, view) = run(&host, view, &c);
+        assert_eq!(outcome.result, Ok(()), "{method}");
+        (outcome.fuel_used, apply(view, &outcome))
+    };
+    let fund = borsh::to_vec(&FundArgs { deposit: 4 * MIN_FACE_VALUE, reserve: 0 }).unwrap();
+    let (_, view) =
+        as_caller(&viewer, "fund", &fund, state(&[(viewer.address().0, 4 * MIN_FACE_VALUE)]));
+    let funds: Sender =
+        borsh::from_slice(&view[&kinema_contracts::tickets::sender_key(&viewer.address().0)])
+            .unwrap();
+
+    // Priced so that every ticket wins; two winners, one redeemed by the tab itself, one
+    // claimed into a wallet.
+    let price = (MIN_FACE_VALUE - 1) * 4;
+    let mut payee = Payee::new(tab.clone(), [9; 32], price, 5).unwrap();
+    let mut payer = Payer::new(viewer, price, 0);
+    let terms = payee.terms(5).clone();
+    for t in payer.delivered(&terms, 2 * kinema_chain::tickets::BYTES_PER_TICKET, 5).unwrap() {
+        payee.accept(&t, Some(&funds), 5).unwrap();
+    }
+    let winners: Vec<RedeemArgs> = payee.take_winners(5);
+    assert_eq!(winners.len(), 2);
+    let (plain, view) = as_caller(&tab, "redeem", &borsh::to_vec(&winners[0]).unwrap(), view);
+    let mut claimed = winners[1].clone();
+    payee.claim_for(&mut claimed, wallet.address());
+    let (claim, view) = as_caller(&wallet, "redeem", &borsh::to_vec(&claimed).unwrap(), view);
+    assert_eq!(
+        (balance(&view, tab.address().0), balance(&view, wallet.address().0)),
+        (MIN_FACE_VALUE, MIN_FACE_VALUE)
+    );
+    // A redemption's fee is its fuel: within REDEEM_FUEL, so a face value of MIN_FACE_VALUE
+    // keeps the fees ≤ 1 % of what the tickets pay.
+    eprintln!("redeem: {plain} fuel; with a claim: {claim} fuel; budget {REDEEM_FUEL}");
+    assert!(plain <= REDEEM_FUEL && claim <= REDEEM_FUEL, "{plain} {claim}");
+    assert!(claim as f64 / MIN_FACE_VALUE as f64 <= 0.01);
+}
