@@ -14,12 +14,17 @@
 //!   its content id is signed onto the chain; then the watch link.
 //! - **Library** (`library.rs`): the key's videos (unlisted ones too), the relay's public ones,
 //!   and what the key was paid (and is owed) as a worker or verifier, job by job.
+//! - **Bandwidth tickets** (`bandwidth.rs`): the deposit and reserve that pay the peers
+//!   delivering to the key as a viewer (funded, unlocked, withdrawn), and what tickets paid it
+//!   as a peer, each read with its proof.
 //!
 //! Everything is the browser's: natively the crate is empty.
 
 // Leptos's `#[component]` makes each component's function public.
 #![cfg_attr(target_arch = "wasm32", allow(unreachable_pub))]
 
+#[cfg(target_arch = "wasm32")]
+mod bandwidth;
 #[cfg(target_arch = "wasm32")]
 mod job;
 #[cfg(target_arch = "wasm32")]
@@ -130,6 +135,7 @@ mod app {
                 <Show when=move || ctx.key.with(Option::is_some)>
                     <crate::library::Mine />
                     <crate::library::Earnings />
+                    <crate::bandwidth::Bandwidth />
                 </Show>
                 <crate::library::Public />
             </main>

@@ -1,35 +1,93 @@
 //! What the app believes of the chain: a light client from the genesis the relay names (the
-//! relay that served the app's own code), which checks each account reply's state proof
-//! against a block certificate it verified, never the chain RPC's word alone.
+//! relay that served the app's own code), which checks each reply's state proof against a
+//! block certificate it verified, never the chain RPC's word alone.
 
 use kinema_chain::Hash;
 use kinema_chain::light::LightClient;
-use kinema_chain::rpc::AccountReply;
+use kinema_chain::rpc::{AccountReply, StateReply};
 use kinema_relay::chain::ChainClient;
+use leptos::prelude::*;
+
+use crate::app::{Ctx, origin};
 
 /// A light client of the chain whose genesis block hashes to `genesis`.
-pub(crate) async fn open(chain: &ChainClient, genesis: Hash) -> Result<LightClient, String> {
+async fn open(chain: &ChainClient, genesis: Hash) -> Result<LightClient, String> {
     let block = chain.block(0).await.map_err(|e| e.to_string())?;
     let set = chain.validator_set(0).await.map_err(|e| e.to_string())?;
     LightClient::new(&block, set, genesis).map_err(|e| format!("the genesis: {e}"))
 }
 
-/// Checks `reply` from there: `client` is moved to the epoch of its height (each next set on
-/// the certificate of the epoch's last block and a state proof), the block at that height is
-/// verified, and the reply's proof must show the account under that block's state root.
-pub(crate) async fn check_account(
+/// The state root of the block at `height`, as the light client verified it: `client` is
+/// moved to the epoch of that height first (each next set on the certificate of the epoch's
+/// last block and a state proof).
+async fn verified_root(
     client: &mut LightClient,
     chain: &ChainClient,
-    reply: &AccountReply,
-) -> Result<(), String> {
+    height: u64,
+) -> Result<Hash, String> {
     let length = client.epoch_length();
-    while reply.height > (client.epoch() + 1) * length {
+    while height > (client.epoch() + 1) * length {
         let last = chain.block((client.epoch() + 1) * length).await.map_err(|e| e.to_string())?;
         let next = chain.validator_set(client.epoch() + 1).await.map_err(|e| e.to_string())?;
         client.follow_epoch(&last, next).map_err(|e| format!("following the validators: {e}"))?;
     }
-    let block = chain.block(reply.height).await.map_err(|e| e.to_string())?;
-    let verified =
-        client.verify_block(&block).map_err(|e| format!("block {}: {e}", reply.height))?;
-    reply.check(&verified.state_root).map_err(|e| format!("account {}: {e}", reply.address))
+    let block = chain.block(height).await.map_err(|e| e.to_string())?;
+    let verified = client.verify_block(&block).map_err(|e| format!("block {height}: {e}"))?;
+    Ok(verified.state_root)
+}
+
+/// The app's light client (made on first use from the genesis the relay names), handed to
+/// `check`, and kept when it got further.
+async fn with_client<T>(
+    ctx: Ctx,
+    check: impl AsyncFnOnce(&mut LightClient, &ChainClient) -> Result<T, String>,
+) -> Result<T, String> {
+    let genesis = match ctx.genesis.get_untracked() {
+        Some(genesis) => genesis,
+        None => kinema_relay::api::Client::new(&origin())
+            .status()
+            .await
+            .map_err(|e| e.to_string())?
+            .genesis
+            .ok_or("this relay names no genesis, so nothing of the chain can be checked")?,
+    };
+    let chain = ctx.chain()?;
+    let mut client = match ctx.light.get_value() {
+        Some(client) => client,
+        None => open(&chain, genesis).await?,
+    };
+    let answer = check(&mut client, &chain).await?;
+    if ctx.light.with_value(|kept| kept.as_ref().is_none_or(|k| k.epoch() <= client.epoch())) {
+        ctx.light.set_value(Some(client));
+    }
+    Ok(answer)
+}
+
+/// Checks an account reply: its proof must show the account under the verified root of the
+/// block at its height.
+pub(crate) async fn check_account(ctx: Ctx, reply: &AccountReply) -> Result<(), String> {
+    with_client(ctx, async |client, chain| {
+        let root = verified_root(client, chain, reply.height).await?;
+        reply.check(&root).map_err(|e| format!("account {}: {e}", reply.address))
+    })
+    .await
+}
+
+/// Reads state key `key` at the head and checks it the same way; returns the value as its
+/// contract stored it (borsh) and the height it was proved at.
+pub(crate) async fn read_checked<T: borsh::BorshDeserialize>(
+    ctx: Ctx,
+    key: &[u8],
+) -> Result<(Option<T>, u64), String> {
+    with_client(ctx, async |client, chain| {
+        let reply: StateReply = chain.state(key).await.map_err(|e| e.to_string())?;
+        let root = verified_root(client, chain, reply.height).await?;
+        let value = reply.check(key, &root).map_err(|e| format!("state {}: {e}", reply.key))?;
+        let value = value
+            .map(|bytes| kinema_chain::decode(&bytes))
+            .transpose()
+            .map_err(|e| format!("state {}: {e}", reply.key))?;
+        Ok((value, reply.height))
+    })
+    .await
 }

@@ -174,7 +174,7 @@ fn unlocked(ctx: Ctx, key: SecretKey) {
             return;
         }
         leptos::task::spawn_local(async move {
-            let checked = check(ctx, &reply).await;
+            let checked = trust::check_account(ctx, &reply).await;
             // Checks end in any order: the latest height stands.
             let older =
                 ctx.account.with_untracked(|a| a.as_ref().is_some_and(|a| a.height > reply.height));
@@ -186,27 +186,4 @@ fn unlocked(ctx: Ctx, key: SecretKey) {
     });
     // The stream is the page's for as long as it is open.
     std::mem::forget(source);
-}
-
-/// Checks `reply` with the light client (made on first use from the genesis the relay names).
-async fn check(ctx: Ctx, reply: &AccountReply) -> Result<(), String> {
-    let genesis = match ctx.genesis.get_untracked() {
-        Some(genesis) => genesis,
-        None => kinema_relay::api::Client::new(&origin())
-            .status()
-            .await
-            .map_err(|e| e.to_string())?
-            .genesis
-            .ok_or("this relay names no genesis, so nothing of the chain can be checked")?,
-    };
-    let chain = ctx.chain()?;
-    let mut client = match ctx.light.get_value() {
-        Some(client) => client,
-        None => trust::open(&chain, genesis).await?,
-    };
-    trust::check_account(&mut client, &chain, reply).await?;
-    if ctx.light.with_value(|kept| kept.as_ref().is_none_or(|k| k.epoch() <= client.epoch())) {
-        ctx.light.set_value(Some(client));
-    }
-    Ok(())
 }

@@ -107,6 +107,39 @@ impl AccountReply {
     }
 }
 
+impl StateReply {
+    /// Checks the reply against `state_root`, the root of the block at `self.height` as a
+    /// light client verified it: it must be read under that root, for `key`, and its proof
+    /// must show that `key` holds its value there (or nothing). Returns the value's bytes.
+    pub fn check(&self, key: &[u8], state_root: &Hash) -> Result<Option<Vec<u8>>, crate::Error> {
+        let bad = |why: String| crate::Error::BadProof { why };
+        if self.state_root != *state_root {
+            return Err(bad(format!(
+                "the reply is against state root {}, block {} has {state_root}",
+                self.state_root, self.height
+            )));
+        }
+        if self.key != hex::encode(key) {
+            return Err(bad(format!(
+                "the reply is for key {}, not {}",
+                self.key,
+                hex::encode(key)
+            )));
+        }
+        let value = self
+            .value
+            .as_deref()
+            .map(hex::decode)
+            .transpose()
+            .map_err(|e| bad(format!("the value is not hex: {e}")))?;
+        let bytes = hex::decode(self.proof.trim_start_matches("0x"))
+            .map_err(|e| bad(format!("the proof is not hex: {e}")))?;
+        let proof: crate::state::Proof = crate::decode(&bytes)?;
+        proof.verify(*state_root, key, value.as_deref())?;
+        Ok(value)
+    }
+}
+
 /// `GET /api/v1/blocks/{height}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

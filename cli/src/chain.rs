@@ -378,6 +378,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         chain_id: devnet::CHAIN_ID.into(),
         chain_rpc: None,
         genesis: None,
+        bandwidth_price_per_mib: Some(devnet::BANDWIDTH_PRICE),
         limits: kinema_relay::Limits::default(),
         trusted_proxy: None,
         quotas: kinema_relay::Quotas::default(),

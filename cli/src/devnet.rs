@@ -27,6 +27,10 @@ use crate::wallet::load_key;
 
 /// The devnet's chain id.
 pub(crate) const CHAIN_ID: &str = "kinema-devnet";
+/// The devnet relay's bandwidth price per MiB: a ticket (256 KiB, a quarter of this on
+/// average) of the least face value that keeps fees ≤ 1 % wins one time in a hundred, and the
+/// faucet's gift pays for 100 GiB.
+pub(crate) const BANDWIDTH_PRICE: u64 = 1_000_000;
 /// What the faucet's uploads and publications may hold on the devnet's relay: 1 TiB.
 pub(crate) const FAUCET_QUOTA: u64 = 1 << 40;
 

@@ -61,6 +61,10 @@ pub(crate) struct RelayCommand {
     /// whose app checks what the chain RPC says from it.
     #[arg(long)]
     genesis: Option<kinema_chain::Hash>,
+    /// What viewers pay the peers that deliver to them, per MiB, in bandwidth tickets (told
+    /// to browsers; none by default).
+    #[arg(long)]
+    bandwidth_price: Option<u64>,
     /// Largest blob upload in MiB.
     #[arg(long, default_value_t = 64)]
     max_upload_mib: usize,
@@ -111,6 +115,7 @@ pub(crate) struct RelaySetup {
     pub(crate) chain_id: String,
     pub(crate) chain_rpc: Option<String>,
     pub(crate) genesis: Option<kinema_chain::Hash>,
+    pub(crate) bandwidth_price_per_mib: Option<u64>,
     pub(crate) limits: Limits,
     pub(crate) trusted_proxy: Option<IpAddr>,
     pub(crate) quotas: Quotas,
@@ -164,6 +169,7 @@ pub(crate) async fn start_relay(setup: RelaySetup) -> Result<Relay> {
         chain_id: setup.chain_id,
         chain_rpc: setup.chain_rpc,
         genesis: setup.genesis,
+        bandwidth_price_per_mib: setup.bandwidth_price_per_mib,
         assets: match setup.assets {
             Some(dir) => kinema_relay::Assets::Dir(dir),
             None => kinema_relay::Assets::Embedded(crate::web::FILES),
@@ -221,6 +227,7 @@ pub(crate) fn run(command: RelayCommand) -> Result<()> {
             chain_id: command.chain_id,
             chain_rpc: command.chain_rpc,
             genesis: command.genesis,
+            bandwidth_price_per_mib: command.bandwidth_price,
             limits,
             trusted_proxy: command.trusted_proxy,
             quotas: Quotas {

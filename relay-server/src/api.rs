@@ -61,6 +61,10 @@ pub struct Status {
     /// which this relay serves, checks what the chain RPC says from there (a light client).
     #[serde(default)]
     pub genesis: Option<Hash>,
+    /// What viewers pay the peers that deliver to them, per MiB of checked segment bytes, in
+    /// bandwidth tickets (kinema-chain's `tickets`), if the operator set a price.
+    #[serde(default)]
+    pub bandwidth_price_per_mib: Option<u64>,
     /// Seconds since it started.
     pub uptime_seconds: u64,
     /// Its version.

@@ -135,10 +135,16 @@ impl ChainClient {
         self.request(&format!("/api/v1/jobs/{id}"), None).await
     }
 
+    /// `GET /api/v1/state/{key}`: what state key `key` holds at the head, with its proof
+    /// (unchecked: `StateReply::check` against a verified root).
+    pub async fn state(&self, key: &[u8]) -> Result<StateReply, ClientError> {
+        self.request(&format!("/api/v1/state/{}", hex::encode(key)), None).await
+    }
+
     /// What state key `key` holds at the head, decoded as a contract stored it.
     pub async fn read<T: BorshDeserialize>(&self, key: &[u8]) -> Result<Option<T>, ClientError> {
         let path = format!("/api/v1/state/{}", hex::encode(key));
-        let reply: StateReply = self.request(&path, None).await?;
+        let reply = self.state(key).await?;
         let url = format!("{}{path}", self.base);
         let decode = |why: String| ClientError::Decode { url: url.clone(), why };
         reply

@@ -49,6 +49,8 @@ const FEE: u64 = 5_000_000;
 pub(crate) struct Heads {
     height: watch::Sender<u64>,
     streams: Arc<tokio::sync::Semaphore>,
+    /// Told when a stream opens (the follower sleeps while there is none).
+    opened: tokio::sync::Notify,
 }
 
 impl Heads {
@@ -56,15 +58,21 @@ impl Heads {
         Self {
             height: watch::channel(0).0,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            opened: tokio::sync::Notify::new(),
         }
     }
 
-    /// Reads the head from `chain` every [`HEAD_EVERY`], for ever.
+    /// Reads the head from `chain` every [`HEAD_EVERY`] while a stream is open, for ever.
     pub(crate) async fn follow(self: Arc<Self>, chain: ChainClient) {
         let mut every = tokio::time::interval(HEAD_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
+            if self.height.receiver_count() == 0 {
+                // Nobody listens: ask the chain nothing, and wait for the first stream.
+                self.opened.notified().await;
+                continue;
+            }
             if let Ok(status) = chain.status().await {
                 self.height.send_if_modified(|h| {
                     let newer = status.height > *h;
@@ -191,7 +199,11 @@ pub(crate) async fn events(
     })?;
     let following = Following {
         chain,
-        heads: heads.height.subscribe(),
+        heads: {
+            let receiver = heads.height.subscribe();
+            heads.opened.notify_one();
+            receiver
+        },
         job: follow.job,
         account,
         last_job: None,

@@ -86,6 +86,8 @@ pub struct Setup {
     pub chain_rpc: Option<String>,
     /// The chain's genesis hash to tell browsers of.
     pub genesis: Option<Hash>,
+    /// The bandwidth price per MiB to tell browsers of.
+    pub bandwidth_price_per_mib: Option<u64>,
     /// What each account's writes may hold.
     pub quotas: Quotas,
     /// The operator's account: the one that may change the deny list.
@@ -121,6 +123,7 @@ pub(crate) struct Relay {
     chain_id: String,
     chain_rpc: Option<String>,
     genesis: Option<Hash>,
+    bandwidth_price_per_mib: Option<u64>,
     started: Instant,
     pub(crate) quotas: Quotas,
     pub(crate) operator: Option<Address>,
@@ -147,6 +150,7 @@ impl AppState {
             chain_id,
             chain_rpc,
             genesis,
+            bandwidth_price_per_mib,
             quotas,
             operator,
             denied,
@@ -167,6 +171,7 @@ impl AppState {
             chain_id,
             chain_rpc,
             genesis,
+            bandwidth_price_per_mib,
             started: Instant::now(),
             quotas,
             operator,
@@ -351,6 +356,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<api::Status>> {
         chain_id: relay.chain_id.clone(),
         chain_rpc: relay.chain_rpc.clone(),
         genesis: relay.genesis,
+        bandwidth_price_per_mib: relay.bandwidth_price_per_mib,
         uptime_seconds: relay.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
     }))

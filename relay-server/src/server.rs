@@ -44,6 +44,8 @@ pub struct Config {
     pub chain_rpc: Option<String>,
     /// The chain's genesis hash, told to browsers (the app's light client starts from it).
     pub genesis: Option<kinema_chain::Hash>,
+    /// The bandwidth price per MiB, told to browsers (what viewers' tickets pay peers).
+    pub bandwidth_price_per_mib: Option<u64>,
     /// What is served at `/`: the creator app, the player and the light node's page.
     pub assets: crate::routes::Assets,
     /// Request limits.
@@ -149,6 +151,7 @@ pub async fn start(config: Config) -> Result<Relay> {
         chain_id: config.chain_id.clone(),
         chain_rpc: config.chain_rpc,
         genesis: config.genesis,
+        bandwidth_price_per_mib: config.bandwidth_price_per_mib,
         quotas: config.quotas,
         operator: config.operator,
         denied: db.denied().await?,

@@ -1,6 +1,7 @@
 // The creator's whole path in the Kinema app, in headless Chromium (Debian's, through
-// playwright-core): a wallet made and funded from the devnet's faucet, a clip uploaded through
-// the app, its job followed to done, the watch link opened and played to its end. Prints one
+// playwright-core): a wallet made and funded from the devnet's faucet, bandwidth tickets funded
+// from it, a clip uploaded through the app, its job followed to done, the watch link opened and
+// played to its end. Prints one
 // JSON line: what each step saw, the player's stats and the page's errors; saves a screenshot
 // of each step under <shots dir>.
 //
@@ -75,6 +76,24 @@ try {
     checked: await page.getAttribute(id("wallet-balance"), "data-checked"),
     proof: await page.textContent(id("wallet-checked")),
   });
+
+  // Bandwidth tickets: a deposit and a reserve funded from the wallet, read back proved.
+  await page.fill(id("tickets-deposit"), "1000000000");
+  await page.fill(id("tickets-reserve"), "500000000");
+  await page.click(id("tickets-fund"));
+  await page
+    .waitForFunction((s) => document.querySelector(s)?.dataset.deposit === "1000000000", id("tickets-funds"), { timeout: 60000 })
+    .catch(() => {});
+  await step("tickets", await page.evaluate(() => {
+    const funds = document.querySelector('[data-testid="tickets-funds"]');
+    return {
+      deposit: funds?.dataset.deposit ?? null,
+      reserve: funds?.dataset.reserve ?? null,
+      earned: document.querySelector('[data-testid="tickets-earned"]')?.dataset.amount ?? null,
+      checked: document.querySelector('[data-testid="tickets-checked"]')?.textContent ?? null,
+      message: document.querySelector('[data-testid="tickets-message"]')?.textContent ?? null,
+    };
+  }));
 
   for (const height of [720, 480, 360]) {
     await page.uncheck(id(`upload-rung-${height}`));
@@ -212,15 +231,16 @@ try {
       await member.click(id("wallet-import"));
       const address = (await member.textContent(id("wallet-address"))).trim();
       await member.waitForSelector(id("earnings"), { timeout: 60000 });
-      // Read in one go once settled: the list is read again as the balance moves.
-      await member.waitForFunction(() => {
-        const total = document.querySelector('[data-testid="earnings"]');
-        return total && (total.dataset.paid === "0" || document.querySelector('[data-testid="earnings-job"]'));
-      }, null, { timeout: 30000 });
-      const seen = await member.evaluate(() => ({
-        paid: Number(document.querySelector('[data-testid="earnings"]').dataset.paid),
-        jobs: document.querySelectorAll('[data-testid="earnings-job"]').length,
-      }));
+      // Read in the same poll that finds them settled: the list is read again (and briefly
+      // gone) whenever the balance moves.
+      const seen = await member
+        .waitForFunction(() => {
+          const total = document.querySelector('[data-testid="earnings"]');
+          const jobs = document.querySelectorAll('[data-testid="earnings-job"]').length;
+          const settled = total && (total.dataset.paid === "0" || jobs > 0);
+          return settled && { paid: Number(total.dataset.paid), jobs };
+        }, null, { timeout: 30000 })
+        .then((found) => found.jsonValue());
       result.earnings.push({ address, ...seen });
       await member.screenshot({ path: `${shots}/${result.steps.length + 1}-earnings-${result.earnings.length}.png`, fullPage: true });
       await context.close();

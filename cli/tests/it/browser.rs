@@ -450,6 +450,15 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     assert_eq!(address.len(), 40, "{address}");
     assert_eq!(step("funded")["balance"], kinema_relay::GIFT.to_string());
     assert_eq!(step("funded")["checked"], "true", "{result}");
+    // Ticket funds put in from the wallet and read back with their proof.
+    let tickets = step("tickets");
+    assert_eq!(
+        (tickets["deposit"].as_str(), tickets["reserve"].as_str()),
+        (Some("1000000000"), Some("500000000")),
+        "{result}"
+    );
+    assert_eq!(tickets["earned"], "0", "{result}");
+    assert!(tickets["checked"].as_str().unwrap().contains("proved at block"), "{result}");
     // Resumed after the reload from where the relay was (its first chunk), not from 0.
     let offsets = step("resumed")["offsets"].as_array().unwrap().clone();
     assert_eq!(step("resumed")["stage"], "ready", "{result}");

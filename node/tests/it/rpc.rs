@@ -173,6 +173,19 @@ async fn the_rpc_answers_and_refuses_with_reasons() {
     let proof: Proof = decode(&hex::decode(state["proof"].as_str().unwrap()).unwrap()).unwrap();
     let root: Hash = state["state_root"].as_str().unwrap().parse().unwrap();
     proof.verify(root, &latest, Some(&value)).unwrap();
+    // The same check as a light client makes of any state reply, and the lies it catches.
+    let reply: kinema_chain::rpc::StateReply = serde_json::from_value(state.clone()).unwrap();
+    assert_eq!(reply.check(&latest, &root).unwrap(), Some(value.clone()));
+    let lie = |change: &dyn Fn(&mut kinema_chain::rpc::StateReply)| {
+        let mut lied = reply.clone();
+        change(&mut lied);
+        lied.check(&latest, &root).unwrap_err().to_string()
+    };
+    assert!(lie(&|r| r.value = Some("01".repeat(8))).contains("proof"));
+    assert!(lie(&|r| r.value = None).contains("proof"));
+    assert!(lie(&|r| r.key = "00".into()).contains("key"));
+    assert!(reply.check(b"jobs/other", &root).unwrap_err().to_string().contains("key"));
+    assert!(reply.check(&latest, &Hash([7; 32])).unwrap_err().to_string().contains("state root"));
 
     // Bad requests: each a 4xx whose JSON says what is wrong.
     let too_long = format!("/api/v1/state/{}", "ab".repeat(rpc::MAX_KEY + 1));

@@ -51,6 +51,7 @@ pub(crate) fn config(dir: &Path, database_url: Option<String>, limits: Limits) -
         chain_id: "kinema-relay-test".into(),
         chain_rpc: None,
         genesis: None,
+        bandwidth_price_per_mib: Some(1_000_000),
         assets: kinema_relay::Assets::None,
         limits,
         trusted_proxy: None,
@@ -258,6 +259,7 @@ async fn relay_behaviour(database_url: Option<String>) {
     let browser = &status.browser_addresses;
     assert!(browser.iter().all(|a| a.contains("/ws/p2p/")) && !browser.is_empty(), "{status:?}");
     assert_eq!(status.chain_id, "kinema-relay-test");
+    assert_eq!(status.bandwidth_price_per_mib, Some(1_000_000));
     assert_eq!(status.chain_rpc, None);
     let tcp = status.addresses.iter().find(|a| !a.contains("/ws")).unwrap().parse().unwrap();
     let (peer, _link) = p2p::start(P2pConfig {
