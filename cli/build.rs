@@ -19,6 +19,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 #[path = "../build-support/nested_cargo.rs"]
 mod nested_cargo;
+#[path = "../build-support/web_files.rs"]
+mod web_files;
 
 use nested_cargo::nested_cargo;
 
@@ -134,8 +136,8 @@ fn build(root: &Path, target_dir: &Path, web: &Path) -> Result<(), String> {
             std::fs::copy(&path, web.join(name)).map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
-    for file in files(web)? {
-        if !served(&file) {
+    for file in web_files::files(web)? {
+        if !web_files::served(&file) {
             continue;
         }
         let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -157,34 +159,11 @@ fn build(root: &Path, target_dir: &Path, web: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a browser downloads `file` (so a compressed copy is worth having).
-fn served(file: &Path) -> bool {
-    file.extension().is_some_and(|e| ["wasm", "js", "html", "css"].iter().any(|s| e == *s))
-}
-
-/// Every file under `dir`, sorted.
-fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let mut found = Vec::new();
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// Writes `web.rs`: `WEB`, every file of `web` but the compressed copies, each as its path
 /// (`/`-separated), its bytes, its blake3 and its gzip and brotli copies where there are.
 fn embed(web: &Path, rs: &Path) -> Result<(), String> {
     let mut text = String::from("&[\n");
-    for file in files(web)? {
+    for file in web_files::files(web)? {
         if file.extension().is_some_and(|e| e == "gz" || e == "br") {
             continue;
         }

@@ -16,8 +16,16 @@ use crate::upload::wait_committed;
 /// The key's ticket funds and earnings, checked, with the height they were proved at.
 async fn read(ctx: Ctx) -> Result<(Option<Sender>, Earned, u64), String> {
     let me = ctx.key.get_untracked().ok_or("the wallet is locked")?.address();
-    let (funds, at) = trust::read_checked::<Sender>(ctx, &tickets::sender_key(&me.0)).await?;
-    let (earned, _) = trust::read_checked::<Earned>(ctx, &tickets::earned_key(&me.0)).await?;
+    let (funds, at) = trust::read_proved(ctx, &tickets::sender_key(&me.0)).await?;
+    let (earned, _) = trust::read_proved(ctx, &tickets::earned_key(&me.0)).await?;
+    let funds: Option<Sender> = funds
+        .map(|b| kinema_chain::decode(&b))
+        .transpose()
+        .map_err(|e| format!("the funds: {e}"))?;
+    let earned: Option<Earned> = earned
+        .map(|b| kinema_chain::decode(&b))
+        .transpose()
+        .map_err(|e| format!("the earnings: {e}"))?;
     Ok((funds, earned.unwrap_or_default(), at))
 }
 

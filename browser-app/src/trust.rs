@@ -36,12 +36,9 @@ async fn verified_root(
     Ok(verified.state_root)
 }
 
-/// The app's light client (made on first use from the genesis the relay names), handed to
-/// `check`, and kept when it got further.
-async fn with_client<T>(
-    ctx: Ctx,
-    check: impl AsyncFnOnce(&mut LightClient, &ChainClient) -> Result<T, String>,
-) -> Result<T, String> {
+/// The app's light client (made on first use from the genesis the relay names) and the
+/// chain RPC's client.
+async fn client(ctx: Ctx) -> Result<(LightClient, ChainClient), String> {
     let genesis = match ctx.genesis.get_untracked() {
         Some(genesis) => genesis,
         None => kinema_relay::api::Client::new(&origin())
@@ -52,42 +49,36 @@ async fn with_client<T>(
             .ok_or("this relay names no genesis, so nothing of the chain can be checked")?,
     };
     let chain = ctx.chain()?;
-    let mut client = match ctx.light.get_value() {
+    let client = match ctx.light.get_value() {
         Some(client) => client,
         None => open(&chain, genesis).await?,
     };
-    let answer = check(&mut client, &chain).await?;
+    Ok((client, chain))
+}
+
+/// Keeps `client` as the app's when it got further than the one kept.
+fn keep(ctx: Ctx, client: LightClient) {
     if ctx.light.with_value(|kept| kept.as_ref().is_none_or(|k| k.epoch() <= client.epoch())) {
         ctx.light.set_value(Some(client));
     }
-    Ok(answer)
 }
 
 /// Checks an account reply: its proof must show the account under the verified root of the
 /// block at its height.
 pub(crate) async fn check_account(ctx: Ctx, reply: &AccountReply) -> Result<(), String> {
-    with_client(ctx, async |client, chain| {
-        let root = verified_root(client, chain, reply.height).await?;
-        reply.check(&root).map_err(|e| format!("account {}: {e}", reply.address))
-    })
-    .await
+    let (mut client, chain) = client(ctx).await?;
+    let root = verified_root(&mut client, &chain, reply.height).await;
+    keep(ctx, client);
+    reply.check(&root?).map_err(|e| format!("account {}: {e}", reply.address))
 }
 
-/// Reads state key `key` at the head and checks it the same way; returns the value as its
-/// contract stored it (borsh) and the height it was proved at.
-pub(crate) async fn read_checked<T: borsh::BorshDeserialize>(
-    ctx: Ctx,
-    key: &[u8],
-) -> Result<(Option<T>, u64), String> {
-    with_client(ctx, async |client, chain| {
-        let reply: StateReply = chain.state(key).await.map_err(|e| e.to_string())?;
-        let root = verified_root(client, chain, reply.height).await?;
-        let value = reply.check(key, &root).map_err(|e| format!("state {}: {e}", reply.key))?;
-        let value = value
-            .map(|bytes| kinema_chain::decode(&bytes))
-            .transpose()
-            .map_err(|e| format!("state {}: {e}", reply.key))?;
-        Ok((value, reply.height))
-    })
-    .await
+/// Reads state key `key` at the head and checks it the same way; returns the value's bytes
+/// (a contract's borsh) and the height it was proved at.
+pub(crate) async fn read_proved(ctx: Ctx, key: &[u8]) -> Result<(Option<Vec<u8>>, u64), String> {
+    let (mut client, chain) = client(ctx).await?;
+    let reply: StateReply = chain.state(key).await.map_err(|e| e.to_string())?;
+    let root = verified_root(&mut client, &chain, reply.height).await;
+    keep(ctx, client);
+    let value = reply.check(key, &root?).map_err(|e| format!("state {}: {e}", reply.key))?;
+    Ok((value, reply.height))
 }

@@ -38,6 +38,8 @@
 mod bench;
 mod market;
 mod watermark;
+#[path = "../../build-support/web_files.rs"]
+mod web_files;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -420,25 +422,8 @@ pub(crate) fn web() -> Result<PathBuf> {
 /// Every file under `dir` a browser downloads (`.wasm`, `.js`, `.html`, `.css`), the
 /// wasm-bindgen snippets' included.
 pub(crate) fn served_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut dirs = vec![dir.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| ["wasm", "js", "html", "css"].iter().any(|s| e == *s))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+    let all = web_files::files(dir).map_err(anyhow::Error::msg)?;
+    Ok(all.into_iter().filter(|f| web_files::served(f)).collect())
 }
 
 /// `npm ci` in `dir` unless its packages are installed (npm itself installed when missing).
