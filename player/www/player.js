@@ -2,17 +2,19 @@
 // trusts nothing on the way. A video is named by its content id, the blake3 of its ladder's
 // manifest.json: the manifest is fetched by that hash and checked against it, the playlists are
 // written here from the manifest (never taken from the network), and every segment is fetched
-// by its blake3 — through the wasm light node from the network first (every 16 KiB group
-// checked), the relay's blob API second (checked whole) — and handed to Media Source Extensions
-// only once it checks out. A copy that does not is counted, dropped and fetched again.
+// by its blake3 — from what this tab kept (store.js, checked again), through the wasm light
+// node from the network (every 16 KiB group checked), the relay's blob API last (checked
+// whole) — and handed to Media Source Extensions only once it checks out. A copy that does not
+// is counted, dropped and fetched again.
 //
 // Embedding: `<kinema-player content="<id>"></kinema-player>` (or the page's link names it:
 // `/watch/<id>` or `#content=<id>`) with `hls.min.js` and this module on the page. Hooks for tests and scripts:
 // `data-testid="player"` on the <video>, `player-stats` (data-peer-bytes, data-relay-bytes,
-// data-verified, data-rejected, data-ttff-ms, data-stalls) and `player-error` (data-state:
+// data-store-bytes, data-store-rejected, data-verified, data-rejected, data-ttff-ms, data-stalls) and `player-error` (data-state:
 // no-content, unverifiable, network).
 import init, { blake3Hex } from "./kinema_wasm_node.js";
 import { connectRelay } from "./relay.js";
+import { BlobStore } from "./store.js";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const NAME = /^[a-z0-9_-]{1,32}$/;
@@ -75,6 +77,8 @@ class Stats {
     this.element = element;
     this.peerBytes = 0; // from other viewers' browsers
     this.relayBytes = 0; // from relays and native peers
+    this.storeBytes = 0; // from what this tab kept
+    this.storeRejected = 0; // kept copies that no longer checked out
     this.verified = 0;
     this.rejected = 0;
     this.ttffMs = null;
@@ -86,6 +90,8 @@ class Stats {
     const e = this.element;
     e.dataset.peerBytes = this.peerBytes;
     e.dataset.relayBytes = this.relayBytes;
+    e.dataset.storeBytes = this.storeBytes;
+    e.dataset.storeRejected = this.storeRejected;
     e.dataset.verified = this.verified;
     e.dataset.rejected = this.rejected;
     e.dataset.ttffMs = this.ttffMs ?? "";
@@ -93,16 +99,19 @@ class Stats {
     const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
     e.textContent =
       `segments verified ${this.verified}, rejected ${this.rejected} · ` +
-      `${kib(this.relayBytes)} from relays and peers, ${kib(this.peerBytes)} from viewers · ` +
+      `${kib(this.relayBytes)} from relays and peers, ${kib(this.peerBytes)} from viewers, ` +
+      `${kib(this.storeBytes)} kept here · ` +
       `first frame ${this.ttffMs === null ? "…" : `${this.ttffMs} ms`} · stalls ${this.stalls}`;
   }
 }
 
-// Blobs by blake3, checked, from the light node first and the relay's blob API second.
+// Blobs by blake3, checked: what this tab kept first, then the light node, then the relay's
+// blob API; what checks out is kept.
 class Blobs {
   constructor(node, stats) {
     this.node = node;
     this.stats = stats;
+    this.store = new BlobStore(blake3Hex);
   }
 
   async viaNode(hash) {
@@ -137,6 +146,14 @@ class Blobs {
 
   // The blob, checked; `counted` segments add to the verified count.
   async get(hash, { counted = true } = {}) {
+    const kept = await this.store.get(hash);
+    this.stats.storeRejected = this.store.rejected;
+    if (kept) {
+      this.stats.storeBytes += kept.length;
+      if (counted) this.stats.verified += 1;
+      this.stats.render();
+      return kept;
+    }
     let missing = 0;
     for (let attempt = 0; attempt < TRIES; attempt += 1) {
       const bytes = (await this.viaNode(hash)) ?? (await this.viaRelay(hash));
@@ -144,6 +161,7 @@ class Blobs {
         this.stats.relayBytes += bytes.length;
         if (counted) this.stats.verified += 1;
         this.stats.render();
+        this.store.put(hash, bytes).catch(() => {});
         return bytes;
       }
       if (bytes?.missing) missing += 1;

@@ -3,10 +3,13 @@
 // data-testid="player-stats" attributes), its error state and text, and the page's errors.
 //
 //   node player.mjs <watch url> [--no-peers] [--tamper <segment blake3>] [--screenshot <png>]
+//                   [--replay]
 //
 // --no-peers hides the relay's browser addresses from the page, so every blob comes through
 // the relay's blob API; --tamper flips a byte of the first answer for that blob there (a lying
-// relay or middlebox). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
+// relay or middlebox). --replay then reloads the page and plays it again from what the tab kept
+// (result.replay), flips a byte of every blob kept in IndexedDB, and plays it a third time
+// (result.corrupted: each kept copy must be refused and fetched anew). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
 import { launch } from "./chromium.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
@@ -48,28 +51,61 @@ try {
       await route.fulfill({ response, body });
     });
   }
-  await page.goto(url);
-  await page.waitForFunction(
-    () => {
+  // Waits for the video to end (or fail) and reads what the player says.
+  const played = async () => {
+    await page.waitForFunction(
+      () => {
+        const video = document.querySelector('[data-testid="player"]');
+        const error = document.querySelector('[data-testid="player-error"]');
+        return video?.ended || error?.dataset.state;
+      },
+      null,
+      { timeout },
+    );
+    return page.evaluate(() => {
       const video = document.querySelector('[data-testid="player"]');
+      const stats = document.querySelector('[data-testid="player-stats"]');
       const error = document.querySelector('[data-testid="player-error"]');
-      return video?.ended || error?.dataset.state;
-    },
-    null,
-    { timeout },
-  );
-  const seen = await page.evaluate(() => {
-    const video = document.querySelector('[data-testid="player"]');
-    const stats = document.querySelector('[data-testid="player-stats"]');
-    const error = document.querySelector('[data-testid="player-error"]');
-    return {
-      ended: Boolean(video?.ended),
-      duration: video?.duration ?? null,
-      stats: { ...(stats?.dataset ?? {}) },
-      error: error?.dataset.state ? { state: error.dataset.state, text: error.textContent } : null,
-    };
-  });
-  Object.assign(result, seen);
+      return {
+        ended: Boolean(video?.ended),
+        duration: video?.duration ?? null,
+        stats: { ...(stats?.dataset ?? {}) },
+        error: error?.dataset.state ? { state: error.dataset.state, text: error.textContent } : null,
+      };
+    });
+  };
+  await page.goto(url);
+  Object.assign(result, await played());
+  if (rest.includes("--replay")) {
+    await page.reload();
+    result.replay = await played();
+    result.flipped = await page.evaluate(async () => {
+      const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open("kinema-blobs");
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      const store = db.transaction("blobs", "readwrite").objectStore("blobs");
+      let flipped = 0;
+      await new Promise((resolve, reject) => {
+        const req = store.openCursor();
+        req.onerror = () => reject(req.error);
+        req.onsuccess = () => {
+          const cursor = req.result;
+          if (!cursor) return resolve();
+          const bytes = new Uint8Array(cursor.value.bytes);
+          bytes[bytes.length >> 1] ^= 0xff;
+          cursor.update({ hash: cursor.value.hash, bytes });
+          flipped += 1;
+          cursor.continue();
+        };
+      });
+      db.close();
+      return flipped;
+    });
+    await page.reload();
+    result.corrupted = await played();
+  }
   const shot = option("--screenshot");
   if (shot) {
     await page.screenshot({ path: shot, fullPage: true });

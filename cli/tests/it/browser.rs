@@ -348,8 +348,9 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     };
 
     // Through the light node: to the end, every segment checked, nothing rejected, no stall.
+    // Then again from what the tab kept, and once more after every kept copy was damaged.
     let shot = shots.join("played.png").to_string_lossy().into_owned();
-    let result = play(vec!["--screenshot".into(), shot]).await;
+    let result = play(vec!["--screenshot".into(), shot, "--replay".into()]).await;
     assert_eq!(result["ended"], true, "{result}");
     assert_eq!(result["error"], serde_json::Value::Null, "{result}");
     assert_eq!(number(&result, "rejected"), 0, "{result}");
@@ -358,6 +359,19 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     assert!(number(&result, "relayBytes") > 0, "{result}");
     assert!(number(&result, "ttffMs") < 60_000, "{result}");
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    let replay = &result["replay"];
+    assert_eq!((replay["ended"].as_bool(), number(replay, "stalls")), (Some(true), 0), "{result}");
+    assert!(number(replay, "verified") >= segments as u64, "{result}");
+    assert!(number(replay, "storeBytes") > 0, "{result}");
+    assert_eq!(number(replay, "relayBytes"), 0, "a replay fetches nothing: {result}");
+    let corrupted = &result["corrupted"];
+    let flipped = result["flipped"].as_u64().unwrap();
+    assert!(flipped > segments as u64, "the manifest and every segment were kept: {result}");
+    assert_eq!(corrupted["ended"], true, "{result}");
+    assert_eq!(number(corrupted, "stalls"), 0, "{result}");
+    assert_eq!(number(corrupted, "storeBytes"), 0, "no damaged copy is played: {result}");
+    assert!(number(corrupted, "storeRejected") >= segments as u64, "{result}");
+    assert!(number(corrupted, "relayBytes") > 0, "{result}");
 
     // Through the relay's blob API only, one answer tampered: rejected, fetched again, played on.
     let first = manifest.renditions.iter().map(|r| r.segments[1].blake3.to_string());
