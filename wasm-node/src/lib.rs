@@ -42,10 +42,11 @@ use kinema_net::addr::peer_of;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::upgrade::Version;
 use libp2p::core::{Multiaddr, Transport as _};
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    PeerId, StreamProtocol, gossipsub, identify, noise, ping, request_response, webrtc_websys,
-    websocket_websys, yamux,
+    PeerId, StreamProtocol, gossipsub, identify, noise, ping, relay, request_response,
+    webrtc_websys, websocket_websys, yamux,
 };
 use wasm_bindgen::prelude::*;
 
@@ -53,6 +54,7 @@ use kinema_net::wire::{Answer, Bytes, Download, SEGMENT_PROTOCOL};
 
 #[derive(NetworkBehaviour)]
 struct LightBehaviour {
+    relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     segments: request_response::Behaviour<Bytes>,
@@ -86,6 +88,19 @@ const HEARD: usize = 64;
 
 type Reply = oneshot::Sender<Result<Vec<u8>, String>>;
 
+/// What the page asks of the swarm's task.
+enum Command {
+    /// A segment, every group checked.
+    Fetch(Hash, Reply),
+    /// A reservation at the relay: the node's address through it.
+    Listen(oneshot::Sender<Result<String, String>>),
+    /// A ping to another peer, dialled at an address (through a relay): its round trip.
+    Ping(Multiaddr, PeerId, oneshot::Sender<Result<Duration, String>>),
+}
+
+/// Pings waiting for an answer at most (others are refused).
+const PINGS: usize = 16;
+
 /// A light node connected to a relay.
 #[wasm_bindgen]
 pub struct LightNode {
@@ -93,7 +108,7 @@ pub struct LightNode {
     relay: PeerId,
     /// Answers of at most this many bytes (webrtc), or whole groups (0).
     max_bytes: u32,
-    fetches: mpsc::Sender<(Hash, Reply)>,
+    commands: mpsc::Sender<Command>,
     /// Whether it follows a chain's headers.
     follows_chain: bool,
     headers: Rc<RefCell<Headers>>,
@@ -148,7 +163,10 @@ impl LightNode {
                     .boxed()
             })
             .map_err(js)?
-            .with_behaviour(|key| LightBehaviour {
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(js)?
+            .with_behaviour(|key, relay_client| LightBehaviour {
+                relay_client,
                 identify: identify::Behaviour::new(
                     identify::Config::new("/kinema/1.0.0".into(), key.public()).with_agent_version(
                         concat!("kinema-light/", env!("CARGO_PKG_VERSION")).into(),
@@ -183,14 +201,16 @@ impl LightNode {
                 _ => {}
             }
         }
-        let (fetches, requests) = mpsc::channel(FETCHES);
+        let (commands, requests) = mpsc::channel(FETCHES);
         // libp2p's webrtc streams in the browser take one 16 KiB frame of unread data at most.
         let webrtc = address.iter().any(|p| p.tag() == "webrtc-direct");
         let max_bytes = if webrtc { WEBRTC_PIECE } else { 0 };
         let headers = Rc::new(RefCell::new(Headers::default()));
-        wasm_bindgen_futures::spawn_local(run(swarm, requests, relay, max_bytes, headers.clone()));
+        let relay_address = address;
+        let task = run(swarm, requests, relay, relay_address.clone(), max_bytes, headers.clone());
+        wasm_bindgen_futures::spawn_local(task);
         let follows_chain = chain.is_some();
-        Ok(LightNode { peer_id, relay, max_bytes, fetches, follows_chain, headers })
+        Ok(LightNode { peer_id, relay, max_bytes, commands, follows_chain, headers })
     }
 
     /// The next finalized header heard over gossip (the oldest of up to 64 not taken yet), as
@@ -211,6 +231,34 @@ impl LightNode {
             rx
         };
         waiting.await.map_err(|_| js("the light node has stopped"))
+    }
+
+    /// Makes the node reachable through its relay (a circuit relay v2 reservation); resolves
+    /// to the address other nodes dial it at, `<relay address>/p2p-circuit/p2p/<this peer>`.
+    pub async fn listen(&self) -> Result<String, JsError> {
+        let (reply, answer) = oneshot::channel();
+        let mut commands = self.commands.clone();
+        commands
+            .send(Command::Listen(reply))
+            .await
+            .map_err(|_| js("the light node has stopped"))?;
+        answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)
+    }
+
+    /// Connects to the node at `address` (one another node's [`LightNode::listen`] gave) and
+    /// pings it; resolves to the round trip in milliseconds.
+    pub async fn ping(&self, address: String) -> Result<f64, JsError> {
+        let address: Multiaddr =
+            address.parse().map_err(|e| js(format!("address {address:?}: {e}")))?;
+        let Some(peer) = peer_of(&address) else {
+            return Err(js(format!("address {address} names no peer (/p2p/<id>)")));
+        };
+        let (reply, answer) = oneshot::channel();
+        let mut commands = self.commands.clone();
+        let command = Command::Ping(address, peer, reply);
+        commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
+        let rtt = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
+        Ok(rtt.as_secs_f64() * 1000.0)
     }
 
     /// This node's peer id.
@@ -237,35 +285,69 @@ impl LightNode {
     /// why (not found, or bad data: the relay is then disconnected).
     #[wasm_bindgen(js_name = fetchSegment)]
     pub fn fetch_segment(&self, hash: String) -> js_sys::Promise {
-        let mut fetches = self.fetches.clone();
+        let mut commands = self.commands.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
             let (reply, answer) = oneshot::channel();
-            fetches.send((name, reply)).await.map_err(|_| js("the light node has stopped"))?;
+            let command = Command::Fetch(name, reply);
+            commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
             let bytes = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
         })
     }
 }
 
-/// Drives the swarm: sends each download's requests to the relay and checks the answers.
+/// Drives the swarm: sends each download's requests to the relay and checks the answers; holds
+/// a reservation at the relay when asked, and pings peers through it.
 async fn run(
     mut swarm: libp2p::Swarm<LightBehaviour>,
-    mut requests: mpsc::Receiver<(Hash, Reply)>,
+    mut requests: mpsc::Receiver<Command>,
     relay: PeerId,
+    relay_address: Multiaddr,
     max_bytes: u32,
     headers: Rc<RefCell<Headers>>,
 ) {
     let mut downloads: HashMap<request_response::OutboundRequestId, (Download, Reply)> =
         HashMap::new();
+    let mut listening: Vec<oneshot::Sender<Result<String, String>>> = Vec::new();
+    let mut reachable: Option<String> = None;
+    let mut pings: Vec<(PeerId, oneshot::Sender<Result<Duration, String>>)> = Vec::new();
     loop {
         futures::select! {
-            request = requests.next() => {
-                let Some((name, reply)) = request else { return };
-                let download = Download::in_pieces(name, max_bytes);
-                let id = swarm.behaviour_mut().segments.send_request(&relay, download.request());
-                downloads.insert(id, (download, reply));
-            }
+            request = requests.next() => match request {
+                None => return,
+                Some(Command::Fetch(name, reply)) => {
+                    let download = Download::in_pieces(name, max_bytes);
+                    let segments = &mut swarm.behaviour_mut().segments;
+                    let id = segments.send_request(&relay, download.request());
+                    downloads.insert(id, (download, reply));
+                }
+                Some(Command::Listen(reply)) => {
+                    if let Some(address) = &reachable {
+                        let _ = reply.send(Ok(address.clone()));
+                    } else if listening.len() >= PINGS {
+                        let _ = reply.send(Err("too many wait to listen already".into()));
+                    } else {
+                        if listening.is_empty() {
+                            let circuit = relay_address.clone().with(Protocol::P2pCircuit);
+                            if let Err(e) = swarm.listen_on(circuit.clone()) {
+                                let _ = reply.send(Err(format!("listening on {circuit}: {e}")));
+                                continue;
+                            }
+                        }
+                        listening.push(reply);
+                    }
+                }
+                Some(Command::Ping(address, peer, reply)) => {
+                    if pings.len() >= PINGS {
+                        let _ = reply.send(Err(format!("{PINGS} pings wait already")));
+                    } else if let Err(e) = swarm.dial(address.clone()) {
+                        let _ = reply.send(Err(format!("dialling {address}: {e}")));
+                    } else {
+                        pings.push((peer, reply));
+                    }
+                }
+            },
             event = swarm.select_next_some().fuse() => match event {
                 SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
                     request_response::Event::Message {
@@ -310,6 +392,35 @@ async fn run(
                         && let Ok(json) = serde_json::to_string(&finalized)
                     {
                         headers.borrow_mut().hear(json);
+                    }
+                }
+                SwarmEvent::NewListenAddr { address, .. }
+                    if address.iter().any(|p| p == Protocol::P2pCircuit) =>
+                {
+                    let me = *swarm.local_peer_id();
+                    let address = address.with_p2p(me).unwrap_or_else(|a| a).to_string();
+                    for waiter in listening.drain(..) {
+                        let _ = waiter.send(Ok(address.clone()));
+                    }
+                    reachable = Some(address);
+                }
+                SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                    reachable = None;
+                    for waiter in listening.drain(..) {
+                        let _ = waiter.send(Err(format!("the relay refused a reservation: {error}")));
+                    }
+                }
+                SwarmEvent::Behaviour(LightBehaviourEvent::Ping(ping::Event {
+                    peer, result, ..
+                })) => {
+                    let result = result.map_err(|e| e.to_string());
+                    for (_, waiter) in pings.extract_if(.., |(p, _)| *p == peer) {
+                        let _ = waiter.send(result.clone());
+                    }
+                }
+                SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                    for (_, waiter) in pings.extract_if(.., |(p, _)| *p == peer) {
+                        let _ = waiter.send(Err(format!("connecting to {peer}: {error}")));
                     }
                 }
                 SwarmEvent::Behaviour(LightBehaviourEvent::Segments(

@@ -93,6 +93,21 @@ async function followHeaders(node, client, rpc) {
   }
 }
 
+// Makes `node` reachable through the relay, and has a second node of this page (a key of its
+// own) dial it there and ping it.
+async function reach(node, kinds) {
+  show("reach-result", "connecting", "asking the relay for a reservation…");
+  const address = await node.listen();
+  show("reach-result", "connecting", `reachable at ${address}; a second node dials it…`);
+  const { node: other } = await connectRelay(kinds);
+  const ms = await other.ping(address);
+  show(
+    "reach-result",
+    "verified",
+    `reachable at ${address}: ${other.peerId()} pinged it through the relay in ${ms.toFixed(1)} ms`,
+  );
+}
+
 async function main() {
   await init();
   window.kinema = {};
@@ -114,6 +129,9 @@ async function main() {
     event.preventDefault();
     fetchSegment(node, document.getElementById("segment").value.trim());
   });
+  if (params.has("reach")) {
+    reach(node, kinds).catch((error) => show("reach-result", "failed", `failed: ${error.message ?? error}`));
+  }
   const wanted = params.get("segment");
   if (wanted) {
     document.getElementById("segment").value = wanted;

@@ -81,11 +81,11 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
         .to_owned();
     assert!(printed.contains(&format!("/node.html#genesis={genesis}")), "{printed}");
     let url = format!(
-        "http://127.0.0.1:{}/node.html?segment={}#genesis={genesis}",
+        "http://127.0.0.1:{}/node.html?reach=1&segment={}#genesis={genesis}",
         port + 2,
         segment.blake3
     );
-    let ids = ["relay-status", "segment-result", "trust", "header-result"];
+    let ids = ["relay-status", "segment-result", "trust", "header-result", "reach-result"];
     let result = page_result(&e2e, url, &ids).await;
     let element = |id: &str| element_of(&result, id);
     let (state, text) = element("segment-result");
@@ -109,6 +109,11 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     let (state, text) = element("relay-status");
     assert_eq!(state, "connected", "{result}");
     assert!(text.starts_with("connected over websocket"), "{text}");
+    // Reachable through the relay: a second node of the page dials the circuit and pings.
+    let (state, text) = element("reach-result");
+    eprintln!("reach: {text}");
+    assert_eq!(state, "verified", "{result}");
+    assert!(text.contains("/p2p-circuit/p2p/12D3Koo") && text.contains("pinged it"), "{text}");
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
 
     // Over webrtc-direct: the page connects and fetches the segment (now from the relay's
