@@ -8,6 +8,8 @@
 //! - [`gossip`]: the gossip topics a node joins and the check each topic's messages pass before
 //!   they are delivered or forwarded (also wasm32);
 //! - [`addr`]: the one way to read which peer a multiaddr names (also wasm32);
+//! - [`signal`]: the messages of libp2p's `/webrtc-signaling/0.0.1`, with which two browsers
+//!   open a WebRTC connection over a relayed one (also wasm32);
 //! - [`blobs`] (native): the content-addressed store on disk, with the outboards verification
 //!   needs;
 //! - [`fetch`] (native): one blob's fetch from its providers as a state machine with no IO,
@@ -35,5 +37,6 @@ pub mod fetch;
 pub mod gossip;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod p2p;
+pub mod signal;
 pub mod verified;
 pub mod wire;

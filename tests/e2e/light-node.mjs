@@ -13,7 +13,8 @@ if (!url || ids.length === 0) {
   process.exit(2);
 }
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
-const browser = await launch();
+// Browser-to-browser WebRTC on one machine: loopback candidates, not hidden behind mDNS names.
+const browser = await launch(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"]);
 const errors = [];
 const result = { ok: true, elements: {}, errors };
 try {

@@ -12,6 +12,8 @@
 //!     await (await fetch(rpc + "/api/v1/validator-sets/0")).text(), genesisHash);
 //! const header = JSON.parse(client.verifyBlock(await (await fetch(rpc + "/api/v1/blocks/7")).text()));
 //! const heard = JSON.parse(client.verifyHeader(await node.nextHeader())); // over gossip
+//! const address = await node.listen(); // "<relay>/p2p-circuit/webrtc/p2p/<this tab>"
+//! const ms = await other.ping(address); // another tab: direct WebRTC, signalled through the relay
 //! ```
 //!
 //! A segment is fetched from the relay (which fetches it from its providers when it does not
@@ -52,9 +54,13 @@ use wasm_bindgen::prelude::*;
 
 use kinema_net::wire::{Answer, Bytes, Download, SEGMENT_PROTOCOL};
 
+mod webrtc;
+
 #[derive(NetworkBehaviour)]
 struct LightBehaviour {
     relay_client: relay::client::Behaviour,
+    /// The signaling streams of `/webrtc` (opened and answered by `webrtc::Transport`).
+    streams: libp2p_stream::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     segments: request_response::Behaviour<Bytes>,
@@ -94,8 +100,18 @@ enum Command {
     Fetch(Hash, Reply),
     /// A reservation at the relay: the node's address through it.
     Listen(oneshot::Sender<Result<String, String>>),
-    /// A ping to another peer, dialled at an address (through a relay): its round trip.
+    /// A ping to another peer, dialled at an address (through a relay, or `/webrtc` after a
+    /// relayed connection carried the signaling): its round trip.
     Ping(Multiaddr, PeerId, oneshot::Sender<Result<Duration, String>>),
+}
+
+/// A ping waiting for its answer.
+struct Pinging {
+    peer: PeerId,
+    /// For a `/webrtc` address: the address, dialled once the relayed connection is up, and
+    /// then the direct connection, the one whose ping answers.
+    direct: Option<(Multiaddr, Option<libp2p::swarm::ConnectionId>)>,
+    reply: oneshot::Sender<Result<Duration, String>>,
 }
 
 /// Pings waiting for an answer at most (others are refused).
@@ -118,6 +134,17 @@ pub struct LightNode {
 const FETCHES: usize = 64;
 /// The largest answer asked for over webrtc: with its framing, under one 16 KiB frame.
 const WEBRTC_PIECE: u32 = 15 * 1024;
+
+/// An error with each of its causes, `: `-separated.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(&format!(": {cause}"));
+        next = cause.source();
+    }
+    text
+}
 
 fn js(why: impl std::fmt::Display) -> JsError {
     JsError::new(&why.to_string())
@@ -148,14 +175,33 @@ impl LightNode {
         )
         .map_err(js)?;
         let webrtc = webrtc_websys::Transport::new(webrtc_websys::Config::new(&keypair));
+        let streams = libp2p_stream::Behaviour::new();
+        let browsers = webrtc::Transport::new(streams.new_control());
+        // `/webrtc` first: the relay client's transport would take a `/p2p-circuit/webrtc`
+        // address for a relayed one of its own.
+        let (relayed, relay_client) = relay::client::new(keypair.public().to_peer_id());
+        let relay_noise = noise::Config::new(&keypair).map_err(js)?;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_wasm_bindgen()
             .with_other_transport(|_| {
-                websocket_websys::Transport::default()
-                    .upgrade(Version::V1Lazy)
-                    .authenticate(noise)
-                    .multiplex(yamux::Config::default())
+                browsers
                     .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+                    .or_transport(
+                        relayed
+                            .upgrade(Version::V1Lazy)
+                            .authenticate(relay_noise)
+                            .multiplex(yamux::Config::default())
+                            .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection))),
+                    )
+                    .map(|either, _| either.into_inner())
+                    .or_transport(
+                        websocket_websys::Transport::default()
+                            .upgrade(Version::V1Lazy)
+                            .authenticate(noise)
+                            .multiplex(yamux::Config::default())
+                            .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection))),
+                    )
+                    .map(|either, _| either.into_inner())
                     .or_transport(
                         webrtc.map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection))),
                     )
@@ -163,10 +209,9 @@ impl LightNode {
                     .boxed()
             })
             .map_err(js)?
-            .with_relay_client(noise::Config::new, yamux::Config::default)
-            .map_err(js)?
-            .with_behaviour(|key, relay_client| LightBehaviour {
+            .with_behaviour(|key| LightBehaviour {
                 relay_client,
+                streams,
                 identify: identify::Behaviour::new(
                     identify::Config::new("/kinema/1.0.0".into(), key.public()).with_agent_version(
                         concat!("kinema-light/", env!("CARGO_PKG_VERSION")).into(),
@@ -233,8 +278,9 @@ impl LightNode {
         waiting.await.map_err(|_| js("the light node has stopped"))
     }
 
-    /// Makes the node reachable through its relay (a circuit relay v2 reservation); resolves
-    /// to the address other nodes dial it at, `<relay address>/p2p-circuit/p2p/<this peer>`.
+    /// Makes the node reachable from other browsers: a circuit relay v2 reservation at its
+    /// relay, and `/webrtc` listening there; resolves to the address other nodes dial it at,
+    /// `<relay address>/p2p-circuit/webrtc/p2p/<this peer>`.
     pub async fn listen(&self) -> Result<String, JsError> {
         let (reply, answer) = oneshot::channel();
         let mut commands = self.commands.clone();
@@ -245,8 +291,10 @@ impl LightNode {
         answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)
     }
 
-    /// Connects to the node at `address` (one another node's [`LightNode::listen`] gave) and
-    /// pings it; resolves to the round trip in milliseconds.
+    /// Connects to the node at `address` (one another node's [`LightNode::listen`] gave: for a
+    /// `/webrtc` address, a relayed connection that carries the signaling, then the direct
+    /// one) and pings it (over the direct connection); resolves to the round trip in
+    /// milliseconds.
     pub async fn ping(&self, address: String) -> Result<f64, JsError> {
         let address: Multiaddr =
             address.parse().map_err(|e| js(format!("address {address:?}: {e}")))?;
@@ -311,7 +359,9 @@ async fn run(
         HashMap::new();
     let mut listening: Vec<oneshot::Sender<Result<String, String>>> = Vec::new();
     let mut reachable: Option<String> = None;
-    let mut pings: Vec<(PeerId, oneshot::Sender<Result<Duration, String>>)> = Vec::new();
+    // Whether `/webrtc` listening was asked for (after the first reservation).
+    let mut signaling = false;
+    let mut pings: Vec<Pinging> = Vec::new();
     loop {
         futures::select! {
             request = requests.next() => match request {
@@ -339,12 +389,17 @@ async fn run(
                     }
                 }
                 Some(Command::Ping(address, peer, reply)) => {
+                    // A `/webrtc` address is dialled once the relayed connection is up.
+                    let (first, direct) = match webrtc::relayed_part(&address) {
+                        Some((relayed, _)) => (relayed, Some((address.clone(), None))),
+                        None => (address.clone(), None),
+                    };
                     if pings.len() >= PINGS {
                         let _ = reply.send(Err(format!("{PINGS} pings wait already")));
-                    } else if let Err(e) = swarm.dial(address.clone()) {
-                        let _ = reply.send(Err(format!("dialling {address}: {e}")));
+                    } else if let Err(e) = swarm.dial(first.clone()) {
+                        let _ = reply.send(Err(format!("dialling {first}: {e}")));
                     } else {
-                        pings.push((peer, reply));
+                        pings.push(Pinging { peer, direct, reply });
                     }
                 }
             },
@@ -397,6 +452,23 @@ async fn run(
                 SwarmEvent::NewListenAddr { address, .. }
                     if address.iter().any(|p| p == Protocol::P2pCircuit) =>
                 {
+                    if !address.iter().any(|p| p == Protocol::WebRTC) {
+                        // Reserved at the relay (one address per way to reach it): now other
+                        // browsers may signal through it, once.
+                        if !signaling {
+                            signaling = true;
+                            let webrtc = relay_address
+                                .clone()
+                                .with(Protocol::P2pCircuit)
+                                .with(Protocol::WebRTC);
+                            if let Err(e) = swarm.listen_on(webrtc.clone()) {
+                                for waiter in listening.drain(..) {
+                                    let _ = waiter.send(Err(format!("listening on {webrtc}: {e}")));
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     let me = *swarm.local_peer_id();
                     let address = address.with_p2p(me).unwrap_or_else(|a| a).to_string();
                     for waiter in listening.drain(..) {
@@ -404,23 +476,49 @@ async fn run(
                     }
                     reachable = Some(address);
                 }
-                SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                    let webrtc = endpoint.get_remote_address().iter().any(|p| p == Protocol::WebRTC);
+                    let mut failed = Vec::new();
+                    for (i, waiting) in pings.iter_mut().enumerate() {
+                        if waiting.peer != peer_id {
+                            continue;
+                        }
+                        let Some((address, connection)) = &mut waiting.direct else { continue };
+                        if webrtc {
+                            connection.get_or_insert(connection_id);
+                        } else if connection.is_none()
+                            && let Err(e) = swarm.dial(address.clone())
+                        {
+                            failed.push((i, format!("dialling {address}: {e}")));
+                        }
+                    }
+                    for (i, why) in failed.into_iter().rev() {
+                        let _ = pings.remove(i).reply.send(Err(why));
+                    }
+                }
+                SwarmEvent::ListenerClosed { reason: Err(error), addresses, .. } => {
                     reachable = None;
+                    let why = causes(&error);
                     for waiter in listening.drain(..) {
-                        let _ = waiter.send(Err(format!("the relay refused a reservation: {error}")));
+                        let at = addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+                        let _ = waiter.send(Err(format!("listening at {at:?}: {why}")));
                     }
                 }
                 SwarmEvent::Behaviour(LightBehaviourEvent::Ping(ping::Event {
-                    peer, result, ..
+                    peer, connection, result,
                 })) => {
                     let result = result.map_err(|e| e.to_string());
-                    for (_, waiter) in pings.extract_if(.., |(p, _)| *p == peer) {
-                        let _ = waiter.send(result.clone());
+                    let answered = |w: &mut Pinging| {
+                        w.peer == peer
+                            && w.direct.as_ref().is_none_or(|(_, c)| *c == Some(connection))
+                    };
+                    for waiting in pings.extract_if(.., answered) {
+                        let _ = waiting.reply.send(result.clone());
                     }
                 }
                 SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
-                    for (_, waiter) in pings.extract_if(.., |(p, _)| *p == peer) {
-                        let _ = waiter.send(Err(format!("connecting to {peer}: {error}")));
+                    for waiting in pings.extract_if(.., |w| w.peer == peer) {
+                        let _ = waiting.reply.send(Err(format!("connecting to {peer}: {error}")));
                     }
                 }
                 SwarmEvent::Behaviour(LightBehaviourEvent::Segments(

@@ -93,8 +93,9 @@ async function followHeaders(node, client, rpc) {
   }
 }
 
-// Makes `node` reachable through the relay, and has a second node of this page (a key of its
-// own) dial it there and ping it.
+// Makes `node` reachable from other browsers (a reservation at the relay, signaling through
+// it), and has a second node of this page (a key of its own) open a direct WebRTC connection to
+// it and ping it there.
 async function reach(node, kinds) {
   show("reach-result", "connecting", "asking the relay for a reservation…");
   const address = await node.listen();
@@ -104,7 +105,7 @@ async function reach(node, kinds) {
   show(
     "reach-result",
     "verified",
-    `reachable at ${address}: ${other.peerId()} pinged it through the relay in ${ms.toFixed(1)} ms`,
+    `reachable at ${address}: ${other.peerId()} pinged it over a direct WebRTC connection in ${ms.toFixed(1)} ms`,
   );
 }
 

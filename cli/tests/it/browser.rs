@@ -113,7 +113,8 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     let (state, text) = element("reach-result");
     eprintln!("reach: {text}");
     assert_eq!(state, "verified", "{result}");
-    assert!(text.contains("/p2p-circuit/p2p/12D3Koo") && text.contains("pinged it"), "{text}");
+    assert!(text.contains("/p2p-circuit/webrtc/p2p/12D3Koo"), "{text}");
+    assert!(text.contains("pinged it over a direct WebRTC connection"), "{text}");
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
 
     // Over webrtc-direct: the page connects and fetches the segment (now from the relay's
