@@ -130,6 +130,13 @@ async function main() {
     event.preventDefault();
     fetchSegment(node, document.getElementById("segment").value.trim());
   });
+  if (params.has("listen")) {
+    // Only listen: another tab (or another libp2p) dials the address shown.
+    node.listen().then(
+      (address) => show("reach-result", "listening", address),
+      (error) => show("reach-result", "failed", `failed: ${error.message ?? error}`),
+    );
+  }
   if (params.has("reach")) {
     reach(node, kinds).catch((error) => show("reach-result", "failed", `failed: ${error.message ?? error}`));
   }

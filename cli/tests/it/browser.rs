@@ -5,7 +5,8 @@
 //!   verifies every group of it, and verifies the finalized headers validators gossip
 //!   (forwarded by the relay) from the genesis validator set; over webrtc-direct too;
 //! - the player plays a ladder from its content id alone, every segment checked;
-//! - the creator app takes a clip from a new wallet to a played watch link.
+//! - the creator app takes a clip from a new wallet to a played watch link;
+//! - a Kinema tab and a js-libp2p tab reach each other over libp2p `/webrtc`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,9 +25,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `tests/e2e`, its npm packages installed.
-fn e2e() -> PathBuf {
-    let dir = root().join("tests/e2e");
+/// `tests/<name>`, its npm packages installed.
+fn npm_dir(name: &str) -> PathBuf {
+    let dir = root().join("tests").join(name);
     if !dir.join("node_modules").is_dir() {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
@@ -35,11 +36,16 @@ fn e2e() -> PathBuf {
             .expect("npm is needed for the browser tests (cargo xtask test installs Node)");
         assert!(status.success(), "npm ci in {} failed", dir.display());
     }
+    dir
+}
+
+/// `tests/e2e`, its npm packages installed, and Chromium.
+fn e2e() -> PathBuf {
     assert!(
         Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some(),
         "no Chromium: install Debian's chromium (cargo xtask test does) or set CHROMIUM"
     );
-    dir
+    npm_dir("e2e")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,6 +299,55 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
     let (state, text) = element_of(&result, "block-result");
     assert_eq!(state, "failed", "{result}");
     assert!(text.starts_with("not verified: ") && text.contains("does not verify"), "{text}");
+}
+
+/// Browser to browser over libp2p `/webrtc` with the reference implementation: a Kinema tab
+/// and a js-libp2p tab (`@libp2p/webrtc`, bundled from `tests/interop`) on one relay each listen
+/// on `<relay>/p2p-circuit/webrtc`; each dials the other, the two signal through the relay,
+/// and each pings the other over the direct connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
+    let _heavy = super::HEAVY.lock().await;
+    let e2e = e2e();
+    let interop = npm_dir("interop");
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("js-libp2p.js");
+    let bundled =
+        Command::new("node").arg("bundle.mjs").arg(&bundle).current_dir(&interop).output().unwrap();
+    assert!(bundled.status.success(), "{bundled:?}");
+    let port = free_ports();
+    let extra = ["--workers".as_ref(), "0".as_ref(), "--verifiers".as_ref(), "0".as_ref()];
+    let (_devnet, _) = network(&tmp.path().join("devnet"), port, &extra);
+    let relay = format!("http://127.0.0.1:{}", port + 2);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("webrtc-interop.mjs")
+            .arg(&relay)
+            .arg(&bundle)
+            .current_dir(e2e)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    eprintln!("webrtc interop: {result}");
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    let kinema = result["kinema"]["address"].as_str().unwrap();
+    let kinema_peer = kinema.rsplit('/').next().unwrap();
+    assert!(kinema.contains("/p2p-circuit/webrtc/p2p/"), "{result}");
+    // js-libp2p dialled the Kinema tab's /webrtc address and pinged it over that connection.
+    assert!(result["jsPingsKinema"]["rtt"].as_f64().is_some(), "{result}");
+    let js_saw = result["jsPingsKinema"]["connections"].as_array().unwrap();
+    assert!(js_saw.iter().any(|a| a.as_str() == Some(kinema)), "{result}");
+    // The Kinema tab dialled js-libp2p's: js-libp2p holds a direct WebRTC connection from it.
+    assert!(result["kinemaPingsJs"]["rtt"].as_f64().is_some(), "{result}");
+    let direct = format!("/webrtc/p2p/{kinema_peer}");
+    let js_now = result["jsConnections"].as_array().unwrap();
+    assert!(js_now.iter().any(|a| a.as_str() == Some(direct.as_str())), "{result}");
 }
 
 /// The player in Chromium: a published ladder played to its end from its content id alone,

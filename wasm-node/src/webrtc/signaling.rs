@@ -84,7 +84,8 @@ impl Candidates {
                         .ok()
                         .and_then(|s| s.as_string())
                         .unwrap_or_default(),
-                    None => String::new(),
+                    // The end of the candidates, as js-libp2p writes it (JSON null).
+                    None => "null".to_owned(),
                 };
                 let _ = found_tx.try_send(json);
             },
