@@ -60,6 +60,40 @@ pub enum SegmentResponse {
     },
 }
 
+/// The answer to `request` for a blob with `outboard`, its groups read by `read` (a range of
+/// group indexes; None when unreadable): whole groups (at most [`BATCH`]), or one piece of at
+/// most `request.max_bytes` bytes. Native peers read from their store, browsers from memory.
+pub fn answer(
+    request: &SegmentRequest,
+    outboard: &crate::verified::Outboard,
+    read: impl Fn(std::ops::Range<usize>) -> Option<Vec<Vec<u8>>>,
+) -> SegmentResponse {
+    use crate::verified::{GROUP, groups};
+    let sent_outboard = request.outboard.then(|| outboard.to_bytes());
+    let count = groups(outboard.len());
+    let groups = if request.max_bytes == 0 {
+        let first = request.first as usize;
+        let end = (first + request.count.min(BATCH) as usize).min(count);
+        // Past the end, or unreadable: nothing more to send.
+        if first < end { read(first..end).unwrap_or_default() } else { Vec::new() }
+    } else {
+        let outboard_len = sent_outboard.as_ref().map_or(0, Vec::len);
+        let len = piece_len(request.max_bytes, outboard_len);
+        let start = request.first as usize * GROUP + request.offset as usize;
+        let end = (start + len).min(outboard.len() as usize);
+        let piece = if start >= end {
+            Vec::new()
+        } else {
+            let (first, last) = (start / GROUP, end.div_ceil(GROUP));
+            read(first..last)
+                .map(|read| read.concat()[start - first * GROUP..end - first * GROUP].to_vec())
+                .unwrap_or_default()
+        };
+        vec![piece]
+    };
+    SegmentResponse::Found { outboard: sent_outboard, groups }
+}
+
 async fn read_message<T: futures::AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;

@@ -54,7 +54,10 @@ use wasm_bindgen::prelude::*;
 
 use kinema_net::wire::{Answer, Bytes, Download, SEGMENT_PROTOCOL};
 
+mod peers;
 mod webrtc;
+
+use peers::{Browsers, Kept};
 
 #[derive(NetworkBehaviour)]
 struct LightBehaviour {
@@ -103,6 +106,33 @@ enum Command {
     /// A ping to another peer, dialled at an address (through a relay, or `/webrtc` after a
     /// relayed connection carried the signaling): its round trip.
     Ping(Multiaddr, PeerId, oneshot::Sender<Result<Duration, String>>),
+    /// A direct connection to another browser at its `/webrtc` address.
+    Connect(Multiaddr, PeerId, oneshot::Sender<Result<(), String>>),
+    /// A segment from the browsers this one reaches directly, every group checked.
+    FetchDirect(Hash, Reply),
+}
+
+/// What waits on a dial.
+enum Waiter {
+    Ping(oneshot::Sender<Result<Duration, String>>),
+    Connect(oneshot::Sender<Result<(), String>>),
+}
+
+impl Waiter {
+    fn fail(self, why: String) {
+        match self {
+            Waiter::Ping(reply) => drop(reply.send(Err(why))),
+            Waiter::Connect(reply) => drop(reply.send(Err(why))),
+        }
+    }
+}
+
+/// A segment being fetched: from whom now, and whom to ask next if that one cannot give it.
+struct Fetching {
+    download: Download,
+    reply: Reply,
+    from: PeerId,
+    next: Vec<PeerId>,
 }
 
 /// A ping waiting for its answer.
@@ -111,7 +141,7 @@ struct Pinging {
     /// For a `/webrtc` address: the address, dialled once the relayed connection is up, and
     /// then the direct connection, the one whose ping answers.
     direct: Option<(Multiaddr, Option<libp2p::swarm::ConnectionId>)>,
-    reply: oneshot::Sender<Result<Duration, String>>,
+    reply: Waiter,
 }
 
 /// Pings waiting for an answer at most (others are refused).
@@ -128,6 +158,8 @@ pub struct LightNode {
     /// Whether it follows a chain's headers.
     follows_chain: bool,
     headers: Rc<RefCell<Headers>>,
+    kept: Rc<RefCell<Kept>>,
+    browsers: Rc<RefCell<Browsers>>,
 }
 
 /// Fetches queued for the swarm at most.
@@ -221,7 +253,7 @@ impl LightNode {
                 segments: request_response::Behaviour::new(
                     [(
                         StreamProtocol::new(SEGMENT_PROTOCOL),
-                        request_response::ProtocolSupport::Outbound,
+                        request_response::ProtocolSupport::Full,
                     )],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(60)),
@@ -252,10 +284,29 @@ impl LightNode {
         let max_bytes = if webrtc { WEBRTC_PIECE } else { 0 };
         let headers = Rc::new(RefCell::new(Headers::default()));
         let relay_address = address;
-        let task = run(swarm, requests, relay, relay_address.clone(), max_bytes, headers.clone());
-        wasm_bindgen_futures::spawn_local(task);
+        let kept = Rc::new(RefCell::new(Kept::default()));
+        let browsers = Rc::new(RefCell::new(Browsers::default()));
+        let task = Task {
+            swarm,
+            relay,
+            relay_address,
+            max_bytes,
+            headers: headers.clone(),
+            kept: kept.clone(),
+            browsers: browsers.clone(),
+        };
+        wasm_bindgen_futures::spawn_local(task.run(requests));
         let follows_chain = chain.is_some();
-        Ok(LightNode { peer_id, relay, max_bytes, commands, follows_chain, headers })
+        Ok(LightNode {
+            peer_id,
+            relay,
+            max_bytes,
+            commands,
+            follows_chain,
+            headers,
+            kept,
+            browsers,
+        })
     }
 
     /// The next finalized header heard over gossip (the oldest of up to 64 not taken yet), as
@@ -309,6 +360,65 @@ impl LightNode {
         Ok(rtt.as_secs_f64() * 1000.0)
     }
 
+    /// Opens a direct connection to the browser at `address` (a `/webrtc` one, as another
+    /// node's [`LightNode::listen`] gave), signalled through the relay; resolves once it is up.
+    /// A browser caught sending bad data is refused.
+    #[wasm_bindgen(js_name = connectBrowser)]
+    pub async fn connect_browser(&self, address: String) -> Result<(), JsError> {
+        let address: Multiaddr =
+            address.parse().map_err(|e| js(format!("address {address:?}: {e}")))?;
+        let Some((_, peer)) = webrtc::relayed_part(&address) else {
+            return Err(js(format!("{address} is no <relay>/p2p-circuit/webrtc/p2p/<peer>")));
+        };
+        if self.browsers.borrow().is_banned(&peer) {
+            return Err(js(format!("{peer} sent bad data before")));
+        }
+        if self.browsers.borrow().has(&peer) {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        let mut commands = self.commands.clone();
+        let command = Command::Connect(address, peer, reply);
+        commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
+        answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)
+    }
+
+    /// Fetches the segment named `hash` from the browsers this one holds direct connections
+    /// to, one after another; every 16 KiB group is checked, and a browser that sends a bad
+    /// one is disconnected and never asked again. Resolves to the bytes, or rejects when none
+    /// of them has it.
+    #[wasm_bindgen(js_name = fetchFromBrowsers)]
+    pub fn fetch_from_browsers(&self, hash: String) -> js_sys::Promise {
+        let mut commands = self.commands.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
+            let (reply, answer) = oneshot::channel();
+            let command = Command::FetchDirect(name, reply);
+            commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
+            let bytes = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Keeps `bytes` as segment `hash` to serve to other browsers (the last 64 MiB kept);
+    /// refused unless they hash to it.
+    pub fn keep(&self, hash: String, bytes: Vec<u8>) -> Result<(), JsError> {
+        let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
+        self.kept.borrow_mut().keep(name, bytes).map_err(js)
+    }
+
+    /// Bytes of segments served to others so far.
+    #[wasm_bindgen(js_name = servedBytes)]
+    pub fn served_bytes(&self) -> f64 {
+        self.kept.borrow().served as f64
+    }
+
+    /// Browsers this one holds a direct connection to now.
+    #[wasm_bindgen(js_name = browserPeers)]
+    pub fn browser_peers(&self) -> u32 {
+        self.browsers.borrow().len() as u32
+    }
+
     /// This node's peer id.
     #[wasm_bindgen(js_name = peerId)]
     pub fn peer_id(&self) -> String {
@@ -345,192 +455,304 @@ impl LightNode {
     }
 }
 
-/// Drives the swarm: sends each download's requests to the relay and checks the answers; holds
-/// a reservation at the relay when asked, and pings peers through it.
-async fn run(
-    mut swarm: libp2p::Swarm<LightBehaviour>,
-    mut requests: mpsc::Receiver<Command>,
+/// The swarm's task and what it shares with the page.
+struct Task {
+    swarm: libp2p::Swarm<LightBehaviour>,
     relay: PeerId,
     relay_address: Multiaddr,
+    /// Answers of at most this many bytes from the relay (webrtc-direct), or whole groups (0).
     max_bytes: u32,
     headers: Rc<RefCell<Headers>>,
-) {
-    let mut downloads: HashMap<request_response::OutboundRequestId, (Download, Reply)> =
-        HashMap::new();
-    let mut listening: Vec<oneshot::Sender<Result<String, String>>> = Vec::new();
-    let mut reachable: Option<String> = None;
-    // Whether `/webrtc` listening was asked for (after the first reservation).
-    let mut signaling = false;
-    let mut pings: Vec<Pinging> = Vec::new();
-    loop {
-        futures::select! {
-            request = requests.next() => match request {
-                None => return,
-                Some(Command::Fetch(name, reply)) => {
-                    let download = Download::in_pieces(name, max_bytes);
-                    let segments = &mut swarm.behaviour_mut().segments;
-                    let id = segments.send_request(&relay, download.request());
-                    downloads.insert(id, (download, reply));
-                }
-                Some(Command::Listen(reply)) => {
-                    if let Some(address) = &reachable {
-                        let _ = reply.send(Ok(address.clone()));
-                    } else if listening.len() >= PINGS {
-                        let _ = reply.send(Err("too many wait to listen already".into()));
-                    } else {
-                        if listening.is_empty() {
-                            let circuit = relay_address.clone().with(Protocol::P2pCircuit);
-                            if let Err(e) = swarm.listen_on(circuit.clone()) {
-                                let _ = reply.send(Err(format!("listening on {circuit}: {e}")));
-                                continue;
-                            }
-                        }
-                        listening.push(reply);
+    kept: Rc<RefCell<Kept>>,
+    browsers: Rc<RefCell<Browsers>>,
+}
+
+impl Task {
+    /// Sends the next request of `fetching` to whom it asks, or to the next one when `ask_next`.
+    fn ask(
+        &mut self,
+        downloads: &mut HashMap<request_response::OutboundRequestId, Fetching>,
+        mut fetching: Fetching,
+        ask_next: bool,
+    ) {
+        if ask_next {
+            let Some(next) = fetching.next.pop() else {
+                let why = format!("no browser peer holds segment {}", fetching.download.name());
+                let _ = fetching.reply.send(Err(why));
+                return;
+            };
+            fetching.from = next;
+            fetching.download = Download::new(fetching.download.name());
+        }
+        let segments = &mut self.swarm.behaviour_mut().segments;
+        let id = segments.send_request(&fetching.from, fetching.download.request());
+        downloads.insert(id, fetching);
+    }
+
+    /// An answer from whom `fetching` asked.
+    fn answered(
+        &mut self,
+        downloads: &mut HashMap<request_response::OutboundRequestId, Fetching>,
+        mut fetching: Fetching,
+        response: &[u8],
+    ) {
+        let name = fetching.download.name();
+        let from_relay = fetching.from == self.relay;
+        match fetching.download.accept(response) {
+            Answer::Complete => {
+                let _ = fetching.reply.send(Ok(fetching.download.into_bytes()));
+            }
+            Answer::Added(0) if from_relay => {
+                let _ =
+                    fetching.reply.send(Err(format!("the relay stopped sending segment {name}")));
+            }
+            Answer::Added(0) => self.ask(downloads, fetching, true),
+            Answer::Added(_) => self.ask(downloads, fetching, false),
+            Answer::NotFound if from_relay => {
+                let why = format!("no peer the relay reaches holds segment {name}");
+                let _ = fetching.reply.send(Err(why));
+            }
+            Answer::NotFound => self.ask(downloads, fetching, true),
+            Answer::Bad(why) if from_relay => {
+                let _ = self.swarm.disconnect_peer_id(self.relay);
+                let why =
+                    format!("the relay sent bad data for segment {name} ({why}); disconnected");
+                let _ = fetching.reply.send(Err(why));
+            }
+            Answer::Bad(_) => {
+                // A browser that lies is dropped and never asked again; the next one goes on.
+                self.browsers.borrow_mut().ban(fetching.from);
+                let _ = self.swarm.disconnect_peer_id(fetching.from);
+                self.ask(downloads, fetching, true);
+            }
+        }
+    }
+
+    /// Drives the swarm: segment fetches from the relay or from browsers (every group checked),
+    /// segment requests answered from what the page kept, a reservation at the relay and
+    /// `/webrtc` listening when asked, dials and pings.
+    async fn run(mut self, mut requests: mpsc::Receiver<Command>) {
+        let mut downloads: HashMap<request_response::OutboundRequestId, Fetching> = HashMap::new();
+        let mut listening: Vec<oneshot::Sender<Result<String, String>>> = Vec::new();
+        let mut reachable: Option<String> = None;
+        // Whether `/webrtc` listening was asked for (after the first reservation).
+        let mut signaling = false;
+        let mut dialing: Vec<Pinging> = Vec::new();
+        loop {
+            futures::select! {
+                request = requests.next() => match request {
+                    None => return,
+                    Some(Command::Fetch(name, reply)) => {
+                        let download = Download::in_pieces(name, self.max_bytes);
+                        let fetching = Fetching { download, reply, from: self.relay, next: Vec::new() };
+                        self.ask(&mut downloads, fetching, false);
                     }
-                }
-                Some(Command::Ping(address, peer, reply)) => {
-                    // A `/webrtc` address is dialled once the relayed connection is up.
-                    let (first, direct) = match webrtc::relayed_part(&address) {
-                        Some((relayed, _)) => (relayed, Some((address.clone(), None))),
-                        None => (address.clone(), None),
-                    };
-                    if pings.len() >= PINGS {
-                        let _ = reply.send(Err(format!("{PINGS} pings wait already")));
-                    } else if let Err(e) = swarm.dial(first.clone()) {
-                        let _ = reply.send(Err(format!("dialling {first}: {e}")));
-                    } else {
-                        pings.push(Pinging { peer, direct, reply });
+                    Some(Command::FetchDirect(name, reply)) => {
+                        let next = self.browsers.borrow().to_ask();
+                        let download = Download::new(name);
+                        let fetching = Fetching { download, reply, from: self.relay, next };
+                        self.ask(&mut downloads, fetching, true);
                     }
-                }
-            },
-            event = swarm.select_next_some().fuse() => match event {
-                SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
-                    request_response::Event::Message {
-                        message: request_response::Message::Response { request_id, response },
-                        ..
-                    },
-                )) => {
-                    let Some((mut download, reply)) = downloads.remove(&request_id) else {
-                        continue;
-                    };
-                    let name = download.name();
-                    match download.accept(&response) {
-                        Answer::Complete => {
-                            let _ = reply.send(Ok(download.into_bytes()));
-                        }
-                        Answer::Added(0) => {
-                            let why = format!("the relay stopped sending segment {name}");
-                            let _ = reply.send(Err(why));
-                        }
-                        Answer::Added(_) => {
-                            let segments = &mut swarm.behaviour_mut().segments;
-                            let id = segments.send_request(&relay, download.request());
-                            downloads.insert(id, (download, reply));
-                        }
-                        Answer::NotFound => {
-                            let why = format!("no peer the relay reaches holds segment {name}");
-                            let _ = reply.send(Err(why));
-                        }
-                        Answer::Bad(why) => {
-                            let _ = swarm.disconnect_peer_id(relay);
-                            let why = format!(
-                                "the relay sent bad data for segment {name} ({why}); disconnected"
-                            );
-                            let _ = reply.send(Err(why));
-                        }
-                    }
-                }
-                SwarmEvent::Behaviour(LightBehaviourEvent::Gossipsub(
-                    gossipsub::Event::Message { message, .. },
-                )) => {
-                    if let Some(finalized) = Finalized::from_gossip(&message.data)
-                        && let Ok(json) = serde_json::to_string(&finalized)
-                    {
-                        headers.borrow_mut().hear(json);
-                    }
-                }
-                SwarmEvent::NewListenAddr { address, .. }
-                    if address.iter().any(|p| p == Protocol::P2pCircuit) =>
-                {
-                    if !address.iter().any(|p| p == Protocol::WebRTC) {
-                        // Reserved at the relay (one address per way to reach it): now other
-                        // browsers may signal through it, once.
-                        if !signaling {
-                            signaling = true;
-                            let webrtc = relay_address
-                                .clone()
-                                .with(Protocol::P2pCircuit)
-                                .with(Protocol::WebRTC);
-                            if let Err(e) = swarm.listen_on(webrtc.clone()) {
-                                for waiter in listening.drain(..) {
-                                    let _ = waiter.send(Err(format!("listening on {webrtc}: {e}")));
+                    Some(Command::Listen(reply)) => {
+                        if let Some(address) = &reachable {
+                            let _ = reply.send(Ok(address.clone()));
+                        } else if listening.len() >= PINGS {
+                            let _ = reply.send(Err("too many wait to listen already".into()));
+                        } else {
+                            if listening.is_empty() {
+                                let circuit = self.relay_address.clone().with(Protocol::P2pCircuit);
+                                if let Err(e) = self.swarm.listen_on(circuit.clone()) {
+                                    let _ = reply.send(Err(format!("listening on {circuit}: {e}")));
+                                    continue;
                                 }
                             }
+                            listening.push(reply);
                         }
-                        continue;
                     }
-                    let me = *swarm.local_peer_id();
-                    let address = address.with_p2p(me).unwrap_or_else(|a| a).to_string();
-                    for waiter in listening.drain(..) {
-                        let _ = waiter.send(Ok(address.clone()));
+                    Some(Command::Ping(address, peer, reply)) => {
+                        self.dial(&mut dialing, address, peer, Waiter::Ping(reply));
                     }
-                    reachable = Some(address);
-                }
-                SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
-                    let webrtc = endpoint.get_remote_address().iter().any(|p| p == Protocol::WebRTC);
-                    let mut failed = Vec::new();
-                    for (i, waiting) in pings.iter_mut().enumerate() {
-                        if waiting.peer != peer_id {
+                    Some(Command::Connect(address, peer, reply)) => {
+                        if self.browsers.borrow().len() >= peers::MAX_BROWSERS {
+                            let why = format!("{} browsers are connected already", peers::MAX_BROWSERS);
+                            let _ = reply.send(Err(why));
+                        } else {
+                            self.dial(&mut dialing, address, peer, Waiter::Connect(reply));
+                        }
+                    }
+                },
+                event = self.swarm.select_next_some().fuse() => match event {
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
+                        request_response::Event::Message {
+                            message: request_response::Message::Response { request_id, response },
+                            ..
+                        },
+                    )) => {
+                        if let Some(fetching) = downloads.remove(&request_id) {
+                            self.answered(&mut downloads, fetching, &response);
+                        }
+                    }
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
+                        request_response::Event::Message {
+                            message: request_response::Message::Request { request, channel, .. },
+                            ..
+                        },
+                    )) => {
+                        let answer = self.kept.borrow_mut().answer(&request);
+                        let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+                    }
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Gossipsub(
+                        gossipsub::Event::Message { message, .. },
+                    )) => {
+                        if let Some(finalized) = Finalized::from_gossip(&message.data)
+                            && let Ok(json) = serde_json::to_string(&finalized)
+                        {
+                            self.headers.borrow_mut().hear(json);
+                        }
+                    }
+                    SwarmEvent::NewListenAddr { address, .. }
+                        if address.iter().any(|p| p == Protocol::P2pCircuit) =>
+                    {
+                        if !address.iter().any(|p| p == Protocol::WebRTC) {
+                            // Reserved at the relay (one address per way to reach it): now other
+                            // browsers may signal through it, once.
+                            if !signaling {
+                                signaling = true;
+                                let webrtc = self
+                                    .relay_address
+                                    .clone()
+                                    .with(Protocol::P2pCircuit)
+                                    .with(Protocol::WebRTC);
+                                if let Err(e) = self.swarm.listen_on(webrtc.clone()) {
+                                    for waiter in listening.drain(..) {
+                                        let _ = waiter.send(Err(format!("listening on {webrtc}: {e}")));
+                                    }
+                                }
+                            }
                             continue;
                         }
-                        let Some((address, connection)) = &mut waiting.direct else { continue };
+                        let me = *self.swarm.local_peer_id();
+                        let address = address.with_p2p(me).unwrap_or_else(|a| a).to_string();
+                        for waiter in listening.drain(..) {
+                            let _ = waiter.send(Ok(address.clone()));
+                        }
+                        reachable = Some(address);
+                    }
+                    SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                        let webrtc =
+                            endpoint.get_remote_address().iter().any(|p| p == Protocol::WebRTC);
                         if webrtc {
-                            connection.get_or_insert(connection_id);
-                        } else if connection.is_none()
-                            && let Err(e) = swarm.dial(address.clone())
-                        {
-                            failed.push((i, format!("dialling {address}: {e}")));
+                            if self.browsers.borrow().is_banned(&peer_id) {
+                                let _ = self.swarm.close_connection(connection_id);
+                                continue;
+                            }
+                            self.browsers.borrow_mut().connected(peer_id, connection_id);
+                        }
+                        self.established(&mut dialing, peer_id, connection_id, webrtc);
+                    }
+                    SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
+                        self.browsers.borrow_mut().closed(&peer_id, connection_id);
+                    }
+                    SwarmEvent::ListenerClosed { reason: Err(error), addresses, .. } => {
+                        reachable = None;
+                        let why = causes(&error);
+                        for waiter in listening.drain(..) {
+                            let at = addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+                            let _ = waiter.send(Err(format!("listening at {at:?}: {why}")));
                         }
                     }
-                    for (i, why) in failed.into_iter().rev() {
-                        let _ = pings.remove(i).reply.send(Err(why));
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Ping(ping::Event {
+                        peer, connection, result,
+                    })) => {
+                        let result = result.map_err(|e| e.to_string());
+                        let answered = |w: &mut Pinging| {
+                            matches!(w.reply, Waiter::Ping(_))
+                                && w.peer == peer
+                                && w.direct.as_ref().is_none_or(|(_, c)| *c == Some(connection))
+                        };
+                        for waiting in dialing.extract_if(.., answered) {
+                            if let Waiter::Ping(reply) = waiting.reply {
+                                let _ = reply.send(result.clone());
+                            }
+                        }
                     }
-                }
-                SwarmEvent::ListenerClosed { reason: Err(error), addresses, .. } => {
-                    reachable = None;
-                    let why = causes(&error);
-                    for waiter in listening.drain(..) {
-                        let at = addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-                        let _ = waiter.send(Err(format!("listening at {at:?}: {why}")));
+                    SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
+                        for waiting in dialing.extract_if(.., |w| w.peer == peer) {
+                            waiting.reply.fail(format!("connecting to {peer}: {error}"));
+                        }
                     }
-                }
-                SwarmEvent::Behaviour(LightBehaviourEvent::Ping(ping::Event {
-                    peer, connection, result,
-                })) => {
-                    let result = result.map_err(|e| e.to_string());
-                    let answered = |w: &mut Pinging| {
-                        w.peer == peer
-                            && w.direct.as_ref().is_none_or(|(_, c)| *c == Some(connection))
-                    };
-                    for waiting in pings.extract_if(.., answered) {
-                        let _ = waiting.reply.send(result.clone());
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
+                        request_response::Event::OutboundFailure { request_id, error, .. },
+                    )) => {
+                        if let Some(fetching) = downloads.remove(&request_id) {
+                            if fetching.from == self.relay {
+                                let why =
+                                    format!("fetching segment {}: {error}", fetching.download.name());
+                                let _ = fetching.reply.send(Err(why));
+                            } else {
+                                self.ask(&mut downloads, fetching, true);
+                            }
+                        }
                     }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Dials `address` for `reply` (a `/webrtc` one once the relayed connection is up).
+    fn dial(
+        &mut self,
+        dialing: &mut Vec<Pinging>,
+        address: Multiaddr,
+        peer: PeerId,
+        reply: Waiter,
+    ) {
+        let (first, direct) = match webrtc::relayed_part(&address) {
+            Some((relayed, _)) => (relayed, Some((address.clone(), None))),
+            None => (address.clone(), None),
+        };
+        if dialing.len() >= PINGS {
+            reply.fail(format!("{PINGS} dials wait already"));
+        } else if let Err(e) = self.swarm.dial(first.clone()) {
+            reply.fail(format!("dialling {first}: {e}"));
+        } else {
+            dialing.push(Pinging { peer, direct, reply });
+        }
+    }
+
+    /// A connection to `peer` is up: a relayed one is followed by the `/webrtc` dial, a direct
+    /// one answers who waited to connect.
+    fn established(
+        &mut self,
+        dialing: &mut Vec<Pinging>,
+        peer: PeerId,
+        connection: libp2p::swarm::ConnectionId,
+        webrtc: bool,
+    ) {
+        let mut done = Vec::new();
+        for (i, waiting) in dialing.iter_mut().enumerate() {
+            if waiting.peer != peer {
+                continue;
+            }
+            let Some((address, direct)) = &mut waiting.direct else { continue };
+            if webrtc {
+                direct.get_or_insert(connection);
+                if matches!(waiting.reply, Waiter::Connect(_)) {
+                    done.push((i, None));
                 }
-                SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
-                    for waiting in pings.extract_if(.., |w| w.peer == peer) {
-                        let _ = waiting.reply.send(Err(format!("connecting to {peer}: {error}")));
-                    }
-                }
-                SwarmEvent::Behaviour(LightBehaviourEvent::Segments(
-                    request_response::Event::OutboundFailure { request_id, error, .. },
-                )) => {
-                    if let Some((download, reply)) = downloads.remove(&request_id) {
-                        let why = format!("fetching segment {}: {error}", download.name());
-                        let _ = reply.send(Err(why));
-                    }
-                }
-                _ => {}
-            },
+            } else if direct.is_none()
+                && let Err(e) = self.swarm.dial(address.clone())
+            {
+                done.push((i, Some(format!("dialling {address}: {e}"))));
+            }
+        }
+        for (i, failed) in done.into_iter().rev() {
+            match (dialing.remove(i).reply, failed) {
+                (reply, Some(why)) => reply.fail(why),
+                (Waiter::Connect(reply), None) => drop(reply.send(Ok(()))),
+                (Waiter::Ping(_), None) => {}
+            }
         }
     }
 }

@@ -96,7 +96,9 @@ async function followHeaders(node, client, rpc) {
 // Makes `node` reachable from other browsers (a reservation at the relay, signaling through
 // it), and has a second node of this page (a key of its own) open a direct WebRTC connection to
 // it and ping it there.
-async function reach(node, kinds) {
+// With `segment`, the first node keeps it and the second fetches it from the first over that
+// connection, every group checked.
+async function reach(node, kinds, segment) {
   show("reach-result", "connecting", "asking the relay for a reservation…");
   const address = await node.listen();
   show("reach-result", "connecting", `reachable at ${address}; a second node dials it…`);
@@ -106,6 +108,15 @@ async function reach(node, kinds) {
     "reach-result",
     "verified",
     `reachable at ${address}: ${other.peerId()} pinged it over a direct WebRTC connection in ${ms.toFixed(1)} ms`,
+  );
+  if (!segment) return;
+  node.keep(segment, await node.fetchSegment(segment));
+  await other.connectBrowser(address);
+  const bytes = await other.fetchFromBrowsers(segment);
+  show(
+    "browser-fetch",
+    "verified",
+    `verified ${bytes.length} bytes of ${segment} from a browser (${other.browserPeers()} connected, ${node.servedBytes()} bytes served)`,
   );
 }
 
@@ -138,7 +149,10 @@ async function main() {
     );
   }
   if (params.has("reach")) {
-    reach(node, kinds).catch((error) => show("reach-result", "failed", `failed: ${error.message ?? error}`));
+    reach(node, kinds, params.get("segment")).catch((error) => {
+      show("reach-result", "failed", `failed: ${error.message ?? error}`);
+      show("browser-fetch", "failed", `failed: ${error.message ?? error}`);
+    });
   }
   const wanted = params.get("segment");
   if (wanted) {

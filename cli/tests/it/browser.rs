@@ -91,7 +91,14 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
         port + 2,
         segment.blake3
     );
-    let ids = ["relay-status", "segment-result", "trust", "header-result", "reach-result"];
+    let ids = [
+        "relay-status",
+        "segment-result",
+        "trust",
+        "header-result",
+        "reach-result",
+        "browser-fetch",
+    ];
     let result = page_result(&e2e, url, &ids).await;
     let element = |id: &str| element_of(&result, id);
     let (state, text) = element("segment-result");
@@ -121,6 +128,12 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
     assert_eq!(state, "verified", "{result}");
     assert!(text.contains("/p2p-circuit/webrtc/p2p/12D3Koo"), "{text}");
     assert!(text.contains("pinged it over a direct WebRTC connection"), "{text}");
+    // The first node keeps the segment; the second fetches it from the first, directly.
+    let (state, text) = element("browser-fetch");
+    assert_eq!(state, "verified", "{result}");
+    let from_browser =
+        format!("verified {} bytes of {} from a browser", bytes.len(), segment.blake3);
+    assert!(text.starts_with(&from_browser), "{text}");
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
 
     // Over webrtc-direct: the page connects and fetches the segment (now from the relay's

@@ -10,8 +10,7 @@ use tracing::warn;
 
 use super::{Done, Stats, SwarmTask};
 use crate::blobs::BlobStore;
-use crate::verified::{GROUP, groups};
-use crate::wire::{BATCH, SegmentRequest, SegmentResponse, piece_len};
+use crate::wire::{self, SegmentRequest, SegmentResponse};
 
 impl SwarmTask {
     /// Announces everything the store holds (once the node knows a peer to announce it to,
@@ -83,50 +82,21 @@ impl SwarmTask {
 /// What a node holding `blobs` answers to a segment request.
 pub(super) fn answer(blobs: Option<&BlobStore>, stats: &Stats, request: &[u8]) -> Vec<u8> {
     let answer = match (borsh::from_slice::<SegmentRequest>(request), blobs) {
-        (Ok(request), Some(store)) => {
-            let name = request.name;
-            match store.outboard(&name) {
-                Ok(outboard) => {
-                    let sent_outboard = request.outboard.then(|| outboard.to_bytes());
-                    let groups = if request.max_bytes == 0 {
-                        let first = request.first as usize;
-                        let end =
-                            (first + request.count.min(BATCH) as usize).min(groups(outboard.len()));
-                        // Past the end, or unreadable: nothing more to send.
-                        store.groups(&name, &outboard, first..end).unwrap_or_default()
-                    } else {
-                        let outboard_len = sent_outboard.as_ref().map_or(0, Vec::len);
-                        let len = piece_len(request.max_bytes, outboard_len);
-                        vec![piece(store, &name, &outboard, &request, len)]
-                    };
+        (Ok(request), Some(store)) => match store.outboard(&request.name) {
+            Ok(outboard) => {
+                let name = request.name;
+                let read = |range| store.groups(&name, &outboard, range).ok();
+                let answer = wire::answer(&request, &outboard, read);
+                if let SegmentResponse::Found { groups, .. } = &answer {
                     let sent: usize = groups.iter().map(Vec::len).sum();
                     stats.segment_requests.fetch_add(1, Ordering::Relaxed);
                     stats.segment_bytes.fetch_add(sent as u64, Ordering::Relaxed);
-                    SegmentResponse::Found { outboard: sent_outboard, groups }
                 }
-                Err(_) => SegmentResponse::NotFound,
+                answer
             }
-        }
+            Err(_) => SegmentResponse::NotFound,
+        },
         _ => SegmentResponse::NotFound,
     };
     borsh::to_vec(&answer).unwrap_or_default()
-}
-
-/// Up to `len` bytes of blob `name` from `request.offset` bytes into group `request.first`
-/// (nothing past its end, or when unreadable).
-fn piece(
-    store: &BlobStore,
-    name: &Hash,
-    outboard: &crate::verified::Outboard,
-    request: &SegmentRequest,
-    len: usize,
-) -> Vec<u8> {
-    let start = request.first as usize * GROUP + request.offset as usize;
-    let end = (start + len).min(outboard.len() as usize);
-    if start >= end {
-        return Vec::new();
-    }
-    let (first, last) = (start / GROUP, end.div_ceil(GROUP));
-    let Ok(read) = store.groups(name, outboard, first..last) else { return Vec::new() };
-    read.concat()[start - first * GROUP..end - first * GROUP].to_vec()
 }
