@@ -23,6 +23,12 @@ const CODECS = /^[A-Za-z0-9.]+(,[A-Za-z0-9.]+)*$/;
 const TRIES = 4;
 /// Where the last measured bandwidth is kept, to start the next video from it.
 const BANDWIDTH_KEY = "kinema-player-bandwidth";
+/// Browsers of the same video a tab connects to at most.
+const WANTED_BROWSERS = 4;
+/// How often a tab tells the relay it still watches (it forgets after 30 s) and looks for more.
+const SWARM_EVERY_MS = 3000;
+/// How long a tab that hears of other viewers waits for a first connection before it plays.
+const FIRST_BROWSER_MS = 2000;
 
 class NoContent extends Error {}
 class Unverifiable extends Error {}
@@ -76,6 +82,8 @@ class Stats {
   constructor(element) {
     this.element = element;
     this.peerBytes = 0; // from other viewers' browsers
+    this.servedBytes = 0; // to other viewers' browsers
+    this.browsers = 0; // other viewers' browsers connected
     this.relayBytes = 0; // from relays and native peers
     this.storeBytes = 0; // from what this tab kept
     this.storeRejected = 0; // kept copies that no longer checked out
@@ -89,6 +97,8 @@ class Stats {
   render() {
     const e = this.element;
     e.dataset.peerBytes = this.peerBytes;
+    e.dataset.servedBytes = this.servedBytes;
+    e.dataset.browsers = this.browsers;
     e.dataset.relayBytes = this.relayBytes;
     e.dataset.storeBytes = this.storeBytes;
     e.dataset.storeRejected = this.storeRejected;
@@ -100,7 +110,7 @@ class Stats {
     e.textContent =
       `segments verified ${this.verified}, rejected ${this.rejected} · ` +
       `${kib(this.relayBytes)} from relays and peers, ${kib(this.peerBytes)} from viewers, ` +
-      `${kib(this.storeBytes)} kept here · ` +
+      `${kib(this.storeBytes)} kept here, ${kib(this.servedBytes)} served to ${this.browsers} viewers · ` +
       `first frame ${this.ttffMs === null ? "…" : `${this.ttffMs} ms`} · stalls ${this.stalls}`;
   }
 }
@@ -112,6 +122,27 @@ class Blobs {
     this.node = node;
     this.stats = stats;
     this.store = new BlobStore(blake3Hex);
+  }
+
+  // From the viewers' browsers this tab is connected to (every group checked; a liar is
+  // dropped by the node and never asked again).
+  async viaBrowsers(hash) {
+    if (!this.node || this.node.browserPeers() === 0) return null;
+    try {
+      return await this.node.fetchFromBrowsers(hash);
+    } catch {
+      return null;
+    }
+  }
+
+  // What checked out is offered to the other viewers.
+  share(hash, bytes) {
+    if (!this.sharing) return;
+    try {
+      this.node.keep(hash, bytes);
+    } catch {
+      // Refused only when the bytes are not the hash's: never the case here.
+    }
   }
 
   async viaNode(hash) {
@@ -152,7 +183,17 @@ class Blobs {
       this.stats.storeBytes += kept.length;
       if (counted) this.stats.verified += 1;
       this.stats.render();
+      this.share(hash, kept);
       return kept;
+    }
+    const fromBrowsers = await this.viaBrowsers(hash);
+    if (fromBrowsers) {
+      this.stats.peerBytes += fromBrowsers.length;
+      if (counted) this.stats.verified += 1;
+      this.stats.render();
+      this.share(hash, fromBrowsers);
+      this.store.put(hash, fromBrowsers).catch(() => {});
+      return fromBrowsers;
     }
     let missing = 0;
     for (let attempt = 0; attempt < TRIES; attempt += 1) {
@@ -162,6 +203,7 @@ class Blobs {
         if (counted) this.stats.verified += 1;
         this.stats.render();
         this.store.put(hash, bytes).catch(() => {});
+        this.share(hash, bytes);
         return bytes;
       }
       if (bytes?.missing) missing += 1;
@@ -313,6 +355,54 @@ class KinemaPlayer extends HTMLElement {
 
   // What the creator told of the video (title, description, captions). It is the relay's word,
   // not the content id's; the captions are a blob checked against the hash the relay names.
+  // Reachable from other browsers through the relay, this tab tells the relay it watches
+  // `content` and connects to other viewers it hears of (at most WANTED_BROWSERS), again every
+  // SWARM_EVERY_MS; when there are some, it waits a moment for the first before it plays.
+  async joinSwarm(node, content, blobs) {
+    let address;
+    try {
+      address = await node.listen();
+    } catch {
+      return; // not reachable: it still plays, and fetches from whom it can
+    }
+    blobs.sharing = true;
+    const tried = new Set();
+    const round = async () => {
+      const url = `/api/v1/swarms/${content}?join=${encodeURIComponent(address)}`;
+      const swarm = await fetch(url)
+        .then((r) => (r.ok ? r.json() : { peers: [] }))
+        .catch(() => ({ peers: [] }));
+      for (const peer of swarm.peers) {
+        if (node.browserPeers() >= WANTED_BROWSERS) break;
+        if (tried.has(peer)) continue;
+        tried.add(peer);
+        node.connectBrowser(peer).catch(() => {});
+      }
+      this.stats.browsers = node.browserPeers();
+      this.stats.servedBytes = node.servedBytes();
+      this.stats.render();
+      return swarm.peers.length;
+    };
+    const others = await round();
+    this.swarmTimer = setInterval(round, SWARM_EVERY_MS);
+    // Closing or reloading: the relay stops naming this tab at once.
+    addEventListener("pagehide", () => {
+      const url = `/api/v1/swarms/${content}?leave=${encodeURIComponent(address)}`;
+      fetch(url, { keepalive: true }).catch(() => {});
+    });
+    setInterval(() => {
+      this.stats.browsers = node.browserPeers();
+      this.stats.servedBytes = node.servedBytes();
+      this.stats.render();
+    }, 1000);
+    if (others > 0) {
+      const until = performance.now() + FIRST_BROWSER_MS;
+      while (node.browserPeers() === 0 && performance.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
   async describe(content, video, blobs) {
     let told;
     try {
@@ -441,6 +531,12 @@ class KinemaPlayer extends HTMLElement {
       throw new Error("this browser has no Media Source Extensions");
     }
     this.describe(content, video, blobs);
+    // Sharing with the other viewers is on unless the link says `#share=0`.
+    const params = new URLSearchParams(location.hash.slice(1));
+    if (node && params.get("share") !== "0") {
+      await this.joinSwarm(node, content, blobs);
+      blobs.share(content, bytes);
+    }
     const source = new Source(content, manifest, blobs);
     const saved = Number(localStorage.getItem(BANDWIDTH_KEY));
     const hls = new window.Hls({
@@ -480,7 +576,6 @@ class KinemaPlayer extends HTMLElement {
     });
     hls.loadSource(source.masterUrl);
     hls.attachMedia(video);
-    const params = new URLSearchParams(location.hash.slice(1));
     if (this.hasAttribute("autoplay") || params.get("autoplay") === "1") {
       video.muted = true;
       video.play().catch(() => {});

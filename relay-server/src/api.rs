@@ -373,6 +373,15 @@ pub struct VideoList {
     pub videos: Vec<Video>,
 }
 
+/// `GET /api/v1/swarms/{content}`'s answer: the `/webrtc` addresses of the other browsers
+/// watching that content through this relay, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct Swarm {
+    /// `<relay>/p2p-circuit/webrtc/p2p/<tab>` each.
+    pub peers: Vec<String>,
+}
+
 /// `POST /api/v1/faucet`'s answer: funds sent to the signer (a devnet's relay only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -58,6 +58,8 @@ pub mod routes;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
+mod swarms;
+#[cfg(feature = "server")]
 mod uploads;
 #[cfg(feature = "server")]
 mod videos;

@@ -137,6 +137,7 @@ pub(crate) struct Relay {
     pub(crate) chain: Option<ChainClient>,
     pub(crate) heads: Arc<Heads>,
     pub(crate) faucet: Option<Faucet>,
+    pub(crate) swarms: crate::swarms::Swarms,
 }
 
 impl AppState {
@@ -182,6 +183,7 @@ impl AppState {
             chain,
             heads: Arc::new(Heads::new()),
             faucet,
+            swarms: crate::swarms::Swarms::default(),
         };
         relay.set_denied(denied);
         let replays = Arc::new(Replays::default());
@@ -277,6 +279,7 @@ fn documented(limits: &Limits) -> OpenApiRouter<AppState> {
         .routes(routes!(videos::publish_ladder))
         .routes(routes!(events::events))
         .routes(routes!(events::faucet))
+        .routes(routes!(crate::swarms::swarm))
         .layer(body_limit(limits.max_body))
         .merge(blobs)
         .merge(chunks)

@@ -3,13 +3,15 @@
 // data-testid="player-stats" attributes), its error state and text, and the page's errors.
 //
 //   node player.mjs <watch url> [--no-peers] [--tamper <segment blake3>] [--screenshot <png>]
-//                   [--replay]
+//                   [--replay] [--second]
 //
 // --no-peers hides the relay's browser addresses from the page, so every blob comes through
 // the relay's blob API; --tamper flips a byte of the first answer for that blob there (a lying
 // relay or middlebox). --replay then reloads the page and plays it again from what the tab kept
 // (result.replay), flips a byte of every blob kept in IndexedDB, and plays it a third time
-// (result.corrupted: each kept copy must be refused and fetched anew). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
+// (result.corrupted: each kept copy must be refused and fetched anew). --second then has a
+// second viewer (a browser context of its own: nothing kept) play it while the first tab is
+// still open (result.second: what it took from the first tab). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
 import { launch } from "./chromium.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
@@ -22,11 +24,16 @@ const option = (name) => {
   return i >= 0 ? rest[i + 1] : null;
 };
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
-const browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
+const browser = await launch([
+  "--autoplay-policy=no-user-gesture-required",
+  // Viewers' tabs reach each other over loopback WebRTC on one machine.
+  "--allow-loopback-in-peer-connection",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+]);
 const errors = [];
 const result = { ok: true, ended: false, stats: {}, error: null, errors, tampered: 0 };
 try {
-  const page = await browser.newPage();
+  let page = await browser.newPage();
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());
   });
@@ -105,6 +112,17 @@ try {
     });
     await page.reload();
     result.corrupted = await played();
+  }
+  if (rest.includes("--second")) {
+    const context = await browser.newContext();
+    const second = await context.newPage();
+    second.on("pageerror", (error) => errors.push(String(error)));
+    await second.goto(url);
+    const first = page;
+    page = second;
+    result.second = await played();
+    page = first;
+    result.firstServed = await first.evaluate(() => document.querySelector('[data-testid="player-stats"]')?.dataset.servedBytes ?? null);
   }
   const shot = option("--screenshot");
   if (shot) {

@@ -424,7 +424,8 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     // Through the light node: to the end, every segment checked, nothing rejected, no stall.
     // Then again from what the tab kept, and once more after every kept copy was damaged.
     let shot = shots.join("played.png").to_string_lossy().into_owned();
-    let result = play(vec!["--screenshot".into(), shot, "--replay".into()]).await;
+    let args = vec!["--screenshot".into(), shot, "--replay".into(), "--second".into()];
+    let result = play(args).await;
     assert_eq!(result["ended"], true, "{result}");
     assert_eq!(result["error"], serde_json::Value::Null, "{result}");
     assert_eq!(number(&result, "rejected"), 0, "{result}");
@@ -446,6 +447,14 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     assert_eq!(number(corrupted, "storeBytes"), 0, "no damaged copy is played: {result}");
     assert!(number(corrupted, "storeRejected") >= segments as u64, "{result}");
     assert!(number(corrupted, "relayBytes") > 0, "{result}");
+    // A second viewer (nothing kept) takes segments from the first viewer's tab, directly.
+    let second = &result["second"];
+    assert_eq!(second["ended"], true, "{result}");
+    assert_eq!((number(second, "stalls"), number(second, "rejected")), (0, 0), "{result}");
+    assert!(number(second, "verified") >= segments as u64, "{result}");
+    assert!(number(second, "peerBytes") > 0, "{result}");
+    let served = result["firstServed"].as_str().and_then(|s| s.parse::<u64>().ok());
+    assert!(served.is_some_and(|s| s > 0), "{result}");
 
     // Through the relay's blob API only, one answer tampered: rejected, fetched again, played on.
     let first = manifest.renditions.iter().map(|r| r.segments[1].blake3.to_string());
