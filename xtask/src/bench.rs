@@ -3,6 +3,7 @@
 //! `cargo xtask bench bundle`: what a browser downloads for the light node, raw and gzipped.
 //! `cargo xtask bench watermark`: the watermark through a pirate's attacks (see `watermark.rs`).
 //! `cargo xtask bench market`: upload to playable through a devnet (see `market.rs`).
+//! `cargo xtask bench offload`: viewers' tabs delivering to each other (see `offload.rs`).
 //!
 //! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
 //! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its
@@ -26,7 +27,7 @@ struct Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some((what, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench ladder|verify|bundle|watermark|market ...")
+        bail!("usage: cargo xtask bench ladder|verify|bundle|watermark|market|offload ...")
     };
     match what.as_str() {
         "ladder" => ladder(rest),
@@ -34,9 +35,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "bundle" => bundle(),
         "watermark" => crate::watermark::bench(rest),
         "market" => crate::market::bench(rest),
-        other => {
-            bail!("unknown benchmark {other}; there are: ladder, verify, bundle, watermark, market")
-        }
+        "offload" => crate::offload::bench(rest),
+        other => bail!(
+            "unknown benchmark {other}; there are: ladder, verify, bundle, watermark, market, offload"
+        ),
     }
 }
 

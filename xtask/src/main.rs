@@ -37,6 +37,7 @@
 
 mod bench;
 mod market;
+mod offload;
 mod watermark;
 #[path = "../../build-support/web_files.rs"]
 mod web_files;
@@ -125,7 +126,7 @@ pub(crate) fn ensure_ffmpeg() -> Result<()> {
 
 /// Installs what the browser and interop tests run when missing: npm, Debian's chromium, and
 /// the npm packages of `tests/interop` and `tests/e2e` (from their package-lock.json).
-fn ensure_browser() -> Result<()> {
+pub(crate) fn ensure_browser() -> Result<()> {
     if !on_path("npm", "--version") {
         eprintln!("xtask: npm is missing; installing Debian's npm");
         apt_install(&["npm"])?;

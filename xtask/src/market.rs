@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, target_dir};
 
 /// Kills the devnet when the benchmark ends, however it ends.
-struct Devnet(std::process::Child);
+pub(crate) struct Devnet(pub(crate) std::process::Child);
 
 impl Drop for Devnet {
     fn drop(&mut self) {
