@@ -2,17 +2,22 @@
 // in headless Chromium with loopback WebRTC: each listens on <relay>/p2p-circuit/webrtc, dials
 // the other's address and pings it over the direct connection. Prints one JSON line.
 //
-//   node webrtc-interop.mjs <relay url> <js-libp2p bundle>
+//   node webrtc-interop.mjs <relay url> <js-libp2p bundle> [--liar <content id>]
 //
-// Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 60000).
+// --liar then has the js-libp2p tab answer every segment request for that content with made-up
+// data and join its swarm at the relay, and a viewer (a context of its own) play the content:
+// the viewer must drop the liar and play on from the relay (result.viewer, result.lies).
+//
+// Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
 import { launch } from "./chromium.mjs";
 
-const [url, bundle] = process.argv.slice(2);
+const [url, bundle, ...rest] = process.argv.slice(2);
+const liar = rest.includes("--liar") ? rest[rest.indexOf("--liar") + 1] : null;
 if (!url || !bundle) {
   console.error("usage: node webrtc-interop.mjs <relay url> <js-libp2p bundle>");
   process.exit(2);
 }
-const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 60000);
+const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
 const browser = await launch(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"]);
 const errors = [];
 const result = { ok: true, errors };
@@ -47,6 +52,23 @@ try {
     return { rtt: ms };
   }, jsAddress);
   result.jsConnections = await js.evaluate(() => window.kinemaInterop.connections());
+
+  if (liar) {
+    result.liarAddress = await js.evaluate((content) => window.kinemaInterop.lie(content), liar);
+    const viewer = await (await browser.newContext()).newPage();
+    viewer.setDefaultTimeout(timeout);
+    viewer.on("pageerror", (error) => errors.push(String(error)));
+    await viewer.goto(`${url}/watch/${liar}#autoplay=1`);
+    await viewer.waitForFunction(
+      () => document.querySelector('[data-testid="player"]')?.ended || document.querySelector('[data-testid="player-error"]')?.dataset.state,
+    );
+    result.viewer = await viewer.evaluate(() => ({
+      ended: Boolean(document.querySelector('[data-testid="player"]')?.ended),
+      error: document.querySelector('[data-testid="player-error"]')?.dataset.state || null,
+      stats: { ...document.querySelector('[data-testid="player-stats"]').dataset },
+    }));
+    result.lies = await js.evaluate(() => window.kinemaInterop.lies());
+  }
 } catch (error) {
   result.ok = false;
   errors.push(String(error));

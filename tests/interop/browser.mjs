@@ -13,6 +13,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 
 let node;
+let lies = 0;
 
 const connections = () => node.getConnections().map((c) => c.remoteAddr.toString());
 
@@ -51,4 +52,44 @@ window.kinemaInterop = {
   },
 
   connections,
+
+  // Turns the node into a liar for `content`: it answers every Kinema segment request with
+  // made-up data (a borsh `Found` of a random outboard and group, as a tampering tab would),
+  // and tells the relay it watches `content`. Resolves to its `/webrtc` address.
+  async lie(content) {
+    const relay = (await (await fetch("/api/v1/status")).json()).browser_addresses.find((a) => a.includes("/ws/"));
+    const address = await window.kinemaInterop.listenVia(relay);
+    await node.handle("/kinema/segment/1", async (stream) => {
+      let got = new Uint8Array(0);
+      for await (const chunk of stream) {
+        const bytes = chunk.subarray();
+        const joined = new Uint8Array(got.length + bytes.length);
+        joined.set(got);
+        joined.set(bytes, got.length);
+        got = joined;
+        if (got.length >= 4 && got.length >= 4 + new DataView(got.buffer).getUint32(0)) break;
+      }
+      lies += 1;
+      const random = (n) => crypto.getRandomValues(new Uint8Array(n));
+      const le = (n) => new Uint8Array(new Uint32Array([n]).buffer);
+      const outboard = random(64);
+      const group = random(16 * 1024);
+      const body = [new Uint8Array([1, 1]), le(outboard.length), outboard, le(1), le(group.length), group];
+      const length = body.reduce((n, part) => n + part.length, 0);
+      const framed = new Uint8Array(4 + length);
+      new DataView(framed.buffer).setUint32(0, length);
+      let at = 4;
+      for (const part of body) {
+        framed.set(part, at);
+        at += part.length;
+      }
+      stream.send(framed);
+      await stream.close();
+    });
+    await fetch(`/api/v1/swarms/${content}?join=${encodeURIComponent(address)}`);
+    return address;
+  },
+
+  // How many segment requests the liar answered.
+  lies: () => lies,
 };

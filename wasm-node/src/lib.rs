@@ -538,6 +538,8 @@ impl Task {
         // Whether `/webrtc` listening was asked for (after the first reservation).
         let mut signaling = false;
         let mut dialing: Vec<Pinging> = Vec::new();
+        // Relayed connections to browsers, closed once a direct one is up.
+        let mut relayed: HashMap<PeerId, Vec<libp2p::swarm::ConnectionId>> = HashMap::new();
         loop {
             futures::select! {
                 request = requests.next() => match request {
@@ -639,19 +641,37 @@ impl Task {
                         reachable = Some(address);
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
-                        let webrtc =
-                            endpoint.get_remote_address().iter().any(|p| p == Protocol::WebRTC);
+                        let address = endpoint.get_remote_address();
+                        let webrtc = address.iter().any(|p| p == Protocol::WebRTC);
+                        let circuit = !webrtc && address.iter().any(|p| p == Protocol::P2pCircuit);
                         if webrtc {
                             if self.browsers.borrow().is_banned(&peer_id) {
                                 let _ = self.swarm.close_connection(connection_id);
                                 continue;
                             }
                             self.browsers.borrow_mut().connected(peer_id, connection_id);
+                            // The relayed connection carried the signaling; closed now, so that
+                            // no request goes through the relay (requests take any connection).
+                            for relayed in relayed.remove(&peer_id).unwrap_or_default() {
+                                let _ = self.swarm.close_connection(relayed);
+                            }
+                        } else if circuit {
+                            if self.browsers.borrow().has(&peer_id) {
+                                let _ = self.swarm.close_connection(connection_id);
+                            } else {
+                                relayed.entry(peer_id).or_default().push(connection_id);
+                            }
                         }
                         self.established(&mut dialing, peer_id, connection_id, webrtc);
                     }
                     SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
                         self.browsers.borrow_mut().closed(&peer_id, connection_id);
+                        if let Some(ids) = relayed.get_mut(&peer_id) {
+                            ids.retain(|id| *id != connection_id);
+                            if ids.is_empty() {
+                                relayed.remove(&peer_id);
+                            }
+                        }
                     }
                     SwarmEvent::ListenerClosed { reason: Err(error), addresses, .. } => {
                         reachable = None;

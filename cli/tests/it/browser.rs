@@ -317,7 +317,8 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
 /// Browser to browser over libp2p `/webrtc` with the reference implementation: a Kinema tab
 /// and a js-libp2p tab (`@libp2p/webrtc`, bundled from `tests/interop`) on one relay each listen
 /// on `<relay>/p2p-circuit/webrtc`; each dials the other, the two signal through the relay,
-/// and each pings the other over the direct connection.
+/// and each pings the other over the direct connection. Then the js-libp2p tab lies: a viewer
+/// that asks it for a segment drops it and plays on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
     let _heavy = super::HEAVY.lock().await;
@@ -328,15 +329,32 @@ async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
     let bundled =
         Command::new("node").arg("bundle.mjs").arg(&bundle).current_dir(&interop).output().unwrap();
     assert!(bundled.status.success(), "{bundled:?}");
+    let out = tmp.path().join("ladder");
+    let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
+    assert!(made.status.success(), "{made:?}");
     let port = free_ports();
     let extra = ["--workers".as_ref(), "0".as_ref(), "--verifiers".as_ref(), "0".as_ref()];
     let (_devnet, _) = network(&tmp.path().join("devnet"), port, &extra);
     let relay = format!("http://127.0.0.1:{}", port + 2);
+    let faucet = tmp.path().join("devnet/faucet.key");
+    let published = super::kinema(&[
+        "publish".as_ref(),
+        out.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(published.status.success(), "{published:?}");
+    let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
+    let id = content["id"].as_str().unwrap().to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("webrtc-interop.mjs")
             .arg(&relay)
             .arg(&bundle)
+            .args(["--liar", &id])
             .current_dir(e2e)
             .output()
     })
@@ -361,6 +379,15 @@ async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
     let direct = format!("/webrtc/p2p/{kinema_peer}");
     let js_now = result["jsConnections"].as_array().unwrap();
     assert!(js_now.iter().any(|a| a.as_str() == Some(direct.as_str())), "{result}");
+
+    // The js-libp2p tab turns liar for a published video: a viewer connects to it, asks it,
+    // drops it at the first bad answer, and plays on from the relay without a stall.
+    let viewer = &result["viewer"];
+    let stat = |key: &str| viewer["stats"][key].as_str().and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(viewer["ended"], true, "{result}");
+    assert_eq!((stat("stalls"), stat("peerBytes"), stat("browsers")), (Some(0), Some(0), Some(0)));
+    assert!(stat("verified").is_some_and(|v| v >= 3), "{result}");
+    assert_eq!(result["lies"], 1, "asked once, then dropped: {result}");
 }
 
 /// The player in Chromium: a published ladder played to its end from its content id alone,
