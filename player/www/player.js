@@ -29,6 +29,8 @@ const WANTED_BROWSERS = 4;
 const SWARM_EVERY_MS = 3000;
 /// How long a tab that hears of other viewers waits for a first connection before it plays.
 const FIRST_BROWSER_MS = 2000;
+/// How long a segment is waited for from browsers before the relay is asked.
+const BROWSER_WAIT_MS = 4000;
 
 class NoContent extends Error {}
 class Unverifiable extends Error {}
@@ -126,10 +128,13 @@ class Blobs {
 
   // From the viewers' browsers this tab is connected to (every group checked; a liar is
   // dropped by the node and never asked again).
+  // A browser that never answers must not stall playback: past BROWSER_WAIT_MS the relay is
+  // asked instead.
   async viaBrowsers(hash) {
     if (!this.node || this.node.browserPeers() === 0) return null;
+    const late = new Promise((resolve) => setTimeout(() => resolve(null), BROWSER_WAIT_MS));
     try {
-      return await this.node.fetchFromBrowsers(hash);
+      return await Promise.race([this.node.fetchFromBrowsers(hash), late]);
     } catch {
       return null;
     }
