@@ -371,6 +371,11 @@ class KinemaPlayer extends HTMLElement {
       return; // not reachable: it still plays, and fetches from whom it can
     }
     blobs.sharing = true;
+    const showSharing = () => {
+      this.stats.browsers = node.browserPeers();
+      this.stats.servedBytes = node.servedBytes();
+      this.stats.render();
+    };
     const tried = new Set();
     const round = async () => {
       const url = `/api/v1/swarms/${content}?join=${encodeURIComponent(address)}`;
@@ -383,9 +388,7 @@ class KinemaPlayer extends HTMLElement {
         tried.add(peer);
         node.connectBrowser(peer).catch(() => {});
       }
-      this.stats.browsers = node.browserPeers();
-      this.stats.servedBytes = node.servedBytes();
-      this.stats.render();
+      showSharing();
       return swarm.peers.length;
     };
     const others = await round();
@@ -395,11 +398,7 @@ class KinemaPlayer extends HTMLElement {
       const url = `/api/v1/swarms/${content}?leave=${encodeURIComponent(address)}`;
       fetch(url, { keepalive: true }).catch(() => {});
     });
-    setInterval(() => {
-      this.stats.browsers = node.browserPeers();
-      this.stats.servedBytes = node.servedBytes();
-      this.stats.render();
-    }, 1000);
+    setInterval(showSharing, 1000);
     if (others > 0) {
       const until = performance.now() + FIRST_BROWSER_MS;
       while (node.browserPeers() === 0 && performance.now() < until) {

@@ -133,16 +133,13 @@ pub(crate) async fn swarm(
     let content: Hash =
         content.parse().map_err(|e| Error::bad_request(format!("content id: {e}")))?;
     let relay = state.relay.p2p.peer_id();
-    let joining = join
-        .join
-        .map(|address| tab_of(&address, relay).map(|tab| (tab, address)))
-        .transpose()
-        .map_err(|why| Error::bad_request(format!("join: {why}")))?;
-    let leaving = join
-        .leave
-        .map(|address| tab_of(&address, relay).map(|tab| (tab, address)))
-        .transpose()
-        .map_err(|why| Error::bad_request(format!("leave: {why}")))?;
+    let tab = |field: &str, address: Option<String>| {
+        address
+            .map(|address| tab_of(&address, relay).map(|tab| (tab, address)))
+            .transpose()
+            .map_err(|why| Error::bad_request(format!("{field}: {why}")))
+    };
+    let (joining, leaving) = (tab("join", join.join)?, tab("leave", join.leave)?);
     let peers = state.relay.swarms.join(content, joining, leaving, Instant::now());
     Ok(Json(Swarm { peers }))
 }

@@ -5,7 +5,7 @@
 //   node light-node.mjs <url> <data-testid>...
 //
 // Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
-import { launch } from "./chromium.mjs";
+import { LOOPBACK_WEBRTC, launch } from "./chromium.mjs";
 
 const [url, ...ids] = process.argv.slice(2);
 if (!url || ids.length === 0) {
@@ -13,8 +13,7 @@ if (!url || ids.length === 0) {
   process.exit(2);
 }
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
-// Browser-to-browser WebRTC on one machine: loopback candidates, not hidden behind mDNS names.
-const browser = await launch(["--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"]);
+const browser = await launch(LOOPBACK_WEBRTC);
 const errors = [];
 const result = { ok: true, elements: {}, errors };
 try {

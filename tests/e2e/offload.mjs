@@ -6,7 +6,7 @@
 //
 // --no-share opens the watch links with #share=0 (every tab from the relay: the baseline).
 // Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (per tab, default 300000).
-import { launch } from "./chromium.mjs";
+import { LOOPBACK_WEBRTC, launch, played } from "./chromium.mjs";
 
 const [url, content, ...rest] = process.argv.slice(2);
 if (!url || !content) {
@@ -20,11 +20,7 @@ const option = (name) => {
 const tabs = Number(option("--tabs") ?? 4);
 const share = !rest.includes("--no-share");
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 300000);
-const browser = await launch([
-  "--autoplay-policy=no-user-gesture-required",
-  "--allow-loopback-in-peer-connection",
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-]);
+const browser = await launch(["--autoplay-policy=no-user-gesture-required", ...LOOPBACK_WEBRTC]);
 const errors = [];
 const result = { ok: true, share, tabs: [], errors };
 try {
@@ -37,20 +33,7 @@ try {
     pages.push(page);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  result.tabs = await Promise.all(
-    pages.map(async (page) => {
-      await page.waitForFunction(
-        () => document.querySelector('[data-testid="player"]')?.ended || document.querySelector('[data-testid="player-error"]')?.dataset.state,
-        null,
-        { timeout },
-      );
-      return page.evaluate(() => ({
-        ended: Boolean(document.querySelector('[data-testid="player"]')?.ended),
-        error: document.querySelector('[data-testid="player-error"]')?.dataset.state || null,
-        stats: { ...document.querySelector('[data-testid="player-stats"]').dataset },
-      }));
-    }),
-  );
+  result.tabs = await Promise.all(pages.map((page) => played(page, timeout)));
 } catch (error) {
   result.ok = false;
   errors.push(String(error));

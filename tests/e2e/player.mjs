@@ -12,7 +12,7 @@
 // (result.corrupted: each kept copy must be refused and fetched anew). --second then has a
 // second viewer (a browser context of its own: nothing kept) play it while the first tab is
 // still open (result.second: what it took from the first tab). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
-import { launch } from "./chromium.mjs";
+import { LOOPBACK_WEBRTC, launch, played } from "./chromium.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
 if (!url) {
@@ -24,16 +24,12 @@ const option = (name) => {
   return i >= 0 ? rest[i + 1] : null;
 };
 const timeout = Number(process.env.E2E_TIMEOUT_MS ?? 90000);
-const browser = await launch([
-  "--autoplay-policy=no-user-gesture-required",
-  // Viewers' tabs reach each other over loopback WebRTC on one machine.
-  "--allow-loopback-in-peer-connection",
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-]);
+// Viewers' tabs reach each other over loopback WebRTC on one machine.
+const browser = await launch(["--autoplay-policy=no-user-gesture-required", ...LOOPBACK_WEBRTC]);
 const errors = [];
 const result = { ok: true, ended: false, stats: {}, error: null, errors, tampered: 0 };
 try {
-  let page = await browser.newPage();
+  const page = await browser.newPage();
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());
   });
@@ -58,34 +54,11 @@ try {
       await route.fulfill({ response, body });
     });
   }
-  // Waits for the video to end (or fail) and reads what the player says.
-  const played = async () => {
-    await page.waitForFunction(
-      () => {
-        const video = document.querySelector('[data-testid="player"]');
-        const error = document.querySelector('[data-testid="player-error"]');
-        return video?.ended || error?.dataset.state;
-      },
-      null,
-      { timeout },
-    );
-    return page.evaluate(() => {
-      const video = document.querySelector('[data-testid="player"]');
-      const stats = document.querySelector('[data-testid="player-stats"]');
-      const error = document.querySelector('[data-testid="player-error"]');
-      return {
-        ended: Boolean(video?.ended),
-        duration: video?.duration ?? null,
-        stats: { ...(stats?.dataset ?? {}) },
-        error: error?.dataset.state ? { state: error.dataset.state, text: error.textContent } : null,
-      };
-    });
-  };
   await page.goto(url);
-  Object.assign(result, await played());
+  Object.assign(result, await played(page, timeout));
   if (rest.includes("--replay")) {
     await page.reload();
-    result.replay = await played();
+    result.replay = await played(page, timeout);
     result.flipped = await page.evaluate(async () => {
       const db = await new Promise((resolve, reject) => {
         const req = indexedDB.open("kinema-blobs");
@@ -111,18 +84,15 @@ try {
       return flipped;
     });
     await page.reload();
-    result.corrupted = await played();
+    result.corrupted = await played(page, timeout);
   }
   if (rest.includes("--second")) {
     const context = await browser.newContext();
     const second = await context.newPage();
     second.on("pageerror", (error) => errors.push(String(error)));
     await second.goto(url);
-    const first = page;
-    page = second;
-    result.second = await played();
-    page = first;
-    result.firstServed = await first.evaluate(() => document.querySelector('[data-testid="player-stats"]')?.dataset.servedBytes ?? null);
+    result.second = await played(second, timeout);
+    result.firstServed = await page.evaluate(() => document.querySelector('[data-testid="player-stats"]')?.dataset.servedBytes ?? null);
   }
   const shot = option("--screenshot");
   if (shot) {

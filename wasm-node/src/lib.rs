@@ -135,8 +135,8 @@ struct Fetching {
     next: Vec<PeerId>,
 }
 
-/// A ping waiting for its answer.
-struct Pinging {
+/// A dial waiting for its connection (and, for a ping, its answer).
+struct Dialing {
     peer: PeerId,
     /// For a `/webrtc` address: the address, dialled once the relayed connection is up, and
     /// then the direct connection, the one whose ping answers.
@@ -537,7 +537,7 @@ impl Task {
         let mut reachable: Option<String> = None;
         // Whether `/webrtc` listening was asked for (after the first reservation).
         let mut signaling = false;
-        let mut dialing: Vec<Pinging> = Vec::new();
+        let mut dialing: Vec<Dialing> = Vec::new();
         // Relayed connections to browsers, closed once a direct one is up.
         let mut relayed: HashMap<PeerId, Vec<libp2p::swarm::ConnectionId>> = HashMap::new();
         loop {
@@ -550,10 +550,13 @@ impl Task {
                         self.ask(&mut downloads, fetching, false);
                     }
                     Some(Command::FetchDirect(name, reply)) => {
-                        let next = self.browsers.borrow().to_ask();
-                        let download = Download::new(name);
-                        let fetching = Fetching { download, reply, from: self.relay, next };
-                        self.ask(&mut downloads, fetching, true);
+                        let mut next = self.browsers.borrow().to_ask();
+                        let Some(from) = next.pop() else {
+                            let _ = reply.send(Err(format!("no browser peer holds segment {name}")));
+                            continue;
+                        };
+                        let fetching = Fetching { download: Download::new(name), reply, from, next };
+                        self.ask(&mut downloads, fetching, false);
                     }
                     Some(Command::Listen(reply)) => {
                         if let Some(address) = &reachable {
@@ -685,7 +688,7 @@ impl Task {
                         peer, connection, result,
                     })) => {
                         let result = result.map_err(|e| e.to_string());
-                        let answered = |w: &mut Pinging| {
+                        let answered = |w: &mut Dialing| {
                             matches!(w.reply, Waiter::Ping(_))
                                 && w.peer == peer
                                 && w.direct.as_ref().is_none_or(|(_, c)| *c == Some(connection))
@@ -723,7 +726,7 @@ impl Task {
     /// Dials `address` for `reply` (a `/webrtc` one once the relayed connection is up).
     fn dial(
         &mut self,
-        dialing: &mut Vec<Pinging>,
+        dialing: &mut Vec<Dialing>,
         address: Multiaddr,
         peer: PeerId,
         reply: Waiter,
@@ -737,7 +740,7 @@ impl Task {
         } else if let Err(e) = self.swarm.dial(first.clone()) {
             reply.fail(format!("dialling {first}: {e}"));
         } else {
-            dialing.push(Pinging { peer, direct, reply });
+            dialing.push(Dialing { peer, direct, reply });
         }
     }
 
@@ -745,7 +748,7 @@ impl Task {
     /// one answers who waited to connect.
     fn established(
         &mut self,
-        dialing: &mut Vec<Pinging>,
+        dialing: &mut Vec<Dialing>,
         peer: PeerId,
         connection: libp2p::swarm::ConnectionId,
         webrtc: bool,

@@ -5,9 +5,8 @@
 //! segments verified, stalls per tab and time to first frame; the target is a share of at least
 //! 0.9·(N−1)/N with no more stalls than the baseline.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -49,25 +48,8 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         bail!("the ladder: {}", String::from_utf8_lossy(&made.stderr));
     }
     let port = 42_650u16;
-    let mut child = Command::new(&kinema)
-        .args(["devnet", "--validators", "1", "--rpc-port", &port.to_string()])
-        .args(["--p2p-port", &(port + 1).to_string(), "--http-port", &(port + 2).to_string()])
-        .args(["--relay-port", &(port + 3).to_string(), "--workers", "0", "--verifiers", "0"])
-        .arg("--data-dir")
-        .arg(work.join("devnet"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the devnet")?;
-    let stdout = child.stdout.take().context("the devnet's output")?;
-    let _devnet = Devnet(child);
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line?.contains("upload a clip") {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
+    let extra = ["--workers", "0", "--verifiers", "0"];
+    let _devnet = Devnet::start(&kinema, &work.join("devnet"), port, &extra)?;
     let relay = format!("http://127.0.0.1:{}", port + 2);
     let published = Command::new(&kinema)
         .arg("publish")

@@ -50,6 +50,8 @@ fn e2e() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_light_node_fetches_and_verifies_in_chromium() {
+    // Three libp2p nodes in one page, two of them over WebRTC: it takes its turn too.
+    let _heavy = super::HEAVY.lock().await;
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
 
@@ -314,6 +316,33 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
     assert!(text.starts_with("not verified: ") && text.contains("does not verify"), "{text}");
 }
 
+/// A devnet (no market members) under `dir` with bigbuckbunny's 240p and 144p ladder published
+/// on its relay: the devnet (running while it is held), the relay's URL, the ladder's directory
+/// and its content id.
+fn published_ladder(dir: &Path) -> (super::chain::Process, String, PathBuf, String) {
+    let out = dir.join("ladder");
+    let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
+    assert!(made.status.success(), "{made:?}");
+    let port = free_ports();
+    let extra = ["--workers".as_ref(), "0".as_ref(), "--verifiers".as_ref(), "0".as_ref()];
+    let (devnet, _) = network(&dir.join("devnet"), port, &extra);
+    let relay = format!("http://127.0.0.1:{}", port + 2);
+    let faucet = dir.join("devnet/faucet.key");
+    let published = super::kinema(&[
+        "publish".as_ref(),
+        out.as_os_str(),
+        "--relay".as_ref(),
+        relay.as_ref(),
+        "--key".as_ref(),
+        faucet.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(published.status.success(), "{published:?}");
+    let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
+    let id = content["id"].as_str().unwrap().to_owned();
+    (devnet, relay, out, id)
+}
+
 /// Browser to browser over libp2p `/webrtc` with the reference implementation: a Kinema tab
 /// and a js-libp2p tab (`@libp2p/webrtc`, bundled from `tests/interop`) on one relay each listen
 /// on `<relay>/p2p-circuit/webrtc`; each dials the other, the two signal through the relay,
@@ -329,26 +358,7 @@ async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
     let bundled =
         Command::new("node").arg("bundle.mjs").arg(&bundle).current_dir(&interop).output().unwrap();
     assert!(bundled.status.success(), "{bundled:?}");
-    let out = tmp.path().join("ladder");
-    let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
-    assert!(made.status.success(), "{made:?}");
-    let port = free_ports();
-    let extra = ["--workers".as_ref(), "0".as_ref(), "--verifiers".as_ref(), "0".as_ref()];
-    let (_devnet, _) = network(&tmp.path().join("devnet"), port, &extra);
-    let relay = format!("http://127.0.0.1:{}", port + 2);
-    let faucet = tmp.path().join("devnet/faucet.key");
-    let published = super::kinema(&[
-        "publish".as_ref(),
-        out.as_os_str(),
-        "--relay".as_ref(),
-        relay.as_ref(),
-        "--key".as_ref(),
-        faucet.as_os_str(),
-        "--json".as_ref(),
-    ]);
-    assert!(published.status.success(), "{published:?}");
-    let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
-    let id = content["id"].as_str().unwrap().to_owned();
+    let (_devnet, relay, _, id) = published_ladder(tmp.path());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("webrtc-interop.mjs")
@@ -398,26 +408,7 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     let _heavy = super::HEAVY.lock().await;
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("ladder");
-    let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
-    assert!(made.status.success(), "{made:?}");
-    let port = free_ports();
-    let extra = ["--workers".as_ref(), "0".as_ref(), "--verifiers".as_ref(), "0".as_ref()];
-    let (_devnet, _) = network(&tmp.path().join("devnet"), port, &extra);
-    let relay = format!("http://127.0.0.1:{}", port + 2);
-    let faucet = tmp.path().join("devnet/faucet.key");
-    let published = super::kinema(&[
-        "publish".as_ref(),
-        out.as_os_str(),
-        "--relay".as_ref(),
-        relay.as_ref(),
-        "--key".as_ref(),
-        faucet.as_os_str(),
-        "--json".as_ref(),
-    ]);
-    assert!(published.status.success(), "{published:?}");
-    let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
-    let id = content["id"].as_str().unwrap().to_owned();
+    let (_devnet, relay, out, id) = published_ladder(tmp.path());
     let manifest: kinema_media::Manifest =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     let segments = manifest.renditions[0].segments.len();

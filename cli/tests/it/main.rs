@@ -11,7 +11,7 @@ mod market;
 mod relay;
 
 /// Held by the tests that fill the 2 cores CI has (the market's transcodes, a browser playing a
-/// video): two of them at once starve each other into stalls and missed deadlines that say
+/// video, browsers opening WebRTC connections to each other): two of them at once starve each other into stalls and missed deadlines that say
 /// nothing about the code.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
