@@ -87,6 +87,10 @@ pub(crate) struct NetworkArgs {
     /// Market verifiers to run, each funded and bonded (keys in <data-dir>/verifier-<i>/).
     #[arg(long, default_value_t = 2)]
     verifiers: usize,
+    /// What the relay asks viewers to pay per MiB their browsers deliver to each other, in
+    /// bandwidth tickets (0: no tickets).
+    #[arg(long, default_value_t = devnet::BANDWIDTH_PRICE)]
+    bandwidth_price: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +183,17 @@ pub(crate) enum TxCommand {
     WithdrawTickets {
         #[command(flatten)]
         common: TxOptions,
+    },
+    /// Redeem winning bandwidth tickets: one transaction each, in order. Each pays its
+    /// recipient, or the signer when it carries the recipient's claim for it (a browser's
+    /// winnings, claimed into this wallet).
+    RedeemTickets {
+        #[command(flatten)]
+        common: TxOptions,
+        /// A JSON array of winners, each the hex of a borsh `RedeemArgs` (as the player's
+        /// `bandwidth.claim(address)` gives them).
+        #[arg(long)]
+        winners: PathBuf,
     },
 }
 
@@ -378,7 +393,7 @@ pub(crate) fn run_network(args: NetworkArgs) -> Result<()> {
         chain_id: devnet::CHAIN_ID.into(),
         chain_rpc: None,
         genesis: None,
-        bandwidth_price_per_mib: Some(devnet::BANDWIDTH_PRICE),
+        bandwidth_price_per_mib: (args.bandwidth_price > 0).then_some(args.bandwidth_price),
         limits: kinema_relay::Limits::default(),
         trusted_proxy: None,
         quotas: kinema_relay::Quotas::default(),
@@ -493,29 +508,68 @@ fn run_devnet(
     })
 }
 
-pub(crate) fn run_tx(command: TxCommand) -> Result<()> {
-    let (common, call) = match command {
+/// The winners in `path`: a JSON array of hex borsh `RedeemArgs`.
+fn read_winners(path: &std::path::Path) -> Result<Vec<tickets::RedeemArgs>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let winners: Vec<String> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: expected a JSON array of hex strings", path.display()))?;
+    winners
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let bytes = hex::decode(w.trim())
+                .with_context(|| format!("{}: winner {i} is not hex", path.display()))?;
+            kinema_chain::decode(&bytes)
+                .with_context(|| format!("{}: winner {i} is not a redemption", path.display()))
+        })
+        .collect()
+}
+
+/// The calls a command sends, one transaction each.
+fn calls(command: TxCommand) -> Result<(TxOptions, Vec<Call>)> {
+    Ok(match command {
         TxCommand::Transfer { common, to, amount } => {
             let to = parse_address(&to, "--to")?;
-            (common, Call::Transfer { to, amount })
+            (common, vec![Call::Transfer { to, amount }])
         }
-        TxCommand::Stake { common, amount } => (common, Call::Stake { amount }),
+        TxCommand::Stake { common, amount } => (common, vec![Call::Stake { amount }]),
         TxCommand::Bond { common, role, amount } => {
-            (common, crate::market::bond_call(&role, amount)?)
+            (common, vec![crate::market::bond_call(&role, amount)?])
         }
         TxCommand::FundTickets { common, deposit, reserve } => {
-            (common, tickets_call("fund", encode(&tickets::FundArgs { deposit, reserve })))
+            let args = encode(&tickets::FundArgs { deposit, reserve });
+            (common, vec![tickets_call("fund", args)])
         }
-        TxCommand::UnlockTickets { common } => (common, tickets_call("unlock", encode(&()))),
-        TxCommand::WithdrawTickets { common } => (common, tickets_call("withdraw", encode(&()))),
-    };
+        TxCommand::UnlockTickets { common } => (common, vec![tickets_call("unlock", encode(&()))]),
+        TxCommand::WithdrawTickets { common } => {
+            (common, vec![tickets_call("withdraw", encode(&()))])
+        }
+        TxCommand::RedeemTickets { common, winners } => {
+            let winners = read_winners(&winners)?;
+            if winners.is_empty() {
+                bail!("--winners: no winner to redeem");
+            }
+            (common, winners.iter().map(|w| tickets_call("redeem", encode(w))).collect())
+        }
+    })
+}
+
+pub(crate) fn run_tx(command: TxCommand) -> Result<()> {
+    let (common, calls) = calls(command)?;
     let key = load_key(&common.key)?;
     let rpc = Rpc::new(&common.rpc)?;
     let chain_id = rpc.status()?.chain_id;
-    let nonce = rpc.account(&key.address())?.nonce;
-    let tx = Tx { chain_id, signer: key.public(), nonce, fee: common.fee, call }.sign(&key);
-    let request = SubmitRequest { tx: hex::encode(encode(&tx)) };
-    let reply: SubmitReply = rpc.post("/api/v1/txs", &request)?;
+    let first = rpc.account(&key.address())?.nonce;
+    let count = calls.len();
+    let mut reply = None;
+    for (nonce, call) in (first..).zip(calls) {
+        let tx =
+            Tx { chain_id: chain_id.clone(), signer: key.public(), nonce, fee: common.fee, call }
+                .sign(&key);
+        let request = SubmitRequest { tx: hex::encode(encode(&tx)) };
+        reply = Some(rpc.post::<_, SubmitReply>("/api/v1/txs", &request)?);
+    }
+    let reply = reply.context("no transaction")?;
     let mut height = None;
     if common.wait {
         let started = Instant::now();
@@ -535,14 +589,18 @@ pub(crate) fn run_tx(command: TxCommand) -> Result<()> {
         let mut out = serde_json::json!({
             "hash": reply.hash, "sender": reply.sender, "nonce": reply.nonce,
         });
+        if count > 1 {
+            out["count"] = count.into();
+        }
         if let Some(h) = height {
             out["height"] = h.into();
         }
         return print_json(&out);
     }
+    let what = if count > 1 { format!("{count} transactions, the last") } else { String::new() };
     match height {
-        Some(h) => say!("{} committed by height {h}", reply.hash),
-        None => say!("{} submitted", reply.hash),
+        Some(h) => say!("{what} {} committed by height {h}", reply.hash),
+        None => say!("{what} {} submitted", reply.hash),
     }
     Ok(())
 }

@@ -94,12 +94,15 @@ pub fn answer(
     SegmentResponse::Found { outboard: sent_outboard, groups }
 }
 
-async fn read_message<T: futures::AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
+async fn read_message<T: futures::AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE {
-        let why = format!("a message of {len} bytes is over the {MAX_MESSAGE}-byte limit");
+    if len > max {
+        let why = format!("a message of {len} bytes is over the {max}-byte limit");
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));
     }
     let mut bytes = vec![0; len];
@@ -120,9 +123,26 @@ async fn write_message<T: futures::AsyncWrite + Unpin + Send>(
     io.flush().await
 }
 
-/// The codec of Kinema's request-response protocols: length-prefixed bytes both ways.
-#[derive(Debug, Clone, Default)]
-pub struct Bytes;
+/// The codec of Kinema's request-response protocols: length-prefixed bytes both ways, of at
+/// most [`MAX_MESSAGE`] bytes ([`Bytes::default`]) or a smaller limit ([`Bytes::limited`]).
+#[derive(Debug, Clone)]
+pub struct Bytes {
+    max: usize,
+}
+
+impl Default for Bytes {
+    fn default() -> Self {
+        Self { max: MAX_MESSAGE }
+    }
+}
+
+impl Bytes {
+    /// Messages of at most `max` bytes (and [`MAX_MESSAGE`]) both ways; a longer one fails its
+    /// stream before it is read.
+    pub fn limited(max: usize) -> Self {
+        Self { max: max.min(MAX_MESSAGE) }
+    }
+}
 
 impl request_response::Codec for Bytes {
     type Protocol = StreamProtocol;
@@ -137,7 +157,7 @@ impl request_response::Codec for Bytes {
     where
         T: futures::AsyncRead + Unpin + Send,
     {
-        read_message(io)
+        read_message(io, self.max)
     }
 
     fn read_response<T>(
@@ -148,7 +168,7 @@ impl request_response::Codec for Bytes {
     where
         T: futures::AsyncRead + Unpin + Send,
     {
-        read_message(io)
+        read_message(io, self.max)
     }
 
     fn write_request<T>(
@@ -613,7 +633,7 @@ mod fuzz {
 
     fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
         let mut framed = futures::io::Cursor::new(bytes.to_vec());
-        explains("frame", futures::executor::block_on(read_message(&mut framed)))?;
+        explains("frame", futures::executor::block_on(read_message(&mut framed, MAX_MESSAGE)))?;
         explains("request", borsh::from_slice::<SegmentRequest>(bytes))?;
         explains("answer", borsh::from_slice::<SegmentResponse>(bytes))?;
         let (name, _, _) = blob();

@@ -10,11 +10,13 @@
 // Embedding: `<kinema-player content="<id>"></kinema-player>` (or the page's link names it:
 // `/watch/<id>` or `#content=<id>`) with `hls.min.js` and this module on the page. Hooks for tests and scripts:
 // `data-testid="player"` on the <video>, `player-stats` (data-peer-bytes, data-relay-bytes,
-// data-store-bytes, data-store-rejected, data-verified, data-rejected, data-ttff-ms, data-stalls) and `player-error` (data-state:
+// data-store-bytes, data-store-rejected, data-verified, data-rejected, data-ttff-ms, data-stalls,
+// data-throttled, and mining.js's) and `player-error` (data-state:
 // no-content, unverifiable, network).
 import init, { blake3Hex } from "./kinema_wasm_node.js";
 import { connectRelay } from "./relay.js";
 import { BlobStore } from "./store.js";
+import { miningControls, startTickets } from "./mining.js";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const NAME = /^[a-z0-9_-]{1,32}$/;
@@ -31,6 +33,12 @@ const SWARM_EVERY_MS = 3000;
 const FIRST_BROWSER_MS = 2000;
 /// How long a segment is waited for from browsers before the relay is asked.
 const BROWSER_WAIT_MS = 4000;
+/// With more than this buffered ahead of the playhead, a segment no connected browser has yet
+/// is asked of them again (they are fetching it too, a little ahead) rather than of the relay.
+const PATIENT_AHEAD_S = 8;
+/// How often, and how long at most, a segment is asked of browsers again.
+const ASK_AGAIN_MS = 500;
+const PATIENCE_MS = 8000;
 
 class NoContent extends Error {}
 class Unverifiable extends Error {}
@@ -93,27 +101,32 @@ class Stats {
     this.rejected = 0;
     this.ttffMs = null;
     this.stalls = 0;
+    this.throttled = 0; // answers of 429 (too many requests) from the relay
+    this.tickets = "off"; // bandwidth tickets: on, or why not
+    this.earned = 0; // tickets taken for what this tab served, their expected values added
+    this.ticketsTaken = 0;
+    this.winners = 0; // winning tickets held to be claimed
+    this.paid = 0; // tickets this tab paid that the peers took, their expected values added
+    this.ticketsPaid = 0;
     this.render();
   }
 
   render() {
     const e = this.element;
-    e.dataset.peerBytes = this.peerBytes;
-    e.dataset.servedBytes = this.servedBytes;
-    e.dataset.browsers = this.browsers;
-    e.dataset.relayBytes = this.relayBytes;
-    e.dataset.storeBytes = this.storeBytes;
-    e.dataset.storeRejected = this.storeRejected;
-    e.dataset.verified = this.verified;
-    e.dataset.rejected = this.rejected;
+    const shown = ["peerBytes", "servedBytes", "browsers", "relayBytes", "storeBytes", "storeRejected", "verified",
+      "rejected", "stalls", "throttled", "tickets", "earned", "ticketsTaken", "winners", "paid", "ticketsPaid"];
+    for (const key of shown) e.dataset[key] = this[key];
     e.dataset.ttffMs = this.ttffMs ?? "";
-    e.dataset.stalls = this.stalls;
     const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
     e.textContent =
       `segments verified ${this.verified}, rejected ${this.rejected} · ` +
       `${kib(this.relayBytes)} from relays and peers, ${kib(this.peerBytes)} from viewers, ` +
       `${kib(this.storeBytes)} kept here, ${kib(this.servedBytes)} served to ${this.browsers} viewers · ` +
-      `first frame ${this.ttffMs === null ? "…" : `${this.ttffMs} ms`} · stalls ${this.stalls}`;
+      `first frame ${this.ttffMs === null ? "…" : `${this.ttffMs} ms`} · stalls ${this.stalls} · ` +
+      (this.tickets === "on"
+        ? `earned ${this.earned} in ${this.ticketsTaken} tickets (${this.winners} winners to claim), ` +
+          `paid ${this.paid} in ${this.ticketsPaid}`
+        : `tickets ${this.tickets}`);
   }
 }
 
@@ -170,6 +183,7 @@ class Blobs {
     if (response.status === 404) {
       return { missing: true };
     }
+    if (response.status === 429) this.stats.throttled += 1;
     if (!response.ok) return null;
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (blake3Hex(bytes) !== hash) {
@@ -180,8 +194,9 @@ class Blobs {
     return bytes;
   }
 
-  // The blob, checked; `counted` segments add to the verified count.
-  async get(hash, { counted = true } = {}) {
+  // The blob, checked; `counted` segments add to the verified count. Unless `urgent()`, one no
+  // browser has yet is asked of them again for a while before the relay.
+  async get(hash, { counted = true, urgent = () => true } = {}) {
     const kept = await this.store.get(hash);
     this.stats.storeRejected = this.store.rejected;
     if (kept) {
@@ -191,7 +206,12 @@ class Blobs {
       this.share(hash, kept);
       return kept;
     }
-    const fromBrowsers = await this.viaBrowsers(hash);
+    let fromBrowsers = await this.viaBrowsers(hash);
+    const patience = performance.now() + PATIENCE_MS;
+    while (!fromBrowsers && this.node?.browserPeers() > 0 && !urgent() && performance.now() < patience) {
+      await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
+      fromBrowsers = await this.viaBrowsers(hash);
+    }
     if (fromBrowsers) {
       this.stats.peerBytes += fromBrowsers.length;
       if (counted) this.stats.verified += 1;
@@ -220,11 +240,23 @@ class Blobs {
 
 // What hls.js asks for, answered from the checked manifest and blobs.
 class Source {
-  constructor(content, manifest, blobs) {
+  constructor(content, manifest, blobs, video) {
     this.base = `${location.origin}/hls/${content}/`;
     this.manifest = manifest;
     this.blobs = blobs;
+    this.video = video;
     this.renditions = new Map(manifest.renditions.map((r) => [r.name, r]));
+  }
+
+  // Seconds buffered ahead of the playhead.
+  ahead() {
+    const { buffered, currentTime } = this.video;
+    for (let i = 0; i < buffered.length; i += 1) {
+      if (buffered.start(i) <= currentTime + 0.1 && currentTime <= buffered.end(i)) {
+        return buffered.end(i) - currentTime;
+      }
+    }
+    return 0;
   }
 
   get masterUrl() {
@@ -241,7 +273,7 @@ class Source {
     if (file === "index.m3u8") return mediaPlaylist(rendition);
     const segment = rendition.segments.find((s) => s.file === file);
     if (!segment) throw new Error(`${file} is not a segment of ${name}`);
-    const bytes = await this.blobs.get(segment.blake3);
+    const bytes = await this.blobs.get(segment.blake3, { urgent: () => this.ahead() < PATIENT_AHEAD_S });
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   }
 }
@@ -362,15 +394,17 @@ class KinemaPlayer extends HTMLElement {
   // not the content id's; the captions are a blob checked against the hash the relay names.
   // Reachable from other browsers through the relay, this tab tells the relay it watches
   // `content` and connects to other viewers it hears of (at most WANTED_BROWSERS), again every
-  // SWARM_EVERY_MS; when there are some, it waits a moment for the first before it plays.
-  async joinSwarm(node, content, blobs) {
+  // SWARM_EVERY_MS; when there are some, it waits a moment for the first before it plays (played
+  // at once, a tab fetches its first several segments from the relay before any browser is
+  // connected: `cargo xtask bench offload` measured the share from browsers fall from 0.74 to
+  // 0.56 with 4 tabs).
+  async joinSwarm(node, content) {
     let address;
     try {
       address = await node.listen();
     } catch {
       return; // not reachable: it still plays, and fetches from whom it can
     }
-    blobs.sharing = true;
     const showSharing = () => {
       this.stats.browsers = node.browserPeers();
       this.stats.servedBytes = node.servedBytes();
@@ -380,7 +414,10 @@ class KinemaPlayer extends HTMLElement {
     const round = async () => {
       const url = `/api/v1/swarms/${content}?join=${encodeURIComponent(address)}`;
       const swarm = await fetch(url)
-        .then((r) => (r.ok ? r.json() : { peers: [] }))
+        .then((r) => {
+          if (r.status === 429) this.stats.throttled += 1;
+          return r.ok ? r.json() : { peers: [] };
+        })
         .catch(() => ({ peers: [] }));
       for (const peer of swarm.peers) {
         if (node.browserPeers() >= WANTED_BROWSERS) break;
@@ -518,8 +555,9 @@ class KinemaPlayer extends HTMLElement {
     await init();
     // From the network first; without a light node the relay's blob API still serves, checked.
     let node = null;
+    let status = null;
     try {
-      ({ node } = await connectRelay());
+      ({ node, status } = await connectRelay());
     } catch {
       node = null;
     }
@@ -538,10 +576,18 @@ class KinemaPlayer extends HTMLElement {
     // Sharing with the other viewers is on unless the link says `#share=0`.
     const params = new URLSearchParams(location.hash.slice(1));
     if (node && params.get("share") !== "0") {
-      await this.joinSwarm(node, content, blobs);
+      // What checks out is kept to serve; the switch says whether it is served.
+      blobs.sharing = true;
       blobs.share(content, bytes);
+      this.append(miningControls(node));
+      await this.joinSwarm(node, content);
+      // Paid bandwidth, when the relay names its terms (the page, or a script, reaches it as
+      // `element.bandwidth`); playback does not wait for it.
+      startTickets(node, status, this.stats).then((bandwidth) => {
+        this.bandwidth = bandwidth;
+      });
     }
-    const source = new Source(content, manifest, blobs);
+    const source = new Source(content, manifest, blobs, video);
     const saved = Number(localStorage.getItem(BANDWIDTH_KEY));
     const hls = new window.Hls({
       loader: loaderFor(source),

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use borsh::BorshDeserialize;
 use kinema_chain::crypto::SecretKey;
+use kinema_chain::light::LightClient;
 use kinema_chain::rpc::{
     AccountReply, BlockReply, ErrorReply, JobReply, StateReply, StatusReply, SubmitReply,
     SubmitRequest, ValidatorSetReply,
 };
 use kinema_chain::tx::{Call, Tx};
-use kinema_chain::{Address, encode};
+use kinema_chain::{Address, Hash, encode};
 use serde::de::DeserializeOwned;
 
 /// Answers not ready within this are given up.
@@ -154,6 +155,50 @@ impl ChainClient {
                 kinema_chain::decode(&bytes).map_err(|e| decode(e.to_string()))
             })
             .transpose()
+    }
+
+    /// A light client of the chain whose genesis block hashes to `genesis` (a hash the user
+    /// trusts, never the RPC's word).
+    pub async fn light_client(&self, genesis: Hash) -> Result<LightClient, String> {
+        let block = self.block(0).await.map_err(|e| e.to_string())?;
+        let set = self.validator_set(0).await.map_err(|e| e.to_string())?;
+        LightClient::new(&block, set, genesis).map_err(|e| format!("the genesis: {e}"))
+    }
+
+    /// The state root of the block at `height`, as `client` verified it: `client` is moved to
+    /// the epoch of that height first (each next set on the certificate of the epoch's last
+    /// block and a state proof).
+    pub async fn verified_root(
+        &self,
+        client: &mut LightClient,
+        height: u64,
+    ) -> Result<Hash, String> {
+        let length = client.epoch_length();
+        while height > (client.epoch() + 1) * length {
+            let last =
+                self.block((client.epoch() + 1) * length).await.map_err(|e| e.to_string())?;
+            let next = self.validator_set(client.epoch() + 1).await.map_err(|e| e.to_string())?;
+            client
+                .follow_epoch(&last, next)
+                .map_err(|e| format!("following the validators: {e}"))?;
+        }
+        let block = self.block(height).await.map_err(|e| e.to_string())?;
+        let verified = client.verify_block(&block).map_err(|e| format!("block {height}: {e}"))?;
+        Ok(verified.state_root)
+    }
+
+    /// What state key `key` holds at the head, checked: its proof must show it under the
+    /// root `client` verified for the reply's height. The value's bytes (a contract's borsh)
+    /// and that height.
+    pub async fn read_proved(
+        &self,
+        client: &mut LightClient,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, u64), String> {
+        let reply = self.state(key).await.map_err(|e| e.to_string())?;
+        let root = self.verified_root(client, reply.height).await?;
+        let value = reply.check(key, &root).map_err(|e| format!("state {}: {e}", reply.key))?;
+        Ok((value, reply.height))
     }
 
     /// `POST /api/v1/txs`.

@@ -3,7 +3,7 @@
 // data-testid="player-stats" attributes), its error state and text, and the page's errors.
 //
 //   node player.mjs <watch url> [--no-peers] [--tamper <segment blake3>] [--screenshot <png>]
-//                   [--replay] [--second]
+//                   [--replay] [--second [--second-key <seed>]]
 //
 // --no-peers hides the relay's browser addresses from the page, so every blob comes through
 // the relay's blob API; --tamper flips a byte of the first answer for that blob there (a lying
@@ -11,7 +11,9 @@
 // (result.replay), flips a byte of every blob kept in IndexedDB, and plays it a third time
 // (result.corrupted: each kept copy must be refused and fetched anew). --second then has a
 // second viewer (a browser context of its own: nothing kept) play it while the first tab is
-// still open (result.second: what it took from the first tab). Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
+// still open (result.second: what it took from the first tab); with --second-key (a funded
+// bandwidth key's seed) it pays the first tab in tickets, and once the tickets settled,
+// result.firstAccount and result.secondAccount are the two tabs' ticket accounts. Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
 import { LOOPBACK_WEBRTC, launch, played } from "./chromium.mjs";
 
 const [url, ...rest] = process.argv.slice(2);
@@ -88,11 +90,26 @@ try {
   }
   if (rest.includes("--second")) {
     const context = await browser.newContext();
+    const key = option("--second-key");
+    if (key) {
+      await context.addInitScript((seed) => localStorage.setItem("kinema-bandwidth-key", seed), key);
+    }
     const second = await context.newPage();
     second.on("pageerror", (error) => errors.push(String(error)));
     await second.goto(url);
     result.second = await played(second, timeout);
     result.firstServed = await page.evaluate(() => document.querySelector('[data-testid="player-stats"]')?.dataset.servedBytes ?? null);
+    if (key) {
+      // The tickets on their way settle: what the second counted as taken, the first took.
+      const account = (tab) => tab.evaluate(() => document.querySelector("kinema-player").bandwidth?.account() ?? null);
+      const until = Date.now() + 20000;
+      do {
+        result.firstAccount = await account(page);
+        result.secondAccount = await account(second);
+        if (result.firstAccount?.tickets_taken === result.secondAccount?.tickets_paid) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      } while (Date.now() < until);
+    }
   }
   const shot = option("--screenshot");
   if (shot) {

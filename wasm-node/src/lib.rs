@@ -54,9 +54,12 @@ use wasm_bindgen::prelude::*;
 
 use kinema_net::wire::{Answer, Bytes, Download, SEGMENT_PROTOCOL};
 
+mod bandwidth;
 mod peers;
 mod webrtc;
 
+use bandwidth::{News, TabLedger};
+use kinema_chain::tickets::protocol::{MAX_TICKET_MESSAGE, Step, TICKETS_PROTOCOL, TicketReply};
 use peers::{Browsers, Kept};
 
 #[derive(NetworkBehaviour)]
@@ -67,6 +70,8 @@ struct LightBehaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     segments: request_response::Behaviour<Bytes>,
+    /// Bandwidth tickets, paid to the browsers that deliver and taken for what is served.
+    tickets: request_response::Behaviour<Bytes>,
     gossipsub: gossipsub::Behaviour,
 }
 
@@ -110,6 +115,10 @@ enum Command {
     Connect(Multiaddr, PeerId, oneshot::Sender<Result<(), String>>),
     /// A segment from the browsers this one reaches directly, every group checked.
     FetchDirect(Hash, Reply),
+    /// Tickets are on: the funds of senders are read through this.
+    Bandwidth(mpsc::Sender<kinema_chain::Address>),
+    /// What the chain reader heard.
+    Chain(News),
 }
 
 /// What waits on a dial.
@@ -160,6 +169,7 @@ pub struct LightNode {
     headers: Rc<RefCell<Headers>>,
     kept: Rc<RefCell<Kept>>,
     browsers: Rc<RefCell<Browsers>>,
+    ledger: Rc<RefCell<Option<TabLedger>>>,
 }
 
 /// Fetches queued for the swarm at most.
@@ -258,6 +268,15 @@ impl LightNode {
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(60)),
                 ),
+                tickets: request_response::Behaviour::with_codec(
+                    Bytes::limited(MAX_TICKET_MESSAGE),
+                    [(
+                        StreamProtocol::new(TICKETS_PROTOCOL),
+                        request_response::ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(30)),
+                ),
                 gossipsub,
             })
             .map_err(js)?
@@ -286,6 +305,7 @@ impl LightNode {
         let relay_address = address;
         let kept = Rc::new(RefCell::new(Kept::default()));
         let browsers = Rc::new(RefCell::new(Browsers::default()));
+        let ledger = Rc::new(RefCell::new(None));
         let task = Task {
             swarm,
             relay,
@@ -294,6 +314,9 @@ impl LightNode {
             headers: headers.clone(),
             kept: kept.clone(),
             browsers: browsers.clone(),
+            ledger: ledger.clone(),
+            asks: None,
+            ticket_asks: HashMap::new(),
         };
         wasm_bindgen_futures::spawn_local(task.run(requests));
         let follows_chain = chain.is_some();
@@ -306,6 +329,7 @@ impl LightNode {
             headers,
             kept,
             browsers,
+            ledger,
         })
     }
 
@@ -419,6 +443,96 @@ impl LightNode {
         self.browsers.borrow().len() as u32
     }
 
+    /// Turns bandwidth tickets on: from now on the node pays the browsers that deliver to it
+    /// in tickets signed with `key` (a secret key's seed, 64 hex digits: one with ticket funds
+    /// on chain, or a fresh one that only earns), one per 256 KiB that checked out, at
+    /// `price_per_mib` (what the relay advertises); and it takes tickets from those it serves,
+    /// each sender's funds read from the chain RPC at `chain_rpc` and checked against a state
+    /// proof under a block verified from the genesis `genesis` (64 hex digits, trusted by the
+    /// page). `seed` is 32 bytes from `crypto.getRandomValues` (the secret values winners are
+    /// drawn with). Resolves to the address tickets pay.
+    pub async fn bandwidth(
+        &self,
+        key: String,
+        seed: Vec<u8>,
+        price_per_mib: f64,
+        chain_rpc: String,
+        genesis: String,
+    ) -> Result<String, JsError> {
+        if self.ledger.borrow().is_some() {
+            return Err(js("tickets are on already"));
+        }
+        let key = secret_key(&key)?;
+        let seed: [u8; 32] =
+            seed.try_into().map_err(|_| js("the seed: expected 32 random bytes"))?;
+        if !(1.0..=1e18).contains(&price_per_mib) || price_per_mib.fract() != 0.0 {
+            return Err(js(format!("the price {price_per_mib}: expected a whole number from 1")));
+        }
+        let genesis: Hash = genesis.trim().parse().map_err(|e| js(format!("the genesis: {e}")))?;
+        let chain = kinema_relay::chain::ChainClient::new(&chain_rpc).map_err(js)?;
+        let height = chain.status().await.map_err(js)?.height;
+        let address = key.address().to_string();
+        // Above every nonce this key signed in an earlier page (a thousand a millisecond).
+        let nonce = (js_sys::Date::now() as u64).saturating_mul(1000);
+        let ledger = kinema_chain::tickets::protocol::Ledger::new(
+            key,
+            seed,
+            price_per_mib as u64,
+            height,
+            nonce,
+        )
+        .ok_or_else(|| js("a price that rounds to nothing a ticket"))?;
+        if self.ledger.borrow().is_some() {
+            return Err(js("tickets are on already"));
+        }
+        *self.ledger.borrow_mut() = Some(ledger);
+        let (asks, asked) = mpsc::channel(kinema_chain::tickets::protocol::MAX_WAITING);
+        let mut commands = self.commands.clone();
+        commands
+            .send(Command::Bandwidth(asks))
+            .await
+            .map_err(|_| js("the light node has stopped"))?;
+        wasm_bindgen_futures::spawn_local(bandwidth::follow(chain, genesis, asked, commands));
+        Ok(address)
+    }
+
+    /// What tickets did so far, as JSON: `{address, height, tickets_taken, credited, winners,
+    /// winnings, tickets_paid, paid, resigned, refused_by}` (see `kinema_chain::tickets::protocol::Account`).
+    pub fn account(&self) -> Result<String, JsError> {
+        let mut ledger = self.ledger.borrow_mut();
+        let ledger = ledger.as_mut().ok_or_else(|| js("tickets are off"))?;
+        serde_json::to_string(&ledger.account()).map_err(js)
+    }
+
+    /// The winning tickets held, handed over to be redeemed: a JSON array of their redemption
+    /// arguments (hex of borsh `RedeemArgs`), each with this node's claim for `claim_for` (an
+    /// address) to redeem it and be paid, when given. The terms given so far are void from now
+    /// on (payers sign again on the new ones).
+    #[wasm_bindgen(js_name = takeWinners)]
+    pub fn take_winners(&self, claim_for: Option<String>) -> Result<String, JsError> {
+        let claim_for = claim_for
+            .map(|a| a.trim().parse::<kinema_chain::Address>())
+            .transpose()
+            .map_err(|e| js(format!("the address to claim for: {e}")))?;
+        let mut ledger = self.ledger.borrow_mut();
+        let ledger = ledger.as_mut().ok_or_else(|| js("tickets are off"))?;
+        let winners: Vec<String> = ledger
+            .take_winners(claim_for)
+            .iter()
+            .map(|w| hex::encode(borsh::to_vec(w).unwrap_or_default()))
+            .collect();
+        serde_json::to_string(&winners).map_err(js)
+    }
+
+    /// The "mine bandwidth" switch: whether the node serves what it kept to other browsers,
+    /// and the bytes it serves at most (0: no cap); it stops once the cap is reached.
+    #[wasm_bindgen(js_name = setServing)]
+    pub fn set_serving(&self, on: bool, cap_bytes: f64) {
+        let mut kept = self.kept.borrow_mut();
+        kept.paused = !on;
+        kept.cap = (cap_bytes >= 1.0).then_some(cap_bytes as u64);
+    }
+
     /// This node's peer id.
     #[wasm_bindgen(js_name = peerId)]
     pub fn peer_id(&self) -> String {
@@ -465,9 +579,56 @@ struct Task {
     headers: Rc<RefCell<Headers>>,
     kept: Rc<RefCell<Kept>>,
     browsers: Rc<RefCell<Browsers>>,
+    ledger: Rc<RefCell<Option<TabLedger>>>,
+    /// Where the funds of senders are asked for, once tickets are on.
+    asks: Option<mpsc::Sender<kinema_chain::Address>>,
+    /// Ticket requests on their way: to whom, and how many tickets each carried.
+    ticket_asks: HashMap<request_response::OutboundRequestId, (PeerId, usize)>,
 }
 
 impl Task {
+    /// Carries out what the ledger asks for.
+    fn steps(&mut self, steps: Vec<Step<PeerId, request_response::ResponseChannel<Vec<u8>>>>) {
+        let mut steps = std::collections::VecDeque::from(steps);
+        while let Some(step) = steps.pop_front() {
+            match step {
+                Step::Ask(peer, request) => {
+                    let sent = match &request {
+                        kinema_chain::tickets::protocol::TicketRequest::Pay(tickets) => {
+                            tickets.len()
+                        }
+                        kinema_chain::tickets::protocol::TicketRequest::Terms => 0,
+                    };
+                    let tickets = &mut self.swarm.behaviour_mut().tickets;
+                    let id = tickets.send_request(&peer, request.encode());
+                    self.ticket_asks.insert(id, (peer, sent));
+                }
+                Step::Answer(channel, reply) => {
+                    let tickets = &mut self.swarm.behaviour_mut().tickets;
+                    let _ = tickets.send_response(channel, reply.encode());
+                }
+                Step::ReadFunds(sender) => {
+                    let asked = self.asks.as_mut().map(|asks| asks.try_send(sender));
+                    if !matches!(asked, Some(Ok(()))) {
+                        let why = "the chain reader is busy or gone".to_owned();
+                        if let Some(ledger) = self.ledger.borrow_mut().as_mut() {
+                            steps.extend(ledger.funds(sender, Err(why)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the ledger, if tickets are on, and carries out what it asks.
+    fn with_ledger(
+        &mut self,
+        f: impl FnOnce(&mut TabLedger) -> Vec<Step<PeerId, request_response::ResponseChannel<Vec<u8>>>>,
+    ) {
+        let steps = self.ledger.borrow_mut().as_mut().map(f).unwrap_or_default();
+        self.steps(steps);
+    }
+
     /// Sends the next request of `fetching` to whom it asks, or to the next one when `ask_next`.
     fn ask(
         &mut self,
@@ -498,7 +659,14 @@ impl Task {
     ) {
         let name = fetching.download.name();
         let from_relay = fetching.from == self.relay;
-        match fetching.download.accept(response) {
+        let before = fetching.download.received();
+        let answer = fetching.download.accept(response);
+        if !from_relay && !matches!(answer, Answer::Bad(_)) {
+            // Paid for what checked out; a peer caught lying is paid nothing of its answer.
+            let (peer, got) = (fetching.from, fetching.download.received() - before);
+            self.with_ledger(|ledger| ledger.delivered(peer, got));
+        }
+        match answer {
             Answer::Complete => {
                 let _ = fetching.reply.send(Ok(fetching.download.into_bytes()));
             }
@@ -558,6 +726,15 @@ impl Task {
                         let fetching = Fetching { download: Download::new(name), reply, from, next };
                         self.ask(&mut downloads, fetching, false);
                     }
+                    Some(Command::Bandwidth(asks)) => self.asks = Some(asks),
+                    Some(Command::Chain(News::Height(height))) => {
+                        if let Some(ledger) = self.ledger.borrow_mut().as_mut() {
+                            ledger.height(height);
+                        }
+                    }
+                    Some(Command::Chain(News::Funds(sender, read))) => {
+                        self.with_ledger(|ledger| ledger.funds(sender, read));
+                    }
                     Some(Command::Listen(reply)) => {
                         if let Some(address) = &reachable {
                             let _ = reply.send(Ok(address.clone()));
@@ -605,6 +782,41 @@ impl Task {
                     )) => {
                         let answer = self.kept.borrow_mut().answer(&request);
                         let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+                    }
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Tickets(
+                        request_response::Event::Message {
+                            message: request_response::Message::Request { request, channel, .. },
+                            ..
+                        },
+                    )) => {
+                        if self.ledger.borrow().is_none() {
+                            let tickets = &mut self.swarm.behaviour_mut().tickets;
+                            let _ = tickets.send_response(channel, TicketReply::Closed.encode());
+                        } else {
+                            self.with_ledger(|ledger| ledger.request(&request, channel));
+                        }
+                    }
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Tickets(
+                        request_response::Event::Message {
+                            message: request_response::Message::Response { request_id, response },
+                            ..
+                        },
+                    )) => {
+                        if let Some((peer, sent)) = self.ticket_asks.remove(&request_id) {
+                            // A reply that does not decode is a peer that takes no tickets.
+                            let reply = TicketReply::decode(&response).unwrap_or(TicketReply::Closed);
+                            self.with_ledger(|ledger| ledger.replied(peer, sent, reply));
+                        }
+                    }
+                    SwarmEvent::Behaviour(LightBehaviourEvent::Tickets(
+                        request_response::Event::OutboundFailure { request_id, .. },
+                    )) => {
+                        if let Some((peer, _)) = self.ticket_asks.remove(&request_id) {
+                            self.with_ledger(|ledger| {
+                                ledger.forget(&peer);
+                                Vec::new()
+                            });
+                        }
                     }
                     SwarmEvent::Behaviour(LightBehaviourEvent::Gossipsub(
                         gossipsub::Event::Message { message, .. },
@@ -667,8 +879,14 @@ impl Task {
                         }
                         self.established(&mut dialing, peer_id, connection_id, webrtc);
                     }
-                    SwarmEvent::ConnectionClosed { peer_id, connection_id, .. } => {
+                    SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
                         self.browsers.borrow_mut().closed(&peer_id, connection_id);
+                        if num_established == 0 {
+                            self.with_ledger(|ledger| {
+                                ledger.forget(&peer_id);
+                                Vec::new()
+                            });
+                        }
                         if let Some(ids) = relayed.get_mut(&peer_id) {
                             ids.retain(|id| *id != connection_id);
                             if ids.is_empty() {
@@ -778,6 +996,41 @@ impl Task {
             }
         }
     }
+}
+
+/// A secret key from its seed, 64 hex digits.
+fn secret_key(seed: &str) -> Result<kinema_chain::crypto::SecretKey, JsError> {
+    let seed: [u8; 32] = hex::decode(seed.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| js("the key: expected a seed of 64 hex digits"))?;
+    Ok(kinema_chain::crypto::SecretKey::from_seed(seed))
+}
+
+/// Signs, with `key` (a seed, 64 hex digits), the claims that let `claim_for` (an address)
+/// redeem `winners` (a JSON array of hex borsh `RedeemArgs`, as `LightNode::takeWinners` gave
+/// them without a claim) and be paid; returns them, claimed, in the same order. A ticket that
+/// does not pay `key` is refused.
+#[wasm_bindgen(js_name = claimWinners)]
+pub fn claim_winners(key: &str, winners: &str, claim_for: &str) -> Result<String, JsError> {
+    let key = secret_key(key)?;
+    let payee: kinema_chain::Address =
+        claim_for.trim().parse().map_err(|e| js(format!("the address to claim for: {e}")))?;
+    let winners: Vec<String> = parse(winners, "the winners")?;
+    let mut claimed = Vec::with_capacity(winners.len());
+    for (i, winner) in winners.iter().enumerate() {
+        let mut args: kinema_chain::tickets::RedeemArgs = hex::decode(winner)
+            .ok()
+            .and_then(|bytes| borsh::from_slice(&bytes).ok())
+            .ok_or_else(|| js(format!("winner {i}: not the hex of a redemption")))?;
+        if args.ticket.ticket.recipient != key.address().0 {
+            let pays = kinema_chain::Address(args.ticket.ticket.recipient);
+            return Err(js(format!("winner {i} pays {pays}, not this key")));
+        }
+        kinema_chain::tickets::claim(&key, &mut args, payee);
+        claimed.push(hex::encode(borsh::to_vec(&args).unwrap_or_default()));
+    }
+    serde_json::to_string(&claimed).map_err(js)
 }
 
 /// The blake3 of `bytes`, 64 lowercase hex digits: what names a segment and a manifest, so the

@@ -27,6 +27,10 @@ pub(crate) struct Kept {
     bytes: usize,
     /// Bytes of segments sent to others.
     pub(crate) served: u64,
+    /// Whether it answers at all (the player's "mine bandwidth" switch).
+    pub(crate) paused: bool,
+    /// Bytes it sends to others at most (the user's upload cap), if any.
+    pub(crate) cap: Option<u64>,
 }
 
 impl Kept {
@@ -54,9 +58,12 @@ impl Kept {
         Ok(())
     }
 
-    /// The answer to a segment request (borsh), from what is kept.
+    /// The answer to a segment request (borsh), from what is kept: not found while paused or
+    /// once the upload cap is reached.
     pub(crate) fn answer(&mut self, request: &[u8]) -> Vec<u8> {
+        let closed = self.paused || self.cap.is_some_and(|cap| self.served >= cap);
         let answer = match borsh::from_slice::<SegmentRequest>(request) {
+            Ok(_) if closed => SegmentResponse::NotFound,
             Ok(request) => match self.blobs.get(&request.name) {
                 Some((bytes, outboard)) => {
                     let read = |range: std::ops::Range<usize>| {

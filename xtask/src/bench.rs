@@ -57,7 +57,8 @@ fn bundle() -> Result<()> {
     };
     // Which page downloads a file: the viewer's, the app's, or the light node's demo page.
     let page_of = |name: &str| {
-        if ["watch.html", "player.js", "store.js", "relay.js", "hls.min.js"].contains(&name)
+        if ["watch.html", "player.js", "store.js", "mining.js", "relay.js", "hls.min.js"]
+            .contains(&name)
             || name.starts_with("kinema_wasm_node")
         {
             "viewer"

@@ -319,7 +319,9 @@ async fn the_light_node_says_not_verified_when_the_chain_rpc_lies() {
 /// A devnet (no market members) under `dir` with bigbuckbunny's 240p and 144p ladder published
 /// on its relay: the devnet (running while it is held), the relay's URL, the ladder's directory
 /// and its content id.
-fn published_ladder(dir: &Path) -> (super::chain::Process, String, PathBuf, String) {
+/// A devnet with `bigbuckbunny.mp4`'s ladder published: the devnet, its relay's URL, the
+/// ladder's directory, its content id and the chain's RPC.
+fn published_ladder(dir: &Path) -> (super::chain::Process, String, PathBuf, String, String) {
     let out = dir.join("ladder");
     let made = ladder(&corpus("bigbuckbunny.mp4"), &out, &["--renditions", "240p,144p"]);
     assert!(made.status.success(), "{made:?}");
@@ -340,7 +342,53 @@ fn published_ladder(dir: &Path) -> (super::chain::Process, String, PathBuf, Stri
     assert!(published.status.success(), "{published:?}");
     let content: serde_json::Value = serde_json::from_slice(&published.stdout).unwrap();
     let id = content["id"].as_str().unwrap().to_owned();
-    (devnet, relay, out, id)
+    (devnet, relay, out, id, format!("http://127.0.0.1:{port}"))
+}
+
+/// A new key funded from the devnet's faucet with a bandwidth-ticket deposit; its seed.
+fn funded_viewer(dir: &Path, rpc: &str, deposit: u64) -> String {
+    let key = dir.join("viewer.key");
+    let made =
+        super::kinema(&["wallet".as_ref(), "new".as_ref(), "--out".as_ref(), key.as_os_str()]);
+    assert!(made.status.success(), "{made:?}");
+    let address = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    let faucet = dir.join("devnet/faucet.key");
+    let amount = (deposit + 10_000_000).to_string();
+    let sent = super::kinema(
+        &[
+            "tx",
+            "transfer",
+            "--rpc",
+            rpc,
+            "--key",
+            faucet.to_str().unwrap(),
+            "--to",
+            &address,
+            "--amount",
+            &amount,
+            "--wait",
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    assert!(sent.status.success(), "{sent:?}");
+    let deposit = deposit.to_string();
+    let funded = super::kinema(
+        &[
+            "tx",
+            "fund-tickets",
+            "--rpc",
+            rpc,
+            "--key",
+            key.to_str().unwrap(),
+            "--deposit",
+            &deposit,
+            "--wait",
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    assert!(funded.status.success(), "{funded:?}");
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&key).unwrap()).unwrap();
+    file["secret_key"].as_str().unwrap().to_owned()
 }
 
 /// Browser to browser over libp2p `/webrtc` with the reference implementation: a Kinema tab
@@ -358,7 +406,7 @@ async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
     let bundled =
         Command::new("node").arg("bundle.mjs").arg(&bundle).current_dir(&interop).output().unwrap();
     assert!(bundled.status.success(), "{bundled:?}");
-    let (_devnet, relay, _, id) = published_ladder(tmp.path());
+    let (_devnet, relay, _, id, _) = published_ladder(tmp.path());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("webrtc-interop.mjs")
@@ -408,7 +456,8 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     let _heavy = super::HEAVY.lock().await;
     let e2e = e2e();
     let tmp = tempfile::tempdir().unwrap();
-    let (_devnet, relay, out, id) = published_ladder(tmp.path());
+    let (_devnet, relay, out, id, rpc) = published_ladder(tmp.path());
+    let viewer = funded_viewer(tmp.path(), &rpc, 1_000 * kinema_chain::tickets::MIN_FACE_VALUE);
     let manifest: kinema_media::Manifest =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     let segments = manifest.renditions[0].segments.len();
@@ -442,7 +491,14 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     // Through the light node: to the end, every segment checked, nothing rejected, no stall.
     // Then again from what the tab kept, and once more after every kept copy was damaged.
     let shot = shots.join("played.png").to_string_lossy().into_owned();
-    let args = vec!["--screenshot".into(), shot, "--replay".into(), "--second".into()];
+    let args = vec![
+        "--screenshot".into(),
+        shot,
+        "--replay".into(),
+        "--second".into(),
+        "--second-key".into(),
+        viewer,
+    ];
     let result = play(args).await;
     assert_eq!(result["ended"], true, "{result}");
     assert_eq!(result["error"], serde_json::Value::Null, "{result}");
@@ -473,6 +529,17 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     assert!(number(second, "peerBytes") > 0, "{result}");
     let served = result["firstServed"].as_str().and_then(|s| s.parse::<u64>().ok());
     assert!(served.is_some_and(|s| s > 0), "{result}");
+    // It paid the first in tickets for every whole 256 KiB that checked out (segments it
+    // played from the first tab, and any it stopped waiting for), at the relay's price, and
+    // the first took them all (the payer's funds read from the chain with a proof).
+    let (first, paying) = (&result["firstAccount"], &result["secondAccount"]);
+    let at_least = number(second, "peerBytes") / kinema_chain::tickets::BYTES_PER_TICKET;
+    let tickets = paying["tickets_paid"].as_u64().unwrap_or(0);
+    assert!(at_least > 0 && tickets >= at_least, "{result}");
+    assert_eq!(first["tickets_taken"].as_u64(), Some(tickets), "{result}");
+    let price = 1_000_000 / 4; // the devnet's price per MiB, for a quarter MiB
+    assert_eq!(first["credited"].as_u64(), Some(tickets * price), "{result}");
+    assert_eq!(paying["paid"], first["credited"], "{result}");
 
     // Through the relay's blob API only, one answer tampered: rejected, fetched again, played on.
     let first = manifest.renditions.iter().map(|r| r.segments[1].blake3.to_string());

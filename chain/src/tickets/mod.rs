@@ -12,13 +12,21 @@
 //!
 //! No IO, no randomness: the payee's secret values derive from a seed its caller draws, and the
 //! sender's funds come from the chain through the caller (checked against a state proof).
+//!
+//! [`protocol`] is how the two sides talk (`/kinema/tickets/1`), and its [`Ledger`] both sides
+//! of one node, as a state machine its caller drives.
+
+pub mod protocol;
+
+pub use protocol::{Account, Ledger, Refusal, Step, TicketReply, TicketRequest};
 
 use std::collections::HashMap;
 
 pub use kinema_contracts::tickets::{
     Claim, MAX_TICKET_LIFE, MIN_FACE_VALUE, RedeemArgs, Sender, SignedTicket, Ticket,
+    expected_value, sender_key,
 };
-use kinema_contracts::tickets::{claim_bytes, expected_value, ticket_hash, win_prob_for, wins};
+use kinema_contracts::tickets::{claim_bytes, ticket_hash, win_prob_for, wins};
 
 use crate::crypto::{Domain, SecretKey};
 use crate::{Address, PublicKey, Signature};
@@ -72,7 +80,16 @@ pub enum TicketError {
 }
 
 /// What a payee asks of the tickets it takes.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+)]
 pub struct Terms {
     /// Whom tickets pay.
     pub recipient: Address,
@@ -238,13 +255,25 @@ impl Payee {
         std::mem::take(&mut self.winners)
     }
 
+    /// What the winners held now would pay, added.
+    pub fn winnings(&self) -> (usize, u64) {
+        let face = self.winners.iter().map(|w| w.ticket.ticket.face_value);
+        (self.winners.len(), face.fold(0, u64::saturating_add))
+    }
+
     /// Signs the recipient's leave for `payee` to redeem `args`'s ticket and be paid (a tab's
     /// ephemeral key handing its winnings to a wallet).
     pub fn claim_for(&self, args: &mut RedeemArgs, payee: Address) {
-        let id = ticket_hash(blake3, &args.ticket.ticket);
-        let signature = self.key.sign(Domain::TicketClaim, &claim_bytes(&id, &payee.0));
-        args.claim = Some(Claim { key: self.key.public().0, signature: signature.0 });
+        claim(&self.key, args, payee);
     }
+}
+
+/// Signs, with the ticket's recipient's `key`, the leave for `payee` to redeem `args`'s ticket
+/// and be paid.
+pub fn claim(key: &SecretKey, args: &mut RedeemArgs, payee: Address) {
+    let id = ticket_hash(blake3, &args.ticket.ticket);
+    let signature = key.sign(Domain::TicketClaim, &claim_bytes(&id, &payee.0));
+    args.claim = Some(Claim { key: key.public().0, signature: signature.0 });
 }
 
 /// A viewer's side: what it owes each peer that delivered, and the tickets that pay it.
