@@ -214,6 +214,25 @@ try {
       });
     }
     await step("played", seen);
+
+    // Back in the app: the key the player made for this browser, funded from the wallet (the
+    // wallet sends it the deposit and the fee, it funds itself), read back proved.
+    await page.goto(url);
+    await page.fill(id("wallet-passphrase"), passphrase);
+    await page.click(id("wallet-unlock"));
+    await page.waitForSelector(`${id("browser-key")}[data-address]`, { timeout: 60000 }).catch(() => {});
+    await page.fill(id("browser-deposit"), "300000000");
+    await page.click(id("browser-fund"));
+    await page
+      .waitForFunction((s) => document.querySelector(s)?.dataset.deposit === "300000000", id("browser-funds"), { timeout: 90000 })
+      .catch(() => {});
+    await step("browser", await page.evaluate(() => ({
+      key: document.querySelector('[data-testid="browser-key"]')?.dataset.address ?? null,
+      seed: localStorage.getItem("kinema-bandwidth-key"),
+      deposit: document.querySelector('[data-testid="browser-funds"]')?.dataset.deposit ?? null,
+      winners: document.querySelector('[data-testid="browser-winners"]')?.dataset.count ?? null,
+      message: document.querySelector('[data-testid="tickets-message"]')?.textContent ?? null,
+    })));
   }
   const earnings = option("--earnings");
   if (earnings) {

@@ -575,8 +575,9 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
 /// the faucet; a larger clip whose upload is cut off by a reload and resumed where the relay
 /// is; a corpus clip uploaded with captions, the first chunk's answer lost on the way; the job
 /// followed live to done, its ladder checked and recorded; the watch link played to its end
-/// with every segment verified, the captions shown; each worker's key, imported into another
-/// browser, shows what it earned. Screenshots of each step go to `<target tmp>/studio/`.
+/// with every segment verified, the captions shown; the bandwidth key the player made for the
+/// browser funded from the wallet; each worker's key, imported into another browser, shows what
+/// it earned. Screenshots of each step go to `<target tmp>/studio/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     let _heavy = super::HEAVY.lock().await;
@@ -641,6 +642,14 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     );
     assert_eq!(tickets["earned"], "0", "{result}");
     assert!(tickets["checked"].as_str().unwrap().contains("proved at block"), "{result}");
+    // The key the player made for this browser, funded from the wallet and read back proved.
+    let browser = step("browser");
+    let seed: [u8; 32] =
+        hex::decode(browser["seed"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let key = kinema_chain::crypto::SecretKey::from_seed(seed).address().to_string();
+    assert_eq!(browser["key"].as_str(), Some(key.as_str()), "{result}");
+    assert_eq!(browser["deposit"], "300000000", "{result}");
+    assert_eq!(browser["winners"], "0", "it served nobody: {result}");
     // Resumed after the reload from where the relay was (its first chunk), not from 0.
     let offsets = step("resumed")["offsets"].as_array().unwrap().clone();
     assert_eq!(step("resumed")["stage"], "ready", "{result}");
