@@ -31,7 +31,8 @@ const WANTED_BROWSERS = 4;
 const SWARM_EVERY_MS = 3000;
 /// How long a tab that hears of other viewers waits for a first connection before it plays.
 const FIRST_BROWSER_MS = 2000;
-/// How long a segment is waited for from browsers before the relay is asked.
+/// How long a segment is waited for from browsers before the relay is asked, at most (a
+/// second when little is buffered).
 const BROWSER_WAIT_MS = 4000;
 /// With more than this buffered ahead of the playhead, a segment no connected browser has yet
 /// is asked of them again (they are fetching it too, a little ahead) rather than of the relay.
@@ -141,11 +142,11 @@ class Blobs {
 
   // From the viewers' browsers this tab is connected to (every group checked; a liar is
   // dropped by the node and never asked again).
-  // A browser that never answers must not stall playback: past BROWSER_WAIT_MS the relay is
-  // asked instead.
-  async viaBrowsers(hash) {
+  // A browser that never answers must not stall playback: past `waitMs` the relay is asked
+  // instead.
+  async viaBrowsers(hash, waitMs) {
     if (!this.node || this.node.browserPeers() === 0) return null;
-    const late = new Promise((resolve) => setTimeout(() => resolve(null), BROWSER_WAIT_MS));
+    const late = new Promise((resolve) => setTimeout(() => resolve(null), waitMs));
     try {
       return await Promise.race([this.node.fetchFromBrowsers(hash), late]);
     } catch {
@@ -194,9 +195,11 @@ class Blobs {
     return bytes;
   }
 
-  // The blob, checked; `counted` segments add to the verified count. Unless `urgent()`, one no
-  // browser has yet is asked of them again for a while before the relay.
-  async get(hash, { counted = true, urgent = () => true } = {}) {
+  // The blob, checked; `counted` segments add to the verified count. `ahead()` is how many
+  // seconds are buffered: with little, browsers get a second to answer before the relay is
+  // asked; with more, up to BROWSER_WAIT_MS, and past PATIENT_AHEAD_S a segment no browser has
+  // yet is asked of them again for a while.
+  async get(hash, { counted = true, ahead = () => 0 } = {}) {
     const kept = await this.store.get(hash);
     this.stats.storeRejected = this.store.rejected;
     if (kept) {
@@ -206,11 +209,12 @@ class Blobs {
       this.share(hash, kept);
       return kept;
     }
-    let fromBrowsers = await this.viaBrowsers(hash);
+    const waitMs = () => Math.min(BROWSER_WAIT_MS, Math.max(1000, (ahead() - 2) * 1000));
+    let fromBrowsers = await this.viaBrowsers(hash, waitMs());
     const patience = performance.now() + PATIENCE_MS;
-    while (!fromBrowsers && this.node?.browserPeers() > 0 && !urgent() && performance.now() < patience) {
+    while (!fromBrowsers && this.node?.browserPeers() > 0 && ahead() >= PATIENT_AHEAD_S && performance.now() < patience) {
       await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
-      fromBrowsers = await this.viaBrowsers(hash);
+      fromBrowsers = await this.viaBrowsers(hash, waitMs());
     }
     if (fromBrowsers) {
       this.stats.peerBytes += fromBrowsers.length;
@@ -273,7 +277,7 @@ class Source {
     if (file === "index.m3u8") return mediaPlaylist(rendition);
     const segment = rendition.segments.find((s) => s.file === file);
     if (!segment) throw new Error(`${file} is not a segment of ${name}`);
-    const bytes = await this.blobs.get(segment.blake3, { urgent: () => this.ahead() < PATIENT_AHEAD_S });
+    const bytes = await this.blobs.get(segment.blake3, { ahead: () => this.ahead() });
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   }
 }
@@ -411,8 +415,14 @@ class KinemaPlayer extends HTMLElement {
       this.stats.render();
     };
     const tried = new Set();
+    // The relay takes a join or a leave only signed by the tab it names.
+    const said = (leave) => {
+      const at = Date.now();
+      const sig = node.signSwarm(content, leave, address, at);
+      return `${leave ? "leave" : "join"}=${encodeURIComponent(address)}&at=${at}&sig=${sig}`;
+    };
     const round = async () => {
-      const url = `/api/v1/swarms/${content}?join=${encodeURIComponent(address)}`;
+      const url = `/api/v1/swarms/${content}?${said(false)}`;
       const swarm = await fetch(url)
         .then((r) => {
           if (r.status === 429) this.stats.throttled += 1;
@@ -432,7 +442,7 @@ class KinemaPlayer extends HTMLElement {
     this.swarmTimer = setInterval(round, SWARM_EVERY_MS);
     // Closing or reloading: the relay stops naming this tab at once.
     addEventListener("pagehide", () => {
-      const url = `/api/v1/swarms/${content}?leave=${encodeURIComponent(address)}`;
+      const url = `/api/v1/swarms/${content}?${said(true)}`;
       fetch(url, { keepalive: true }).catch(() => {});
     });
     setInterval(showSharing, 1000);

@@ -373,6 +373,18 @@ pub struct VideoList {
     pub videos: Vec<Video>,
 }
 
+/// What a tab signs with its libp2p identity key (ed25519) to join (`leave`: false) or leave a
+/// content's swarm with its `address`, at `at_ms` (Unix time in milliseconds): the relay takes
+/// a join or a leave only from the tab the address names, and only within [`SWARM_SKEW_MS`]
+/// of its own clock.
+pub fn swarm_statement(content: &Hash, leave: bool, address: &str, at_ms: u64) -> Vec<u8> {
+    let head: &[u8] = b"kinema/swarm/v1\0";
+    [head, &content.0, &[u8::from(leave)], &at_ms.to_le_bytes(), address.as_bytes()].concat()
+}
+
+/// How far a swarm statement's time may be from the relay's clock.
+pub const SWARM_SKEW_MS: u64 = 60_000;
+
 /// `GET /api/v1/swarms/{content}`'s answer: the `/webrtc` addresses of the other browsers
 /// watching that content through this relay, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
+import { generateKeyPair } from "@libp2p/crypto/keys";
 import { identify } from "@libp2p/identify";
 import { ping } from "@libp2p/ping";
 import { webRTC } from "@libp2p/webrtc";
@@ -13,6 +14,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p } from "libp2p";
 
 let node;
+let privateKey;
 let lies = 0;
 
 const connections = () => node.getConnections().map((c) => c.remoteAddr.toString());
@@ -20,7 +22,9 @@ const connections = () => node.getConnections().map((c) => c.remoteAddr.toString
 window.kinemaInterop = {
   // Starts the node; resolves to its peer id.
   async start() {
+    privateKey = await generateKeyPair("Ed25519");
     node = await createLibp2p({
+      privateKey,
       addresses: { listen: ["/p2p-circuit", "/webrtc"] },
       transports: [webSockets(), webRTC({ rtcConfiguration: { iceServers: [] } }), circuitRelayTransport()],
       connectionEncrypters: [noise()],
@@ -86,7 +90,18 @@ window.kinemaInterop = {
       stream.send(framed);
       await stream.close();
     });
-    await fetch(`/api/v1/swarms/${content}?join=${encodeURIComponent(address)}`);
+    // Joined as the relay asks: the statement signed with the node's identity key.
+    const at = Date.now();
+    const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    const id = Uint8Array.from(content.match(/../g), (h) => parseInt(h, 16));
+    const time = new Uint8Array(8);
+    new DataView(time.buffer).setBigUint64(0, BigInt(at), true);
+    const parts = [new TextEncoder().encode("kinema/swarm/v1\0"), id, new Uint8Array([0]), time, new TextEncoder().encode(address)];
+    const statement = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (statement.set(p, at), at + p.length), 0);
+    const sig = hex(await privateKey.sign(statement));
+    const joined = await fetch(`/api/v1/swarms/${content}?join=${encodeURIComponent(address)}&at=${at}&sig=${sig}`);
+    if (!joined.ok) throw new Error(`joining the swarm: ${joined.status} ${await joined.text()}`);
     return address;
   },
 

@@ -160,6 +160,8 @@ const PINGS: usize = 16;
 #[wasm_bindgen]
 pub struct LightNode {
     peer_id: PeerId,
+    /// Its identity, which signs what it tells the relay of itself.
+    keypair: libp2p::identity::Keypair,
     relay: PeerId,
     /// Answers of at most this many bytes (webrtc), or whole groups (0).
     max_bytes: u32,
@@ -223,6 +225,7 @@ impl LightNode {
         // address for a relayed one of its own.
         let (relayed, relay_client) = relay::client::new(keypair.public().to_peer_id());
         let relay_noise = noise::Config::new(&keypair).map_err(js)?;
+        let identity = keypair.clone();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_wasm_bindgen()
             .with_other_transport(|_| {
@@ -322,6 +325,7 @@ impl LightNode {
         let follows_chain = chain.is_some();
         Ok(LightNode {
             peer_id,
+            keypair: identity,
             relay,
             max_bytes,
             commands,
@@ -531,6 +535,23 @@ impl LightNode {
         let mut kept = self.kept.borrow_mut();
         kept.paused = !on;
         kept.cap = (cap_bytes >= 1.0).then_some(cap_bytes as u64);
+    }
+
+    /// Signs, with this node's identity key, its statement that it joins (`leave` false) or
+    /// leaves the swarm of `content` (64 hex digits) with `address` at `at_ms` (Unix time in
+    /// ms): what the relay's `GET /api/v1/swarms/{content}?join=|leave=&at=&sig=` asks for.
+    /// The signature, hex.
+    #[wasm_bindgen(js_name = signSwarm)]
+    pub fn sign_swarm(
+        &self,
+        content: &str,
+        leave: bool,
+        address: &str,
+        at_ms: f64,
+    ) -> Result<String, JsError> {
+        let content: Hash = content.trim().parse().map_err(|e| js(format!("content id: {e}")))?;
+        let statement = kinema_relay::api::swarm_statement(&content, leave, address, at_ms as u64);
+        Ok(hex::encode(self.keypair.sign(&statement).map_err(js)?))
     }
 
     /// This node's peer id.

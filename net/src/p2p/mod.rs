@@ -245,6 +245,11 @@ impl P2p {
         self.banned.lock().map(|b| b.order.iter().copied().collect()).unwrap_or_default()
     }
 
+    /// Whether it holds a connection to `peer` now.
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.peers.lock().is_ok_and(|p| p.contains_key(peer))
+    }
+
     /// The peers it is connected to, by peer id.
     pub fn peers(&self) -> Vec<PeerInfo> {
         let mut peers: Vec<PeerInfo> =

@@ -634,3 +634,46 @@ async fn get_at(
     let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
     (head, answer[split + 4..].to_vec())
 }
+
+/// A content's swarm takes a tab only from the tab itself, and only while it is connected:
+/// unsigned, signed by another key, or from a peer that is not there, a join is refused; a
+/// leave signed by another key takes nobody out.
+#[tokio::test]
+async fn only_a_connected_tab_joins_a_swarm_and_only_it_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), None, Limits::default()).await;
+    let relay_id = relay.p2p.peer_id();
+    let at =
+        relay.p2p.listening().await.into_iter().find(|a| !a.to_string().contains("/ws")).unwrap();
+    let key = p2p::keypair_from_seed([91; 32]).unwrap();
+    let (tab, _link) =
+        p2p::start(P2pConfig { peers: vec![at.clone()], ..P2pConfig::new(key.clone()) }).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), tab.connected_to(1)).await.unwrap();
+    let absent = p2p::keypair_from_seed([92; 32]).unwrap();
+    let content = kinema_chain::Hash([5; 32]);
+    let address_of =
+        |peer: libp2p::PeerId| format!("{at}/p2p/{relay_id}/p2p-circuit/webrtc/p2p/{peer}");
+    let url = |field: &str, address: &str, signer: &libp2p::identity::Keypair| {
+        let now = api::now_ms();
+        let statement = api::swarm_statement(&content, field == "leave", address, now);
+        let sig = hex::encode(signer.sign(&statement).unwrap());
+        let address = address.replace('/', "%2F");
+        format!("{}/api/v1/swarms/{content}?{field}={address}&at={now}&sig={sig}", relay.url())
+    };
+    let mine = address_of(tab.peer_id());
+    let theirs = address_of(absent.public().to_peer_id());
+
+    let unsigned =
+        format!("{}/api/v1/swarms/{content}?join={}", relay.url(), mine.replace('/', "%2F"));
+    assert_eq!(call("GET", unsigned, None).await.status, 400);
+    assert_eq!(call("GET", url("join", &mine, &absent), None).await.status, 403, "another key");
+    let answer = call("GET", url("join", &theirs, &absent), None).await;
+    assert_eq!(answer.status, 403, "not connected: {}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(call("GET", url("join", &mine, &key), None).await.status, 200);
+    assert_eq!(call("GET", url("leave", &mine, &absent), None).await.status, 403);
+    let heard = call("GET", format!("{}/api/v1/swarms/{content}", relay.url()), None).await;
+    assert_eq!(heard.json()["peers"], serde_json::json!([mine]));
+    assert_eq!(call("GET", url("leave", &mine, &key), None).await.status, 200);
+    let heard = call("GET", format!("{}/api/v1/swarms/{content}", relay.url()), None).await;
+    assert_eq!(heard.json()["peers"], serde_json::json!([]));
+}
