@@ -66,6 +66,10 @@ const BROWSER_KEY: &str = "kinema-bandwidth-key";
 /// borsh `RedeemArgs`).
 const BROWSER_WINNERS: &str = "kinema-bandwidth-winners";
 
+/// Where the player keeps its "mine bandwidth" switch ("0": off) and upload cap (MiB).
+const MINE: &str = "kinema-mine-bandwidth";
+const UPLOAD_CAP: &str = "kinema-upload-cap-mib";
+
 fn storage() -> Result<web_sys::Storage, String> {
     web_sys::window()
         .and_then(|w| w.local_storage().ok().flatten())
@@ -241,6 +245,25 @@ pub(crate) fn Bandwidth() -> impl IntoView {
             funds.refetch();
         });
     };
+    // The player's switch and cap, the same ones (it reads them when a video starts).
+    let stored = |name: &str| storage().ok().and_then(|s| s.get_item(name).ok().flatten());
+    let mine = RwSignal::new(stored(MINE).as_deref() != Some("0"));
+    let cap = RwSignal::new(stored(UPLOAD_CAP).unwrap_or_default());
+    let save = move || {
+        let text = cap.get_untracked();
+        let text = text.trim();
+        if !text.is_empty() && text.parse::<u64>().is_err() {
+            return message.set(format!("upload cap: {text:?} is not a whole number of MiB"));
+        }
+        let Ok(storage) = storage() else {
+            return message.set("this browser keeps nothing (no localStorage)".into());
+        };
+        let on = if mine.get_untracked() { "1" } else { "0" };
+        if storage.set_item(MINE, on).and_then(|()| storage.set_item(UPLOAD_CAP, text)).is_err() {
+            return message.set("localStorage refused the write".into());
+        }
+        message.set("saved: the player uses it from the next video".into());
+    };
     let unlock = move |_| act("unlock", Ok(kinema_chain::encode(&())));
     let withdraw = move |_| act("withdraw", Ok(kinema_chain::encode(&())));
 
@@ -308,6 +331,20 @@ pub(crate) fn Bandwidth() -> impl IntoView {
                     Err(why) => view! { <p class="message" data-testid="browser-error">{format!("not checked: {why}")}</p> }.into_any(),
                 })}
             </Suspense>
+            <div>
+                <label>
+                    <input type="checkbox" data-testid="app-mine-bandwidth" prop:checked=move || mine.get()
+                        on:change=move |ev| { mine.set(event_target_checked(&ev)); save(); } />
+                    " mine bandwidth while a video plays"
+                </label>
+                <label>
+                    " upload cap "
+                    <input data-testid="app-upload-cap" placeholder="no cap" inputmode="numeric"
+                        prop:value=move || cap.get() on:input=move |ev| cap.set(event_target_value(&ev))
+                        on:change=move |_| save() />
+                    " MiB"
+                </label>
+            </div>
             <div>
                 <input data-testid="browser-deposit" placeholder="deposit for this browser" inputmode="numeric"
                     prop:value=move || browser_deposit.get() on:input=move |ev| browser_deposit.set(event_target_value(&ev)) />

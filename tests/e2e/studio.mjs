@@ -226,7 +226,13 @@ try {
     await page
       .waitForFunction((s) => document.querySelector(s)?.dataset.deposit === "300000000", id("browser-funds"), { timeout: 90000 })
       .catch(() => {});
+    // The player's switch and cap, set from the app.
+    await page.uncheck(id("app-mine-bandwidth"));
+    await page.fill(id("app-upload-cap"), "64");
+    await page.press(id("app-upload-cap"), "Tab");
     await step("browser", await page.evaluate(() => ({
+      mine: localStorage.getItem("kinema-mine-bandwidth"),
+      cap: localStorage.getItem("kinema-upload-cap-mib"),
       key: document.querySelector('[data-testid="browser-key"]')?.dataset.address ?? null,
       seed: localStorage.getItem("kinema-bandwidth-key"),
       deposit: document.querySelector('[data-testid="browser-funds"]')?.dataset.deposit ?? null,

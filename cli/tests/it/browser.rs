@@ -650,6 +650,8 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
     assert_eq!(browser["key"].as_str(), Some(key.as_str()), "{result}");
     assert_eq!(browser["deposit"], "300000000", "{result}");
     assert_eq!(browser["winners"], "0", "it served nobody: {result}");
+    // The player's "mine bandwidth" switch turned off and an upload cap set, from the app.
+    assert_eq!((browser["mine"].as_str(), browser["cap"].as_str()), (Some("0"), Some("64")));
     // Resumed after the reload from where the relay was (its first chunk), not from 0.
     let offsets = step("resumed")["offsets"].as_array().unwrap().clone();
     assert_eq!(step("resumed")["stage"], "ready", "{result}");
