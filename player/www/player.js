@@ -27,6 +27,8 @@ const TRIES = 4;
 const BANDWIDTH_KEY = "kinema-player-bandwidth";
 /// Browsers of the same video a tab connects to at most.
 const WANTED_BROWSERS = 4;
+/// Times a tab dials another viewer at most (a connection that came up is not dialled again).
+const DIALS = 3;
 /// How often a tab tells the relay it still watches (it forgets after 30 s) and looks for more.
 const SWARM_EVERY_MS = 3000;
 /// How long a tab that hears of other viewers waits for a first connection before it plays.
@@ -203,10 +205,10 @@ class Blobs {
     const kept = await this.store.get(hash);
     this.stats.storeRejected = this.store.rejected;
     if (kept) {
+      // Not handed to the light node: it reads the store itself when another viewer asks.
       this.stats.storeBytes += kept.length;
       if (counted) this.stats.verified += 1;
       this.stats.render();
-      this.share(hash, kept);
       return kept;
     }
     const waitMs = () => Math.min(BROWSER_WAIT_MS, Math.max(1000, (ahead() - 2) * 1000));
@@ -414,7 +416,8 @@ class KinemaPlayer extends HTMLElement {
       this.stats.servedBytes = node.servedBytes();
       this.stats.render();
     };
-    const tried = new Set();
+    // Dials to each viewer heard of: one that failed is tried again next round, up to DIALS.
+    const dials = new Map();
     // The relay takes a join or a leave only signed by the tab it names.
     const said = (leave) => {
       const at = Date.now();
@@ -429,11 +432,16 @@ class KinemaPlayer extends HTMLElement {
           return r.ok ? r.json() : { peers: [] };
         })
         .catch(() => ({ peers: [] }));
+      if (dials.size > 1024) dials.clear(); // a long session's churn: forget, dial again
       for (const peer of swarm.peers) {
         if (node.browserPeers() >= WANTED_BROWSERS) break;
-        if (tried.has(peer)) continue;
-        tried.add(peer);
-        node.connectBrowser(peer).catch(() => {});
+        const dialled = dials.get(peer) ?? { tries: 0, pending: false };
+        if (dialled.pending || dialled.tries >= DIALS) continue;
+        dials.set(peer, { tries: dialled.tries + 1, pending: true });
+        node.connectBrowser(peer).then(
+          () => dials.set(peer, { tries: DIALS, pending: false }),
+          () => dials.set(peer, { tries: dialled.tries + 1, pending: false }),
+        );
       }
       showSharing();
       return swarm.peers.length;
@@ -586,9 +594,11 @@ class KinemaPlayer extends HTMLElement {
     // Sharing with the other viewers is on unless the link says `#share=0`.
     const params = new URLSearchParams(location.hash.slice(1));
     if (node && params.get("share") !== "0") {
-      // What checks out is kept to serve; the switch says whether it is served.
+      // What checks out is kept to serve (what came from the network in memory, the rest
+      // read from this tab's store when asked); the switch says whether it is served.
       blobs.sharing = true;
       blobs.share(content, bytes);
+      node.serveFrom((hash) => (HEX64.test(hash) ? blobs.store.get(hash) : null));
       this.append(miningControls(node));
       await this.joinSwarm(node, content);
       // Paid bandwidth, when the relay names its terms (the page, or a script, reaches it as

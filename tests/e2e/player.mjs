@@ -9,9 +9,10 @@
 // the relay's blob API; --tamper flips a byte of the first answer for that blob there (a lying
 // relay or middlebox). --replay then reloads the page and plays it again from what the tab kept
 // (result.replay), flips a byte of every blob kept in IndexedDB, and plays it a third time
-// (result.corrupted: each kept copy must be refused and fetched anew). --second then has a
-// second viewer (a browser context of its own: nothing kept) play it while the first tab is
-// still open (result.second: what it took from the first tab); with --second-key (a funded
+// (result.corrupted: each kept copy must be refused and fetched anew). --second has a second
+// viewer (a browser context of its own: nothing kept) play it while the first tab is still
+// open (result.second: what it took from the first tab), after the replay when there is one
+// (the first tab then serves from IndexedDB); with --second-key (a funded
 // bandwidth key's seed) it pays the first tab in tickets, and once the tickets settled,
 // result.firstAccount and result.secondAccount are the two tabs' ticket accounts. Env: CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 90000).
 import { LOOPBACK_WEBRTC, launch, played } from "./chromium.mjs";
@@ -58,9 +59,38 @@ try {
   }
   await page.goto(url);
   Object.assign(result, await played(page, timeout));
+  // The second viewer (see --second).
+  const secondViewer = async () => {
+    if (rest.includes("--second")) {
+      const context = await browser.newContext();
+      const key = option("--second-key");
+      if (key) {
+        await context.addInitScript((seed) => localStorage.setItem("kinema-bandwidth-key", seed), key);
+      }
+      const second = await context.newPage();
+      second.on("pageerror", (error) => errors.push(String(error)));
+      await second.goto(url);
+      result.second = await played(second, timeout);
+      result.firstServed = await page.evaluate(() => document.querySelector('[data-testid="player-stats"]')?.dataset.servedBytes ?? null);
+      if (key) {
+        // The tickets on their way settle: what the second counted as taken, the first took.
+        const account = (tab) => tab.evaluate(() => document.querySelector("kinema-player").bandwidth?.account() ?? null);
+        const until = Date.now() + 20000;
+        do {
+          result.firstAccount = await account(page);
+          result.secondAccount = await account(second);
+          if (result.firstAccount?.tickets_taken === result.secondAccount?.tickets_paid) break;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        } while (Date.now() < until);
+      }
+    }
+  };
   if (rest.includes("--replay")) {
     await page.reload();
     result.replay = await played(page, timeout);
+    // Played from what the tab kept, the first tab holds the segments in IndexedDB alone:
+    // what it serves the second viewer it reads from there.
+    await secondViewer();
     result.flipped = await page.evaluate(async () => {
       const db = await new Promise((resolve, reject) => {
         const req = indexedDB.open("kinema-blobs");
@@ -88,29 +118,7 @@ try {
     await page.reload();
     result.corrupted = await played(page, timeout);
   }
-  if (rest.includes("--second")) {
-    const context = await browser.newContext();
-    const key = option("--second-key");
-    if (key) {
-      await context.addInitScript((seed) => localStorage.setItem("kinema-bandwidth-key", seed), key);
-    }
-    const second = await context.newPage();
-    second.on("pageerror", (error) => errors.push(String(error)));
-    await second.goto(url);
-    result.second = await played(second, timeout);
-    result.firstServed = await page.evaluate(() => document.querySelector('[data-testid="player-stats"]')?.dataset.servedBytes ?? null);
-    if (key) {
-      // The tickets on their way settle: what the second counted as taken, the first took.
-      const account = (tab) => tab.evaluate(() => document.querySelector("kinema-player").bandwidth?.account() ?? null);
-      const until = Date.now() + 20000;
-      do {
-        result.firstAccount = await account(page);
-        result.secondAccount = await account(second);
-        if (result.firstAccount?.tickets_taken === result.secondAccount?.tickets_paid) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      } while (Date.now() < until);
-    }
-  }
+  if (!rest.includes("--replay")) await secondViewer();
   const shot = option("--screenshot");
   if (shot) {
     await page.screenshot({ path: shot, fullPage: true });

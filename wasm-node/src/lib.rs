@@ -172,7 +172,21 @@ pub struct LightNode {
     kept: Rc<RefCell<Kept>>,
     browsers: Rc<RefCell<Browsers>>,
     ledger: Rc<RefCell<Option<TabLedger>>>,
+    store: Rc<RefCell<Option<js_sys::Function>>>,
 }
+
+/// A segment request waiting on the page's store: its bytes, and where it is answered.
+type Waiting = (Vec<u8>, request_response::ResponseChannel<Vec<u8>>);
+
+/// Reads from the page's store under way.
+type Loads = futures::stream::FuturesUnordered<
+    futures::future::LocalBoxFuture<'static, (Hash, Option<Vec<u8>>)>,
+>;
+
+/// Segments asked of the page's store at once, at most (other misses are answered not found).
+const LOADING: usize = 8;
+/// Requests waiting on one segment from the page's store, at most.
+const WAITING_PER_LOAD: usize = 16;
 
 /// Fetches queued for the swarm at most.
 const FETCHES: usize = 64;
@@ -309,6 +323,7 @@ impl LightNode {
         let kept = Rc::new(RefCell::new(Kept::default()));
         let browsers = Rc::new(RefCell::new(Browsers::default()));
         let ledger = Rc::new(RefCell::new(None));
+        let store = Rc::new(RefCell::new(None));
         let task = Task {
             swarm,
             relay,
@@ -318,6 +333,8 @@ impl LightNode {
             kept: kept.clone(),
             browsers: browsers.clone(),
             ledger: ledger.clone(),
+            store: store.clone(),
+            loading: HashMap::new(),
             asks: None,
             ticket_asks: HashMap::new(),
         };
@@ -334,6 +351,7 @@ impl LightNode {
             kept,
             browsers,
             ledger,
+            store,
         })
     }
 
@@ -528,6 +546,14 @@ impl LightNode {
         serde_json::to_string(&winners).map_err(js)
     }
 
+    /// Where segments not kept in memory are looked for when another browser asks for one:
+    /// `load(hash)` (64 hex digits) resolves to the segment's bytes, or null (the player's
+    /// IndexedDB store). What it gives is checked against the hash before it is served.
+    #[wasm_bindgen(js_name = serveFrom)]
+    pub fn serve_from(&self, load: js_sys::Function) {
+        *self.store.borrow_mut() = Some(load);
+    }
+
     /// The "mine bandwidth" switch: whether the node serves what it kept to other browsers,
     /// and the bytes it serves at most (0: no cap); it stops once the cap is reached.
     #[wasm_bindgen(js_name = setServing)]
@@ -601,6 +627,10 @@ struct Task {
     kept: Rc<RefCell<Kept>>,
     browsers: Rc<RefCell<Browsers>>,
     ledger: Rc<RefCell<Option<TabLedger>>>,
+    /// The page's store, asked for segments not kept in memory.
+    store: Rc<RefCell<Option<js_sys::Function>>>,
+    /// Segments being read from the page's store, with the requests waiting for them.
+    loading: HashMap<Hash, Vec<Waiting>>,
     /// Where the funds of senders are asked for, once tickets are on.
     asks: Option<mpsc::Sender<kinema_chain::Address>>,
     /// Ticket requests on their way: to whom, and how many tickets each carried.
@@ -608,6 +638,57 @@ struct Task {
 }
 
 impl Task {
+    /// Answers a segment request from what is kept, or, when the page's store may hold it,
+    /// once the store was asked.
+    fn serve(
+        &mut self,
+        loads: &mut Loads,
+        request: Vec<u8>,
+        channel: request_response::ResponseChannel<Vec<u8>>,
+    ) {
+        let missing = self.kept.borrow().missing(&request);
+        let load = self.store.borrow().clone();
+        if let (Some(name), Some(load)) = (missing, load) {
+            if let Some(waiting) = self.loading.get_mut(&name) {
+                if waiting.len() < WAITING_PER_LOAD {
+                    waiting.push((request, channel));
+                    return;
+                }
+            } else if self.loading.len() < LOADING {
+                self.loading.insert(name, vec![(request, channel)]);
+                loads.push(Box::pin(async move {
+                    let bytes = async {
+                        let promise = load.call1(&JsValue::NULL, &name.to_string().into()).ok()?;
+                        let value = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(
+                            &promise,
+                        ))
+                        .await
+                        .ok()?;
+                        value.dyn_into::<js_sys::Uint8Array>().ok().map(|a| a.to_vec())
+                    }
+                    .await;
+                    (name, bytes)
+                }));
+                return;
+            }
+        }
+        let answer = self.kept.borrow_mut().answer(&request);
+        let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+    }
+
+    /// What the page's store gave for a segment asked of this node and not kept in memory:
+    /// kept (when it is the segment) and served to the requests that waited.
+    fn loaded(&mut self, name: Hash, bytes: Option<Vec<u8>>) {
+        if let Some(bytes) = bytes {
+            // Refused unless they are the segment: then it is not found.
+            let _ = self.kept.borrow_mut().keep(name, bytes);
+        }
+        for (request, channel) in self.loading.remove(&name).unwrap_or_default() {
+            let answer = self.kept.borrow_mut().answer(&request);
+            let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+        }
+    }
+
     /// Carries out what the ledger asks for.
     fn steps(&mut self, steps: Vec<Step<PeerId, request_response::ResponseChannel<Vec<u8>>>>) {
         let mut steps = std::collections::VecDeque::from(steps);
@@ -729,8 +810,10 @@ impl Task {
         let mut dialing: Vec<Dialing> = Vec::new();
         // Relayed connections to browsers, closed once a direct one is up.
         let mut relayed: HashMap<PeerId, Vec<libp2p::swarm::ConnectionId>> = HashMap::new();
+        let mut loads = Loads::new();
         loop {
             futures::select! {
+                (name, bytes) = loads.select_next_some() => self.loaded(name, bytes),
                 request = requests.next() => match request {
                     None => return,
                     Some(Command::Fetch(name, reply)) => {
@@ -748,6 +831,7 @@ impl Task {
                         self.ask(&mut downloads, fetching, false);
                     }
                     Some(Command::Bandwidth(asks)) => self.asks = Some(asks),
+
                     Some(Command::Chain(News::Height(height))) => {
                         if let Some(ledger) = self.ledger.borrow_mut().as_mut() {
                             ledger.height(height);
@@ -801,8 +885,7 @@ impl Task {
                             ..
                         },
                     )) => {
-                        let answer = self.kept.borrow_mut().answer(&request);
-                        let _ = self.swarm.behaviour_mut().segments.send_response(channel, answer);
+                        self.serve(&mut loads, request, channel);
                     }
                     SwarmEvent::Behaviour(LightBehaviourEvent::Tickets(
                         request_response::Event::Message {

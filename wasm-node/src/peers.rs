@@ -58,6 +58,14 @@ impl Kept {
         Ok(())
     }
 
+    /// The segment a request asks for, when it would be served but is not kept in memory (the
+    /// page may hold it elsewhere: `LightNode::serveFrom`).
+    pub(crate) fn missing(&self, request: &[u8]) -> Option<Hash> {
+        let closed = self.paused || self.cap.is_some_and(|cap| self.served >= cap);
+        let request = borsh::from_slice::<SegmentRequest>(request).ok()?;
+        (!closed && !self.blobs.contains_key(&request.name)).then_some(request.name)
+    }
+
     /// The answer to a segment request (borsh), from what is kept: not found while paused or
     /// once the upload cap is reached.
     pub(crate) fn answer(&mut self, request: &[u8]) -> Vec<u8> {

@@ -521,7 +521,8 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     assert_eq!(number(corrupted, "storeBytes"), 0, "no damaged copy is played: {result}");
     assert!(number(corrupted, "storeRejected") >= segments as u64, "{result}");
     assert!(number(corrupted, "relayBytes") > 0, "{result}");
-    // A second viewer (nothing kept) takes segments from the first viewer's tab, directly.
+    // A second viewer (nothing kept) takes segments from the first viewer's tab, directly: after
+    // its replay the first tab holds them in IndexedDB alone, and reads them from there.
     let second = &result["second"];
     assert_eq!(second["ended"], true, "{result}");
     assert_eq!((number(second, "stalls"), number(second, "rejected")), (0, 0), "{result}");

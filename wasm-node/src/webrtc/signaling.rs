@@ -68,6 +68,9 @@ fn description(kind: RtcSdpType, sdp: &str) -> RtcSessionDescriptionInit {
 
 /// The browser's local ICE candidates as they are found, as JSON (`RTCIceCandidate.toJSON()`).
 struct Candidates {
+    peer: RtcPeerConnection,
+    /// Whether the handshake got the connection up (else the connection is closed with it).
+    connected: bool,
     found: mpsc::Receiver<String>,
     _on_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
     states: mpsc::Receiver<()>,
@@ -96,7 +99,26 @@ impl Candidates {
             let _ = states_tx.try_send(());
         });
         peer.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
-        Self { found, _on_candidate: on_candidate, states, _on_state: on_state }
+        Self {
+            peer: peer.clone(),
+            connected: false,
+            found,
+            _on_candidate: on_candidate,
+            states,
+            _on_state: on_state,
+        }
+    }
+}
+
+impl Drop for Candidates {
+    /// The browser may still fire these after a handshake gave up: its handlers go before the
+    /// closures they call, and a connection that never came up is closed.
+    fn drop(&mut self) {
+        self.peer.set_onicecandidate(None);
+        self.peer.set_onconnectionstatechange(None);
+        if !self.connected {
+            self.peer.close();
+        }
     }
 }
 
@@ -123,7 +145,10 @@ where
     let mut taken = 0;
     loop {
         match peer.connection_state() {
-            RtcPeerConnectionState::Connected => break,
+            RtcPeerConnectionState::Connected => {
+                candidates.connected = true;
+                break;
+            }
             RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed => {
                 let state = peer.connection_state();
                 return Err(SignalingError::Failed(format!("the connection is {state:?}")));
@@ -172,8 +197,6 @@ where
             incoming = nothing.fuse();
         }
     }
-    peer.set_onicecandidate(None);
-    peer.set_onconnectionstatechange(None);
     Ok(())
 }
 
