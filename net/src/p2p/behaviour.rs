@@ -114,13 +114,24 @@ pub(super) fn build(config: &P2pConfig) -> Result<libp2p::Swarm<Behaviour>, P2pE
 
 /// A relay's limits: more circuits than libp2p's defaults, and long enough and large enough
 /// that a provider behind NAT can serve whole segments through them (libp2p's defaults, 2
-/// minutes and 128 KiB, are meant for hole punching only).
+/// minutes and 128 KiB, are meant for hole punching only). New circuits and reservations are
+/// limited per peer as libp2p does, and per IP address ten times more loosely: every
+/// browser-to-browser dial signals through a circuit, and the viewers of one video behind one
+/// address (a household's NAT, a campus, 8 tabs on one machine) dial each other in a burst —
+/// libp2p's 60 a minute per address left the last of 8 tabs with no browser to fetch from.
 fn relay_config() -> relay::Config {
+    let per = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
     relay::Config {
         max_circuits: 256,
         max_circuits_per_peer: 16,
         max_circuit_duration: Duration::from_secs(3600),
         max_circuit_bytes: 1 << 30,
+        reservation_rate_limiters: Vec::new(),
+        circuit_src_rate_limiters: Vec::new(),
         ..relay::Config::default()
     }
+    .reservation_rate_per_peer(per(30), Duration::from_secs(120))
+    .reservation_rate_per_ip(per(600), Duration::from_secs(60))
+    .circuit_src_per_peer(per(30), Duration::from_secs(120))
+    .circuit_src_per_ip(per(600), Duration::from_secs(60))
 }
