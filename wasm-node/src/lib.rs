@@ -831,7 +831,6 @@ impl Task {
                         self.ask(&mut downloads, fetching, false);
                     }
                     Some(Command::Bandwidth(asks)) => self.asks = Some(asks),
-
                     Some(Command::Chain(News::Height(height))) => {
                         if let Some(ledger) = self.ledger.borrow_mut().as_mut() {
                             ledger.height(height);
