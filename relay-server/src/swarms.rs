@@ -176,9 +176,6 @@ pub(crate) async fn swarm(
         content.parse().map_err(|e| Error::bad_request(format!("content id: {e}")))?;
     let p2p = &state.relay.p2p;
     let relay = p2p.peer_id();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     let (address, leave) = match (join.join, join.leave) {
         (None, None) => {
             let peers = state.relay.swarms.join(content, None, None, Instant::now());
@@ -197,7 +194,7 @@ pub(crate) async fn swarm(
         )));
     };
     let statement = crate::api::swarm_statement(&content, leave, &address, at);
-    check_signed(tab, &statement, &sig, at, now_ms)
+    check_signed(tab, &statement, &sig, at, crate::api::now_ms())
         .map_err(|why| Error::new(axum::http::StatusCode::FORBIDDEN, format!("{field}: {why}")))?;
     if !leave && !p2p.is_connected(&tab) {
         return Err(Error::new(

@@ -208,6 +208,31 @@ fn js(why: impl std::fmt::Display) -> JsError {
     JsError::new(&why.to_string())
 }
 
+/// Sends the swarm's task the command `make` builds around a reply channel, and waits for the
+/// task's answer.
+async fn ask<T>(
+    mut commands: mpsc::Sender<Command>,
+    make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+) -> Result<T, JsError> {
+    let (reply, answer) = oneshot::channel();
+    commands.send(make(reply)).await.map_err(|_| js("the light node has stopped"))?;
+    answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)
+}
+
+/// A promise of segment `hash` (64 hex digits) as the command `make` fetches it: a
+/// `Uint8Array`, every group checked.
+fn fetch(
+    commands: mpsc::Sender<Command>,
+    hash: String,
+    make: fn(Hash, Reply) -> Command,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
+        let bytes = ask(commands, |reply| make(name, reply)).await?;
+        Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+    })
+}
+
 #[wasm_bindgen]
 impl LightNode {
     /// Connects to the relay at `address`, a websocket or webrtc-direct multiaddr naming the
@@ -379,13 +404,7 @@ impl LightNode {
     /// relay, and `/webrtc` listening there; resolves to the address other nodes dial it at,
     /// `<relay address>/p2p-circuit/webrtc/p2p/<this peer>`.
     pub async fn listen(&self) -> Result<String, JsError> {
-        let (reply, answer) = oneshot::channel();
-        let mut commands = self.commands.clone();
-        commands
-            .send(Command::Listen(reply))
-            .await
-            .map_err(|_| js("the light node has stopped"))?;
-        answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)
+        ask(self.commands.clone(), Command::Listen).await
     }
 
     /// Connects to the node at `address` (one another node's [`LightNode::listen`] gave: for a
@@ -398,11 +417,7 @@ impl LightNode {
         let Some(peer) = peer_of(&address) else {
             return Err(js(format!("address {address} names no peer (/p2p/<id>)")));
         };
-        let (reply, answer) = oneshot::channel();
-        let mut commands = self.commands.clone();
-        let command = Command::Ping(address, peer, reply);
-        commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
-        let rtt = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
+        let rtt = ask(self.commands.clone(), |reply| Command::Ping(address, peer, reply)).await?;
         Ok(rtt.as_secs_f64() * 1000.0)
     }
 
@@ -422,11 +437,7 @@ impl LightNode {
         if self.browsers.borrow().has(&peer) {
             return Ok(());
         }
-        let (reply, answer) = oneshot::channel();
-        let mut commands = self.commands.clone();
-        let command = Command::Connect(address, peer, reply);
-        commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
-        answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)
+        ask(self.commands.clone(), |reply| Command::Connect(address, peer, reply)).await
     }
 
     /// Fetches the segment named `hash` from the browsers this one holds direct connections
@@ -435,15 +446,7 @@ impl LightNode {
     /// of them has it.
     #[wasm_bindgen(js_name = fetchFromBrowsers)]
     pub fn fetch_from_browsers(&self, hash: String) -> js_sys::Promise {
-        let mut commands = self.commands.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
-            let (reply, answer) = oneshot::channel();
-            let command = Command::FetchDirect(name, reply);
-            commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
-            let bytes = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
-            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
-        })
+        fetch(self.commands.clone(), hash, Command::FetchDirect)
     }
 
     /// Keeps `bytes` as segment `hash` to serve to other browsers (the last 64 MiB kept);
@@ -604,15 +607,7 @@ impl LightNode {
     /// why (not found, or bad data: the relay is then disconnected).
     #[wasm_bindgen(js_name = fetchSegment)]
     pub fn fetch_segment(&self, hash: String) -> js_sys::Promise {
-        let mut commands = self.commands.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let name: Hash = hash.trim().parse().map_err(|e| js(format!("segment name: {e}")))?;
-            let (reply, answer) = oneshot::channel();
-            let command = Command::Fetch(name, reply);
-            commands.send(command).await.map_err(|_| js("the light node has stopped"))?;
-            let bytes = answer.await.map_err(|_| js("the light node has stopped"))?.map_err(js)?;
-            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
-        })
+        fetch(self.commands.clone(), hash, Command::Fetch)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, target_dir};
+use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, run, target_dir};
 
 /// Kills the devnet when the benchmark ends, however it ends.
 pub(crate) struct Devnet(std::process::Child);
@@ -78,17 +78,13 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let rpc = format!("http://127.0.0.1:{port}");
     let faucet = work.join("devnet/faucet.key");
     let balance = |who: &str| -> Result<u64> {
-        let out = Command::new(&kinema)
-            .args(["chain", "balance", "--rpc", &rpc, who, "--json"])
-            .output()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let out =
+            run(Command::new(&kinema).args(["chain", "balance", "--rpc", &rpc, who, "--json"]))?;
+        let v: serde_json::Value = serde_json::from_str(&out)?;
         v["balance"].as_u64().context("no balance")
     };
-    let address = String::from_utf8(
-        Command::new(&kinema).args(["wallet", "address"]).arg(&faucet).output()?.stdout,
-    )?
-    .trim()
-    .to_owned();
+    let address =
+        run(Command::new(&kinema).args(["wallet", "address"]).arg(&faucet))?.trim().to_owned();
     let before = balance(&address)?;
 
     let started = Instant::now();

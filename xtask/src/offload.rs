@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::market::Devnet;
-use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, root, target_dir};
+use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, root, run, target_dir};
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     let mut tabs = 4usize;
@@ -46,15 +46,12 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let ladder = work.join("ladder");
-    let made = Command::new(&kinema)
+    run(Command::new(&kinema)
         .args(["media", "ladder"])
         .arg(&clip)
         .args(["--renditions", "240p,144p", "--out"])
-        .arg(&ladder)
-        .output()?;
-    if !made.status.success() {
-        bail!("the ladder: {}", String::from_utf8_lossy(&made.stderr));
-    }
+        .arg(&ladder))
+    .context("the ladder")?;
     let port = 42_650u16;
     let price_arg = price.to_string();
     let extra = ["--workers", "0", "--verifiers", "0", "--bandwidth-price", &price_arg];
@@ -66,17 +63,14 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let keys_file = work.join("keys.json");
     std::fs::write(&keys_file, serde_json::to_string(&keys)?)?;
     let faucet_address = run(Command::new(&kinema).args(["wallet", "address"]).arg(&faucet))?;
-    let published = Command::new(&kinema)
+    let published = run(Command::new(&kinema)
         .arg("publish")
         .arg(&ladder)
         .args(["--relay", &relay, "--key"])
-        .arg(work.join("devnet/faucet.key"))
-        .arg("--json")
-        .output()?;
-    if !published.status.success() {
-        bail!("publishing: {}", String::from_utf8_lossy(&published.stderr));
-    }
-    let content: Value = serde_json::from_slice(&published.stdout)?;
+        .arg(&faucet)
+        .arg("--json"))
+    .context("publishing")?;
+    let content: Value = serde_json::from_str(&published)?;
     let id = content["id"].as_str().context("no content id")?.to_owned();
     let manifest: Value = serde_json::from_slice(&std::fs::read(ladder.join("manifest.json"))?)?;
     let segments = manifest["renditions"][0]["segments"].as_array().map_or(0, Vec::len);
@@ -168,15 +162,6 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         println!("baseline stalls {stalls}");
     }
     Ok(())
-}
-
-/// What `cmd` printed, or why it failed.
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("{cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Bandwidth keys for `tabs` viewers, each funded from the faucet with a ticket deposit;

@@ -166,7 +166,16 @@ async fn the_light_node_fetches_and_verifies_in_chromium() {
 async fn page_result(e2e: &Path, url: String, ids: &[&str]) -> serde_json::Value {
     let mut args = vec!["light-node.mjs".to_owned(), url];
     args.extend(ids.iter().map(|id| (*id).to_owned()));
-    let dir = e2e.to_owned();
+    node_script(e2e, args).await
+}
+
+/// What an end-to-end script (`node <args>` in `dir`, on a blocking thread) printed last: one
+/// JSON line. Panics with its output when that line is not JSON.
+async fn node_script<S: AsRef<std::ffi::OsStr> + Send + 'static>(
+    dir: &Path,
+    args: Vec<S>,
+) -> serde_json::Value {
+    let dir = dir.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node").args(&args).current_dir(dir).output()
     })
@@ -407,21 +416,9 @@ async fn a_kinema_tab_and_a_js_libp2p_tab_ping_each_other_over_webrtc() {
         Command::new("node").arg("bundle.mjs").arg(&bundle).current_dir(&interop).output().unwrap();
     assert!(bundled.status.success(), "{bundled:?}");
     let (_devnet, relay, _, id, _) = published_ladder(tmp.path());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("webrtc-interop.mjs")
-            .arg(&relay)
-            .arg(&bundle)
-            .args(["--liar", &id])
-            .current_dir(e2e)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
-        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    let args: Vec<std::ffi::OsString> =
+        vec!["webrtc-interop.mjs".into(), relay.into(), bundle.into(), "--liar".into(), id.into()];
+    let result = node_script(&e2e, args).await;
     eprintln!("webrtc interop: {result}");
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
@@ -469,17 +466,7 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
         args.extend(extra);
         let dir = e2e.clone();
         async move {
-            let output = tokio::task::spawn_blocking(move || {
-                Command::new("node").args(&args).current_dir(dir).output()
-            })
-            .await
-            .unwrap()
-            .unwrap();
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let result: serde_json::Value =
-                serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_else(|e| {
-                    panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr))
-                });
+            let result = node_script(&dir, args).await;
             eprintln!("player: {result}");
             result
         }
@@ -559,16 +546,7 @@ async fn the_player_plays_a_ladder_checking_every_segment() {
     let nobody = "ab".repeat(32);
     let mut args = vec!["player.mjs".to_owned(), format!("{relay}/watch.html#content={nobody}")];
     args.push("--no-peers".into());
-    let dir = e2e.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node").args(&args).current_dir(dir).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let result: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last().unwrap())
-            .unwrap();
+    let result = node_script(&e2e, args).await;
     assert_eq!(result["error"]["state"], "no-content", "{result}");
 }
 
@@ -615,15 +593,7 @@ async fn the_creator_app_uploads_a_clip_and_its_watch_link_plays() {
         )
         .into(),
     ];
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node").args(&args).current_dir(e2e).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
-        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    let result = node_script(&e2e, args).await;
     eprintln!("studio: {result}");
     assert_eq!(result["ok"], true, "{result}");
     let step = |name: &str| {
