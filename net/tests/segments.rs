@@ -1,7 +1,7 @@
 //! Blobs over libp2p between native nodes on loopback: found through kademlia, fetched in
 //! verified 16 KiB groups; a provider serving a corrupted group is caught at it and banned; a
-//! restarted node still serves what it stored. Websocket, QUIC and webrtc-direct carry the same
-//! protocols; a relay fetches for a peer what it lacks, and a node that listens only through a
+//! restarted node still serves what it stored. Websocket and QUIC carry the same protocols
+//! (webrtc-direct is listened on for browsers, not dialled by native nodes); a relay fetches for a peer what it lacks, and a node that listens only through a
 //! relay's circuit serves its blobs through it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
@@ -155,40 +155,28 @@ async fn websocket_quic_relay_fetches_and_circuits() {
     let relay_quic = listening_on(&relay, "quic-v1").await;
     let relay_webrtc = listening_on(&relay, "webrtc-direct").await;
 
-    // Peers that reach it over websocket, QUIC and webrtc-direct only.
-    let only =
-        [(11, &relay_ws, "ws"), (12, &relay_quic, "quic-v1"), (16, &relay_webrtc, "webrtc-direct")];
-    for (seed, address, protocol) in only {
-        // libp2p's webrtc transport dials from its listener's socket. libp2p-webrtc gives the
-        // noise data channel 10 s to open, which a loaded debug build can miss; the failed
-        // attempt then leaves the relay's UDP mux mapping that socket to a dead ICE agent, and
-        // every redial from the same socket is lost for 30 s and more (upstream: the mux looks
-        // packets up by source address before ufrag). A browser opens a new socket for each
-        // attempt; so does the second attempt here, from a fresh peer. Which transport did not
-        // connect is named.
-        let attempts: u8 = if protocol == "webrtc-direct" { 2 } else { 1 };
-        let mut connected = None;
-        for attempt in 0..attempts {
-            let listen: &[&str] = if protocol == "webrtc-direct" {
-                &["/ip4/127.0.0.1/udp/0/webrtc-direct"]
-            } else {
-                &[]
-            };
-            let peer_seed = seed + 100 * attempt;
-            let (peer, link) =
-                p2p::start(config(peer_seed, listen, std::slice::from_ref(address), None)).unwrap();
-            if tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1)).await.is_ok() {
-                connected = Some((peer, link));
-                break;
-            }
-        }
-        let (peer, _link) = connected.unwrap_or_else(|| {
-            panic!("no {protocol} connection to the relay within 20 s, {attempts} attempt(s)")
-        });
+    // Peers that reach it over websocket and QUIC only.
+    for (seed, address, protocol) in [(11, &relay_ws, "ws"), (12, &relay_quic, "quic-v1")] {
+        let (peer, _link) =
+            p2p::start(config(seed, &[], std::slice::from_ref(address), None)).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1))
+            .await
+            .unwrap_or_else(|_| panic!("no {protocol} connection to the relay within 20 s"));
         let via = &peer.peers()[0];
         assert_eq!(via.peer_id, relay.peer_id());
         assert!(via.addresses.iter().any(|a| a.iter().any(|p| p.tag() == protocol)), "{via:?}");
     }
+    // Its webrtc-direct listener is for browsers (`cli/tests/it/browser.rs`): a native node
+    // does not dial it (`p2p::webrtc`), and reaches the relay over the QUIC address it is also
+    // given, on the same attempt.
+    let (peer, _link) =
+        p2p::start(config(16, &[], &[relay_webrtc, relay_quic.clone()], None)).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), peer.connected_to(1))
+        .await
+        .expect("no connection to the relay over the QUIC address given beside webrtc-direct");
+    let via = &peer.peers()[0];
+    assert!(via.addresses.iter().all(|a| a.iter().all(|p| p.tag() != "webrtc-direct")), "{via:?}");
+    assert_eq!(relay.stats().webrtc_admitted.load(std::sync::atomic::Ordering::Relaxed), 0);
 
     // A node that cannot be dialled: it listens only through the relay's circuit.
     let circuit = format!("{relay_tcp}/p2p-circuit");

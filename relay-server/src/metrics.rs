@@ -168,6 +168,21 @@ impl Collector for P2pMetrics {
             ("fetched_blobs", "Blobs fetched from peers", load(&stats.fetched)),
             ("reservations", "Circuit relay reservations accepted", load(&stats.reservations)),
             ("circuits", "Relayed circuits opened", load(&stats.circuits)),
+            (
+                "webrtc_handshakes_admitted",
+                "webrtc-direct handshakes started",
+                load(&stats.webrtc_admitted),
+            ),
+            (
+                "webrtc_handshakes_refused",
+                "webrtc-direct handshakes refused (too many at once, or failed before)",
+                load(&stats.webrtc_refused),
+            ),
+            (
+                "webrtc_handshakes_failed",
+                "webrtc-direct handshakes that failed (each keeps what it held until a restart)",
+                load(&stats.webrtc_failed),
+            ),
             ("p2p_dropped", "libp2p messages dropped on full queues", p2p.dropped()),
         ];
         for (name, help, value) in counters {

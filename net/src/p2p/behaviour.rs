@@ -12,11 +12,15 @@ use libp2p::{
     request_response, tcp, yamux,
 };
 
-use super::{AGENT, MAX_CONNECTIONS, MAX_PER_PEER, P2pConfig, P2pError, webrtc_certificate};
+use super::{
+    AGENT, MAX_CONNECTIONS, MAX_PER_PEER, P2pConfig, P2pError, Stats, webrtc, webrtc_certificate,
+};
 use crate::wire::{Bytes, MAX_MESSAGE};
+use std::sync::Arc;
 
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
+    pub(super) webrtc: webrtc::Guard,
     pub(super) limits: connection_limits::Behaviour,
     pub(super) relay: Toggle<relay::Behaviour>,
     pub(super) relay_client: relay::client::Behaviour,
@@ -28,9 +32,12 @@ pub(super) struct Behaviour {
     pub(super) segments: request_response::Behaviour<Bytes>,
 }
 
-/// Builds the swarm `config` asks for: TCP, QUIC, webrtc-direct, DNS, websocket and the relay
-/// client as transports; the behaviours above.
-pub(super) fn build(config: &P2pConfig) -> Result<libp2p::Swarm<Behaviour>, P2pError> {
+/// Builds the swarm `config` asks for: TCP, QUIC, webrtc-direct (to listen on), DNS, websocket
+/// and the relay client as transports; the behaviours above, counting in `stats`.
+pub(super) fn build(
+    config: &P2pConfig,
+    stats: Arc<Stats>,
+) -> Result<libp2p::Swarm<Behaviour>, P2pError> {
     let build = |e: &dyn std::fmt::Display| P2pError::Build(e.to_string());
     // Both rustls providers are linked (QUIC's and the websocket's); webrtc's DTLS asks for the
     // process default, which must then be chosen. Already chosen (another node): fine.
@@ -47,7 +54,7 @@ pub(super) fn build(config: &P2pConfig) -> Result<libp2p::Swarm<Behaviour>, P2pE
         .map_err(|e| build(&e))?
         .with_quic()
         .with_other_transport(|key| {
-            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+            webrtc::ListenOnly(libp2p_webrtc::tokio::Transport::new(key.clone(), certificate))
                 .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
         })
         .map_err(|e| build(&e))?
@@ -92,6 +99,7 @@ pub(super) fn build(config: &P2pConfig) -> Result<libp2p::Swarm<Behaviour>, P2pE
             kad.set_mode(Some(kad::Mode::Server));
             let relay = config.relay.then(|| relay::Behaviour::new(id, relay_config()));
             Ok(Behaviour {
+                webrtc: webrtc::Guard::new(stats),
                 limits: connection_limits::Behaviour::new(limits),
                 relay: relay.into(),
                 relay_client,

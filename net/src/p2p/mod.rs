@@ -1,5 +1,6 @@
 //! Native peers over libp2p: TCP and websocket with noise and yamux, QUIC, and webrtc-direct
-//! (what browsers dial without a certificate a CA signed); identify and ping; circuit relay v2
+//! (what browsers dial without a certificate a CA signed: listened on, never dialled, its
+//! handshakes bounded, see [`webrtc`]); identify and ping; circuit relay v2
 //! (a relay serves reservations and circuits when asked to; every node can listen through a
 //! relay with a `/p2p-circuit` address); gossipsub on the topics of a [`Registry`] (a message
 //! that fails its topic's check is rejected and not forwarded) and a one-way request-response
@@ -20,6 +21,7 @@ mod behaviour;
 mod fetch;
 mod gossip;
 mod serve;
+pub mod webrtc;
 
 use kinema_chain::Hash;
 use std::collections::{HashMap, HashSet};
@@ -131,6 +133,12 @@ pub struct Stats {
     pub reservations: AtomicU64,
     /// Relayed circuits opened.
     pub circuits: AtomicU64,
+    /// webrtc-direct handshakes admitted, refused ([`webrtc::Guard`]'s bounds) and failed.
+    pub webrtc_admitted: AtomicU64,
+    /// See `webrtc_admitted`.
+    pub webrtc_refused: AtomicU64,
+    /// See `webrtc_admitted`.
+    pub webrtc_failed: AtomicU64,
 }
 
 /// Why the swarm could not start.
@@ -328,7 +336,8 @@ pub fn start(config: P2pConfig) -> Result<(P2p, Messages), P2pError> {
             (topic.hash(), (topic, check.clone()))
         })
         .collect();
-    let mut swarm = behaviour::build(&config)?;
+    let stats = Arc::new(Stats::default());
+    let mut swarm = behaviour::build(&config, stats.clone())?;
     for (topic, _) in topics.values() {
         swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| build(&e))?;
     }
@@ -363,7 +372,6 @@ pub fn start(config: P2pConfig) -> Result<(P2p, Messages), P2pError> {
     let dropped = Arc::new(AtomicU64::new(0));
     let banned = Arc::new(std::sync::Mutex::new(Banned::default()));
     let known = Arc::new(std::sync::Mutex::new(HashMap::new()));
-    let stats = Arc::new(Stats::default());
     let handle = P2p {
         peer_id,
         listening,
@@ -538,22 +546,33 @@ impl SwarmTask {
 
     fn redial(&mut self) {
         self.listen_through_relays();
-        for address in self.peers.clone() {
-            let named = peer_of(&address);
-            let known = named.or_else(|| self.answered.get(&address).copied());
-            if known.is_some_and(|id| self.swarm.is_connected(&id)) {
-                continue;
+        // A peer given at several addresses is dialled once, at all of them (the swarm tries
+        // them side by side): dialled one address at a time, the first dial in flight would
+        // keep the others from ever being tried.
+        let mut named: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
+        for address in &self.peers {
+            match peer_of(address).or_else(|| self.answered.get(address).copied()) {
+                Some(id) if self.swarm.is_connected(&id) => {}
+                Some(id) => match named.iter_mut().find(|(known, _)| *known == id) {
+                    Some((_, addresses)) => addresses.push(address.clone()),
+                    None => named.push((id, vec![address.clone()])),
+                },
+                None => {
+                    let dial = DialOpts::unknown_peer_id().address(address.clone()).build();
+                    if let Err(e) = self.swarm.dial(dial) {
+                        debug!(%address, "dial: {e}");
+                    }
+                }
             }
+        }
+        for (id, addresses) in named {
             // A peer being dialled already is not dialled again (one connection is enough).
-            let dial = match known {
-                Some(id) => DialOpts::peer_id(id)
-                    .addresses(vec![address.clone()])
-                    .condition(PeerCondition::DisconnectedAndNotDialing)
-                    .build(),
-                None => DialOpts::unknown_peer_id().address(address.clone()).build(),
-            };
+            let dial = DialOpts::peer_id(id)
+                .addresses(addresses)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
             if let Err(e) = self.swarm.dial(dial) {
-                debug!(%address, "dial: {e}");
+                debug!(peer = %id, "dial: {e}");
             }
         }
     }

@@ -1,0 +1,128 @@
+//! A stranger floods a node's webrtc-direct port with STUN binding requests, each from a new
+//! UDP port and each naming a new ICE username, and never finishes a handshake: every one of
+//! them would have cost the node a WebRTC peer connection kept for good (an ICE agent with its
+//! own socket). The node takes only what `webrtc::Guard` allows, and its file descriptors show
+//! it. (Its own binary: the descriptors counted are this test's alone.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use std::net::UdpSocket;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use kinema_net::p2p::webrtc::{AT_ONCE_PER_IP, FAILURES_PER_IP};
+use kinema_net::p2p::{self, P2pConfig, Stats};
+use kinema_test_support::{eventually, wait_until_async};
+use libp2p::multiaddr::Protocol;
+
+/// libp2p-webrtc gives a handshake 10 s; what it gives up on is counted failed then.
+const PATIENCE: Duration = Duration::from_secs(40);
+/// Binding requests sent in each wave of the flood.
+const WAVE: u64 = 200;
+
+/// A STUN binding request naming `ufrag` (the first message of a webrtc-direct handshake).
+fn binding_request(ufrag: &str) -> Vec<u8> {
+    let user = format!("{ufrag}:{ufrag}").into_bytes();
+    let mut attribute = vec![0x00, 0x06]; // USERNAME
+    attribute.extend((user.len() as u16).to_be_bytes());
+    attribute.extend(&user);
+    attribute.resize(attribute.len().next_multiple_of(4), 0);
+    let mut message = vec![0x00, 0x01]; // a binding request
+    message.extend((attribute.len() as u16).to_be_bytes());
+    message.extend(0x2112_a442_u32.to_be_bytes());
+    message.extend(rand::random::<[u8; 12]>());
+    message.extend(attribute);
+    message
+}
+
+/// Sends `count` binding requests to `port`, each from a new socket on `from`, in bursts, each
+/// once the node has decided on the one before. The sockets stay open (kept in `sockets`), so
+/// that no port is used twice: the node hears a port once.
+async fn flood(stats: &Stats, sockets: &mut Vec<UdpSocket>, from: &str, port: u16, count: u64) {
+    const BURST: u64 = 25;
+    let start = decisions(stats);
+    for sent in (0..count).step_by(BURST as usize) {
+        for _ in sent..(sent + BURST).min(count) {
+            let socket = UdpSocket::bind((from, 0)).unwrap();
+            let ufrag = format!("libp2p+webrtc+v1/{}", hex::encode(rand::random::<[u8; 16]>()));
+            socket.send_to(&binding_request(&ufrag), ("127.0.0.1", port)).unwrap();
+            sockets.push(socket);
+        }
+        let sent = start + (sent + BURST).min(count);
+        wait_until_async(&format!("{sent} handshakes admitted or refused"), PATIENCE, || {
+            let decided = decisions(stats);
+            async move { decided >= sent }
+        })
+        .await;
+    }
+}
+
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn load(stats: &Stats) -> (u64, u64, u64) {
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    (get(&stats.webrtc_admitted), get(&stats.webrtc_refused), get(&stats.webrtc_failed))
+}
+
+/// The handshakes the node admitted or refused.
+fn decisions(stats: &Stats) -> u64 {
+    let (admitted, refused, _) = load(stats);
+    admitted + refused
+}
+
+/// Waits until `count` handshakes have failed.
+async fn failed(stats: &Stats, count: u64) {
+    wait_until_async(&format!("{count} handshakes to fail"), PATIENCE, || {
+        let failed = load(stats).2;
+        async move { failed == count }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_webrtc_handshakes_costs_a_bounded_amount() {
+    let config = P2pConfig {
+        listen: vec!["/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()],
+        ..P2pConfig::new(p2p::keypair_from_seed([40; 32]).unwrap())
+    };
+    let (node, _link) = p2p::start(config).unwrap();
+    let address = eventually("the webrtc-direct listener", PATIENCE, || async {
+        node.listening().await.into_iter().next()
+    })
+    .await;
+    let port = address
+        .iter()
+        .find_map(|p| match p {
+            Protocol::Udp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let stats = node.stats();
+    let before = descriptors();
+    let mut sockets = Vec::new();
+
+    // From one address: a few at once; once they have failed, a few more, up to its bound.
+    flood(stats, &mut sockets, "127.0.0.1", port, WAVE).await;
+    assert_eq!(load(stats).0, AT_ONCE_PER_IP as u64);
+    failed(stats, AT_ONCE_PER_IP as u64).await;
+    flood(stats, &mut sockets, "127.0.0.1", port, WAVE).await;
+    assert_eq!(load(stats).0, FAILURES_PER_IP as u64);
+    failed(stats, FAILURES_PER_IP as u64).await;
+    // The address has failed its share: nothing more is taken from it.
+    flood(stats, &mut sockets, "127.0.0.1", port, WAVE).await;
+    assert_eq!(load(stats).0, FAILURES_PER_IP as u64);
+
+    // Another address is still served.
+    flood(stats, &mut sockets, "127.0.0.2", port, WAVE).await;
+    let (admitted, refused, _) = load(stats);
+    assert_eq!(admitted, (FAILURES_PER_IP as usize + AT_ONCE_PER_IP) as u64);
+    assert_eq!(refused, 4 * WAVE - admitted);
+
+    // What the node holds grew with what it admitted, not with what it was sent: unguarded,
+    // each of the 800 requests kept a descriptor (an ICE agent's mDNS socket) for good.
+    drop(sockets);
+    let grown = descriptors().saturating_sub(before);
+    assert!(grown <= admitted as usize + 4, "{grown} more descriptors for {admitted} admitted");
+}
