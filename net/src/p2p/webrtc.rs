@@ -102,7 +102,7 @@ impl<T: Transport + Unpin> Transport for ListenOnly<T> {
 pub struct Refused(&'static str);
 
 /// Admits inbound webrtc-direct handshakes within the bounds above.
-pub(super) struct Guard {
+pub struct Guard {
     /// Handshakes under way: from where, since when.
     under_way: HashMap<ConnectionId, (IpAddr, Instant)>,
     /// Failed handshakes per address (at most [`FAILURES`] addresses: each has failed once).
