@@ -107,7 +107,13 @@ pub(super) fn build(
                     identify::Config::new("/kinema/1.0.0".into(), key.public())
                         .with_agent_version(AGENT.into()),
                 ),
-                ping: ping::Behaviour::default(),
+                // A ping every 5 s, answered within 10 s (libp2p: 15 s and 20 s): a connection
+                // whose peer vanished is closed after three in a row go unanswered.
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(Duration::from_secs(5))
+                        .with_timeout(Duration::from_secs(10)),
+                ),
                 gossipsub,
                 direct,
                 kad,

@@ -408,6 +408,7 @@ pub fn start(config: P2pConfig) -> Result<(P2p, Messages), P2pError> {
         announced: false,
         banned,
         rejected: HashMap::new(),
+        unanswered: HashMap::new(),
         fetches: HashMap::new(),
         queries: HashMap::new(),
         requests: HashMap::new(),
@@ -473,6 +474,8 @@ struct SwarmTask {
     banned: Arc<std::sync::Mutex<Banned>>,
     /// Gossip refused since the last [`FORGIVE`], by the peer it came from.
     rejected: HashMap<PeerId, u32>,
+    /// Pings unanswered in a row, by connection (open connections only).
+    unanswered: HashMap<libp2p::swarm::ConnectionId, u32>,
     /// Fetches under way, by blob.
     fetches: HashMap<Hash, fetch::Pending>,
     /// Work done off the swarm's task (blob reads and writes), coming back.
@@ -495,6 +498,13 @@ enum Done {
 
 /// Blob reads a node runs at once; more requests wait their turn.
 const READERS: usize = 16;
+/// Pings in a row a connection may leave unanswered before it is closed (libp2p's ping closes
+/// nothing itself). A webrtc-direct connection whose browser vanished (a killed tab, a lost
+/// network) is never closed by libp2p-webrtc 0.10.0-alpha, which does not watch the peer
+/// connection's state: without this it stayed open for good, holding one of the node's
+/// [`MAX_CONNECTIONS`] and its peer connection's memory and socket. Pings go every 5 s and
+/// wait 10 s.
+const MAX_UNANSWERED: u32 = 3;
 /// Gossip messages a peer may have refused before it is banned, and how often the count
 /// starts again: an honest peer forwards only what it checked itself, so it is refused only
 /// around a height or epoch change.
@@ -727,7 +737,14 @@ impl SwarmTask {
                 let n = self.swarm.connected_peers().count();
                 self.connected.send_replace(n);
             }
-            SwarmEvent::ConnectionClosed { peer_id, endpoint, num_established, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                self.unanswered.remove(&connection_id);
                 if let Ok(mut peers) = self.known.lock() {
                     if num_established == 0 {
                         peers.remove(&peer_id);
@@ -746,6 +763,24 @@ impl SwarmTask {
             )) => {
                 self.stats.reservations.fetch_add(1, Ordering::Relaxed);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                connection,
+                result,
+            })) => match result {
+                Ok(_) => {
+                    self.unanswered.remove(&connection);
+                }
+                Err(e) => {
+                    let unanswered = self.unanswered.entry(connection).or_default();
+                    *unanswered += 1;
+                    if *unanswered >= MAX_UNANSWERED {
+                        debug!(%peer, "{MAX_UNANSWERED} pings unanswered ({e}): closing");
+                        self.unanswered.remove(&connection);
+                        self.swarm.close_connection(connection);
+                    }
+                }
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Relay(relay::Event::CircuitReqAccepted {
                 ..
             })) => {

@@ -1,8 +1,13 @@
-//! A stranger floods a node's webrtc-direct port with STUN binding requests, each from a new
-//! UDP port and each naming a new ICE username, and never finishes a handshake: every one of
-//! them would have cost the node a WebRTC peer connection kept for good (an ICE agent with its
-//! own socket). The node takes only what `webrtc::Guard` allows, and its file descriptors show
-//! it. (Its own binary: the descriptors counted are this test's alone.)
+//! What strangers can cost a node through its webrtc-direct listener (the one browsers dial).
+//!
+//! - A stranger floods it with STUN binding requests, each from a new UDP port and each naming
+//!   a new ICE username, and never finishes a handshake: every one of them would have cost the
+//!   node a WebRTC peer connection kept for good (an ICE agent with its own socket). The node
+//!   takes only what `webrtc::Guard` allows, and its file descriptors show it.
+//! - A peer connects and vanishes without a word (a killed tab): libp2p-webrtc never notices,
+//!   the node's unanswered pings do, and the connection is closed.
+//!
+//! Its own binary, its tests one at a time: the descriptors counted are the test's alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -10,10 +15,17 @@ use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kinema_net::p2p::webrtc::{AT_ONCE_PER_IP, FAILURES_PER_IP};
 use kinema_net::p2p::{self, P2pConfig, Stats};
 use kinema_test_support::{eventually, wait_until_async};
+use libp2p::core::Transport as _;
+use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, Swarm, ping};
+
+/// One test at a time: each counts the process's descriptors.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// libp2p-webrtc gives a handshake 10 s; what it gives up on is counted failed then.
 const PATIENCE: Duration = Duration::from_secs(40);
@@ -81,17 +93,24 @@ async fn failed(stats: &Stats, count: u64) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_webrtc_handshakes_costs_a_bounded_amount() {
+/// A node listening on webrtc-direct only, and its address.
+async fn webrtc_node(seed: u8) -> (p2p::P2p, p2p::Messages, Multiaddr) {
     let config = P2pConfig {
         listen: vec!["/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()],
-        ..P2pConfig::new(p2p::keypair_from_seed([40; 32]).unwrap())
+        ..P2pConfig::new(p2p::keypair_from_seed([seed; 32]).unwrap())
     };
-    let (node, _link) = p2p::start(config).unwrap();
+    let (node, link) = p2p::start(config).unwrap();
     let address = eventually("the webrtc-direct listener", PATIENCE, || async {
         node.listening().await.into_iter().next()
     })
     .await;
+    (node, link, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_webrtc_handshakes_costs_a_bounded_amount() {
+    let _alone = ALONE.lock().await;
+    let (node, _link, address) = webrtc_node(40).await;
     let port = address
         .iter()
         .find_map(|p| match p {
@@ -125,4 +144,70 @@ async fn a_flood_of_webrtc_handshakes_costs_a_bounded_amount() {
     drop(sockets);
     let grown = descriptors().saturating_sub(before);
     assert!(grown <= admitted as usize + 4, "{grown} more descriptors for {admitted} admitted");
+}
+
+/// A bare libp2p swarm dialling over webrtc-direct as libp2p-webrtc does (what a Kinema node no
+/// longer does: see `p2p::webrtc`), answering pings while it lives.
+async fn webrtc_dialler(to: &Multiaddr) -> Option<Swarm<ping::Behaviour>> {
+    let certificate = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng()).unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+                .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+        })
+        .unwrap()
+        .with_behaviour(|_| ping::Behaviour::default())
+        .unwrap()
+        .build();
+    swarm.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()).unwrap();
+    swarm.dial(to.clone()).unwrap();
+    // Its listener comes up, then the connection, or the dial fails (webrtc-rs's race, 1 dial
+    // in ~40; libp2p-webrtc gives up after 10 s).
+    loop {
+        match swarm.select_next_some().await {
+            libp2p::swarm::SwarmEvent::ConnectionEstablished { .. } => return Some(swarm),
+            libp2p::swarm::SwarmEvent::OutgoingConnectionError { .. } => return None,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webrtc_peer_that_vanishes_is_closed() {
+    let _alone = ALONE.lock().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (node, _link, address) = webrtc_node(41).await;
+    let before = descriptors();
+    let mut dialler = None;
+    for _ in 0..3 {
+        dialler = webrtc_dialler(&address).await;
+        if dialler.is_some() {
+            break;
+        }
+    }
+    let mut dialler = dialler.expect("no webrtc-direct connection in 3 dials");
+    // While the peer answers its pings, the connection stays.
+    let answering = tokio::spawn(async move {
+        loop {
+            dialler.select_next_some().await;
+        }
+    });
+    wait_until_async("the node to see the peer", PATIENCE, || async { node.peers().len() == 1 })
+        .await;
+    // It vanishes: its swarm is gone without a word (libp2p-webrtc does not close what it
+    // drops, so its side stays up on the wire but answers nothing).
+    answering.abort();
+    let _ = answering.await;
+    wait_until_async(
+        "the node to close the silent connection",
+        Duration::from_secs(90),
+        || async { node.peers().is_empty() },
+    )
+    .await;
+    // Closed, the node's side gave back what its peer connection held.
+    wait_until_async("the node's descriptors to come back", PATIENCE, || async {
+        descriptors() <= before + 1
+    })
+    .await;
 }
