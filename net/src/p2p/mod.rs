@@ -771,6 +771,9 @@ impl SwarmTask {
                 Ok(_) => {
                     self.unanswered.remove(&connection);
                 }
+                // (A failure told after its connection closed is not counted: nothing would
+                // take it out again.)
+                Err(_) if !self.swarm.is_connected(&peer) => {}
                 Err(e) => {
                     let unanswered = self.unanswered.entry(connection).or_default();
                     *unanswered += 1;
