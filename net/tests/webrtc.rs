@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kinema_net::p2p::webrtc::{AT_ONCE_PER_IP, FAILURES_PER_IP};
 use kinema_net::p2p::{self, P2pConfig, Stats};
-use kinema_test_support::{eventually, wait_until_async};
+use kinema_test_support::{eventually, stun_binding_request, wait_until_async};
 use libp2p::core::Transport as _;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::multiaddr::Protocol;
@@ -32,21 +32,6 @@ const PATIENCE: Duration = Duration::from_secs(40);
 /// Binding requests sent in each wave of the flood.
 const WAVE: u64 = 200;
 
-/// A STUN binding request naming `ufrag` (the first message of a webrtc-direct handshake).
-fn binding_request(ufrag: &str) -> Vec<u8> {
-    let user = format!("{ufrag}:{ufrag}").into_bytes();
-    let mut attribute = vec![0x00, 0x06]; // USERNAME
-    attribute.extend((user.len() as u16).to_be_bytes());
-    attribute.extend(&user);
-    attribute.resize(attribute.len().next_multiple_of(4), 0);
-    let mut message = vec![0x00, 0x01]; // a binding request
-    message.extend((attribute.len() as u16).to_be_bytes());
-    message.extend(0x2112_a442_u32.to_be_bytes());
-    message.extend(rand::random::<[u8; 12]>());
-    message.extend(attribute);
-    message
-}
-
 /// Sends `count` binding requests to `port`, each from a new socket on `from`, in bursts, each
 /// once the node has decided on the one before. The sockets stay open (kept in `sockets`), so
 /// that no port is used twice: the node hears a port once.
@@ -57,7 +42,9 @@ async fn flood(stats: &Stats, sockets: &mut Vec<UdpSocket>, from: &str, port: u1
         for _ in sent..(sent + BURST).min(count) {
             let socket = UdpSocket::bind((from, 0)).unwrap();
             let ufrag = format!("libp2p+webrtc+v1/{}", hex::encode(rand::random::<[u8; 16]>()));
-            socket.send_to(&binding_request(&ufrag), ("127.0.0.1", port)).unwrap();
+            socket
+                .send_to(&stun_binding_request(&ufrag, rand::random()), ("127.0.0.1", port))
+                .unwrap();
             sockets.push(socket);
         }
         let sent = start + (sent + BURST).min(count);

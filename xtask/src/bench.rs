@@ -4,6 +4,8 @@
 //! `cargo xtask bench watermark`: the watermark through a pirate's attacks (see `watermark.rs`).
 //! `cargo xtask bench market`: upload to playable through a devnet (see `market.rs`).
 //! `cargo xtask bench offload`: viewers' tabs delivering to each other (see `offload.rs`).
+//! `cargo xtask bench webrtc-flood`: what a flood of webrtc-direct handshakes costs a relay
+//! (see `flood.rs`).
 //!
 //! Both produce the same renditions (sizes, x264 preset, CRF, rate caps, 2 s keyframes, AAC
 //! audio) on the same machine; the plain command is ffmpeg's own one-process ladder with its
@@ -27,7 +29,9 @@ struct Options {
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let Some((what, rest)) = args.split_first() else {
-        bail!("usage: cargo xtask bench ladder|verify|bundle|watermark|market|offload ...")
+        bail!(
+            "usage: cargo xtask bench ladder|verify|bundle|watermark|market|offload|webrtc-flood ..."
+        )
     };
     match what.as_str() {
         "ladder" => ladder(rest),
@@ -36,8 +40,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "watermark" => crate::watermark::bench(rest),
         "market" => crate::market::bench(rest),
         "offload" => crate::offload::bench(rest),
+        "webrtc-flood" => crate::flood::bench(rest),
         other => bail!(
-            "unknown benchmark {other}; there are: ladder, verify, bundle, watermark, market, offload"
+            "unknown benchmark {other}; there are: ladder, verify, bundle, watermark, market, \
+             offload, webrtc-flood"
         ),
     }
 }

@@ -26,6 +26,8 @@
 //!   through a pirate's attacks (re-encodes, downscales, crop, frame rate, brightness, the
 //!   ladder's 240p rung): exact IDs from 10 s excerpts, claims on unmarked copies, the score's
 //!   spread over random-ID trials, PSNR/SSIM and the CPU of marking against a plain encode.
+//! - `bench webrtc-flood [--datagrams N] [--sources K]`: a relay's memory and descriptors before
+//!   and after N webrtc-direct handshakes begun and never finished, from K loopback addresses.
 //! - `fuzz [--cases N]`: the property tests over every decoder of bytes from the network or a
 //!   file (`fuzz_*` in kinema-chain, kinema-node, kinema-net, kinema-media and kinema-relay),
 //!   N cases each (100,000 by default), with the time each crate's took.
@@ -36,6 +38,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command line prints
 
 mod bench;
+mod flood;
 mod market;
 mod offload;
 mod watermark;

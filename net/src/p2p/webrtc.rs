@@ -22,8 +22,8 @@
 //!   only within bounds: [`AT_ONCE`] at once ([`AT_ONCE_PER_IP`] from one IP address), at most
 //!   [`FAILURES_PER_IP`] failed ones from an address, and [`FAILURES`] failed ones in all, after
 //!   which the node takes no more webrtc-direct handshakes until it restarts (browsers reach it
-//!   over its websocket) and says so. A refused handshake costs nothing: its upgrade is never
-//!   run. The fix belongs upstream (close the peer connection when an upgrade fails; open the
+//!   over its websocket) and says so. A refused handshake costs no peer connection: its
+//!   upgrade never runs (libp2p-webrtc still remembers its address, a few tens of bytes). The fix belongs upstream (close the peer connection when an upgrade fails; open the
 //!   negotiated channels before accepting streams); these bounds stay right after it.
 
 use std::collections::HashMap;

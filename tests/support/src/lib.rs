@@ -80,6 +80,23 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
     }
 }
 
+/// A STUN binding request whose USERNAME names `ufrag` on both sides, with `transaction` as its
+/// id: the first datagram of a webrtc-direct handshake, as a browser sends it (no integrity,
+/// no fingerprint: the listener reads the username alone before it starts a peer connection).
+pub fn stun_binding_request(ufrag: &str, transaction: [u8; 12]) -> Vec<u8> {
+    let user = format!("{ufrag}:{ufrag}").into_bytes();
+    let mut attribute = vec![0x00, 0x06]; // USERNAME
+    attribute.extend((user.len() as u16).to_be_bytes());
+    attribute.extend(&user);
+    attribute.resize(attribute.len().next_multiple_of(4), 0);
+    let mut message = vec![0x00, 0x01]; // a binding request
+    message.extend((attribute.len() as u16).to_be_bytes());
+    message.extend(0x2112_a442_u32.to_be_bytes()); // the magic cookie
+    message.extend(transaction);
+    message.extend(attribute);
+    message
+}
+
 /// Checks that `document` is a whole OpenAPI 3.1 document: every `$ref` resolves, every
 /// operation has an `operationId` and responses, every parameter of a path template is declared.
 pub fn check_openapi(document: &serde_json::Value) {
