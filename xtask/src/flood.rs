@@ -7,24 +7,14 @@
 //! (`/metrics`). Unguarded, libp2p-webrtc kept a peer connection and its socket for every one
 //! (`kinema_net::p2p::webrtc`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, target_dir};
-
-/// Kills the relay when the benchmark ends, however it ends.
-struct Relay(std::process::Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::{Running, cargo, target_dir};
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
     let mut datagrams = 4000usize;
@@ -48,25 +38,15 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let work = target_dir().join(format!("bench-webrtc-flood-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let (http, udp) = (43_600u16, 43_601u16);
-    let mut child = Command::new(&kinema)
-        .args(["relay", "--http", &format!("127.0.0.1:{http}")])
-        .args(["--listen", &format!("/ip4/127.0.0.1/udp/{udp}/webrtc-direct")])
-        .arg("--data-dir")
-        .arg(&work)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting kinema relay")?;
-    let stdout = child.stdout.take().context("the relay's output")?;
-    let relay = Relay(child);
-    let pid = relay.0.id();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line?.contains("/webrtc-direct/") {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
+    let relay = Running::until(
+        Command::new(&kinema)
+            .args(["relay", "--http", &format!("127.0.0.1:{http}")])
+            .args(["--listen", &format!("/ip4/127.0.0.1/udp/{udp}/webrtc-direct")])
+            .arg("--data-dir")
+            .arg(&work),
+        "/webrtc-direct/",
+    )?;
+    let pid = relay.id();
     let before = (rss_kib(pid)?, descriptors(pid)?);
 
     // Each socket stays open until the end, so that no address is used twice: the relay hears

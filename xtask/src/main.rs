@@ -105,6 +105,50 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A long-running child (a devnet, a relay), killed when this is dropped, however the
+/// benchmark ends.
+pub(crate) struct Running(std::process::Child);
+
+impl Running {
+    /// Starts `cmd` with its output piped and returns once it printed a line containing
+    /// `ready`; the rest of its output is read and dropped, so it never blocks on a full pipe.
+    pub(crate) fn until(cmd: &mut Command, ready: &str) -> Result<Self> {
+        use std::io::{BufRead, BufReader};
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {cmd:?}"))?;
+        let stdout = child.stdout.take().context("its output")?;
+        let running = Running(child);
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(line) => {
+                    if line?.contains(ready) {
+                        break;
+                    }
+                }
+                None => bail!("{cmd:?} ended before it printed {ready:?}"),
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(running)
+    }
+
+    /// Its process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// [`cargo`] with more environment variables.
 fn cargo_with(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -3,52 +3,32 @@
 //! `kinema upload --wait` to a playable ladder, against `kinema media ladder` making the same
 //! renditions with the same preset alone; and what the creator paid per segment.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, run, target_dir};
+use crate::{Running, cargo, corpus, ensure_ffmpeg, ensure_wasm_target, run, target_dir};
 
-/// Kills the devnet when the benchmark ends, however it ends.
-pub(crate) struct Devnet(std::process::Child);
-
-impl Devnet {
-    /// `kinema devnet` with 1 validator (its RPC on `port`, libp2p on `port + 1`, the relay's
-    /// HTTP on `port + 2` and libp2p on `port + 3`) and `extra` options, data in `dir`; returns
-    /// once it serves.
-    pub(crate) fn start(kinema: &Path, dir: &Path, port: u16, extra: &[&str]) -> Result<Self> {
-        let mut child = Command::new(kinema)
-            .args(["devnet", "--validators", "1", "--rpc-port", &port.to_string()])
-            .args(["--p2p-port", &(port + 1).to_string(), "--http-port", &(port + 2).to_string()])
-            .args(["--relay-port", &(port + 3).to_string()])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting the devnet")?;
-        let stdout = child.stdout.take().context("the devnet's output")?;
-        let devnet = Devnet(child);
-        let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            if line?.contains("upload a clip") {
-                break;
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(devnet)
-    }
-}
-
-impl Drop for Devnet {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `kinema devnet` with 1 validator (its RPC on `port`, libp2p on `port + 1`, the relay's HTTP
+/// on `port + 2` and libp2p on `port + 3`) and `extra` options, data in `dir`; returns once it
+/// serves, and kills it when dropped.
+pub(crate) fn start_devnet(
+    kinema: &Path,
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+) -> Result<Running> {
+    let mut devnet = Command::new(kinema);
+    devnet
+        .args(["devnet", "--validators", "1", "--rpc-port", &port.to_string()])
+        .args(["--p2p-port", &(port + 1).to_string(), "--http-port", &(port + 2).to_string()])
+        .args(["--relay-port", &(port + 3).to_string()])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir);
+    Running::until(&mut devnet, "upload a clip")
 }
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
@@ -73,7 +53,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let port = 41_650u16;
-    let devnet = Devnet::start(&kinema, &work.join("devnet"), port, &[])?;
+    let devnet = start_devnet(&kinema, &work.join("devnet"), port, &[])?;
     let relay = format!("http://127.0.0.1:{}", port + 2);
     let rpc = format!("http://127.0.0.1:{port}");
     let faucet = work.join("devnet/faucet.key");

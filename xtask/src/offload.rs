@@ -17,7 +17,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::market::Devnet;
+use crate::market::start_devnet;
 use crate::{cargo, corpus, ensure_ffmpeg, ensure_wasm_target, root, run, target_dir};
 
 pub(crate) fn bench(args: &[String]) -> Result<()> {
@@ -55,7 +55,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let port = 42_650u16;
     let price_arg = price.to_string();
     let extra = ["--workers", "0", "--verifiers", "0", "--bandwidth-price", &price_arg];
-    let _devnet = Devnet::start(&kinema, &work.join("devnet"), port, &extra)?;
+    let _devnet = start_devnet(&kinema, &work.join("devnet"), port, &extra)?;
     let relay = format!("http://127.0.0.1:{}", port + 2);
     let rpc = format!("http://127.0.0.1:{port}");
     let faucet = work.join("devnet/faucet.key");
